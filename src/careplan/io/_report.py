@@ -16,19 +16,23 @@ class RowReport:
     """What a reader did with each input row.
 
     ``row`` numbers are 1-based data-row numbers in the input (the header is
-    not counted; in a spreadsheet the row is ``row + 1``). A row is either kept
-    or rejected; a kept row may also have been fixed, and ``fixed`` says how.
+    not counted; in a spreadsheet the row is ``row + 1``). A row is kept,
+    rejected (bad data, with the reason) or excluded (valid but outside what
+    was asked for, e.g. another 시군구); a kept row may also have been fixed,
+    and ``fixed`` says how. ``rows_read == kept + len(rejected) + len(excluded)``.
     """
 
     source: str
     rows_read: int = 0
     fixed: list[tuple[int, str]] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    excluded: list[tuple[int, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    max_reasons: int = field(default=12, repr=False)
 
     @property
     def kept(self) -> int:
-        return self.rows_read - len(self.rejected)
+        return self.rows_read - len(self.rejected) - len(self.excluded)
 
     def fix(self, rows, how: str) -> None:
         """Record that ``rows`` (one number or an iterable) were kept after ``how``."""
@@ -40,6 +44,11 @@ class RowReport:
         for row in _as_rows(rows):
             self.rejected.append((row, why))
 
+    def exclude(self, rows, why: str) -> None:
+        """Record that valid ``rows`` were left out on purpose (filters)."""
+        for row in _as_rows(rows):
+            self.excluded.append((row, why))
+
     def note(self, text: str) -> None:
         """Record a file-level remark (encoding, CRS, filters applied)."""
         self.notes.append(text)
@@ -48,6 +57,7 @@ class RowReport:
         """One line per fixed or rejected row: ``row``, ``action``, ``detail``."""
         rows = [(r, "fixed", how) for r, how in self.fixed]
         rows += [(r, "rejected", why) for r, why in self.rejected]
+        rows += [(r, "excluded", why) for r, why in self.excluded]
         frame = pd.DataFrame(rows, columns=["row", "action", "detail"])
         return frame.sort_values(["row", "action"], kind="stable").reset_index(drop=True)
 
@@ -55,19 +65,20 @@ class RowReport:
         """A short Korean/English text for the terminal and logs."""
         lines = [
             f"{self.source}: 읽음 read {self.rows_read:,} · 유지 kept {self.kept:,} · "
-            f"수정 fixed {len({r for r, _ in self.fixed}):,} · 제외 rejected {len(self.rejected):,}"
+            f"수정 fixed {len({r for r, _ in self.fixed}):,} · 오류 제외 rejected {len(self.rejected):,} · "
+            f"범위 밖 excluded {len(self.excluded):,}"
         ]
         lines += [f"  - {text}" for text in self.notes]
-        for label, items in (("수정 fixed", self.fixed), ("제외 rejected", self.rejected)):
-            for reason, count in pd.Series([r for _, r in items], dtype=object).value_counts(sort=True).items():
+        groups = (("수정 fixed", self.fixed), ("오류 제외 rejected", self.rejected),
+                  ("범위 밖 excluded", self.excluded))
+        for label, items in groups:
+            counts = pd.Series([r for _, r in items], dtype=object).value_counts(sort=True)
+            for reason, count in counts.head(self.max_reasons).items():
                 lines.append(f"  {label}: {reason} ({count:,} rows)")
+            if len(counts) > self.max_reasons:
+                lines.append(f"  {label}: … {len(counts) - self.max_reasons:,} more reasons (see table())")
         return "\n".join(lines)
 
-    def merge(self, other: RowReport) -> RowReport:
-        """Combine two reports over the same input rows (e.g. a join step)."""
-        merged = RowReport(self.source, self.rows_read, [*self.fixed, *other.fixed],
-                           [*self.rejected, *other.rejected], [*self.notes, *other.notes])
-        return merged
 
 
 class ReadResult(NamedTuple):
