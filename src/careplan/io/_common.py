@@ -100,10 +100,20 @@ def dedupe_ids(ids: pd.Series, rows: pd.Series, keep: pd.Series, report: RowRepo
     return keep
 
 
+#: Short 시도 names in addresses ("서울 구로구 …") -> the official names.
+SIDO_NAMES = {
+    "서울": "서울특별시", "부산": "부산광역시", "대구": "대구광역시", "인천": "인천광역시", "광주": "광주광역시",
+    "대전": "대전광역시", "울산": "울산광역시", "세종": "세종특별자치시", "경기": "경기도", "강원": "강원특별자치도",
+    "강원도": "강원특별자치도", "충북": "충청북도", "충남": "충청남도", "전북": "전북특별자치도",
+    "전라북도": "전북특별자치도", "전남": "전라남도", "경북": "경상북도", "경남": "경상남도",
+    "제주": "제주특별자치도", "제주도": "제주특별자치도",
+}
+
+
 def split_address(address: pd.Series) -> pd.DataFrame:
     """``"서울특별시 구로구 …"`` -> sido ``서울특별시``, sigungu ``구로구`` (``수원시 장안구`` for 구 in a 시)."""
     parts = text(address).fillna("").str.split()
-    sido = parts.str[0].where(parts.str.len() > 0)
+    sido = parts.str[0].where(parts.str.len() > 0).replace(SIDO_NAMES)
     second = parts.str[1].fillna("")
     third = parts.str[2].fillna("")
     city_gu = second.str.endswith("시") & third.str.endswith("구")
