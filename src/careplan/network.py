@@ -1,18 +1,98 @@
-"""Walk network and travel times (skeleton: the TravelTimes result type)."""
+"""Walk network and travel times.
+
+The walk graph comes from OpenStreetMap through OSMnx (downloaded with an on-disk cache, or
+loaded from a local ``.osm`` / ``.graphml`` file), or from :func:`synthetic_walk_graph`. It is
+projected to EPSG:5179 and turned once into a :class:`WalkGraph` (a symmetric CSR adjacency in
+minutes), so routing never touches networkx.
+
+Travel times are cut-off shortest paths computed with :func:`scipy.sparse.csgraph.dijkstra`
+and returned as a sparse :class:`TravelTimes` (only pairs within the cut-off). Modelling choices:
+
+* The walk graph is **undirected**: pedestrians walk both ways along one-way streets. Parallel
+  edges keep the shortest one; self-loops are dropped.
+* Points (homes, schools, facilities) are **snapped** to the nearest graph node; the snap distance
+  is walked in a straight line at the same speed and added to the time (origin access plus
+  destination egress). Points further than ``max_snap_m`` from every node get no times and are
+  reported (:class:`SnapResult` and a :class:`~careplan._errors.CareplanWarning`).
+* Without a graph, :func:`straight_line_times` uses the straight-line distance times a detour
+  factor, and says so in ``distance_method``.
+
+Speed: every Dijkstra pass of scipy costs O(number of nodes) before it starts searching. Sources
+are therefore grouped into spatially compact chunks (Z-order), one multi-source pass per chunk
+finds the nodes any of them can reach within the cut-off, and the per-source passes run on that
+small subgraph only. This is exact: every node on a shortest path shorter than the cut-off lies
+within the cut-off of its source, so the subgraph holds the whole path.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
+import geopandas as gpd
+import networkx as nx
+import numpy as np
 import pandas as pd
+import pyproj
 import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+from tqdm.auto import tqdm
 
-__all__ = ["DEFAULT_DETOUR_FACTOR", "DEFAULT_WALK_SPEED_KMH", "TravelTimes"]
+from ._errors import CareplanWarning, CRSError, InputDataError, NetworkError, SettingsError
+
+__all__ = [
+    "DEFAULT_CACHE_DIR",
+    "DEFAULT_DETOUR_FACTOR",
+    "DEFAULT_MAX_CHUNK_BYTES",
+    "DEFAULT_MAX_SNAP_M",
+    "DEFAULT_WALK_SPEED_KMH",
+    "NETWORK_CRS",
+    "SnapResult",
+    "TravelTimes",
+    "WalkGraph",
+    "add_walk_minutes",
+    "graph_from_place",
+    "graph_from_polygon",
+    "load_graph",
+    "nearest_facility_time",
+    "save_graph",
+    "service_areas",
+    "snap_points",
+    "straight_line_times",
+    "synthetic_walk_graph",
+    "travel_times",
+    "walk_graph",
+    "walk_times",
+]
+
+logger = logging.getLogger(__name__)
 
 #: Children walk about 1.1 m/s (DOMAIN.md §5 [E]): 10 minutes is about 670 m.
 DEFAULT_WALK_SPEED_KMH = 4.0
 #: Network / straight-line distance ratio used when no walk graph is available (DOMAIN.md §5 [E]).
 DEFAULT_DETOUR_FACTOR = 1.3
+#: Points further than this from every graph node are reported, not routed.
+DEFAULT_MAX_SNAP_M = 250.0
+#: Memory budget of one dense Dijkstra block (rows × subgraph nodes × float64).
+DEFAULT_MAX_CHUNK_BYTES = 256 * 2**20
+#: All metric work happens in Korea 2000 / Unified CS (docs/data-contract.md).
+NETWORK_CRS = "EPSG:5179"
+#: OSMnx download cache (relative to the working directory, like the CLI's data/cache).
+DEFAULT_CACHE_DIR = Path("data/cache/osmnx")
+
+# A dense block is read, gathered and masked: about three float64 copies per cell.
+_BYTES_PER_CELL = 8 * 3
+# Above this share of all nodes a subgraph saves nothing over the whole graph.
+_SUBGRAPH_MAX_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -48,3 +128,934 @@ class TravelTimes:
             return f"도보 네트워크 경로 (보행속도 {speed:g} km/h)"
         detour = self.params.get("detour_factor", DEFAULT_DETOUR_FACTOR)
         return f"직선거리 × 우회계수 {detour:g} (도보 네트워크 없음, 보행속도 {speed:g} km/h)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table ``origin_id``, ``destination_id``, ``walk_min`` (explicit zeros kept)."""
+        m = self.matrix
+        rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+        return pd.DataFrame(
+            {
+                "origin_id": self.origin_ids[rows],
+                "destination_id": self.destination_ids[m.indices],
+                "walk_min": m.data,
+            }
+        )
+
+
+# --------------------------------------------------------------------------- walk graph
+
+
+def _m_per_min(walk_speed_kmh: float) -> float:
+    if not (isinstance(walk_speed_kmh, int | float) and 0 < walk_speed_kmh < 30):
+        msg = f"walk_speed_kmh must be a number in (0, 30) km/h, got {walk_speed_kmh!r}; children walk about 4."
+        raise SettingsError(msg)
+    return walk_speed_kmh * 1000.0 / 60.0
+
+
+@dataclass(frozen=True, eq=False)
+class WalkGraph:
+    """A walk network ready for routing: symmetric CSR adjacency in minutes.
+
+    Build it once with :func:`walk_graph` (from an OSMnx graph) or :meth:`from_edges`
+    (from arrays); every routing function accepts it. Node ``i`` of the adjacency is
+    ``node_ids[i]`` at ``(x[i], y[i])`` in ``crs``.
+    """
+
+    adjacency: sp.csr_matrix
+    node_ids: pd.Index
+    x: np.ndarray
+    y: np.ndarray
+    crs: str
+    walk_speed_kmh: float
+    source: str = ""
+
+    @property
+    def n_nodes(self) -> int:
+        return self.adjacency.shape[0]
+
+    @property
+    def n_edges(self) -> int:
+        """Undirected edges (each stored twice in the symmetric adjacency)."""
+        return self.adjacency.nnz // 2
+
+    @cached_property
+    def _tree(self) -> cKDTree:
+        return cKDTree(np.column_stack([self.x, self.y]))
+
+    @classmethod
+    def from_edges(
+        cls,
+        node_x: np.ndarray,
+        node_y: np.ndarray,
+        edges: np.ndarray,
+        edge_length_m: np.ndarray,
+        *,
+        node_ids: Sequence[Any] | pd.Index | None = None,
+        crs: str = NETWORK_CRS,
+        walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH,
+        source: str = "edges",
+    ) -> WalkGraph:
+        """Build from node coordinates and an ``(n_edges, 2)`` array of node positions.
+
+        Edges are undirected; of parallel edges the shortest is kept; self-loops are dropped.
+        Zero-length edges are kept as explicit zeros (scipy's csgraph honours them).
+        """
+        x = np.asarray(node_x, dtype=float)
+        y = np.asarray(node_y, dtype=float)
+        e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        length = np.asarray(edge_length_m, dtype=float)
+        n = len(x)
+        if len(y) != n or len(length) != len(e):
+            msg = f"expected node_x/node_y of equal length and one length per edge; got {len(x)}/{len(y)} nodes, {len(e)} edges, {len(length)} lengths"
+            raise NetworkError(msg)
+        if len(e) and (e.min() < 0 or e.max() >= n):
+            msg = f"edge endpoints must be node positions 0..{n - 1}; got {e.min()}..{e.max()}"
+            raise NetworkError(msg)
+        if not np.all(np.isfinite(length)) or np.any(length < 0):
+            msg = "edge lengths must be finite and >= 0 metres; fix or drop the edges with NaN/negative `length`"
+            raise NetworkError(msg)
+        keep = e[:, 0] != e[:, 1]
+        u, v, w = e[keep, 0], e[keep, 1], length[keep] / _m_per_min(walk_speed_kmh)
+        u, v, w = np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([w, w])
+        order = np.lexsort((w, v, u))  # shortest parallel edge first in each (u, v) run
+        u, v, w = u[order], v[order], w[order]
+        first = np.ones(len(u), dtype=bool)
+        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        index_dtype = np.int32 if n < 2**31 - 1 else np.int64
+        adjacency = sp.csr_matrix(
+            (w[first], (u[first].astype(index_dtype), v[first].astype(index_dtype))), shape=(n, n)
+        )
+        ids = pd.Index(np.arange(n) if node_ids is None else node_ids)
+        return cls(adjacency, ids, x, y, str(crs), float(walk_speed_kmh), source)
+
+    @classmethod
+    def from_networkx(
+        cls, G: nx.MultiDiGraph, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH
+    ) -> WalkGraph:
+        """Build from a projected OSMnx-style graph (node ``x``/``y``, edge ``length`` in metres)."""
+        crs = G.graph.get("crs")
+        if crs is None or pyproj.CRS(crs).is_geographic:
+            msg = (
+                f"the walk graph must be projected (metres); its graph['crs'] is {crs!r}. "
+                "Use careplan.network.load_graph(...) or ox.projection.project_graph(G, to_crs=5179)."
+            )
+            raise CRSError(msg)
+        ids = list(G.nodes)
+        pos = {node: i for i, node in enumerate(ids)}
+        try:
+            x = np.fromiter((d["x"] for _, d in G.nodes(data=True)), float, len(ids))
+            y = np.fromiter((d["y"] for _, d in G.nodes(data=True)), float, len(ids))
+        except KeyError as err:
+            msg = f"every node needs `x` and `y` coordinates; a node lacks {err}"
+            raise NetworkError(msg) from None
+        m = G.number_of_edges()
+        uv = np.empty((m, 2), dtype=np.int64)
+        length = np.empty(m, dtype=float)
+        for k, (a, b, d) in enumerate(G.edges(data="length")):
+            uv[k] = pos[a], pos[b]
+            length[k] = np.nan if d is None else d
+        if np.isnan(length).any():
+            msg = (
+                f"{int(np.isnan(length).sum())} edges have no `length`; "
+                "add it with ox.distance.add_edge_lengths(G) before building the walk graph"
+            )
+            raise NetworkError(msg)
+        source = str(G.graph.get("careplan_source", G.graph.get("name", "networkx graph")))
+        return cls.from_edges(
+            x, y, uv, length, node_ids=pd.Index(ids, name="node_id"),
+            crs=pyproj.CRS(crs).to_string(), walk_speed_kmh=walk_speed_kmh, source=source,
+        )
+
+
+def walk_graph(
+    G: nx.MultiDiGraph | WalkGraph, *, walk_speed_kmh: float | None = None
+) -> WalkGraph:
+    """Turn an OSMnx graph into a :class:`WalkGraph` (pass a WalkGraph through unchanged).
+
+    Build it once and reuse it: the conversion walks every networkx edge in Python.
+    """
+    if isinstance(G, WalkGraph):
+        if walk_speed_kmh is None or walk_speed_kmh == G.walk_speed_kmh:
+            return G
+        factor = G.walk_speed_kmh / walk_speed_kmh
+        _m_per_min(walk_speed_kmh)
+        adjacency = G.adjacency.copy()
+        adjacency.data *= factor
+        return WalkGraph(adjacency, G.node_ids, G.x, G.y, G.crs, float(walk_speed_kmh), G.source)
+    if not isinstance(G, nx.MultiDiGraph | nx.MultiGraph | nx.DiGraph | nx.Graph):
+        msg = f"expected a networkx graph or WalkGraph, got {type(G).__name__}"
+        raise NetworkError(msg)
+    wg = WalkGraph.from_networkx(G, walk_speed_kmh=walk_speed_kmh or DEFAULT_WALK_SPEED_KMH)
+    logger.info("built walk graph with %s nodes and %s edges", f"{wg.n_nodes:,}", f"{wg.n_edges:,}")
+    return wg
+
+
+def add_walk_minutes(
+    G: nx.MultiDiGraph, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH
+) -> nx.MultiDiGraph:
+    """Set edge attribute ``walk_min`` = ``length`` / speed, in place; returns ``G``."""
+    m_per_min = _m_per_min(walk_speed_kmh)
+    for _, _, d in G.edges(data=True):
+        d["walk_min"] = d["length"] / m_per_min
+    G.graph["walk_speed_kmh"] = walk_speed_kmh
+    return G
+
+
+# --------------------------------------------------------------------------- graph sources
+
+
+@contextmanager
+def _osmnx_cache(cache_dir: str | Path, use_cache: bool) -> Iterator[None]:
+    """Point OSMnx's global cache settings at ``cache_dir`` only for the duration of a call."""
+    import osmnx as ox
+
+    old = (ox.settings.use_cache, ox.settings.cache_folder)
+    ox.settings.use_cache = use_cache
+    ox.settings.cache_folder = str(cache_dir)
+    try:
+        yield
+    finally:
+        ox.settings.use_cache, ox.settings.cache_folder = old
+
+
+def _prepared(G: nx.MultiDiGraph, source: str, walk_speed_kmh: float) -> nx.MultiDiGraph:
+    """Project to EPSG:5179, add ``walk_min`` and record where the graph came from."""
+    import osmnx as ox
+
+    if len(G) == 0:
+        msg = f"the walk graph from {source} has no nodes; check the area or file"
+        raise NetworkError(msg)
+    if pyproj.CRS(G.graph["crs"]) != pyproj.CRS(NETWORK_CRS):
+        G = ox.projection.project_graph(G, to_crs=NETWORK_CRS)
+    G = add_walk_minutes(G, walk_speed_kmh=walk_speed_kmh)
+    G.graph["careplan_source"] = source
+    logger.info("loaded walk graph from %s: %s nodes, %s edges", source, f"{len(G):,}", f"{G.number_of_edges():,}")
+    return G
+
+
+def _download(fetch: Any, what: str) -> nx.MultiDiGraph:
+    import requests
+    from osmnx._errors import InsufficientResponseError
+
+    try:
+        return fetch()
+    except (InsufficientResponseError, requests.RequestException, OSError) as err:
+        msg = (
+            f"could not download the OSM walk network for {what}: {err}. Check the internet "
+            "connection, or load a local file with careplan.network.load_graph(...), or run "
+            "without a graph (straight-line times) via careplan.network.walk_times(..., graph=None)."
+        )
+        raise NetworkError(msg) from err
+
+
+def graph_from_polygon(
+    polygon: shapely.Polygon | shapely.MultiPolygon,
+    *,
+    polygon_crs: str = "EPSG:4326",
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    use_cache: bool = True,
+    walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH,
+) -> nx.MultiDiGraph:
+    """Download the OSM walk network inside ``polygon`` (OSMnx, ``network_type="walk"``).
+
+    Parameters
+    ----------
+    polygon
+        Area to download, in ``polygon_crs`` (a 학구 or 행정동 polygon in EPSG:5179 works).
+    cache_dir
+        OSMnx keeps each Overpass response here; the same request is then served offline.
+    walk_speed_kmh
+        Sets the edge attribute ``walk_min``.
+
+    Returns
+    -------
+    G
+        OSMnx graph projected to EPSG:5179 with edge ``length`` (m) and ``walk_min``.
+    """
+    import osmnx as ox
+
+    geom = gpd.GeoSeries([polygon], crs=polygon_crs).to_crs("EPSG:4326").iloc[0]
+    with _osmnx_cache(cache_dir, use_cache):
+        G = _download(lambda: ox.graph_from_polygon(geom, network_type="walk"), "the polygon")
+    return _prepared(G, "OpenStreetMap (OSMnx walk, polygon)", walk_speed_kmh)
+
+
+def graph_from_place(
+    place: str | dict[str, str],
+    *,
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    use_cache: bool = True,
+    walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH,
+) -> nx.MultiDiGraph:
+    """Geocode ``place`` with Nominatim and download its OSM walk network (see :func:`graph_from_polygon`).
+
+    Examples of ``place``: ``"구로구, 서울특별시, 대한민국"`` or ``"Guro-gu, Seoul, South Korea"``.
+    """
+    import osmnx as ox
+
+    with _osmnx_cache(cache_dir, use_cache):
+        G = _download(lambda: ox.graph_from_place(place, network_type="walk"), repr(place))
+    return _prepared(G, f"OpenStreetMap (OSMnx walk, {place})", walk_speed_kmh)
+
+
+def load_graph(path: str | Path, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH) -> nx.MultiDiGraph:
+    """Load a walk network from a local file, projected to EPSG:5179 with ``walk_min``.
+
+    Supported: OSMnx ``.graphml``; OSM XML ``.osm`` / ``.osm.xml`` / ``.xml`` (optionally ``.bz2``),
+    read with ``ox.graph_from_xml`` (all ways in the file, made bidirectional for walking).
+    ``.osm.pbf`` is not read (it needs pyosmium); convert it first with
+    ``osmium cat in.osm.pbf -o out.osm``.
+    """
+    import osmnx as ox
+
+    path = Path(path)
+    name = path.name.lower()
+    if not path.exists():
+        msg = f"walk network file {str(path)!r} does not exist; give the path of a .graphml or .osm file"
+        raise NetworkError(msg)
+    if name.endswith(".pbf"):
+        msg = (
+            f"{path.name}: .osm.pbf is not supported (it needs pyosmium, which careplan does not depend on). "
+            f"Convert it to OSM XML first: `osmium cat {path.name} -o {path.name[:-8] or 'out'}.osm`, then load the .osm file."
+        )
+        raise NetworkError(msg)
+    try:
+        if name.endswith(".graphml"):
+            G = ox.load_graphml(path)
+        elif name.endswith((".osm", ".osm.xml", ".xml", ".osm.bz2", ".xml.bz2")):
+            G = ox.graph_from_xml(path, bidirectional=True, simplify=True, retain_all=False)
+        else:
+            msg = f"unknown walk network file type {path.name!r}; expected .graphml, .osm, .osm.xml or .osm.pbf"
+            raise NetworkError(msg)
+    except NetworkError:
+        raise
+    except Exception as err:
+        msg = f"could not read walk network {path.name!r}: {err}"
+        raise NetworkError(msg) from err
+    return _prepared(G, f"file {path.name}", walk_speed_kmh)
+
+
+def save_graph(G: nx.MultiDiGraph, path: str | Path) -> Path:
+    """Save an OSMnx-compatible graph as GraphML (``ox.save_graphml``) and return the path."""
+    import osmnx as ox
+
+    path = Path(path)
+    ox.save_graphml(G, path)
+    return path
+
+
+# --------------------------------------------------------------------------- snapping
+
+
+def _point_xy(gdf: gpd.GeoDataFrame, name: str, *, crs: Any = None) -> np.ndarray:
+    """Check a point layer against the data contract and return its ``(n, 2)`` coordinates."""
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = f"`{name}` must be a GeoDataFrame of points, got {type(gdf).__name__}"
+        raise InputDataError(msg)
+    if gdf.crs is None or gdf.crs.is_geographic:
+        msg = (
+            f"`{name}` must be in a projected CRS (metres); got {gdf.crs!r}. "
+            f"Use `{name}.to_crs(5179)` (careplan readers return EPSG:5179)."
+        )
+        raise CRSError(msg)
+    if crs is not None and pyproj.CRS(gdf.crs) != pyproj.CRS(crs):
+        msg = f"`{name}` is in {gdf.crs.to_string()} but the walk graph is in {crs}; use `{name}.to_crs({crs!r})`"
+        raise CRSError(msg)
+    if not gdf.index.is_unique or gdf.index.hasnans:
+        msg = f"`{name}` index must hold unique, non-null ids (data contract); found duplicates or nulls"
+        raise InputDataError(msg)
+    geom = gdf.geometry.values
+    bad = shapely.is_empty(geom) | (shapely.get_type_id(geom) != 0) if len(gdf) else np.zeros(0, bool)
+    if bad.any():
+        first = gdf.index[np.flatnonzero(bad)[0]]
+        msg = (
+            f"`{name}` must hold non-empty Points; {int(bad.sum())} rows do not (first id {first!r}). "
+            f"Use `{name}.representative_point()` for polygons."
+        )
+        raise InputDataError(msg)
+    return shapely.get_coordinates(geom)[:, :2] if len(gdf) else np.zeros((0, 2))
+
+
+@dataclass(frozen=True)
+class SnapResult:
+    """Nearest graph node of each point.
+
+    ``node`` is the node position in the :class:`WalkGraph` (``-1`` where the point is further
+    than ``max_snap_m`` from every node), ``distance_m`` the straight-line distance to the
+    nearest node (for every point).
+    """
+
+    point_ids: pd.Index
+    node: np.ndarray
+    distance_m: np.ndarray
+    max_snap_m: float
+
+    @property
+    def within(self) -> np.ndarray:
+        return self.node >= 0
+
+    @property
+    def far(self) -> pd.DataFrame:
+        """Points not snapped: their ids and distance to the nearest node."""
+        far = ~self.within
+        return pd.DataFrame({"distance_m": self.distance_m[far]}, index=self.point_ids[far])
+
+
+def snap_points(
+    graph: WalkGraph | nx.MultiDiGraph,
+    points: gpd.GeoDataFrame,
+    *,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    warn: bool = True,
+) -> SnapResult:
+    """Snap points to their nearest graph node (scipy ``cKDTree`` on the node coordinates).
+
+    Points further than ``max_snap_m`` are not snapped; they are listed in ``SnapResult.far``
+    and, with ``warn=True``, named in a ``CareplanWarning``.
+    """
+    graph = walk_graph(graph)
+    xy = _point_xy(points, "points", crs=graph.crs)
+    if graph.n_nodes == 0:
+        msg = "the walk graph has no nodes"
+        raise NetworkError(msg)
+    dist, node = graph._tree.query(xy) if len(xy) else (np.zeros(0), np.zeros(0, dtype=np.int64))
+    node = np.where(dist <= max_snap_m, node, -1).astype(np.int64)
+    result = SnapResult(points.index, node, np.asarray(dist, dtype=float), float(max_snap_m))
+    n_far = int((node < 0).sum())
+    if n_far and warn:
+        far = result.far
+        shown = ", ".join(f"{i} ({d:,.0f} m)" for i, d in far["distance_m"].head(5).items())
+        msg = (
+            f"{n_far} of {len(points)} points are more than {max_snap_m:g} m from the walk network "
+            f"and get no network travel times: {shown}{' …' if n_far > 5 else ''}. "
+            "Check their coordinates, extend the network area, or raise max_snap_m."
+        )
+        warnings.warn(msg, CareplanWarning, stacklevel=2)
+    return result
+
+
+# --------------------------------------------------------------------------- routing core
+
+
+def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Z-order key, so consecutive sources are near each other in space."""
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        v = v.astype(np.uint64) & 0xFFFF
+        v = (v | (v << 8)) & 0x00FF00FF
+        v = (v | (v << 4)) & 0x0F0F0F0F
+        v = (v | (v << 2)) & 0x33333333
+        return (v | (v << 1)) & 0x55555555
+
+    def quantise(v: np.ndarray) -> np.ndarray:
+        span = max(float(v.max() - v.min()), 1e-9) if len(v) else 1.0
+        return ((v - (v.min() if len(v) else 0)) / span * 65535).astype(np.uint64)
+
+    return spread(quantise(x)) | (spread(quantise(y)) << 1)
+
+
+def _reachable_subgraph(
+    adjacency: sp.csr_matrix, sources: np.ndarray, limit: float
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Nodes within ``limit`` of any source (one multi-source pass) and their induced subgraph."""
+    n = adjacency.shape[0]
+    if not np.isfinite(limit):
+        return np.arange(n), adjacency
+    dist = dijkstra(adjacency, directed=True, indices=sources, limit=limit, min_only=True)
+    nodes = np.flatnonzero(np.isfinite(dist))
+    if len(nodes) > _SUBGRAPH_MAX_SHARE * n:
+        return np.arange(n), adjacency
+    return nodes, adjacency[nodes][:, nodes]
+
+
+def _iter_blocks(
+    graph: WalkGraph,
+    sources: np.ndarray,
+    limit: float,
+    *,
+    chunk_size: int,
+    max_chunk_bytes: int,
+    progress: bool,
+    desc: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(positions into sources, subgraph nodes, dense times block)``.
+
+    ``sources`` are unique node positions. The block has one row per yielded source and one
+    column per subgraph node, ``inf`` beyond ``limit``; its size stays within ``max_chunk_bytes``.
+    """
+    if chunk_size < 1 or max_chunk_bytes < 1:
+        msg = f"chunk_size and max_chunk_bytes must be >= 1, got {chunk_size!r} and {max_chunk_bytes!r}"
+        raise SettingsError(msg)
+    order = np.argsort(_morton(graph.x[sources], graph.y[sources]), kind="stable")
+    starts = range(0, len(order), chunk_size)
+    for start in tqdm(starts, disable=not progress, desc=desc, unit="chunk"):
+        chunk = order[start : start + chunk_size]
+        sub_nodes, sub_adj = _reachable_subgraph(graph.adjacency, sources[chunk], limit)
+        local = np.searchsorted(sub_nodes, sources[chunk])
+        rows = max(1, int(max_chunk_bytes // (_BYTES_PER_CELL * max(len(sub_nodes), 1))))
+        for s in range(0, len(chunk), rows):
+            block = dijkstra(sub_adj, directed=True, indices=local[s : s + rows], limit=limit)
+            yield chunk[s : s + rows], sub_nodes, block
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unique keys, and for each the run ``[start, start + count)`` in ``order``."""
+    order = np.argsort(keys, kind="stable")
+    uniq, start, count = np.unique(keys[order], return_index=True, return_counts=True)
+    return uniq, order, start, count
+
+
+def _expand(order: np.ndarray, start: np.ndarray, count: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Members of groups ``which`` and, for each member, its position in ``which``."""
+    n = count[which]
+    owner = np.repeat(np.arange(len(which)), n)
+    offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    return order[start[which][owner] + offset], owner
+
+
+def _limit_pad(limit: float) -> float:
+    # A hair above the cut-off so no pair at exactly the cut-off is lost to rounding in
+    # (cutoff - snap times); the exact cut-off is applied to the final sums.
+    return limit + 1e-9 * max(1.0, abs(limit))
+
+
+def _csr(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
+    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    v = np.concatenate(vals) if vals else np.zeros(0)
+    m = sp.csr_matrix((v, (r, c)), shape=shape)  # pairs are unique: nothing is summed
+    m.sort_indices()
+    return m
+
+
+def travel_times(
+    graph: WalkGraph | nx.MultiDiGraph,
+    origins: gpd.GeoDataFrame,
+    destinations: gpd.GeoDataFrame,
+    *,
+    cutoff_min: float,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    chunk_size: int = 128,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    progress: bool = False,
+) -> TravelTimes:
+    """Network walk times from every origin to every destination within ``cutoff_min``.
+
+    Time = straight-line snap of the origin to its nearest node + shortest path on the
+    undirected walk graph + snap of the destination, all at the graph's walking speed.
+
+    Parameters
+    ----------
+    graph
+        A :class:`WalkGraph` (build once with :func:`walk_graph`) or an OSMnx graph.
+    origins, destinations
+        Point GeoDataFrames in the graph's CRS (EPSG:5179), indexed by their ids.
+    cutoff_min
+        Only pairs with time ``<= cutoff_min`` are stored (``np.inf``: all reachable pairs).
+    max_snap_m
+        Points further from the network get no times (see :func:`snap_points`).
+    chunk_size
+        Origin nodes per multi-source pass; they are grouped in space (Z-order) so their
+        reachable subgraph stays small.
+    max_chunk_bytes
+        Memory budget of one dense Dijkstra block (rows × subgraph nodes); bounds peak memory.
+    progress
+        Show a tqdm progress bar over chunks.
+
+    Returns
+    -------
+    TravelTimes
+        ``distance_method="network"``; ``params`` holds the speed, graph source and the ids
+        of points that could not be snapped.
+    """
+    graph = walk_graph(graph)
+    if not cutoff_min >= 0:
+        msg = f"cutoff_min must be >= 0 minutes (np.inf for no cut-off), got {cutoff_min!r}"
+        raise SettingsError(msg)
+    snap_o = snap_points(graph, origins, max_snap_m=max_snap_m, warn=False)
+    snap_d = snap_points(graph, destinations, max_snap_m=max_snap_m, warn=False)
+    _warn_far(snap_o, "origins")
+    _warn_far(snap_d, "destinations")
+    m_per_min = _m_per_min(graph.walk_speed_kmh)
+    o_idx, d_idx = np.flatnonzero(snap_o.within), np.flatnonzero(snap_d.within)
+    o_node, d_node = snap_o.node[o_idx], snap_d.node[d_idx]
+    o_min, d_min = snap_o.distance_m[o_idx] / m_per_min, snap_d.distance_m[d_idx] / m_per_min
+
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    if len(o_idx) and len(d_idx):
+        limit = _limit_pad(cutoff_min - o_min.min() - d_min.min())
+        uniq, order, start, count = _groups(o_node)  # origins snapped to one node share a pass
+        d_order = np.argsort(d_node, kind="stable")
+        d_sorted = d_node[d_order]
+        if limit >= 0:
+            for which, sub_nodes, block in _iter_blocks(
+                graph, uniq, limit, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes,
+                progress=progress, desc="travel times",
+            ):
+                members, owner = _expand(order, start, count, which)
+                lo = np.searchsorted(d_sorted, sub_nodes[0])
+                hi = np.searchsorted(d_sorted, sub_nodes[-1], side="right")
+                dests = d_order[lo:hi]
+                pos = np.searchsorted(sub_nodes, d_node[dests])
+                inside = sub_nodes[np.minimum(pos, len(sub_nodes) - 1)] == d_node[dests]
+                dests, pos = dests[inside], pos[inside]
+                t = block[np.ix_(owner, pos)]
+                t += o_min[members][:, None]
+                t += d_min[dests][None, :]
+                r, c = np.nonzero(t <= cutoff_min)
+                rows.append(o_idx[members[r]])
+                cols.append(d_idx[dests[c]])
+                vals.append(t[r, c])
+    matrix = _csr(rows, cols, vals, (len(origins), len(destinations)))
+    logger.info(
+        "network travel times: %s origins × %s destinations, %s pairs within %g min",
+        f"{len(origins):,}", f"{len(destinations):,}", f"{matrix.nnz:,}", cutoff_min,
+    )
+    params = {
+        "walk_speed_kmh": graph.walk_speed_kmh,
+        "graph_source": graph.source,
+        "max_snap_m": max_snap_m,
+        "snap": "straight line to the nearest node, walked at the same speed",
+        "unsnapped_origins": snap_o.far.index,
+        "unsnapped_destinations": snap_d.far.index,
+    }
+    return TravelTimes(matrix, origins.index, destinations.index, float(cutoff_min), "network", params)
+
+
+def _warn_far(snap: SnapResult, name: str) -> None:
+    far = snap.far
+    if len(far):
+        shown = ", ".join(f"{i} ({d:,.0f} m)" for i, d in far["distance_m"].head(5).items())
+        msg = (
+            f"{len(far)} of {len(snap.node)} {name} are more than {snap.max_snap_m:g} m from the walk "
+            f"network and get no network travel times: {shown}{' …' if len(far) > 5 else ''}. "
+            "Check their coordinates, extend the network area, or raise max_snap_m."
+        )
+        warnings.warn(msg, CareplanWarning, stacklevel=3)
+
+
+def nearest_facility_time(
+    graph: WalkGraph | nx.MultiDiGraph,
+    facilities: gpd.GeoDataFrame,
+    *,
+    cutoff_min: float = np.inf,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> pd.DataFrame:
+    """Walk time from every graph node to its nearest facility, in one multi-source pass.
+
+    Each facility becomes a virtual source joined to its snapped node by its snap time, so a
+    single ``dijkstra(..., min_only=True)`` gives the exact minimum including egress.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by node id: ``walk_min`` (NaN beyond ``cutoff_min``) and ``facility_id``
+        (the nearest facility; ties broken arbitrarily).
+    """
+    graph = walk_graph(graph)
+    snap = snap_points(graph, facilities, max_snap_m=max_snap_m, warn=False)
+    _warn_far(snap, "facilities")
+    n = graph.n_nodes
+    idx = np.flatnonzero(snap.within)
+    walk = np.full(n, np.nan)
+    nearest = pd.Series([None] * n, index=graph.node_ids, dtype=object)
+    if len(idx):
+        adj = graph.adjacency
+        k = len(idx)
+        snap_min = snap.distance_m[idx] / _m_per_min(graph.walk_speed_kmh)
+        augmented = sp.csr_matrix(
+            (
+                np.concatenate([adj.data, snap_min]),
+                np.concatenate([adj.indices, snap.node[idx].astype(adj.indices.dtype)]),
+                np.concatenate([adj.indptr, adj.indptr[-1] + np.arange(1, k + 1, dtype=adj.indptr.dtype)]),
+            ),
+            shape=(n + k, n + k),
+        )
+        dist, _, src = dijkstra(
+            augmented, directed=True, indices=np.arange(n, n + k), limit=_limit_pad(cutoff_min),
+            min_only=True, return_predecessors=True,
+        )
+        ok = dist[:n] <= cutoff_min
+        walk[ok] = dist[:n][ok]
+        nearest[ok] = facilities.index[idx[src[:n][ok] - n]].to_numpy()
+    return pd.DataFrame({"walk_min": walk, "facility_id": nearest.to_numpy()}, index=graph.node_ids)
+
+
+def service_areas(
+    graph: WalkGraph | nx.MultiDiGraph,
+    facilities: gpd.GeoDataFrame,
+    *,
+    minutes: float,
+    buffer_m: float = 40.0,
+    fill_holes: bool = True,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    progress: bool = False,
+) -> gpd.GeoDataFrame:
+    """Walk isochrones: the area within ``minutes`` of each facility.
+
+    Method: every street segment walkable within ``minutes`` (whole edges, and the reachable
+    part of edges at the edge of the area, cut at the exact fraction of time left) is drawn as a
+    straight line between its nodes, buffered by ``buffer_m`` (the houses along the street) and
+    unioned. With ``fill_holes`` the blocks enclosed by reachable streets are filled in.
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed like ``facilities``: ``minutes``, ``reached_nodes`` and the polygon (None for a
+        facility that could not be snapped), in the graph's CRS.
+    """
+    graph = walk_graph(graph)
+    snap = snap_points(graph, facilities, max_snap_m=max_snap_m, warn=False)
+    _warn_far(snap, "facilities")
+    idx = np.flatnonzero(snap.within)
+    geoms = np.full(len(facilities), None, dtype=object)
+    reached_count = np.zeros(len(facilities), dtype=np.int64)
+    if len(idx):
+        snap_min = snap.distance_m[idx] / _m_per_min(graph.walk_speed_kmh)
+        limit = _limit_pad(minutes - snap_min.min())
+        uniq, order, start, count = _groups(snap.node[idx])
+        adj = graph.adjacency
+        for which, sub_nodes, block in _iter_blocks(
+            graph, uniq, limit, chunk_size=64, max_chunk_bytes=max_chunk_bytes,
+            progress=progress, desc="service areas",
+        ):
+            members, owner = _expand(order, start, count, which)
+            for f, row in zip(members, owner, strict=True):
+                left = minutes - snap_min[f]
+                times = block[row]
+                geoms[idx[f]], reached_count[idx[f]] = _isochrone(
+                    graph, adj, sub_nodes, times, left, buffer_m, fill_holes
+                )
+    return gpd.GeoDataFrame(
+        {"minutes": float(minutes), "reached_nodes": reached_count},
+        geometry=gpd.GeoSeries(geoms, crs=graph.crs, index=facilities.index),
+        index=facilities.index,
+    )
+
+
+def _isochrone(
+    graph: WalkGraph, adj: sp.csr_matrix, sub_nodes: np.ndarray, times: np.ndarray,
+    left: float, buffer_m: float, fill_holes: bool,
+) -> tuple[Any, int]:
+    reached_local = np.flatnonzero(times <= left)
+    if left < 0 or not len(reached_local):
+        return None, 0
+    reached = sub_nodes[reached_local]
+    t_u_all = times[reached_local]
+    n_nb = np.diff(adj.indptr)[reached]
+    u = np.repeat(reached, n_nb)
+    t_u = np.repeat(t_u_all, n_nb)
+    starts = np.repeat(adj.indptr[reached], n_nb) + (np.arange(n_nb.sum()) - np.repeat(np.cumsum(n_nb) - n_nb, n_nb))
+    v, w = adj.indices[starts], adj.data[starts]
+    pos = np.minimum(np.searchsorted(sub_nodes, v), len(sub_nodes) - 1)
+    t_v = np.where(sub_nodes[pos] == v, times[pos], np.inf)
+    v_in = t_v <= left
+    keep = ~v_in | (u < v)  # an edge between two reached nodes is drawn once
+    u, v, w, t_u, t_v, v_in = u[keep], v[keep], w[keep], t_u[keep], t_v[keep], v_in[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_u = np.where(w > 0, np.clip((left - t_u) / w, 0, 1), 1.0)
+        f_v = np.where(v_in & (w > 0), np.clip((left - t_v) / w, 0, 1), np.where(v_in, 1.0, 0.0))
+    whole = f_u + f_v >= 1
+    f_u = np.where(whole, 1.0, f_u)
+    p_u = np.column_stack([graph.x[u], graph.y[u]])
+    p_v = np.column_stack([graph.x[v], graph.y[v]])
+    seg_a = np.stack([p_u, p_u + f_u[:, None] * (p_v - p_u)], axis=1)
+    partial_v = v_in & ~whole  # reached from both ends, a gap in the middle
+    seg_b = np.stack([p_v[partial_v], p_v[partial_v] + f_v[partial_v, None] * (p_u[partial_v] - p_v[partial_v])], axis=1)
+    segments = np.concatenate([seg_a, seg_b])
+    parts = [shapely.points(graph.x[reached], graph.y[reached])]
+    if len(segments):
+        parts.append(shapely.linestrings(segments))
+    geom = shapely.buffer(shapely.GeometryCollection(list(np.concatenate(parts))), buffer_m, quad_segs=4)
+    if fill_holes:
+        geom = _fill_holes(geom)
+    return geom, len(reached)
+
+
+def _fill_holes(geom: Any) -> Any:
+    polygons = getattr(geom, "geoms", [geom])
+    return shapely.union_all([shapely.Polygon(p.exterior) for p in polygons if not p.is_empty])
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+def straight_line_times(
+    origins: gpd.GeoDataFrame,
+    destinations: gpd.GeoDataFrame,
+    *,
+    cutoff_min: float,
+    walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH,
+    detour_factor: float = DEFAULT_DETOUR_FACTOR,
+) -> TravelTimes:
+    """Offline walk times without a graph: ``distance_m × detour_factor / (speed in m/min)``.
+
+    Pairs are found with a KD-tree (``cKDTree.sparse_distance_matrix``) and their distances
+    recomputed as ``sqrt(dx² + dy²)``, so the times equal a brute-force ``cdist`` bit for bit.
+    """
+    xo = _point_xy(origins, "origins")
+    xd = _point_xy(destinations, "destinations", crs=origins.crs)
+    if not detour_factor >= 1:
+        msg = f"detour_factor must be >= 1 (network / straight-line distance), got {detour_factor!r}"
+        raise SettingsError(msg)
+    if not cutoff_min >= 0:
+        msg = f"cutoff_min must be >= 0 minutes, got {cutoff_min!r}"
+        raise SettingsError(msg)
+    m_per_min = _m_per_min(walk_speed_kmh)
+    shape = (len(origins), len(destinations))
+    if len(xo) and len(xd):
+        radius = _limit_pad(cutoff_min * m_per_min / detour_factor) + 1e-6
+        radius = min(radius, 1e300)
+        pairs = cKDTree(xo).sparse_distance_matrix(cKDTree(xd), radius, output_type="ndarray")
+        i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+        dx, dy = xo[i, 0] - xd[j, 0], xo[i, 1] - xd[j, 1]
+        minutes = np.sqrt(dx * dx + dy * dy) * detour_factor / m_per_min
+        ok = minutes <= cutoff_min
+        matrix = _csr([i[ok]], [j[ok]], [minutes[ok]], shape)
+    else:
+        matrix = _csr([], [], [], shape)
+    params = {"walk_speed_kmh": walk_speed_kmh, "detour_factor": detour_factor}
+    return TravelTimes(matrix, origins.index, destinations.index, float(cutoff_min), "straight_line", params)
+
+
+def walk_times(
+    origins: gpd.GeoDataFrame,
+    destinations: gpd.GeoDataFrame,
+    *,
+    graph: WalkGraph | nx.MultiDiGraph | None = None,
+    cutoff_min: float,
+    walk_speed_kmh: float | None = None,
+    detour_factor: float = DEFAULT_DETOUR_FACTOR,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    chunk_size: int = 128,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    progress: bool = False,
+) -> TravelTimes:
+    """Walk times on the network when a graph is given, else straight line × detour factor.
+
+    ``walk_speed_kmh=None`` uses the graph's speed (or :data:`DEFAULT_WALK_SPEED_KMH`).
+    """
+    if graph is None:
+        logger.info("no walk graph: straight-line times × detour factor %g", detour_factor)
+        return straight_line_times(
+            origins, destinations, cutoff_min=cutoff_min,
+            walk_speed_kmh=walk_speed_kmh or DEFAULT_WALK_SPEED_KMH, detour_factor=detour_factor,
+        )
+    return travel_times(
+        walk_graph(graph, walk_speed_kmh=walk_speed_kmh), origins, destinations,
+        cutoff_min=cutoff_min, max_snap_m=max_snap_m, chunk_size=chunk_size,
+        max_chunk_bytes=max_chunk_bytes, progress=progress,
+    )
+
+
+# --------------------------------------------------------------------------- synthetic streets
+
+
+def synthetic_walk_graph(
+    *,
+    n_nodes_target: int | None = None,
+    extent_m: float | None = None,
+    block_m: tuple[float, float] = (80.0, 160.0),
+    seed: int = 0,
+    arterial_every: int = 6,
+    drop_share: float = 0.12,
+    diagonal_share: float = 0.04,
+    cul_de_sac_share: float = 0.05,
+    jitter_m: float = 8.0,
+    origin_xy: tuple[float, float] = (945_000.0, 1_943_000.0),
+) -> nx.MultiDiGraph:
+    """A deterministic, irregular street grid that looks like a Korean residential district.
+
+    Block sides are drawn from ``block_m`` (80–160 m is typical of Korean urban blocks); nodes are
+    jittered; a share of local street segments is removed (merged blocks, dead ends) while every
+    ``arterial_every``-th street stays whole; a few diagonal streets and short cul-de-sacs are
+    added; only the largest connected part is kept (as OSMnx does).
+
+    Parameters
+    ----------
+    n_nodes_target
+        Approximate number of nodes (give this or ``extent_m``).
+    extent_m
+        Side of the square area in metres.
+    origin_xy
+        South-west corner in EPSG:5179 (default: near 구로구, Seoul).
+
+    Returns
+    -------
+    G
+        OSMnx-compatible ``MultiDiGraph`` in EPSG:5179: node ``x``/``y``/``street_count``, edges in
+        both directions with ``length`` (m), ``highway``, ``oneway=False``, ``osmid``; graph
+        attribute ``synthetic=True`` so maps and reports can label it 가상.
+    """
+    if (n_nodes_target is None) == (extent_m is None):
+        msg = "give exactly one of n_nodes_target or extent_m"
+        raise SettingsError(msg)
+    lo, hi = block_m
+    if not 0 < lo <= hi:
+        msg = f"block_m must be (min, max) metres with 0 < min <= max, got {block_m!r}"
+        raise SettingsError(msg)
+    rng = np.random.default_rng(seed)
+    if n_nodes_target is not None:
+        side = max(2, math.ceil(math.sqrt(n_nodes_target / (1 + cul_de_sac_share))))
+    else:
+        side = max(2, math.ceil(extent_m / ((lo + hi) / 2)) + 1)
+    gx = origin_xy[0] + np.concatenate([[0.0], np.cumsum(rng.uniform(lo, hi, side - 1))])
+    gy = origin_xy[1] + np.concatenate([[0.0], np.cumsum(rng.uniform(lo, hi, side - 1))])
+    col, row = np.meshgrid(np.arange(side), np.arange(side))
+    col, row = col.ravel(), row.ravel()
+    x = gx[col] + rng.uniform(-jitter_m, jitter_m, side * side)
+    y = gy[row] + rng.uniform(-jitter_m, jitter_m, side * side)
+    ids = row * side + col
+
+    h = ids[col < side - 1]  # street segment to the east
+    v = ids[row < side - 1]  # street segment to the north
+    u = np.concatenate([h, v])
+    w = np.concatenate([h + 1, v + side])
+    arterial = np.concatenate([row[h] % arterial_every == 0, col[v] % arterial_every == 0])
+    keep = arterial | (rng.random(len(u)) >= drop_share)
+    u, w, arterial = u[keep], w[keep], arterial[keep]
+    kind = np.where(arterial, "primary", "residential").astype(object)
+
+    cells = ids[(col < side - 1) & (row < side - 1)]
+    diag = cells[rng.random(len(cells)) < diagonal_share]
+    flip = rng.random(len(diag)) < 0.5
+    du = np.where(flip, diag + 1, diag)
+    dw = np.where(flip, diag + side, diag + side + 1)
+
+    # Cul-de-sacs: a short dead-end street from a node into the block north-east of it.
+    stem = ids[rng.random(len(ids)) < cul_de_sac_share]
+    n_grid = side * side
+    new = n_grid + np.arange(len(stem))
+    reach = rng.uniform(30.0, 60.0, len(stem))
+    angle = rng.uniform(0.2, 1.37, len(stem))
+    x = np.concatenate([x, x[stem] + reach * np.cos(angle)])
+    y = np.concatenate([y, y[stem] + reach * np.sin(angle)])
+
+    u = np.concatenate([u, du, stem])
+    w = np.concatenate([w, dw, new])
+    kind = np.concatenate([kind, np.full(len(du), "residential", object), np.full(len(stem), "service", object)])
+    n = len(x)
+    _, label = connected_components(sp.csr_matrix((np.ones(len(u)), (u, w)), shape=(n, n)), directed=False)
+    main = np.bincount(label).argmax()
+    in_main = label == main
+    edge_ok = in_main[u] & in_main[w]
+    u, w, kind = u[edge_ok], w[edge_ok], kind[edge_ok]
+    length = np.hypot(x[u] - x[w], y[u] - y[w])
+    degree = np.bincount(np.concatenate([u, w]), minlength=n)
+
+    G = nx.MultiDiGraph(crs=NETWORK_CRS, synthetic=True, careplan_source=f"synthetic street grid (seed {seed})")
+    nodes = np.flatnonzero(in_main)
+    G.add_nodes_from(
+        (int(i), {"x": float(x[i]), "y": float(y[i]), "street_count": int(degree[i])}) for i in nodes
+    )
+    osmid = np.arange(1, len(u) + 1)
+    G.add_edges_from(
+        (int(a), int(b), 0, {"osmid": int(k), "length": float(d), "highway": str(t), "oneway": False, "reversed": rev})
+        for a_arr, b_arr, rev in ((u, w, False), (w, u, True))
+        for a, b, k, d, t in zip(a_arr, b_arr, osmid, length, kind, strict=True)
+    )
+    logger.info("synthetic walk graph: %s nodes, %s street segments", f"{len(G):,}", f"{len(u):,}")
+    return G
