@@ -778,13 +778,15 @@ def _school_points(schools: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame,
             "cannot be placed; give them coordinates or a 학구 in school_ids."
         )
         raise InputDataError(msg)
-    where = gpd.sjoin(schools[["geometry"]], admin_areas[["geometry"]], how="left",
-                      predicate="within")
-    adm = where[~where.index.duplicated()]["index_right"].reindex(schools.index)
+    tree = shapely.STRtree(np.asarray(admin_areas.geometry.array, dtype=object))
+    s_idx, a_idx = tree.query(np.asarray(schools.geometry.array, dtype=object), predicate="within")
+    first = ~pd.Series(s_idx).duplicated().to_numpy()
+    adm = pd.Series(None, index=schools.index, dtype=object)
+    adm.iloc[s_idx[first]] = admin_areas.index.to_numpy(dtype=object)[a_idx[first]]
     return gpd.GeoDataFrame(
         {
             "zone_id": None,
-            "adm_code": adm.astype(object).where(adm.notna(), None).to_numpy(),
+            "adm_code": adm.to_numpy(),
             "children": np.nan,
             "pupils": pupils.reindex(schools.index).to_numpy(),
             "demand": schools["demand"].to_numpy(dtype=float),
