@@ -114,8 +114,8 @@ def split_address(address: pd.Series) -> pd.DataFrame:
     """``"서울특별시 구로구 …"`` -> sido ``서울특별시``, sigungu ``구로구`` (``수원시 장안구`` for 구 in a 시)."""
     parts = text(address).fillna("").str.split()
     sido = parts.str[0].where(parts.str.len() > 0).replace(SIDO_NAMES)
-    second = parts.str[1].fillna("")
-    third = parts.str[2].fillna("")
+    second = parts.str[1].astype(object).fillna("")
+    third = parts.str[2].astype(object).fillna("")
     city_gu = second.str.endswith("시") & third.str.endswith("구")
     sigungu = second.where(~city_gu, second + " " + third).where(second != "", None)
     return pd.DataFrame({"sido": sido, "sigungu": sigungu}, index=address.index)
