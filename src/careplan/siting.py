@@ -1,0 +1,1201 @@
+"""Location models for new care centres, solved directly with HiGHS.
+
+Models work on a cost matrix (demand points × candidate sites), dense or
+``scipy.sparse`` (a pair that is not stored is unreachable; a stored ``0.0`` is a
+co-located pair). They follow the conventions of PySAL spopt so results can be
+checked against it:
+
+* a site covers a demand point iff ``cost <= service_radius`` (inclusive);
+* MCLP objective = covered weight; LSCP objective = number of sites (fixed ones
+  included); p-median objective = ``Σ w_i · min_j∈chosen cost_ij``; p-center
+  objective = ``max_i min_j∈chosen cost_ij``.
+
+Every model reduces the problem first (drop demand nobody can cover, merge demand
+points with identical coverage sets, drop dominated candidates), starts HiGHS from
+a greedy + interchange solution, and returns the best solution with its gap when
+the time limit hits, so a call never hangs.
+
+The p-median uses a level ("radius") formulation: one variable per distinct cost
+level of each demand point, which is far smaller and tighter than the classical
+assignment model, and only the levels up to the distance of a good incumbent are
+generated; levels are added where the solution needs them until the model proves
+optimality for the full problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from ._errors import InfeasibleError, InputDataError, SettingsError
+
+__all__ = [
+    "SitingResult",
+    "care_clusters",
+    "cmclp",
+    "lscp",
+    "mclp",
+    "pcenter",
+    "pmedian",
+    "propose_sites",
+]
+
+logger = logging.getLogger(__name__)
+
+_INF = highspy.kHighsInf
+#: Exactness by default: HiGHS's own default (1e-4) may stop short of the optimum.
+DEFAULT_MIP_REL_GAP = 0.0
+DEFAULT_TIME_LIMIT_S = 60.0
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True, eq=False)
+class SitingResult:
+    """Outcome of one siting model.
+
+    Attributes
+    ----------
+    model
+        ``"lscp"``, ``"mclp"``, ``"pmedian"``, ``"pcenter"``, ``"cmclp"``, ``"clscp"``, ``"cpmedian"``.
+    selected
+        Chosen site column indices (fixed sites included), sorted ascending.
+    objective
+        Objective of ``selected`` recomputed on the original data.
+    best_bound
+        Best proven bound on the optimum (upper bound for maximisation).
+    gap
+        Relative gap ``|objective − best_bound| / max(|objective|, 1e-9)``; 0 when proven.
+    status
+        Solver status string (HiGHS model status, or ``"Optimal"`` when solved by reduction).
+    proven_optimal
+        True only when the optimum is proven for the full (unreduced) problem.
+    runtime_s
+        Wall time of the whole call.
+    assignment
+        Per demand point: index of the chosen site serving it (nearest chosen site
+        for uncapacitated models; the site with the largest share when split), −1 if none.
+    allocation
+        Capacitated models: sparse demand × site matrix of allocated demand.
+    covered
+        Coverage models: covered weight of each demand point.
+    params
+        The options the model ran with, and reduction statistics.
+    """
+
+    model: str
+    selected: np.ndarray
+    objective: float
+    best_bound: float
+    gap: float
+    status: str
+    proven_optimal: bool
+    runtime_s: float
+    assignment: np.ndarray | None = None
+    allocation: sp.csr_matrix | None = None
+    covered: np.ndarray | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_selected(self) -> int:
+        return int(len(self.selected))
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _as_csr(cost: Any) -> sp.csr_matrix:
+    """Cost as csr: dense non-finite entries and absent sparse entries are unreachable."""
+    if sp.issparse(cost):
+        mat = sp.csr_matrix(cost, dtype=np.float64, copy=True)
+        mat.sum_duplicates()
+        mat.sort_indices()
+        data = mat.data
+    else:
+        arr = np.asarray(cost, dtype=np.float64)
+        if arr.ndim != 2:
+            msg = f"cost must be a 2-D (demand × site) matrix, got shape {arr.shape}; reshape it or pass a scipy.sparse matrix"
+            raise InputDataError(msg)
+        mask = np.isfinite(arr)
+        indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
+        indices = np.nonzero(mask)[1].astype(np.int32)
+        data = arr[mask]
+        mat = sp.csr_matrix((data, indices, indptr), shape=arr.shape)
+    if data.size and (not np.all(np.isfinite(data)) or data.min() < 0):
+        msg = "cost must hold finite values >= 0 (travel minutes or metres); found negative or non-finite stored entries — store unreachable pairs as absent (sparse) or inf (dense)"
+        raise InputDataError(msg)
+    return mat
+
+
+def _row_of(mat: sp.csr_matrix) -> np.ndarray:
+    return np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
+
+
+def _filter(mat: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """Entries of ``mat`` where ``keep`` (aligned with ``mat.data``), explicit zeros kept."""
+    counts = np.bincount(_row_of(mat)[keep], minlength=mat.shape[0])
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csr_matrix((mat.data[keep], mat.indices[keep], indptr), shape=mat.shape)
+
+
+def _cols(mat: sp.csr_matrix, cols: np.ndarray) -> sp.csr_matrix:
+    """Entries of ``mat`` in the given columns (original column numbering kept)."""
+    mask = np.zeros(mat.shape[1], dtype=bool)
+    mask[cols] = True
+    return _filter(mat, mask[mat.indices])
+
+
+def _row_min(mat: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: minimum stored value (inf if none) and its column (−1 if none)."""
+    n = mat.shape[0]
+    best = np.full(n, np.inf)
+    arg = np.full(n, -1, dtype=np.int64)
+    if mat.nnz == 0:
+        return best, arg
+    order = np.lexsort((mat.indices, mat.data, _row_of(mat)))
+    counts = np.diff(mat.indptr)
+    nonempty = counts > 0
+    first = order[mat.indptr[:-1][nonempty]]
+    best[nonempty] = mat.data[first]
+    arg[nonempty] = mat.indices[first]
+    return best, arg
+
+
+def _weights(weights: Any, n: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if w.shape != (n,):
+        msg = f"weights must have one value per demand point ({n}), got shape {w.shape}"
+        raise InputDataError(msg)
+    if not np.all(np.isfinite(w)) or (w.size and w.min() < 0):
+        msg = "weights must be finite and >= 0; replace missing demand with 0"
+        raise InputDataError(msg)
+    return w
+
+
+def _site_vector(values: Any, m: int, name: str, default: float) -> np.ndarray:
+    if values is None:
+        return np.full(m, default, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.shape != (m,):
+        msg = f"{name} must have one value per site ({m}), got shape {v.shape}"
+        raise InputDataError(msg)
+    if not np.all(np.isfinite(v)) or (v.size and v.min() < 0):
+        msg = f"{name} must be finite and >= 0, got min {v.min() if v.size else None!r}"
+        raise InputDataError(msg)
+    return v
+
+
+def _fixed(fixed: Any, m: int) -> np.ndarray:
+    """Fixed (existing) site indices, sorted; accepts indices or a 0/1 mask of length m."""
+    if fixed is None:
+        return np.zeros(0, dtype=np.int64)
+    arr = np.asarray(fixed).ravel()
+    if arr.dtype == bool:  # a 0/1 mask over sites (spopt's "dummies")
+        if arr.size != m:
+            msg = f"a boolean fixed mask needs one value per site ({m}), got {arr.size}"
+            raise InputDataError(msg)
+        arr = np.flatnonzero(arr)
+    arr = np.unique(arr.astype(np.int64))
+    if arr.size and (arr.min() < 0 or arr.max() >= m):
+        msg = f"fixed site indices must be within 0..{m - 1}, got {arr.min()}..{arr.max()}"
+        raise InputDataError(msg)
+    return arr
+
+
+def _check_p(p: int | None, m: int, n_fixed: int, *, required: bool) -> int | None:
+    if p is None:
+        if required:
+            msg = "p (number of sites) is required for this model"
+            raise SettingsError(msg)
+        return None
+    p = int(p)
+    if p < 1 or p > m:
+        msg = f"no feasible solution: p = {p} sites requested but the model needs 1 <= p <= {m} (number of candidate sites)"
+        raise InfeasibleError(msg)
+    if p < n_fixed:
+        msg = f"no feasible solution: p = {p} is smaller than the {n_fixed} fixed (existing) sites; raise p or fix fewer sites"
+        raise InfeasibleError(msg)
+    return p
+
+
+# --------------------------------------------------------------------------- solver
+
+
+@dataclass
+class _Mip:
+    """A MIP in HiGHS's row-wise form (built by the model functions)."""
+
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    integer: np.ndarray  # bool per column
+    rows: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    maximize: bool = False
+    offset: float = 0.0
+
+
+@dataclass
+class _Solved:
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    status: str
+    optimal: bool
+
+
+def _run_highs(mip: _Mip, *, start: np.ndarray | None, time_limit_s: float, mip_rel_gap: float,
+               threads: int | None, what: str) -> _Solved:
+    n_col = len(mip.cost)
+    rows = mip.rows.tocsr()
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_col
+    lp.num_row_ = rows.shape[0]
+    lp.col_cost_ = np.asarray(mip.cost, dtype=np.float64)
+    lp.col_lower_ = np.asarray(mip.lower, dtype=np.float64)
+    lp.col_upper_ = np.asarray(mip.upper, dtype=np.float64)
+    lp.row_lower_ = np.asarray(mip.row_lower, dtype=np.float64)
+    lp.row_upper_ = np.asarray(mip.row_upper, dtype=np.float64)
+    lp.offset_ = float(mip.offset)
+    lp.sense_ = highspy.ObjSense.kMaximize if mip.maximize else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = n_col
+    lp.a_matrix_.num_row_ = rows.shape[0]
+    lp.a_matrix_.start_ = rows.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = rows.indices.astype(np.int32)
+    lp.a_matrix_.value_ = rows.data.astype(np.float64)
+    lp.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+                       for flag in mip.integer]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
+    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    # Integer objectives are common (counts, integer metres); an absolute gap below 1e-6 keeps exactness.
+    h.setOptionValue("mip_abs_gap", 1e-7)
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    h.passModel(lp)
+    if start is not None:
+        h.setSolution(n_col, np.arange(n_col, dtype=np.int32), np.asarray(start, dtype=np.float64))
+    h.run()
+    status = h.getModelStatus()
+    label = h.modelStatusToString(status)
+    info = h.getInfo()
+    if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        msg = f"{what}: the solver proved the model infeasible"
+        raise InfeasibleError(msg)
+    has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if has_x else None
+    optimal = status == highspy.HighsModelStatus.kOptimal and has_x
+    objective = float(info.objective_function_value) if has_x else float("nan")
+    bound = float(info.mip_dual_bound) if any(mip.integer) else objective
+    if optimal and mip_rel_gap == 0:
+        bound = objective if not np.isfinite(bound) else bound
+    logger.debug("%s: HiGHS %s, objective %s, bound %s", what, label, objective, bound)
+    return _Solved(x, objective, bound, label, optimal)
+
+
+def _gap(objective: float, bound: float) -> float:
+    if not np.isfinite(bound) or not np.isfinite(objective):
+        return float("inf")
+    return abs(objective - bound) / max(abs(objective), 1e-9)
+
+
+def _stack_rows(blocks: list[sp.spmatrix]) -> sp.csr_matrix:
+    return sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, 0))
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def _coverage(mat: sp.csr_matrix, service_radius: float) -> sp.csr_matrix:
+    """0/1 coverage matrix (inclusive: cost <= radius)."""
+    if not np.isfinite(service_radius) or service_radius < 0:
+        msg = f"service_radius must be a finite value >= 0 in the cost's unit, got {service_radius!r}"
+        raise SettingsError(msg)
+    cov = _filter(mat, mat.data <= service_radius)
+    cov.data = np.ones_like(cov.data)
+    return cov
+
+
+def _merge_rows(cov: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Merge demand rows with identical coverage sets (summing weights).
+
+    Returns the group × site matrix, the group weights and the group of every
+    original row (−1 for rows with an empty coverage set).
+    """
+    groups: dict[bytes, int] = {}
+    group_of = np.full(cov.shape[0], -1, dtype=np.int64)
+    first_row: list[int] = []
+    for i in range(cov.shape[0]):
+        lo, hi = cov.indptr[i], cov.indptr[i + 1]
+        if lo == hi:
+            continue
+        key = cov.indices[lo:hi].tobytes()
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = len(first_row)
+            first_row.append(i)
+        group_of[i] = g
+    merged = cov[np.asarray(first_row, dtype=np.int64)] if first_row else sp.csr_matrix((0, cov.shape[1]))
+    gw = np.bincount(group_of[group_of >= 0], weights=w[group_of >= 0], minlength=len(first_row))
+    return sp.csr_matrix(merged), gw, group_of
+
+
+def _undominated(cov: sp.csr_matrix, candidates: np.ndarray, site_cost: np.ndarray,
+                 site_cap: np.ndarray | None = None) -> np.ndarray:
+    """Candidate sites not dominated by another candidate.
+
+    Site j is dominated by k when k covers every group j covers, costs no more,
+    (and has no less capacity) — and is strictly better or has the lower index,
+    so exactly one of a set of twins survives. Dropping j is exact for coverage
+    models with a site-count and/or budget limit: any solution using j stays
+    feasible and no worse with k instead (or without j if k is already used).
+    """
+    if candidates.size == 0:
+        return candidates
+    sub = cov[:, candidates].tocsc()
+    size = np.diff(sub.indptr)
+    overlap = (sub.T @ sub).tocoo()
+    j, k, val = overlap.row, overlap.col, overlap.data
+    c = site_cost[candidates]
+    sel = (j != k) & (val == size[j]) & (c[k] <= c[j])
+    strict = (size[k] > size[j]) | (c[k] < c[j]) | (k < j)
+    if site_cap is not None:
+        cap = site_cap[candidates]
+        sel &= cap[k] >= cap[j]
+        strict |= cap[k] > cap[j]
+    dominated = np.zeros(len(candidates), dtype=bool)
+    dominated[j[sel & strict]] = True
+    dominated |= size == 0  # covers nothing that is left to cover
+    return candidates[~dominated]
+
+
+# --------------------------------------------------------------------------- heuristics
+
+
+def _greedy_cover(groups: sp.csr_matrix, gw: np.ndarray, site_cost: np.ndarray, *, p: int | None,
+                  budget: float | None) -> list[int]:
+    """Greedy max-coverage (gain per cost under a budget), columns of ``groups``."""
+    cov_t = groups.T.tocsr()
+    uncovered = gw.copy()
+    chosen: list[int] = []
+    spent = 0.0
+    limit = groups.shape[1] if p is None else p
+    while len(chosen) < limit:
+        gain = cov_t @ uncovered
+        gain[chosen] = -1
+        if budget is not None:
+            fits = site_cost + spent <= budget + 1e-9
+            score = np.where(fits, gain / np.maximum(site_cost, 1e-12), -1)
+        else:
+            score = gain
+        k = int(np.argmax(score))
+        if score[k] <= 0:
+            break
+        chosen.append(k)
+        spent += site_cost[k]
+        uncovered[groups[:, k].indices] = 0.0
+    return chosen
+
+
+def _swap_cover(groups: sp.csr_matrix, gw: np.ndarray, chosen: list[int], site_cost: np.ndarray, *,
+                budget: float | None, max_swaps: int = 500) -> list[int]:
+    """1-opt interchange for max coverage: swap a chosen site for an unchosen one while it gains."""
+    if not chosen:
+        return chosen
+    csc = groups.tocsc()
+    cov_t = groups.T.tocsr()
+    y = np.zeros(groups.shape[1], dtype=bool)
+    y[chosen] = True
+    count = np.asarray(csc[:, y].sum(axis=1)).ravel()
+    spent = float(site_cost[y].sum())
+    swaps = 0
+    improved = True
+    while improved and swaps < max_swaps:
+        improved = False
+        for j in np.flatnonzero(y):
+            rows_j = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+            only_j = np.zeros_like(count, dtype=bool)
+            only_j[rows_j] = count[rows_j] == 1
+            loss = gw[only_j].sum()
+            value = gw * ((count == 0) | only_j)
+            gain = cov_t @ value
+            gain[y] = -np.inf
+            if budget is not None:
+                gain[spent - site_cost[j] + site_cost > budget + 1e-9] = -np.inf
+            k = int(np.argmax(gain))
+            if gain[k] - loss > 1e-9:
+                y[j], y[k] = False, True
+                count[rows_j] -= 1
+                count[csc.indices[csc.indptr[k]:csc.indptr[k + 1]]] += 1
+                spent += site_cost[k] - site_cost[j]
+                swaps += 1
+                improved = True
+    return list(np.flatnonzero(y))
+
+
+def _nearest_two(mat: sp.csr_matrix, chosen: np.ndarray, big: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per demand: nearest chosen cost, its site, and the second-nearest cost (``big`` if absent)."""
+    n = mat.shape[0]
+    sub = _cols(mat, chosen)
+    dense = np.full((n, len(chosen)), big)
+    pos = np.full(mat.shape[1], -1, dtype=np.int64)
+    pos[chosen] = np.arange(len(chosen))
+    dense[_row_of(sub), pos[sub.indices]] = np.minimum(sub.data, big)
+    if len(chosen) == 1:
+        return dense[:, 0], np.full(n, chosen[0]), np.full(n, big)
+    part = np.argpartition(dense, 1, axis=1)[:, :2]
+    a = np.take_along_axis(dense, part, axis=1)
+    swap = a[:, 0] > a[:, 1]
+    first = np.where(swap, part[:, 1], part[:, 0])
+    d1 = np.where(swap, a[:, 1], a[:, 0])
+    d2 = np.where(swap, a[:, 0], a[:, 1])
+    return d1, chosen[first], d2
+
+
+def _median_heuristic(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarray, big: float, *,
+                      deadline: float, max_passes: int = 30) -> np.ndarray:
+    """Greedy add then fast interchange (Teitz–Bart style) for the p-median."""
+    rows = _row_of(mat)
+    m = mat.shape[1]
+    current = np.full(mat.shape[0], big)
+    chosen = list(fixed)
+    if chosen:
+        current, _, _ = _nearest_two(mat, np.asarray(chosen), big)
+    is_chosen = np.zeros(m, dtype=bool)
+    is_chosen[chosen] = True
+    while len(chosen) < p:
+        saving = np.bincount(mat.indices, weights=w[rows] * np.maximum(current[rows] - mat.data, 0), minlength=m)
+        saving[is_chosen] = -1
+        k = int(np.argmax(saving))
+        chosen.append(k)
+        is_chosen[k] = True
+        col = mat.indices == k
+        current[rows[col]] = np.minimum(current[rows[col]], mat.data[col])
+    chosen_arr = np.asarray(chosen)
+    fixed_set = set(int(f) for f in fixed)
+    for _ in range(max_passes):
+        if time.perf_counter() > deadline:
+            break
+        improved = False
+        d1, s1, d2 = _nearest_two(mat, chosen_arr, big)
+        total = float(w @ d1)
+        for j in chosen_arr:
+            if int(j) in fixed_set:
+                continue
+            # Cost of each demand without j, then the best site to add instead of j.
+            without = np.where(s1 == j, d2, d1)
+            base = float(w @ without)
+            saving = np.bincount(mat.indices, weights=w[rows] * np.maximum(without[rows] - mat.data, 0), minlength=m)
+            saving[chosen_arr] = -1
+            k = int(np.argmax(saving))
+            if base - saving[k] < total - 1e-9 * max(total, 1):
+                chosen_arr = np.where(chosen_arr == j, k, chosen_arr)
+                improved = True
+                break
+        if not improved:
+            break
+    return np.sort(chosen_arr)
+
+
+# --------------------------------------------------------------------------- LSCP
+
+
+def _lscp_core(cov: sp.csr_matrix, fixed: np.ndarray, *, time_limit_s: float, mip_rel_gap: float,
+               threads: int | None, what: str) -> tuple[np.ndarray, float, str, bool, dict[str, int]]:
+    """Minimum set cover given fixed sites; returns (selected, lower bound, status, proven, stats)."""
+    n, m = cov.shape
+    covered_by_fixed = np.zeros(n, dtype=bool)
+    if fixed.size:
+        covered_by_fixed = np.asarray(cov[:, fixed].sum(axis=1)).ravel() > 0
+    free = np.setdiff1d(np.arange(m), fixed)
+    rest = cov[np.flatnonzero(~covered_by_fixed)]
+    groups, gw, _ = _merge_rows(_cols(rest, free), np.ones(rest.shape[0]))
+    keep = _undominated(groups, free, np.ones(m))
+    stats = {"demand_rows": int(rest.shape[0]), "groups": int(groups.shape[0]), "sites": int(len(keep))}
+    if groups.shape[0] == 0:
+        return fixed, float(len(fixed)), "Optimal", True, stats
+    g = groups[:, keep]
+    start_cols = _greedy_cover(g, np.ones(g.shape[0]), np.ones(len(keep)), p=None, budget=None)
+    # Drop redundant greedy picks (latest first) so the start is a minimal cover.
+    counts = np.asarray(g[:, start_cols].sum(axis=1)).ravel()
+    gcsc = g.tocsc()
+    for k in reversed(list(start_cols)):
+        rows_k = gcsc.indices[gcsc.indptr[k]:gcsc.indptr[k + 1]]
+        if np.all(counts[rows_k] >= 2):
+            counts[rows_k] -= 1
+            start_cols.remove(k)
+    start = np.zeros(len(keep))
+    start[start_cols] = 1
+    mip = _Mip(cost=np.ones(len(keep)), lower=np.zeros(len(keep)), upper=np.ones(len(keep)),
+               integer=np.ones(len(keep), dtype=bool), rows=g, row_lower=np.ones(g.shape[0]),
+               row_upper=np.full(g.shape[0], _INF))
+    res = _run_highs(mip, start=start, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, what=what)
+    x = res.x if res.x is not None else start
+    chosen = keep[x > 0.5]
+    bound = float(np.ceil(res.bound - 1e-6)) if np.isfinite(res.bound) else 0.0
+    return np.sort(np.concatenate([fixed, chosen])), bound + len(fixed), res.status, res.optimal, stats
+
+
+def lscp(cost: Any, *, service_radius: float, fixed: Any = None, demand: Any = None, capacities: Any = None,
+         time_limit_s: float = DEFAULT_TIME_LIMIT_S, mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+         threads: int | None = None) -> SitingResult:
+    """Location set covering: the fewest sites that cover every demand point.
+
+    Parameters
+    ----------
+    cost
+        Demand × site costs (dense, inf = unreachable; or sparse, absent = unreachable).
+    service_radius
+        A site covers a demand point iff ``cost <= service_radius``.
+    fixed
+        Indices of sites that are open already (existing centres); they count in the objective.
+    demand, capacities
+        Capacitated variant (spopt's CLSCP-SO): each point's ``demand`` must be served in full by
+        covering sites, split allowed, within each site's capacity. ``demand`` defaults to ones.
+    time_limit_s, mip_rel_gap, threads
+        HiGHS options; on the time limit the best cover is returned with ``proven_optimal=False``.
+
+    Returns
+    -------
+    SitingResult
+        ``objective`` = number of selected sites (fixed ones included).
+
+    Raises
+    ------
+    InfeasibleError
+        Some demand point has no site within ``service_radius`` (the message gives how many and
+        the smallest radius that would work), or capacities cannot serve the demand.
+    """
+    t0 = time.perf_counter()
+    mat = _as_csr(cost)
+    n, m = mat.shape
+    fixed_idx = _fixed(fixed, m)
+    cov = _coverage(mat, service_radius)
+    empty = np.flatnonzero(np.diff(cov.indptr) == 0)
+    if capacities is not None:
+        d = _weights(np.ones(n) if demand is None else demand, n)
+        empty = empty[d[empty] > 0]
+    if empty.size:
+        nearest, _ = _row_min(mat)
+        need = float(np.max(nearest))
+        hint = f"the smallest radius covering every point is {need:g}" if np.isfinite(need) else "some points reach no site at all"
+        msg = (f"LSCP infeasible: {empty.size} demand point(s) have no site within service_radius={service_radius:g} "
+               f"(first indices {empty[:10].tolist()}); {hint} — raise the radius or add candidate sites")
+        raise InfeasibleError(msg)
+    if capacities is not None:
+        return _clscp(cov, d, _site_vector(capacities, m, "capacities", 0), fixed_idx, t0=t0,
+                      time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads,
+                      service_radius=service_radius)
+    selected, bound, status, proven, stats = _lscp_core(
+        cov, fixed_idx, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, what="LSCP")
+    objective = float(len(selected))
+    logger.info("LSCP: %d sites (%d fixed), %s", len(selected), len(fixed_idx), status)
+    _, assign = _row_min(_cols(mat, selected))
+    return SitingResult("lscp", selected, objective, bound, _gap(objective, bound), status, proven,
+                        time.perf_counter() - t0, assignment=assign,
+                        params={"service_radius": service_radius, "n_fixed": len(fixed_idx), **stats})
+
+
+def _clscp(cov: sp.csr_matrix, d: np.ndarray, cap: np.ndarray, fixed: np.ndarray, *, t0: float,
+           time_limit_s: float, mip_rel_gap: float, threads: int | None, service_radius: float) -> SitingResult:
+    n, m = cov.shape
+    if d.sum() > cap.sum() + 1e-9:
+        msg = f"capacitated LSCP infeasible: total demand {d.sum():g} exceeds total capacity {cap.sum():g}; add sites or capacity"
+        raise InfeasibleError(msg)
+    pairs = cov.tocoo()
+    keep = d[pairs.row] > 0
+    pi, pj = pairs.row[keep], pairs.col[keep]
+    n_x = len(pi)
+    # Columns: y (m) then x_e = demand of point i served by site j.
+    serve = sp.csr_matrix((np.ones(n_x), (pi, m + np.arange(n_x))), shape=(n, m + n_x))
+    load = sp.csr_matrix((np.concatenate([-cap, np.ones(n_x)]),
+                          (np.concatenate([np.arange(m), pj]), np.concatenate([np.arange(m), m + np.arange(n_x)]))),
+                         shape=(m, m + n_x))
+    lower = np.zeros(m + n_x)
+    lower[fixed] = 1
+    mip = _Mip(cost=np.concatenate([np.ones(m), np.zeros(n_x)]), lower=lower,
+               upper=np.concatenate([np.ones(m), np.full(n_x, _INF)]),
+               integer=np.concatenate([np.ones(m, dtype=bool), np.zeros(n_x, dtype=bool)]),
+               rows=_stack_rows([serve, load]), row_lower=np.concatenate([d, np.full(m, -_INF)]),
+               row_upper=np.concatenate([d, np.zeros(m)]))
+    res = _run_highs(mip, start=None, time_limit_s=time_limit_s - (time.perf_counter() - t0),
+                     mip_rel_gap=mip_rel_gap, threads=threads, what="capacitated LSCP")
+    if res.x is None:
+        msg = f"capacitated LSCP: no feasible cover found within {time_limit_s:g} s ({res.status}); raise time_limit_s"
+        raise InfeasibleError(msg)
+    selected = np.flatnonzero(res.x[:m] > 0.5)
+    alloc = sp.csr_matrix((res.x[m:], (pi, pj)), shape=(n, m))
+    alloc.eliminate_zeros()
+    objective = float(len(selected))
+    bound = float(np.ceil(res.bound - 1e-6))
+    return SitingResult("clscp", selected, objective, bound, _gap(objective, bound), res.status, res.optimal,
+                        time.perf_counter() - t0, assignment=_main_share(alloc), allocation=alloc,
+                        covered=np.asarray(alloc.sum(axis=1)).ravel(),
+                        params={"service_radius": service_radius, "n_fixed": len(fixed)})
+
+
+def _main_share(alloc: sp.csr_matrix) -> np.ndarray:
+    """Site with the largest allocated share per demand row (−1 if none)."""
+    neg = alloc.copy()
+    neg.data = -neg.data
+    _, arg = _row_min(_filter(neg, neg.data < 0))
+    return arg
+
+
+# --------------------------------------------------------------------------- MCLP
+
+
+def mclp(cost: Any, weights: Any, *, service_radius: float, p: int | None = None, budget: float | None = None,
+         site_costs: Any = None, fixed: Any = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+         mip_rel_gap: float = DEFAULT_MIP_REL_GAP, threads: int | None = None) -> SitingResult:
+    """Maximal covering location: open sites to cover the most demand weight.
+
+    Parameters
+    ----------
+    cost
+        Demand × site costs (dense, inf = unreachable; or sparse, absent = unreachable).
+    weights
+        Demand weight per point (children needing care).
+    service_radius
+        A site covers a point iff ``cost <= service_radius``.
+    p
+        Total number of sites open, fixed ones included (spopt's ``p_facilities``).
+    budget, site_costs
+        Instead of (or as well as) ``p``: the opening costs of the new sites may not exceed
+        ``budget``. ``site_costs`` defaults to 1 per site; fixed sites cost nothing.
+    fixed
+        Indices of sites that stay open (existing centres).
+
+    Returns
+    -------
+    SitingResult
+        ``objective`` = covered weight; ``covered`` = covered weight per point;
+        ``assignment`` = nearest covering selected site.
+    """
+    t0 = time.perf_counter()
+    mat = _as_csr(cost)
+    n, m = mat.shape
+    w = _weights(weights, n)
+    fixed_idx = _fixed(fixed, m)
+    if p is None and budget is None:
+        msg = "mclp needs p (number of sites) or budget (with site_costs)"
+        raise SettingsError(msg)
+    p = _check_p(p, m, len(fixed_idx), required=False)
+    c = _site_vector(site_costs, m, "site_costs", 1.0)
+    if budget is not None and budget < 0:
+        msg = f"no feasible solution: budget must be >= 0, got {budget!r}"
+        raise InfeasibleError(msg)
+    cov = _coverage(mat, service_radius)
+    is_fixed_cov = np.zeros(n, dtype=bool)
+    if fixed_idx.size:
+        is_fixed_cov = np.asarray(cov[:, fixed_idx].sum(axis=1)).ravel() > 0
+    base = float(w[is_fixed_cov].sum())
+    free = np.setdiff1d(np.arange(m), fixed_idx)
+    if budget is not None:
+        free = free[c[free] <= budget + 1e-9]
+    live = np.flatnonzero(~is_fixed_cov & (w > 0))
+    groups, gw, _ = _merge_rows(_cols(cov[live], free), w[live])
+    keep = _undominated(groups, free, c)
+    p_free = None if p is None else p - len(fixed_idx)
+    stats = {"demand_rows": int(len(live)), "groups": int(groups.shape[0]), "sites": int(len(keep)),
+             "sites_before": int(len(free))}
+    chosen = np.zeros(0, dtype=np.int64)
+    status, proven, bound = "Optimal", True, base
+    if groups.shape[0] and len(keep) and (p_free is None or p_free > 0):
+        g = groups[:, keep]
+        kc = c[keep]
+        start_cols = _greedy_cover(g, gw, kc, p=p_free, budget=budget)
+        start_cols = _swap_cover(g, gw, start_cols, kc, budget=budget)
+        mg, ms = g.shape
+        y0 = np.zeros(ms)
+        y0[start_cols] = 1
+        u0 = np.minimum(g @ y0, 1.0)
+        # Columns: y (ms, binary) then u (mg, continuous): u_k <= Σ_{j covers k} y_j.
+        link = sp.hstack([-g, sp.identity(mg, format="csr")], format="csr")
+        blocks, lo, hi = [link], [np.full(mg, -_INF)], [np.zeros(mg)]
+        if p_free is not None:
+            blocks.append(sp.csr_matrix(np.concatenate([np.ones(ms), np.zeros(mg)])[None, :]))
+            lo.append([-_INF])
+            hi.append([p_free])
+        if budget is not None:
+            blocks.append(sp.csr_matrix(np.concatenate([kc, np.zeros(mg)])[None, :]))
+            lo.append([-_INF])
+            hi.append([budget])
+        mip = _Mip(cost=np.concatenate([np.zeros(ms), gw]), lower=np.zeros(ms + mg), upper=np.ones(ms + mg),
+                   integer=np.concatenate([np.ones(ms, dtype=bool), np.zeros(mg, dtype=bool)]),
+                   rows=_stack_rows(blocks), row_lower=np.concatenate(lo), row_upper=np.concatenate(hi),
+                   maximize=True, offset=base)
+        res = _run_highs(mip, start=np.concatenate([y0, u0]),
+                         time_limit_s=time_limit_s - (time.perf_counter() - t0),
+                         mip_rel_gap=mip_rel_gap, threads=threads, what="MCLP")
+        x = res.x[:ms] if res.x is not None else y0
+        chosen = keep[x > 0.5]
+        status, proven, bound = res.status, res.optimal, res.bound
+    selected = np.concatenate([fixed_idx, chosen])
+    if p is not None and len(selected) < p:
+        # spopt opens exactly p; extra sites add nothing once the cover is optimal.
+        spare = np.setdiff1d(np.arange(m), selected)
+        selected = np.concatenate([selected, spare[: p - len(selected)]])
+    selected = np.sort(selected)
+    covered_mask = np.asarray(cov[:, selected].sum(axis=1)).ravel() > 0
+    objective = float(w[covered_mask].sum())
+    if proven:
+        bound = objective
+    _, assign = _row_min(_cols(_filter(mat, mat.data <= service_radius), selected))
+    logger.info("MCLP: %d sites, covered weight %.6g (bound %.6g), %s", len(selected), objective, bound, status)
+    return SitingResult("mclp", selected, objective, float(bound), _gap(objective, bound), status, proven,
+                        time.perf_counter() - t0, assignment=assign, covered=np.where(covered_mask, w, 0.0),
+                        params={"service_radius": service_radius, "p": p, "budget": budget,
+                                "n_fixed": len(fixed_idx), **stats})
+
+
+# --------------------------------------------------------------------------- p-median
+
+
+def _check_reachable(mat: sp.csr_matrix, w: np.ndarray | None, model: str) -> None:
+    empty = np.diff(mat.indptr) == 0
+    if w is not None:
+        empty &= w > 0
+    if empty.any():
+        idx = np.flatnonzero(empty)
+        msg = (f"{model} infeasible: {idx.size} demand point(s) reach no site at all (first indices "
+               f"{idx[:10].tolist()}); raise the travel-time cutoff, add candidate sites, or drop those points")
+        raise InfeasibleError(msg)
+
+
+def _level_model(mat: sp.csr_matrix, w: np.ndarray, radius: np.ndarray, p: int, fixed: np.ndarray) -> tuple[_Mip, np.ndarray, np.ndarray]:
+    """Level ("radius") p-median model truncated at ``radius`` per demand point.
+
+    z_l = 1 means "the point's nearest open site is farther than level l". The
+    rows ``z_l >= z_{l-1} − Σ_{j at level l} y_j`` (``z_0 = 1``) telescope to
+    the textbook level constraints and are tighter. The last kept level of a
+    point is charged only up to the next cost beyond ``radius``, so the model is
+    a relaxation of the full p-median and exact when no last level is active.
+    """
+    n, m = mat.shape
+    inside = mat.data <= radius[_row_of(mat)]
+    trunc = _filter(mat, inside)
+    next_beyond, _ = _row_min(_filter(mat, ~inside))
+    rows_t = _row_of(trunc)
+    order = np.lexsort((trunc.indices, trunc.data, rows_t))
+    sd, sr, sj = trunc.data[order], rows_t[order], trunc.indices[order]
+    new = np.ones(len(sd), dtype=bool)
+    new[1:] = (sr[1:] != sr[:-1]) | (sd[1:] != sd[:-1])
+    level = np.cumsum(new) - 1
+    n_lev = int(level[-1]) + 1 if len(level) else 0
+    lev_row, lev_cost = sr[new], sd[new]
+    first = np.ones(n_lev, dtype=bool)
+    first[1:] = lev_row[1:] != lev_row[:-1]
+    last = np.ones(n_lev, dtype=bool)
+    last[:-1] = lev_row[1:] != lev_row[:-1]
+    nxt = np.empty(n_lev)
+    nxt[:-1] = lev_cost[1:]
+    nxt[last] = next_beyond[lev_row[last]]
+    reachable = np.isfinite(nxt)
+    coef = np.where(reachable, w[lev_row] * (nxt - np.where(reachable, lev_cost, 0)), 0.0)
+    ids = np.arange(n_lev)
+    prev = ids[~first]
+    r_idx = np.concatenate([ids, prev, level])
+    c_idx = np.concatenate([m + ids, m + prev - 1, sj])
+    vals = np.concatenate([np.ones(n_lev), -np.ones(len(prev)), np.ones(len(sj))])
+    rows = sp.csr_matrix((vals, (r_idx, c_idx)), shape=(n_lev, m + n_lev))
+    card = sp.csr_matrix((np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(m))), shape=(1, m + n_lev))
+    lower = np.zeros(m + n_lev)
+    lower[fixed] = 1
+    upper = np.concatenate([np.ones(m), np.where(reachable, 1.0, 0.0)])
+    offset = float(w[lev_row[first]] @ lev_cost[first])  # every point pays at least its nearest level
+    mip = _Mip(cost=np.concatenate([np.zeros(m), coef]), lower=lower, upper=upper,
+               integer=np.concatenate([np.ones(m, dtype=bool), np.zeros(n_lev, dtype=bool)]),
+               rows=_stack_rows([rows, card]), row_lower=np.concatenate([first.astype(float), [p]]),
+               row_upper=np.concatenate([np.full(n_lev, _INF), [p]]), offset=offset)
+    return mip, lev_row, lev_cost
+
+
+def _nearest_cost(mat: sp.csr_matrix, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _row_min(_cols(mat, np.asarray(chosen, dtype=np.int64)))
+
+
+def pmedian(cost: Any, weights: Any, *, p: int, fixed: Any = None, capacities: Any = None,
+            fill_fixed: bool = False, split: bool = False, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+            mip_rel_gap: float = DEFAULT_MIP_REL_GAP, threads: int | None = None) -> SitingResult:
+    """p-median: open ``p`` sites minimising total weighted cost to the nearest open site.
+
+    Parameters
+    ----------
+    cost
+        Demand × site costs (dense, inf = unreachable; or sparse, absent = unreachable).
+        Every point with weight > 0 must reach some site.
+    weights
+        Demand weight per point.
+    p
+        Total number of sites open, fixed ones included.
+    fixed
+        Indices of sites that stay open.
+    capacities
+        Capacitated p-median (spopt's capacitated ``PMedian``): each site serves at most its
+        capacity, demand may be split. Solved with the assignment formulation (small cases).
+    fill_fixed
+        With ``capacities``: fixed sites must be used to exactly their capacity
+        (spopt's ``fulfill_predefined_fac``).
+    split
+        With ``capacities``: allow a point's demand to be split across sites. The
+        default (False) assigns each point to one site, as spopt does.
+
+    Returns
+    -------
+    SitingResult
+        ``objective = Σ w_i · cost to the nearest chosen site``; ``assignment`` = that site.
+    """
+    t0 = time.perf_counter()
+    mat = _as_csr(cost)
+    n, m = mat.shape
+    w = _weights(weights, n)
+    fixed_idx = _fixed(fixed, m)
+    p = _check_p(p, m, len(fixed_idx), required=True)
+    _check_reachable(mat, w, "p-median")
+    if capacities is not None:
+        return _cpmedian(mat, w, _site_vector(capacities, m, "capacities", 0), p, fixed_idx, fill_fixed=fill_fixed,
+                         split=split, t0=t0, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+    live = np.flatnonzero(w > 0)
+    sub = mat[live]
+    wl = w[live]
+    big = float(sub.data.max() * 10 + 1) if sub.nnz else 1.0
+    deadline = t0 + 0.25 * time_limit_s
+    best_y = _median_heuristic(sub, wl, p, fixed_idx, big, deadline=deadline)
+    d_best, _ = _nearest_cost(sub, best_y)
+    best_val = float(wl @ d_best)
+    radius = d_best.copy()
+    lower_bound, status, proven, rounds = -np.inf, "Heuristic", False, 0
+    while True:
+        left = time_limit_s - (time.perf_counter() - t0)
+        if left <= 0.05:
+            status = "Time limit reached"
+            break
+        rounds += 1
+        mip, lev_row, lev_cost = _level_model(sub, wl, radius, p, fixed_idx)
+        y0 = np.zeros(m)
+        y0[best_y] = 1
+        z0 = (d_best[lev_row] > lev_cost).astype(float)
+        res = _run_highs(mip, start=np.concatenate([y0, z0]), time_limit_s=left, mip_rel_gap=mip_rel_gap,
+                         threads=threads, what="p-median")
+        status = res.status
+        if np.isfinite(res.bound):
+            lower_bound = max(lower_bound, res.bound)
+        if res.x is None:
+            break
+        y = np.flatnonzero(res.x[:m] > 0.5)
+        d, _ = _nearest_cost(sub, y)
+        val = float(wl @ d)
+        if val < best_val:
+            best_y, best_val, d_best = y, val, d
+        tol = 1e-9 * max(abs(best_val), 1.0)
+        if res.optimal and best_val <= res.objective + tol:
+            proven, lower_bound = True, best_val
+            break
+        if not res.optimal:
+            break
+        grow = d > radius
+        if not grow.any():  # cannot happen for an exact relaxation; guard against a loop
+            break
+        radius = np.maximum(radius, d)
+    selected = np.sort(best_y)
+    d_all, assign = _nearest_cost(mat, selected)
+    objective = float(w[live] @ d_all[live])
+    bound = objective if proven else float(lower_bound)
+    logger.info("p-median: p=%d, objective %.10g, bound %.10g, %d level round(s), %s", p, objective, bound, rounds, status)
+    return SitingResult("pmedian", selected, objective, bound, _gap(objective, bound), status, proven,
+                        time.perf_counter() - t0, assignment=assign,
+                        params={"p": p, "n_fixed": len(fixed_idx), "rounds": rounds})
+
+
+def _cpmedian(mat: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, p: int, fixed: np.ndarray, *, fill_fixed: bool,
+              split: bool, t0: float, time_limit_s: float, mip_rel_gap: float, threads: int | None) -> SitingResult:
+    n, m = mat.shape
+    top = np.sort(cap)[-p:].sum()
+    if top < w.sum() - 1e-9:
+        msg = (f"capacitated p-median infeasible: the {p} largest capacities hold {top:g} but demand totals "
+               f"{w.sum():g}; raise p or the capacities")
+        raise InfeasibleError(msg)
+    if fill_fixed and cap[fixed].sum() > w.sum() + 1e-9:
+        msg = (f"capacitated p-median infeasible: fixed sites must be filled to {cap[fixed].sum():g} but demand "
+               f"totals only {w.sum():g}; set fill_fixed=False")
+        raise InfeasibleError(msg)
+    coo = mat.tocoo()
+    pi, pj, pc = coo.row, coo.col, coo.data
+    e = len(pi)
+    ye = np.arange(e)
+    assign_rows = sp.csr_matrix((np.ones(e), (pi, m + ye)), shape=(n, m + e))
+    load = sp.csr_matrix((np.concatenate([w[pi], -cap]), (np.concatenate([pj, np.arange(m)]),
+                                                         np.concatenate([m + ye, np.arange(m)]))), shape=(m, m + e))
+    open_rows = sp.csr_matrix((np.concatenate([np.ones(e), -np.ones(e)]), (np.concatenate([ye, ye]),
+                                                                           np.concatenate([m + ye, pj]))),
+                              shape=(e, m + e))
+    card = sp.csr_matrix((np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(m))), shape=(1, m + e))
+    load_lo = np.full(m, -_INF)
+    if fill_fixed:
+        load_lo[fixed] = 0.0
+    lower = np.zeros(m + e)
+    lower[fixed] = 1
+    mip = _Mip(cost=np.concatenate([np.zeros(m), w[pi] * pc]), lower=lower, upper=np.ones(m + e),
+               integer=np.concatenate([np.ones(m, dtype=bool), np.full(e, not split)]),
+               rows=_stack_rows([assign_rows, load, open_rows, card]),
+               row_lower=np.concatenate([np.ones(n), load_lo, np.full(e, -_INF), [p]]),
+               row_upper=np.concatenate([np.ones(n), np.zeros(m), np.zeros(e), [p]]))
+    res = _run_highs(mip, start=None, time_limit_s=time_limit_s - (time.perf_counter() - t0),
+                     mip_rel_gap=mip_rel_gap, threads=threads, what="capacitated p-median")
+    if res.x is None:
+        msg = f"capacitated p-median: no feasible solution found within {time_limit_s:g} s ({res.status})"
+        raise InfeasibleError(msg)
+    selected = np.flatnonzero(res.x[:m] > 0.5)
+    share = sp.csr_matrix((res.x[m:], (pi, pj)), shape=(n, m))
+    share.eliminate_zeros()
+    alloc = sp.csr_matrix(sp.diags(w) @ share)
+    objective = float(np.asarray(share.multiply(mat).sum(axis=1)).ravel() @ w)
+    bound = objective if res.optimal else res.bound
+    return SitingResult("cpmedian", selected, objective, float(bound), _gap(objective, bound), res.status, res.optimal,
+                        time.perf_counter() - t0, assignment=_main_share(share), allocation=alloc,
+                        params={"p": p, "n_fixed": len(fixed), "fill_fixed": fill_fixed, "split": split})
+
+
+# --------------------------------------------------------------------------- p-center
+
+
+def pcenter(cost: Any, *, p: int, fixed: Any = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+            mip_rel_gap: float = DEFAULT_MIP_REL_GAP, threads: int | None = None) -> SitingResult:
+    """p-center: open ``p`` sites minimising the largest cost from a point to its nearest open site.
+
+    Solved exactly as a search over the distinct cost values: the optimum is the
+    smallest value ``r`` for which a set cover of radius ``r`` needs at most ``p``
+    sites (each cover is a small LSCP, proven by HiGHS). This avoids the weak
+    big-M formulation that makes p-center slow in general MIP solvers.
+
+    Returns
+    -------
+    SitingResult
+        ``objective = max_i min_{j chosen} cost_ij``; ``assignment`` = nearest chosen site.
+    """
+    t0 = time.perf_counter()
+    mat = _as_csr(cost)
+    n, m = mat.shape
+    fixed_idx = _fixed(fixed, m)
+    p = _check_p(p, m, len(fixed_idx), required=True)
+    _check_reachable(mat, None, "p-center")
+    nearest, _ = _row_min(mat)
+    lo_value = float(nearest.max())  # no solution beats every point's own nearest site
+    big = float(mat.data.max() * 10 + 1)
+    heur = _median_heuristic(mat, np.ones(n), p, fixed_idx, big, deadline=t0 + 0.1 * time_limit_s)
+    best_sel = heur
+    best_val = float(_nearest_cost(mat, heur)[0].max())
+    values = np.unique(mat.data)
+    values = values[(values >= lo_value) & (values < best_val)]
+    lo, hi = 0, len(values)  # answer index in [lo, hi]; hi means "best_val itself"
+    status, undecided, solves = "Optimal", False, 0
+    while lo < hi:
+        left = time_limit_s - (time.perf_counter() - t0)
+        if left <= 0.05:
+            undecided, status = True, "Time limit reached"
+            break
+        mid = (lo + hi) // 2
+        r = float(values[mid])
+        cov = _coverage(mat, r)
+        sel, count_lb, st, proven, _ = _lscp_core(cov, fixed_idx, time_limit_s=left, mip_rel_gap=0.0,
+                                                 threads=threads, what="p-center cover")
+        solves += 1
+        if len(sel) <= p:
+            best_sel, best_val, hi = sel, float(_nearest_cost(mat, sel)[0].max()), mid
+            # the cover's real radius may be below r: skip values above it
+            hi = min(hi, int(np.searchsorted(values, best_val)))
+        elif proven or count_lb > p:
+            lo = mid + 1
+        else:
+            undecided, status = True, st
+            break
+    if len(best_sel) < p:
+        # Pad to exactly p sites (spopt opens p); extra sites never raise the maximum.
+        spare = np.setdiff1d(np.arange(m), best_sel)
+        best_sel = np.concatenate([best_sel, spare[: p - len(best_sel)]])
+    selected = np.sort(best_sel)
+    d, assign = _nearest_cost(mat, selected)
+    objective = float(d.max())
+    bound = objective if not undecided else float(values[lo]) if lo < len(values) else objective
+    proven = not undecided
+    logger.info("p-center: p=%d, objective %.10g after %d cover solve(s), %s", p, objective, solves, status)
+    return SitingResult("pcenter", selected, objective, bound, _gap(objective, bound),
+                        "Optimal" if proven else status, proven, time.perf_counter() - t0, assignment=assign,
+                        params={"p": p, "n_fixed": len(fixed_idx), "cover_solves": solves})
+
+
+# --------------------------------------------------------------------------- capacitated MCLP
+
+
+def _greedy_capacitated(groups: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, site_cost: np.ndarray,
+                        start: np.ndarray, *, p: int | None, budget: float | None) -> np.ndarray:
+    """Greedy start for the capacitated MCLP: add the site that can take the most residual demand."""
+    csc = groups.tocsc()
+    residual = gw.copy()
+    load = np.zeros(groups.shape[1])
+    chosen = list(start)
+    spent = 0.0
+
+    def fill(j: int) -> None:
+        rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+        room = cap[j] - load[j]
+        for g in rows[np.argsort(-residual[rows])]:
+            if room <= 0:
+                break
+            take = min(room, residual[g])
+            residual[g] -= take
+            room -= take
+            load[j] += take
+
+    for j in chosen:
+        fill(j)
+    limit = groups.shape[1] if p is None else p
+    is_chosen = np.zeros(groups.shape[1], dtype=bool)
+    is_chosen[chosen] = True
+    while len(chosen) < limit:
+        reach = groups.T @ residual
+        gain = np.minimum(reach, cap)
+        gain[is_chosen] = -1
+        if budget is not None:
+            gain = np.where(site_cost + spent <= budget + 1e-9, gain / np.maximum(site_cost, 1e-12), -1)
+        k = int(np.argmax(gain))
+        if gain[k] <= 0:
+            break
+        chosen.append(k)
+        is_chosen[k] = True
+        spent += site_cost[k]
+        fill(k)
+    return is_chosen
+
+
+def cmclp(cost: Any, weights: Any, capacities: Any, *, service_radius: float, p: int | None = None,
+          budget: float | None = None, site_costs: Any = None, fixed: Any = None,
+          time_limit_s: float = DEFAULT_TIME_LIMIT_S, mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+          threads: int | None = None) -> SitingResult:
+    """Capacitated maximal covering: cover the most demand that open sites can actually take.
+
+    Demand of a point may be split across the open sites that cover it; a site
+    serves at most its capacity. Covered demand = demand assigned within capacity.
+
+    Parameters
+    ----------
+    cost, weights, service_radius, p, budget, site_costs, fixed
+        As in :func:`mclp`; ``p`` counts fixed sites too, and fixed sites use their capacity.
+    capacities
+        Places per site (existing centres and candidates alike).
+
+    Returns
+    -------
+    SitingResult
+        ``objective`` = assigned demand; ``allocation`` = demand × site matrix of assigned
+        children; ``covered`` = assigned demand per point.
+    """
+    t0 = time.perf_counter()
+    mat = _as_csr(cost)
+    n, m = mat.shape
+    w = _weights(weights, n)
+    cap = _site_vector(capacities, m, "capacities", 0.0)
+    fixed_idx = _fixed(fixed, m)
+    if p is None and budget is None:
+        msg = "cmclp needs p (number of sites) or budget (with site_costs)"
+        raise SettingsError(msg)
+    p = _check_p(p, m, len(fixed_idx), required=False)
+    c = _site_vector(site_costs, m, "site_costs", 1.0)
+    c[fixed_idx] = 0.0  # existing centres are paid for already
+    cov = _coverage(mat, service_radius)
+    live = np.flatnonzero(w > 0)
+    groups, gw, group_of_live = _merge_rows(cov[live], w[live])
+    is_fixed = np.zeros(m, dtype=bool)
+    is_fixed[fixed_idx] = True
+    free = np.flatnonzero(~is_fixed & (cap > 0))
+    if budget is not None:
+        free = free[c[free] <= budget + 1e-9]
+    keep = np.sort(np.concatenate([fixed_idx, _undominated(groups, free, c, cap)]))
+    g = sp.csr_matrix(groups[:, keep])
+    mg, ms = g.shape
+    kc, kcap = c[keep], cap[keep]
+    fixed_pos = np.flatnonzero(is_fixed[keep])
+    start_y = _greedy_capacitated(g, gw, kcap, kc, fixed_pos, p=p, budget=budget)
+    coo = g.tocoo()
+    gi, gj = coo.row, coo.col
+    e = len(gi)
+    xe = ms + np.arange(e)
+    # Columns: y (ms) then x_e = demand of group gi[e] served by site gj[e].
+    demand_rows = sp.csr_matrix((np.ones(e), (gi, xe)), shape=(mg, ms + e))
+    cap_rows = sp.csr_matrix((np.concatenate([np.ones(e), -kcap]), (np.concatenate([gj, np.arange(ms)]),
+                                                                    np.concatenate([xe, np.arange(ms)]))),
+                             shape=(ms, ms + e))
+    # x_e <= min(w_g, C_j)·y_j: redundant for integers, but it tightens the LP bound a lot.
+    link = sp.csr_matrix((np.concatenate([np.ones(e), -np.minimum(gw[gi], kcap[gj])]),
+                          (np.concatenate([np.arange(e), np.arange(e)]), np.concatenate([xe, gj]))),
+                         shape=(e, ms + e))
+    blocks = [demand_rows, cap_rows, link]
+    lo = [np.full(mg, -_INF), np.full(ms, -_INF), np.full(e, -_INF)]
+    hi = [gw, np.zeros(ms), np.zeros(e)]
+    if p is not None:
+        blocks.append(sp.csr_matrix((np.ones(ms), (np.zeros(ms, dtype=np.int64), np.arange(ms))), shape=(1, ms + e)))
+        lo.append([-_INF])
+        hi.append([p])
+    if budget is not None:
+        blocks.append(sp.csr_matrix((kc, (np.zeros(ms, dtype=np.int64), np.arange(ms))), shape=(1, ms + e)))
+        lo.append([-_INF])
+        hi.append([budget])
+    lower = np.zeros(ms + e)
+    lower[fixed_pos] = 1
+    mip = _Mip(cost=np.concatenate([np.zeros(ms), np.ones(e)]), lower=lower,
+               upper=np.concatenate([np.ones(ms), np.full(e, _INF)]),
+               integer=np.concatenate([np.ones(ms, dtype=bool), np.zeros(e, dtype=bool)]),
+               rows=_stack_rows(blocks), row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), maximize=True)
+    start = _allocation_start(g, gw, kcap, start_y)
+    res = _run_highs(mip, start=np.concatenate([start_y.astype(float), start]),
+                     time_limit_s=time_limit_s - (time.perf_counter() - t0), mip_rel_gap=mip_rel_gap,
+                     threads=threads, what="capacitated MCLP")
+    x = res.x if res.x is not None else np.concatenate([start_y.astype(float), start])
+    chosen_pos = np.flatnonzero(x[:ms] > 0.5)
+    group_alloc = sp.csr_matrix((np.maximum(x[ms:], 0), (gi, keep[gj])), shape=(mg, m))
+    # Split each group's allocation back over its member points in proportion to their demand.
+    member_share = np.zeros(n)
+    member_share[live] = w[live] / gw[group_of_live].clip(min=1e-300)
+    member_group = np.full(n, -1)
+    member_group[live] = group_of_live
+    has = member_group >= 0
+    alloc = sp.csr_matrix(sp.diags(np.where(has, member_share, 0.0)) @ group_alloc[np.where(has, member_group, 0)])
+    alloc.eliminate_zeros()
+    selected = np.sort(keep[chosen_pos])
+    if p is not None and len(selected) < p:
+        spare = np.setdiff1d(np.arange(m), selected)
+        selected = np.sort(np.concatenate([selected, spare[: p - len(selected)]]))
+    covered = np.asarray(alloc.sum(axis=1)).ravel()
+    objective = float(covered.sum())
+    bound = objective if res.optimal else res.bound
+    logger.info("capacitated MCLP: %d sites, assigned demand %.6g (bound %.6g), %s", len(selected), objective, bound, res.status)
+    return SitingResult("cmclp", selected, objective, float(bound), _gap(objective, bound), res.status, res.optimal,
+                        time.perf_counter() - t0, assignment=_main_share(alloc), allocation=alloc, covered=covered,
+                        params={"service_radius": service_radius, "p": p, "budget": budget, "n_fixed": len(fixed_idx),
+                                "groups": int(mg), "sites": int(ms)})
+
+
+def _allocation_start(g: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Max assignment for fixed open sites (an LP), giving HiGHS a complete start vector."""
+    coo = g.tocoo()
+    e = len(coo.row)
+    if e == 0:
+        return np.zeros(0)
+    ub = np.where(y[coo.col], np.minimum(gw[coo.row], cap[coo.col]), 0.0)
+    rows = _stack_rows([sp.csr_matrix((np.ones(e), (coo.row, np.arange(e))), shape=(g.shape[0], e)),
+                        sp.csr_matrix((np.ones(e), (coo.col, np.arange(e))), shape=(g.shape[1], e))])
+    lp = _Mip(cost=np.ones(e), lower=np.zeros(e), upper=ub, integer=np.zeros(e, dtype=bool), rows=rows,
+              row_lower=np.full(rows.shape[0], -_INF), row_upper=np.concatenate([gw, cap]), maximize=True)
+    res = _run_highs(lp, start=None, time_limit_s=30.0, mip_rel_gap=0.0, threads=None, what="allocation")
+    return np.zeros(e) if res.x is None else np.clip(res.x, 0, ub)

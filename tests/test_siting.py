@@ -1,0 +1,345 @@
+"""careplan.siting against spopt's peer answers, brute force, and the infeasible cases."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+from scipy.spatial.distance import cdist
+
+from careplan import siting
+from careplan._errors import InfeasibleError, InputDataError
+
+REL = 1e-9
+
+
+def _load(peer_cases, name):
+    return np.load(peer_cases / "instances" / name, allow_pickle=True)
+
+
+def _json(peer_cases, name):
+    return json.loads((peer_cases / "expected" / name).read_text())
+
+
+# --------------------------------------------------------------------------- spopt San Francisco
+
+
+@pytest.fixture(scope="module")
+def sf(peer_cases):
+    z = _load(peer_cases, "spopt_sf_205x16.npz")
+    return z["cost"], z["weights"], _json(peer_cases, "spopt_sf_205x16.json")
+
+
+@pytest.mark.parametrize("block", ["models", "models_highs"])
+def test_sf_main_models_match_spopt(sf, block):
+    cost, w, exp = sf
+    m = exp[block]
+    r = siting.mclp(cost, w, service_radius=5000, p=4)
+    assert r.proven_optimal and r.objective == m["MCLP"]["objective"] == 875247.0
+    assert int((r.covered == 0).sum()) == exp["asserted_by_peer_tests"]["MCLP(S=5000,p=4).n_cli_uncov"] == 21
+    r = siting.lscp(cost, service_radius=5000)
+    assert r.objective == m["LSCP"]["objective"] == 8
+    # every point is covered by the returned sites
+    assert np.all((cost[:, r.selected] <= 5000).any(axis=1))
+    r = siting.pmedian(cost, w, p=4)
+    assert r.objective == pytest.approx(m["PMedian"]["objective"], rel=REL)
+    assert r.objective / w.sum() == pytest.approx(exp["asserted_by_peer_tests"]["PMedian(p=4).mean_dist"], rel=REL)
+    r = siting.pcenter(cost, p=4)
+    assert r.objective == pytest.approx(m["PCenter"]["objective"], abs=1e-4)
+    assert r.proven_optimal and r.gap == 0
+
+
+@pytest.mark.parametrize("family", ["MCLP_S5000", "MCLP_S3000", "PMedian", "PCenter"])
+def test_sf_p_sweeps_match_spopt(sf, family):
+    cost, w, exp = sf
+    for p_text, case in exp["p_sweep_CBC"][family].items():
+        p = int(p_text)
+        if family.startswith("MCLP"):
+            r = siting.mclp(cost, w, service_radius=float(family[6:]), p=p)
+            assert r.objective == case["objective"], p
+        elif family == "PMedian":
+            r = siting.pmedian(cost, w, p=p)
+            assert r.objective == pytest.approx(case["objective"], rel=REL), p
+        else:
+            r = siting.pcenter(cost, p=p)
+            assert r.objective == pytest.approx(case["objective"], abs=1e-4), p
+        assert r.proven_optimal and len(r.selected) == p
+
+
+def test_sf_infeasible_cases_raise(sf):
+    cost, w, exp = sf
+    assert set(exp["infeasible_cases"]) == {"MCLP_p1000", "LSCP_S20", "PMedian_p0", "PCenter_p0"}
+    with pytest.raises(InfeasibleError, match="p = 1000"):
+        siting.mclp(cost, w, service_radius=5000, p=1000)
+    with pytest.raises(InfeasibleError, match=r"205 demand point\(s\) have no site within service_radius=20") as err:
+        siting.lscp(cost, service_radius=20)
+    # the message names the radius that would work (the peers' min feasible LSCP radius)
+    assert f"{exp['min_feasible_lscp_radius']:g}" in str(err.value)
+    with pytest.raises(InfeasibleError):
+        siting.pmedian(cost, w, p=0)
+    with pytest.raises(InfeasibleError):
+        siting.pcenter(cost, p=0)
+    # just above / at the minimum radius LSCP becomes feasible
+    assert siting.lscp(cost, service_radius=exp["min_feasible_lscp_radius"]).objective >= 1
+
+
+# --------------------------------------------------------------------------- spopt lattice
+
+
+def _lattice_case(name):
+    m = re.match(r"(MCLP|LSCP|PMedian|PCenter)_(cost|euclid)(?:_S(\d+))?(?:_p(\d+))?(?:_predef_(\d+))?$", name)
+    model, metric, radius, p, bits = m.groups()
+    fixed = None if bits is None else [i for i, b in enumerate(bits) if b == "1"]
+    return model, metric, radius and float(radius), p and int(p), fixed
+
+
+def test_lattice_cases_match_spopt(peer_cases):
+    z = _load(peer_cases, "spopt_lattice_100x5.npz")
+    exp = _json(peer_cases, "spopt_lattice_100x5.json")["cases"]
+    assert len(exp) == 9
+    for name, case in exp.items():
+        model, metric, radius, p, fixed = _lattice_case(name)
+        cost = z["cost"] if metric == "cost" else z["cost_euclid"]
+        w = z["weights"]
+        if model == "MCLP":
+            r = siting.mclp(cost, w, service_radius=radius, p=p, fixed=fixed)
+            if "n_cli_uncov" in case:
+                assert int((r.covered == 0).sum()) == case["n_cli_uncov"]
+        elif model == "LSCP":
+            r = siting.lscp(cost, service_radius=radius, fixed=fixed)
+        elif model == "PMedian":
+            r = siting.pmedian(cost, w, p=p, fixed=fixed)
+        else:
+            r = siting.pcenter(cost, p=p, fixed=fixed)
+        assert r.objective == pytest.approx(case["objective"], rel=1e-7), name
+        assert r.proven_optimal, name
+        if fixed:
+            assert set(fixed) <= set(r.selected.tolist()), name
+        if "selected" in case.get("peer_asserts", {}) and model == "PMedian":
+            assert r.selected.tolist() == case["peer_asserts"]["selected"]
+
+
+# --------------------------------------------------------------------------- synthetic instances
+
+
+@pytest.mark.parametrize("size", ["100x20", "1000x100"])
+def test_synth_optima_match_peer(peer_cases, size):
+    z = _load(peer_cases, f"synth_{size}.npz")
+    exp = _json(peer_cases, f"synth_{size}.json")
+    exact = _json(peer_cases, f"exact_synth_{size}.json")["runs"]
+    meta = exp["meta"]
+    cost, w = z["cost"], z["weights"]
+    models = exp["models"]
+    r = siting.mclp(cost, w, service_radius=meta["service_radius_mclp"], p=meta["p"])
+    assert r.objective == models["MCLP"]["objective"] == exact["MCLP"]["objective"]
+    r = siting.lscp(cost, service_radius=meta["service_radius_lscp"])
+    assert r.objective == models["LSCP"]["objective"]
+    r = siting.pmedian(cost, w, p=meta["p"])
+    assert r.objective == models["PMedian"]["objective"] == exact["PMedian"]["objective"]
+    assert r.proven_optimal
+    # p-center has a proven peer optimum only where the peer run finished (not for 1000x100)
+    proven_runs = [run for run in exp["runs"] if run["model"] == "PCenter" and run["solve_s"] < 0.9 * run["time_limit_s"]]
+    r = siting.pcenter(cost, p=meta["p"])
+    assert r.proven_optimal
+    for run in proven_runs:
+        assert r.objective == run["objective"]
+    for run in exp["runs"]:  # never worse than anything the peer found
+        if run["model"] == "PCenter":
+            assert r.objective <= run["objective"]
+
+
+def test_synth_existing_centres_fixed(peer_cases):
+    z = _load(peer_cases, "synth_100x20.npz")
+    cost, w, fixed = z["cost"], z["weights"], z["existing_idx"]
+    r = siting.mclp(cost, w, service_radius=1000, p=7, fixed=fixed)
+    assert set(fixed.tolist()) <= set(r.selected.tolist()) and len(r.selected) == 7
+    assert r.objective == _brute_mclp(cost, w, 1000, 7, fixed)
+
+
+# --------------------------------------------------------------------------- capacitated peer cases
+
+
+def test_clscp_so_cases(peer_cases):
+    cost = _load(peer_cases, "spopt_clscpso_5x2.npz")["cost"]
+    for name, case in _json(peer_cases, "spopt_clscpso_5x2.json")["cases"].items():
+        d = np.asarray(case["demand"], float)
+        cap = np.asarray(case["capacity"], float)
+        r = siting.lscp(cost, service_radius=case["service_radius"], demand=d, capacities=cap)
+        assert r.objective == case["objective"], name
+        alloc = r.allocation.toarray()
+        np.testing.assert_allclose(alloc.sum(axis=1), d)
+        assert np.all(alloc.sum(axis=0) <= cap * np.isin(np.arange(2), r.selected) + 1e-9)
+        assert np.all(alloc[cost > case["service_radius"]] == 0)
+
+
+def test_capacitated_pmedian_toy(peer_cases):
+    cost = _load(peer_cases, "spopt_cpmedian_2x3.npz")["cost"]
+    exp = _json(peer_cases, "spopt_cpmedian_2x3.json")
+    prm = exp["params"]
+    r = siting.pmedian(cost, prm["demand"], p=prm["p"], capacities=prm["capacities"])
+    assert r.objective == pytest.approx(exp["objective"], rel=REL)
+    assert [[int(a)] for a in r.assignment] == exp["cli2fac"]
+
+
+def test_capacitated_pmedian_schools_with_filled_existing(peer_cases):
+    z = _load(peer_cases, "spopt_schools.npz")
+    exp = _json(peer_cases, "spopt_schools.json")
+    r = siting.pmedian(z["cost"], z["weights"], p=exp["params"]["p"], capacities=z["capacities"],
+                       fixed=z["predefined"], fill_fixed=True)
+    assert r.objective == exp["objective"] == 872.0
+    assert r.objective / z["weights"].sum() == exp["peer_asserts"]["mean_dist"]
+    loads = np.asarray(r.allocation.sum(axis=0)).ravel()
+    np.testing.assert_allclose(loads[z["predefined"]], z["capacities"][z["predefined"]])
+
+
+def test_knearest_capacitated_pmedian(peer_cases):
+    exp = _json(peer_cases, "spopt_knearest_2x3.json")
+    cost = cdist(np.asarray(exp["demand_xy"]), np.asarray(exp["facility_xy"]))
+    r = siting.pmedian(cost, exp["demand"], p=exp["p"], capacities=exp["capacity"])
+    assert r.objective / sum(exp["demand"]) == pytest.approx(exp["mean_dist"], rel=REL)
+    # {0, 1} and {0, 2} are both optimal (mirror images); capacity 1 forces distinct sites
+    assert len(set(r.assignment.tolist())) == 2 and set(r.assignment.tolist()) <= set(r.selected.tolist())
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+def _instance(seed, n=12, m=7, sparse_holes=False):
+    rng = np.random.default_rng(seed)
+    cost = np.rint(rng.uniform(0, 100, (n, m)))
+    w = rng.integers(1, 20, n).astype(float)
+    if sparse_holes:
+        cost[rng.random((n, m)) < 0.3] = np.inf
+        cost[np.arange(n), rng.integers(0, m, n)] = rng.integers(0, 60, n)  # everyone reaches someone
+        cost[0, 0] = 0.0  # an explicit co-located pair
+    return cost, w
+
+
+def _subsets(m, size, fixed=()):
+    for s in itertools.combinations(range(m), size):
+        if set(fixed) <= set(s):
+            yield list(s)
+
+
+def _brute_mclp(cost, w, radius, p, fixed=(), site_costs=None, budget=None):
+    m = cost.shape[1]
+    best = -1.0
+    sizes = [p] if budget is None else range(0, m + 1)
+    for size in sizes:
+        for s in _subsets(m, size, list(fixed)):
+            if budget is not None and site_costs[[j for j in s if j not in fixed]].sum() > budget:
+                continue
+            best = max(best, float(w[(cost[:, s] <= radius).any(axis=1)].sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mclp_brute_force(seed):
+    cost, w = _instance(seed)
+    for p, fixed in [(2, None), (3, [1]), (4, [0, 5])]:
+        r = siting.mclp(cost, w, service_radius=30, p=p, fixed=fixed)
+        assert r.objective == _brute_mclp(cost, w, 30, p, fixed or ())
+        assert r.proven_optimal and len(r.selected) == p
+    site_costs = np.array([3, 1, 2, 5, 1, 4, 2], float)
+    r = siting.mclp(cost, w, service_radius=30, budget=5, site_costs=site_costs, fixed=[6])
+    assert r.objective == _brute_mclp(cost, w, 30, None, (6,), site_costs, 5)
+    assert site_costs[np.setdiff1d(r.selected, [6])].sum() <= 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lscp_brute_force(seed):
+    cost, _ = _instance(seed)
+    radius = float(np.sort(cost, axis=1)[:, 1].max())  # every point has two sites in range
+    for fixed in [None, [3]]:
+        r = siting.lscp(cost, service_radius=radius, fixed=fixed)
+        best = min(size for size in range(1, 8) for s in _subsets(7, size, fixed or ())
+                   if (cost[:, s] <= radius).any(axis=1).all())
+        assert r.objective == best
+
+
+@pytest.mark.parametrize("holes", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_pmedian_and_pcenter_brute_force(seed, holes):
+    cost, w = _instance(seed, sparse_holes=holes)
+    mat = sp.csr_matrix(np.where(np.isfinite(cost), cost, 0))
+    if holes:  # sparse input: absent = unreachable, stored 0.0 = co-located
+        rows, cols = np.nonzero(np.isfinite(cost))
+        mat = sp.csr_matrix((cost[rows, cols], (rows, cols)), shape=cost.shape)
+        assert mat[0, 0] == 0 and mat.nnz == np.isfinite(cost).sum()
+    for p, fixed in [(2, None), (3, [4])]:
+        best_med = min(float(w @ cost[:, s].min(axis=1)) for s in _subsets(7, p, fixed or ()))
+        best_cen = min(float(cost[:, s].min(axis=1).max()) for s in _subsets(7, p, fixed or ()))
+        r = siting.pmedian(mat if holes else cost, w, p=p, fixed=fixed)
+        assert r.objective == pytest.approx(best_med, rel=REL) and r.proven_optimal
+        r = siting.pcenter(mat if holes else cost, p=p, fixed=fixed)
+        assert r.objective == best_cen and r.proven_optimal
+
+
+def _max_assigned(cost, w, cap, radius, s):
+    """Transportation LP: the most demand the open sites s can take within the radius."""
+    pairs = [(i, j) for i in range(cost.shape[0]) for j in s if cost[i, j] <= radius]
+    if not pairs:
+        return 0.0
+    a_ub, b_ub = [], []
+    for i in range(cost.shape[0]):
+        a_ub.append([1.0 if pi == i else 0.0 for pi, _ in pairs])
+        b_ub.append(w[i])
+    for j in s:
+        a_ub.append([1.0 if pj == j else 0.0 for _, pj in pairs])
+        b_ub.append(cap[j])
+    res = linprog(-np.ones(len(pairs)), A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+    return -res.fun
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cmclp_brute_force(seed):
+    cost, w = _instance(seed)
+    cap = np.array([15, 30, 25, 10, 40, 20, 35], float)
+    for p, fixed in [(2, None), (3, [2])]:
+        best = max(_max_assigned(cost, w, cap, 35, s) for s in _subsets(7, p, fixed or ()))
+        r = siting.cmclp(cost, w, cap, service_radius=35, p=p, fixed=fixed)
+        assert r.objective == pytest.approx(best, rel=1e-9) and r.proven_optimal
+        alloc = r.allocation.toarray()
+        assert np.all(alloc.sum(axis=1) <= w + 1e-9)
+        assert np.all(alloc.sum(axis=0) <= cap + 1e-9)
+        assert np.all(alloc[cost > 35] == 0)
+        assert np.all(alloc[:, np.setdiff1d(np.arange(7), r.selected)] == 0)
+
+
+def test_cmclp_with_huge_capacity_equals_mclp(peer_cases):
+    z = _load(peer_cases, "synth_1000x100.npz")
+    r = siting.cmclp(z["cost"], z["weights"], np.full(100, 1e9), service_radius=1000, p=10)
+    assert r.objective == 43672.0 and r.proven_optimal
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def test_time_limit_returns_best_with_gap():
+    rng = np.random.default_rng(3)
+    demand = rng.uniform(0, 10000, (3000, 2))
+    sites = rng.uniform(0, 10000, (250, 2))
+    cost = np.rint(cdist(demand, sites))
+    w = rng.integers(1, 120, 3000).astype(float)
+    r = siting.pmedian(cost, w, p=25, time_limit_s=0.3)
+    assert not r.proven_optimal and r.gap > 0 and len(r.selected) == 25
+    assert r.best_bound < r.objective
+    d = cost[:, r.selected].min(axis=1)
+    assert r.objective == pytest.approx(float(w @ d), rel=REL)
+
+
+def test_bad_inputs_raise_with_fix():
+    with pytest.raises(InputDataError, match="weights must have one value per demand point"):
+        siting.mclp(np.ones((3, 2)), [1, 2], service_radius=1, p=1)
+    with pytest.raises(InputDataError, match=">= 0"):
+        siting.lscp(np.array([[-1.0, 2.0]]), service_radius=1)
+    unreachable = sp.csr_matrix(([5.0], ([0], [0])), shape=(2, 2))
+    with pytest.raises(InfeasibleError, match=r"1 demand point\(s\) reach no site"):
+        siting.pmedian(unreachable, [1, 1], p=1)
+    with pytest.raises(InfeasibleError, match="smaller than the 2 fixed"):
+        siting.mclp(np.ones((2, 3)), [1, 1], service_radius=1, p=1, fixed=[0, 1])
