@@ -299,3 +299,105 @@ def test_candidates():
     assert cand["층"].astype(int).between(1, 4).all()
     assert cand["후보지명"].is_unique
     assert _inside_gu([_point(x, y) for x, y in zip(cand["경도"], cand["위도"], strict=True)])
+
+
+# --------------------------------------------------------------------------- through careplan.io
+
+cio = pytest.importorskip("careplan.io")
+
+
+def _rows_of(pairs) -> list[int]:
+    return sorted(row for row, _ in pairs)
+
+
+def test_readers_keep_every_row_but_the_deliberate_ones():
+    schools, report = cio.read_schools(SAMPLE / "schools.csv", sigungu="가온구")
+    assert len(schools) == 8 and report.rejected == [] and report.fixed == []
+    assert _rows_of(report.excluded) == [9, 10, 11, 12]  # the 중·고등학교 rows
+    students, report = cio.read_students(SAMPLE / "students.csv")
+    assert report.rejected == [] and report.kept == 8
+    joined, report = cio.attach_pupils(schools, students)
+    assert report.rejected == [] and joined["alimi_code"].notna().all()
+    pupils = _table("students.csv").set_index("학교명")["학생수(계)"].astype(float)
+    assert joined.set_index("name")["pupils_total"].sort_index().tolist() == pupils.sort_index().tolist()
+    assert joined["synthetic"].all()
+
+    zones, report = cio.read_school_zones(SAMPLE / "school_zones.geojson")
+    assert report.rejected == [] and report.fixed == [] and len(zones) == 9
+    links = cio.zone_school_links(zones)
+    assert len(links) == 10 and set(links["school_id"]) == set(schools.index)
+    for zone_id, school_id in links.itertuples(index=False):  # each school inside its own zone
+        if not zones.loc[zone_id, "shared"]:
+            assert zones.loc[zone_id, "geometry"].contains(schools.loc[school_id, "geometry"])
+
+    population, report = cio.read_population(SAMPLE / "population.csv")
+    assert report.rejected == [] and len(population) == 10
+    assert population["level"].tolist() == ["시도", "시군구"] + ["읍면동"] * 8
+    areas, report = cio.read_admin_areas(SAMPLE / "admin_areas.geojson", population=population)
+    assert report.rejected == [] and len(areas) == 8
+    children = areas["children_6_12"].sum()
+    assert children == population.loc["1199000000", "children_6_12"]
+    assert 1.05 * joined["pupils_total"].sum() <= children <= 1.15 * joined["pupils_total"].sum()
+
+
+def test_facility_readers_report_exactly_the_messy_rows():
+    kium, report = cio.read_facilities(SAMPLE / "kium_centers.csv")
+    assert report.rejected == [] and report.excluded == []
+    assert sorted(kium["kind"]) == ["kium_fusion"] + ["kium_general"] * 5
+    assert kium.loc[kium["kind"] == "kium_fusion", ["sat_open", "sat_close"]].values.tolist() == [[540, 840]]
+
+    local, report = cio.read_facilities(SAMPLE / "local_child_centers.csv")
+    assert [row for row, _ in report.rejected] == [8]  # 디딤돌지역아동센터: no coordinates
+    assert report.excluded == [] and len(local) == 7
+    by_name = local.set_index("name")
+    assert by_name.loc["새싹지역아동센터", "term_close"] == 22 * 60
+    assert by_name.loc["무지개지역아동센터", ["sat_open", "sat_close"]].tolist() == [600, 900]
+    assert np.isnan(by_name.loc["한마음지역아동센터", "sat_open"])
+    # Blank 학기 hours -> the catalog's 14:00–19:00; the others' "1300" comes from the data.
+    assert by_name.loc["열매지역아동센터", ["term_open", "term_close"]].tolist() == [840, 1140]
+    assert by_name.loc["푸른꿈지역아동센터", ["term_open", "term_close"]].tolist() == [780, 1140]
+
+    daham, report = cio.read_facilities(SAMPLE / "dahamkke_centers.csv", kind="dahamkke")
+    assert report.rejected == [] and len(daham) == 3
+    assert daham["capacity"].tolist() == [20, 25, 20] and set(daham["term_open"]) == {14 * 60}
+
+    daycare, report = cio.read_facilities(SAMPLE / "daycare.csv")
+    assert report.rejected == []
+    closed = _table("daycare.csv").reset_index().query("운영현황 == '폐지'")["index"] + 1
+    assert _rows_of(report.excluded) == closed.tolist()
+    assert len(daycare) == 20 and set(daycare["kind"]) == {"daycare"}
+
+    sites, report = cio.read_candidates(SAMPLE / "candidates.csv")
+    assert report.rejected == [] and len(sites) == 25
+    assert sites["area_m2"].between(40, 300).all() and sites["synthetic"].all()
+    for layer in (kium, local, daham, daycare, sites):
+        assert layer.crs.to_epsg() == 5179
+
+
+def test_walk_graph_covers_the_gu_and_loads_like_osmnx():
+    path = SAMPLE / "walk.graphml"
+    if not path.exists():
+        pytest.skip("walk.graphml not generated (careplan.network.synthetic_walk_graph missing)")
+    assert path.stat().st_size <= 5 * 1024 * 1024
+    import networkx as nx
+    import osmnx as ox
+
+    raw = ox.load_graphml(path)
+    assert raw.graph["crs"].upper() == "EPSG:4326"  # like a downloaded OSMnx graph
+    assert sample.SYNTHETIC_LABEL in raw.graph["careplan_label"]
+    assert nx.is_weakly_connected(raw)
+    xy = np.array([[d["x"], d["y"]] for _, d in raw.nodes(data=True)])
+    nodes = shapely.points(np.column_stack(TO_5179.transform(xy[:, 0], xy[:, 1])))
+    gu = shapely.union_all([g for _, g in _geo("admin_areas.geojson")])
+    assert shapely.contains(gu.buffer(500 + 1), nodes).all()  # nothing beyond the 500 m margin
+    # Every part of the 구 is within a block of a street node.
+    probe = shapely.points(np.array([[x, y] for x in np.linspace(*gu.bounds[0::2], 30)
+                                     for y in np.linspace(*gu.bounds[1::2], 40)]))
+    probe = probe[shapely.contains(gu, probe)]
+    nearest = shapely.STRtree(nodes).query_nearest(probe, return_distance=True)[1]
+    assert nearest.max() < 150
+    from careplan import network
+
+    G = network.load_graph(path)
+    assert "5179" in str(G.graph["crs"]) and len(G) == len(raw)
+    assert all("walk_min" in d for _, _, d in G.edges(data=True))
