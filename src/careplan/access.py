@@ -138,6 +138,11 @@ def gravity_weights(scale: float, alpha: float, *, min_cost: float = 0.0) -> Wei
     return lambda cost: np.power(np.maximum(cost, min_cost) / scale, alpha)
 
 
+def _thirds(max_cost: float) -> list[tuple[float, float]]:
+    """Steps at 1/3, 2/3 and 3/3 of ``max_cost`` with the Luo & Qi weights."""
+    return [(max_cost * k / 3.0, w) for k, w in zip((1, 2, 3), DEFAULT_E2SFCA_WEIGHTS, strict=True)]
+
+
 # --------------------------------------------------------------------------- inputs
 
 
@@ -147,7 +152,8 @@ def _filter_pairs(matrix: sp.csr_matrix, max_cost: float | None) -> sp.csr_matri
     matrix.sort_indices()
     data = np.asarray(matrix.data, dtype=float)
     if data.size and np.nanmin(data) < 0:
-        msg = f"costs must be >= 0, got a minimum of {np.nanmin(data)!r}; check the travel-time input"
+        msg = (f"costs must be >= 0, got a minimum of {np.nanmin(data)!r}; "
+               "check the travel-time input")
         raise InputDataError(msg)
     keep = np.isfinite(data)
     if max_cost is not None:
@@ -170,7 +176,8 @@ def _as_pairs(
     if isinstance(times_or_cost, TravelTimes):
         if max_cost is not None and max_cost > times_or_cost.cutoff_min:
             msg = (
-                f"max_cost={max_cost!r} exceeds the travel-time cutoff {times_or_cost.cutoff_min!r} min: "
+                f"max_cost={max_cost!r} exceeds the travel-time cutoff "
+                f"{times_or_cost.cutoff_min!r} min: "
                 "pairs beyond the cutoff were never computed, so access would be wrong. "
                 "Recompute travel times with a larger cutoff or lower max_cost."
             )
@@ -196,7 +203,9 @@ def _as_pairs(
     return pairs, rows, cols, "given_cost"
 
 
-def _values(values: Any, ids: pd.Index | None, n: int, what: str, *, fill_missing: bool) -> tuple[np.ndarray, pd.Index]:
+def _values(
+    values: Any, ids: pd.Index | None, n: int, what: str, *, fill_missing: bool
+) -> tuple[np.ndarray, pd.Index]:
     """Align supply or demand to the matrix axis; returns (array, ids)."""
     if isinstance(values, pd.Series) and ids is not None:
         unknown = values.index.difference(ids)
@@ -210,9 +219,13 @@ def _values(values: Any, ids: pd.Index | None, n: int, what: str, *, fill_missin
         return values.reindex(ids).fillna(0.0).to_numpy(dtype=float), ids
     arr = np.asarray(values, dtype=float)
     if arr.shape != (n,):
-        msg = f"{what} must have one value per matrix {'row' if what == 'demand' else 'column'} ({n}), got shape {arr.shape}"
+        axis = "row" if what == "demand" else "column"
+        msg = f"{what} must have one value per matrix {axis} ({n}), got shape {arr.shape}"
         raise InputDataError(msg)
-    index = values.index if isinstance(values, pd.Series) else (ids if ids is not None else pd.RangeIndex(n))
+    if isinstance(values, pd.Series):
+        index = values.index
+    else:
+        index = ids if ids is not None else pd.RangeIndex(n)
     return np.nan_to_num(arr, nan=0.0) if fill_missing else arr, index
 
 
@@ -240,7 +253,8 @@ def _weighted(pairs: sp.csr_matrix, weight_fn: WeightFn | None) -> sp.csr_matrix
         w = np.asarray(weight_fn(pairs.data), dtype=float)
         if w.shape != pairs.data.shape:
             msg = ("weight_fn must be vectorised: ndarray of costs -> ndarray of weights; "
-                   f"got shape {w.shape} for {pairs.data.shape} costs (wrap a scalar function with np.vectorize)")
+                   f"got shape {w.shape} for {pairs.data.shape} costs "
+                   "(wrap a scalar function with np.vectorize)")
             raise SettingsError(msg)
     return sp.csr_matrix((w, pairs.indices, pairs.indptr), shape=pairs.shape)
 
@@ -252,7 +266,9 @@ def _ratio(supply: np.ndarray, weighted_demand: np.ndarray) -> np.ndarray:
     return out
 
 
-def _result(values: np.ndarray, pairs: sp.csr_matrix, index: pd.Index, name: str, method: str) -> pd.Series:
+def _result(
+    values: np.ndarray, pairs: sp.csr_matrix, index: pd.Index, name: str, method: str
+) -> pd.Series:
     values = np.where(np.diff(pairs.indptr) > 0, values, np.nan)  # no pair at all -> NaN
     out = pd.Series(values, index=index, name=name)
     out.attrs["distance_method"] = method
@@ -337,7 +353,7 @@ def e2sfca(
         weight_fn = gaussian_weights(sigma)
     else:
         if steps is None:
-            steps = [(max_cost * k / 3.0, w) for k, w in zip((1, 2, 3), DEFAULT_E2SFCA_WEIGHTS, strict=True)]
+            steps = _thirds(max_cost)
         weight_fn = step_weights(steps)
     out = two_sfca(supply, demand, times_or_cost, max_cost=max_cost, weight_fn=weight_fn)
     return out.rename("e2sfca")
@@ -360,7 +376,8 @@ def gravity_2sfca(
     ``alpha < 0``, otherwise a co-located pair weighs infinity.
     """
     fn = gravity_weights(scale, alpha, min_cost=min_cost)
-    return two_sfca(supply, demand, times_or_cost, max_cost=max_cost, weight_fn=fn).rename("gravity_2sfca")
+    out = two_sfca(supply, demand, times_or_cost, max_cost=max_cost, weight_fn=fn)
+    return out.rename("gravity_2sfca")
 
 
 def three_sfca(
@@ -394,7 +411,7 @@ def three_sfca(
         if max_cost is None:
             msg = "three_sfca needs max_cost or an explicit weight_fn"
             raise SettingsError(msg)
-        weight_fn = step_weights([(max_cost * k / 3.0, w) for k, w in zip((1, 2, 3), DEFAULT_E2SFCA_WEIGHTS, strict=True)])
+        weight_fn = step_weights(_thirds(max_cost))
     pairs, s, d, index, method = _prepare(supply, demand, times_or_cost, max_cost)
     w = _weighted(pairs, weight_fn)
     if selection_over == "all_pairs":
@@ -405,7 +422,8 @@ def three_sfca(
     share = np.zeros_like(row_sum)
     np.divide(1.0, row_sum, out=share, where=row_sum > 0)
     # w_ij * G_ij = w_ij**2 / sum_k w_ik
-    wg = sp.csr_matrix((w.data**2 * np.repeat(share, np.diff(w.indptr)), w.indices, w.indptr), shape=w.shape)
+    wg_data = w.data**2 * np.repeat(share, np.diff(w.indptr))
+    wg = sp.csr_matrix((wg_data, w.indices, w.indptr), shape=w.shape)
     ratio = _ratio(s, wg.T @ d)
     return _result(wg @ ratio, pairs, index, "3sfca", method)
 
@@ -417,7 +435,7 @@ def weighted_catchment(
     max_cost: float | None = None,
     weight_fn: WeightFn | None = None,
 ) -> pd.Series:
-    """Supply potential without demand: ``sum_j w_ij * supply_j`` (Hansen-type gravity when decayed).
+    """Supply potential without demand: ``sum_j w_ij * supply_j`` (Hansen-type when decayed).
 
     Equals ``access`` ``weighted_catchment``. Rows with no pair get ``NaN``. The
     ``demand`` argument of the other measures is not needed; rows are the
@@ -443,7 +461,8 @@ def supply_demand_ratio(
     ``NaN`` where no demand (or only zero demand) lies in the catchment. Index =
     facility ids with :class:`TravelTimes` or a Series supply, else 0..n-1.
     """
-    pairs, s, d, _, method, s_index = _prepare(supply, demand, times_or_cost, max_cost, with_supply_index=True)
+    pairs, s, d, _, method, s_index = _prepare(
+        supply, demand, times_or_cost, max_cost, with_supply_index=True)
     dj = _weighted(pairs, weight_fn).T @ d
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(dj > 0, s / np.where(dj > 0, dj, 1.0), np.nan)
@@ -542,7 +561,8 @@ def access_scores(
     if missing:
         msg = f"missing column(s) {missing} for access; see docs/data-contract.md"
         raise MissingColumnError(msg)
-    eligible = facilities["kind"].isin(list(kinds) if kinds is not None else _coverage.default_kinds())
+    kinds = list(kinds) if kinds is not None else _coverage.default_kinds()
+    eligible = facilities["kind"].isin(kinds)
     if slot is not None:
         eligible &= _coverage.open_at(facilities, slot)
     places = facilities.loc[eligible, list(capacity_cols)].sum(axis=1, min_count=1).fillna(0.0)
@@ -559,7 +579,8 @@ def access_scores(
             out[col] = demand[col].to_numpy()
     out["distance_method"] = times.distance_method
     out.attrs.update(distance_method=times.distance_method, method=method,
-                     max_walk_min=max_walk_min, slot=getattr(slot, "name", None), demand_col=demand_col)
+                     max_walk_min=max_walk_min, slot=getattr(slot, "name", None),
+                     demand_col=demand_col)
     logger.info("%s access for %s points: %s without a facility in %.0f min",
                 method, f"{len(out):,}", f"{int(out['access'].isna().sum()):,}", max_walk_min)
     return out
@@ -596,9 +617,12 @@ def gaps(
     need = ["access", "unmet_demand", demand_col, *by]
     missing = [c for c in need if c not in scores.columns]
     if missing:
-        msg = f"scores lacks column(s) {missing}; pass the output of access_scores() on demand with them"
+        msg = (f"scores lacks column(s) {missing}; "
+               "pass the output of access_scores() on demand points that have them")
         raise MissingColumnError(msg)
-    method = scores.attrs.get("distance_method", scores.get("distance_method", pd.Series(["unknown"])).iloc[0])
+    method = scores.attrs.get("distance_method")
+    if method is None:
+        method = scores["distance_method"].iloc[0] if "distance_method" in scores else "unknown"
     work = pd.DataFrame({
         "demand": scores[demand_col].astype(float),
         "unmet_demand": scores["unmet_demand"].astype(float),
@@ -616,7 +640,8 @@ def gaps(
             g["unmet_pct"] = 100.0 * g["unmet_demand"] / g["demand"]
             g["mean_access"] = g["weighted_access"] / g["demand"]
         g = g.drop(columns="weighted_access").sort_values(
-            ["unmet_demand", "unmet_pct", "area_id"], ascending=[False, False, True], kind="mergesort")
+            ["unmet_demand", "unmet_pct", "area_id"], ascending=[False, False, True],
+            kind="mergesort")
         g.insert(2, "rank", np.arange(1, len(g) + 1))
         frames.append(g.head(top) if top else g)
     out = pd.concat(frames, ignore_index=True)

@@ -104,7 +104,8 @@ class TimeSlot:
             msg = f"TimeSlot period must be one of {sorted(PERIODS)}, got {self.period!r}"
             raise SettingsError(msg)
         if not 0 <= self.minute <= 24 * 60:
-            msg = f"TimeSlot minute must be within 0..1440 (minutes after midnight), got {self.minute!r}"
+            msg = ("TimeSlot minute must be within 0..1440 (minutes after midnight), "
+                   f"got {self.minute!r}")
             raise SettingsError(msg)
 
 
@@ -130,7 +131,9 @@ def default_kinds(catalog: dict[str, CareKind] | None = None) -> list[str]:
 # --------------------------------------------------------------------------- schedules
 
 
-def facility_schedule(facilities: pd.DataFrame, catalog: dict[str, CareKind] | None = None) -> pd.DataFrame:
+def facility_schedule(
+    facilities: pd.DataFrame, catalog: dict[str, CareKind] | None = None
+) -> pd.DataFrame:
     """Opening hours per facility and period, with where each value came from.
 
     Parameters
@@ -173,7 +176,7 @@ def facility_schedule(facilities: pd.DataFrame, catalog: dict[str, CareKind] | N
                     f"(e.g. {ids}); treated as not operating in {period}. Give both or neither.",
                     CareplanWarning, stacklevel=2)
                 opens, closes = np.where(half, np.nan, opens), np.where(half, np.nan, closes)
-            source = _source(hours_source, opens, closes, default_open, default_close, len(facilities))
+            source = _source(hours_source, opens, closes, default_open, default_close)
         else:
             opens, closes = default_open, default_close
             source = np.full(len(facilities), "catalog", dtype=object)
@@ -187,7 +190,9 @@ def facility_schedule(facilities: pd.DataFrame, catalog: dict[str, CareKind] | N
     return out.iloc[order].reset_index(drop=True)
 
 
-def _catalog_hours(kinds: pd.Series, catalog: dict[str, CareKind], attr: str) -> tuple[np.ndarray, np.ndarray]:
+def _catalog_hours(
+    kinds: pd.Series, catalog: dict[str, CareKind], attr: str
+) -> tuple[np.ndarray, np.ndarray]:
     unknown = sorted(set(kinds.dropna()) - set(catalog))
     spans = [getattr(catalog[k], attr) if k in catalog else None for k in kinds]
     opens = np.array([s[0] if s else np.nan for s in spans], dtype=float)
@@ -197,14 +202,15 @@ def _catalog_hours(kinds: pd.Series, catalog: dict[str, CareKind], attr: str) ->
     return opens, closes
 
 
-def _source(hours_source, opens, closes, default_open, default_close, n) -> np.ndarray:
+def _source(hours_source, opens, closes, default_open, default_close) -> np.ndarray:
     if hours_source is None:
-        return np.full(n, "data", dtype=object)
+        return np.full(len(opens), "data", dtype=object)
     src = hours_source.fillna("data").astype(str).to_numpy()
     same = ((opens == default_open) | (np.isnan(opens) & np.isnan(default_open))) & (
         (closes == default_close) | (np.isnan(closes) & np.isnan(default_close)))
     mixed = np.where(same, "catalog", "data")
-    return np.where(src == "data+catalog", mixed, np.where(src == "catalog", "catalog", "data")).astype(object)
+    plain = np.where(src == "catalog", "catalog", "data")
+    return np.where(src == "data+catalog", mixed, plain).astype(object)
 
 
 def _serves(opens: np.ndarray, closes: np.ndarray, minute: float) -> np.ndarray:
@@ -214,7 +220,9 @@ def _serves(opens: np.ndarray, closes: np.ndarray, minute: float) -> np.ndarray:
     return day | overnight  # NaN hours compare False: not operating
 
 
-def open_at(facilities: pd.DataFrame, slot: TimeSlot, *, catalog: dict[str, CareKind] | None = None) -> pd.Series:
+def open_at(
+    facilities: pd.DataFrame, slot: TimeSlot, *, catalog: dict[str, CareKind] | None = None
+) -> pd.Series:
     """Whether each facility is open at ``slot`` (inclusive ``open <= minute <= close``).
 
     Returns a boolean Series indexed like ``facilities``.
@@ -227,7 +235,8 @@ def open_at(facilities: pd.DataFrame, slot: TimeSlot, *, catalog: dict[str, Care
         opens = np.where(half, np.nan, opens)
     else:
         if "kind" not in facilities.columns:
-            msg = f"facilities have neither {open_col}/{close_col} nor 'kind' to take catalog hours from"
+            msg = (f"facilities have neither {open_col}/{close_col} nor 'kind' "
+                   "to take catalog hours from")
             raise MissingColumnError(msg)
         opens, closes = _catalog_hours(facilities["kind"], catalog or get_catalog(), attr)
     return pd.Series(_serves(opens, closes, slot.minute), index=facilities.index, name=slot.name)
@@ -266,10 +275,12 @@ def _align(times: TravelTimes, demand: pd.DataFrame, facilities: pd.DataFrame) -
     """Rows in demand order, columns in facilities order (subsets allowed)."""
     rows = pd.Index(times.origin_ids).get_indexer(demand.index)
     cols = pd.Index(times.destination_ids).get_indexer(facilities.index)
-    for what, pos, ids in (("demand point", rows, demand.index), ("facility", cols, facilities.index)):
+    checks = (("demand point", rows, demand.index), ("facility", cols, facilities.index))
+    for what, pos, ids in checks:
         if (pos < 0).any():
             missing = list(ids[pos < 0][:3])
-            msg = (f"{int((pos < 0).sum())} {what} id(s) are not in the travel times (e.g. {missing}); "
+            msg = (f"{int((pos < 0).sum())} {what} id(s) are not in the travel times "
+                   f"(e.g. {missing}); "
                    "compute travel times for these layers (careplan.network)")
             raise InputDataError(msg)
     matrix = times.matrix.tocsr()
@@ -325,8 +336,9 @@ def coverage(
     CoverageResult
     """
     if max_walk_min > times.cutoff_min:
-        msg = (f"max_walk_min={max_walk_min!r} exceeds the travel-time cutoff {times.cutoff_min!r} min, "
-               "so points beyond the cutoff would look uncovered; recompute travel times with a larger cutoff")
+        msg = (f"max_walk_min={max_walk_min!r} exceeds the travel-time cutoff "
+               f"{times.cutoff_min!r} min, so points beyond the cutoff would look uncovered; "
+               "recompute travel times with a larger cutoff")
         raise SettingsError(msg)
     if not slots:
         msg = "slots is empty; pass at least one TimeSlot (e.g. careplan.coverage.DEFAULT_SLOTS)"
@@ -348,7 +360,8 @@ def coverage(
     index = pd.MultiIndex.from_tuples(columns, names=["slot", "kind"])
     nearest = pd.DataFrame(np.column_stack(values), index=demand.index, columns=index)
     with np.errstate(invalid="ignore"):
-        covered = pd.DataFrame(nearest.to_numpy() <= max_walk_min, index=demand.index, columns=index)
+        flags = nearest.to_numpy() <= max_walk_min  # NaN (no facility) compares False
+    covered = pd.DataFrame(flags, index=demand.index, columns=index)
     for frame in (nearest, covered):
         frame.attrs.update(distance_method=times.distance_method, max_walk_min=max_walk_min)
     logger.info("coverage of %s points by %d kinds at %d slots (%s)", f"{len(demand):,}",
@@ -400,13 +413,15 @@ def coverage_table(
     area_col = by or "area"
     groups = demand[by].to_numpy() if by else np.full(len(demand), "전체", dtype=object)
     covered_w = cov.covered.to_numpy() * weights[:, None]
-    covered_sum = pd.DataFrame(covered_w, columns=cov.covered.columns).groupby(groups, sort=True).sum()
+    covered_sum = pd.DataFrame(covered_w, columns=cov.covered.columns).groupby(groups).sum()
     totals = pd.Series(weights).groupby(groups, sort=True).sum()
-    long = covered_sum.stack(["slot", "kind"], future_stack=True).rename("covered_demand").reset_index()
+    long = covered_sum.stack(["slot", "kind"], future_stack=True).rename("covered_demand")
+    long = long.reset_index()
     long = long.rename(columns={long.columns[0]: area_col})
     long["demand"] = long[area_col].map(totals).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        long["coverage_pct"] = np.where(long["demand"] > 0, 100.0 * long["covered_demand"] / long["demand"], np.nan)
+        pct = 100.0 * long["covered_demand"] / long["demand"]
+    long["coverage_pct"] = np.where(long["demand"] > 0, pct, np.nan)
     slot_info = {s.name: s for s in cov.slots}
     long["period"] = long["slot"].map(lambda n: slot_info[n].period)
     long["minute"] = long["slot"].map(lambda n: slot_info[n].minute)
@@ -414,7 +429,7 @@ def coverage_table(
     long["kind_label"] = long["kind"].map(labels).fillna(long["kind"])
     long["max_walk_min"] = cov.max_walk_min
     long["distance_method"] = cov.distance_method
-    long = long[[area_col, "slot", "period", "minute", "kind", "kind_label", "demand", "covered_demand",
-                 "coverage_pct", "max_walk_min", "distance_method"]]
+    long = long[[area_col, "slot", "period", "minute", "kind", "kind_label", "demand",
+                 "covered_demand", "coverage_pct", "max_walk_min", "distance_method"]]
     long.attrs.update(distance_method=cov.distance_method, max_walk_min=cov.max_walk_min)
     return long
