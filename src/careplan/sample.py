@@ -164,10 +164,10 @@ def generate(out_dir: str | Path, *, seed: int = DEFAULT_SEED, walk_graph: bool 
     files: dict[str, Path] = {}
     for name, make in writers:
         files[name] = _write(out / name, make())
-    graph_written = walk_graph and _write_walk_graph(out / "walk.graphml", place, seed=seed)
-    if graph_written:
+    graph = _write_walk_graph(out / "walk.graphml", place, seed=seed) if walk_graph else None
+    if graph is not None:
         files["walk.graphml"] = out / "walk.graphml"
-    files["README.md"] = _write(out / "README.md", _readme(place, with_graph=graph_written, seed=seed).encode("utf-8"))
+    files["README.md"] = _write(out / "README.md", _readme(place, graph=graph, seed=seed).encode("utf-8"))
     logger.info("wrote the 가온구 sample (가상 데이터): %d files in %s", len(files), out)
     return files
 
@@ -886,19 +886,22 @@ def _candidates_csv(place: _Place) -> bytes:
 # --------------------------------------------------------------------------- walk graph
 
 
-def _write_walk_graph(path: Path, place: _Place, *, seed: int) -> bool:
+def _write_walk_graph(path: Path, place: _Place, *, seed: int) -> str | None:
     """Write ``walk.graphml`` from ``careplan.network.synthetic_walk_graph`` if it exists."""
     from . import network
 
     make = getattr(network, "synthetic_walk_graph", None)
     if make is None:
         logger.warning("careplan.network.synthetic_walk_graph is not available; walk.graphml not written")
-        return False
+        return None
     return _save_graph(make, path, place, seed=seed)
 
 
-def _save_graph(make: Callable[..., Any], path: Path, place: _Place, *, seed: int) -> bool:
-    """Street grid over the 구 + 500 m, saved like a downloaded OSMnx graph (EPSG:4326)."""
+def _save_graph(make: Callable[..., Any], path: Path, place: _Place, *, seed: int) -> str:
+    """Street grid over the 구 + 500 m, saved like a downloaded OSMnx graph (EPSG:4326).
+
+    Returns a one-line description for the README.
+    """
     import osmnx as ox
 
     area = place.outline.buffer(500)
@@ -918,8 +921,9 @@ def _save_graph(make: Callable[..., Any], path: Path, place: _Place, *, seed: in
         data["length"] = round(float(data["length"]), 3)
     G.graph["careplan_label"] = f"{SIGUNGU} {SYNTHETIC_LABEL} (synthetic street grid, not OpenStreetMap)"
     ox.save_graphml(G, path)
-    logger.info("walk.graphml: %s nodes, %s edges", f"{len(G):,}", f"{G.number_of_edges():,}")
-    return True
+    summary = f"{len(G):,} nodes, {G.number_of_edges():,} directed edges"
+    logger.info("walk.graphml: %s", summary)
+    return summary
 
 
 def _sorted_graph(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
@@ -933,50 +937,72 @@ def _sorted_graph(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
 # --------------------------------------------------------------------------- README
 
 
-def _readme(place: _Place, *, with_graph: bool, seed: int) -> str:
-    pupils = sum(sum(s.grades) + s.special for s in place.schools if s.level == "초등학교")
+def _readme(place: _Place, *, graph: str | None, seed: int) -> str:
+    elementary = [s for s in place.schools if s.level == "초등학교"]
+    pupils = sum(sum(s.grades) + s.special for s in elementary)
     children = sum(sum(d.ages[6:13]) for d in place.dongs)
     population = sum(sum(d.ages) for d in place.dongs)
+    no_xy = next(s.name for s in place.local if s.extra["no_coordinates"])
+    no_xy_row = 1 + next(i for i, s in enumerate(place.local) if s.extra["no_coordinates"])
+    no_hours = next(s.name for s in place.local if s.extra["term"] == ("", ""))
+    evening = next(s.name for s in place.local if s.extra["term"][1] == "2200")
+    saturday = next(s.name for s in place.local if s.extra["saturday"])
+    closed_rows = ", ".join(str(i + 1) for i, s in enumerate(place.daycare) if s.extra["closed"])
+    other_rows = ", ".join(str(i + 1) for i, s in enumerate(place.schools) if s.level != "초등학교")
+    shared = next(z for z in place.zones if z.shared)
     graph_line = (
-        "| `walk.graphml` | an OSMnx GraphML walk network (EPSG:4326), made by "
-        "`careplan.network.synthetic_walk_graph` — a synthetic street grid, not OpenStreetMap | GraphML |\n"
-        if with_graph else ""
+        f"| `walk.graphml` | an OSMnx GraphML walk network over the 구 + 500 m ({graph}), made by "
+        "`careplan.network.synthetic_walk_graph`: a synthetic street grid, **not** OpenStreetMap "
+        "| GraphML, EPSG:4326 like a downloaded OSMnx graph |\n"
+        if graph else ""
     )
     return f"""# 가온구 sample — 가상 데이터 (synthetic data)
 
-**이 폴더의 모든 파일은 가상 데이터입니다.** Everything here is invented: 서울특별시 가온구
+**이 폴더의 모든 파일은 가상 데이터입니다.** Everything here is invented: {SIDO} {SIGUNGU}
 (시군구 code {SIGUNGU_CODE}) does not exist, and no row, name or number is copied from real data.
-The district is drawn at about {_CENTER_LAT:.2f}° N, {_CENTER_LON:.2f}° E only so that coordinates look
-like Seoul's; do not overlay it on real maps as if it were a place. The files imitate the formats of the
-real Korean open-data exports (columns, encodings, quoting, thousands separators), so careplan's readers
-read this sample exactly as they read the real files, and `careplan demo` runs on it offline.
+The district is drawn at about {_CENTER_LAT:.2f}° N, {_CENTER_LON:.2f}° E only so that its coordinates
+look like Seoul's; do not read it as a real place. The files imitate the formats of the real Korean
+open-data exports (columns, encodings, quoting, thousands separators), so careplan's readers read this
+sample exactly as they read the real files, and `careplan demo` runs on it offline.
 
-Made by `python -m careplan.sample` (seed {seed}); running it again rewrites the same bytes.
-Totals: {sum(1 for s in place.schools if s.level == "초등학교")} 초등학교 with {pupils:,} pupils,
-{len(place.zones)} 학구 (1 공동통학구역), {len(place.dongs)} 행정동 with {population:,} residents and
-{children:,} children aged 6–12.
+Made by `python -m careplan.sample` (seed {seed}, code in `src/careplan/sample.py`); running it again
+rewrites the same bytes, and `tests/test_sample.py` checks that.
+
+## What is in it
+
+- {len(elementary)} 초등학교 with {pupils:,} pupils, each inside its own 학구 (plus {len(place.schools) - len(elementary)} 중·고등학교 rows, as the national school file has);
+- {len(place.zones)} 학구 that tile the 구, one of them the 공동통학구역 `{shared.name}`;
+- {len(place.dongs)} 행정동 that tile the 구 independently of the 학구: {population:,} residents, {children:,} children aged 6–12 (≈ 1.1 × pupils);
+- {len(place.kium)} 우리동네키움센터 (1 융합형), {len(place.local)} 지역아동센터, {len(place.dahamkke)} 다함께돌봄센터, {len(place.daycare)} 어린이집 rows and {len(place.candidates)} candidate sites.
+  Care supply leans to the north of the 구, so the south has a gap for the siting step to fill.
 
 | file | imitates | format |
 |---|---|---|
-| `schools.csv` | 전국초중등학교위치표준데이터 (공공데이터포털) — 초등학교 plus a few 중·고등학교 rows | CP949, 20 columns, unquoted; 제공기관명 `{PROVIDER}` |
+| `schools.csv` | 전국초중등학교위치표준데이터 (공공데이터포털) | CP949, 20 columns, unquoted; 제공기관명 `{PROVIDER}` |
 | `students.csv` | 학교알리미 학년별·학급별 학생수 | UTF-8, every field quoted, 38 columns |
 | `school_zones.geojson` | 초등학교 통학구역 (학구도) | GeoJSON, CRS84; `HAKGUDO_ID`, `HAKGUDO_NM`, `shared`, `school_ids` |
 | `population.csv` | 행정안전부 주민등록 연령별 인구현황 (월간) | CP949, quoted, thousands separators; the 시도 row is this sample's own total |
 | `admin_areas.geojson` | 행정동 경계 (vuski/admdongkor layout) | GeoJSON, EPSG:4326; `adm_nm`, `adm_cd`, `adm_cd2`, `sgg`, `sido`, `sidonm`, `sggnm` |
 | `kium_centers.csv` | 서울 우리동네키움센터 | UTF-8 with BOM, 38 columns, quoted |
 | `local_child_centers.csv` | 서울 지역아동센터 | UTF-8 with BOM, 24 columns, quoted |
-| `dahamkke_centers.csv` | a 구청's own list of 다함께돌봄센터 | UTF-8, generic Korean headers |
+| `dahamkke_centers.csv` | a 구청's own list of 다함께돌봄센터 | UTF-8, generic Korean headers (`학기운영시간` like `14:00 ~ 20:00`) |
 | `daycare.csv` | 서울시 어린이집 정보 (표준 데이터) | CP949, 62 columns, quoted |
 | `candidates.csv` | a planner's list of candidate sites (주민센터, 작은도서관, 경로당, 공공시설) | UTF-8 with BOM |
 {graph_line}
-Where a format has room for it, rows say `{SYNTHETIC_LABEL}` (제공기관명, 비고, 상세주소/주소, and the
-GeoJSON collection names).
+Where a format has room for it, rows say `{SYNTHETIC_LABEL}`: 제공기관명 (schools), 비고 (candidates),
+상세주소 / 주소 (facilities), and the GeoJSON collection `name`. 학교알리미 and 인구현황 rows have no such
+column; this README is their label.
 
-Deliberately messy but valid rows, as in the real exports (a row report should mention them):
+## Deliberately messy rows
 
-- `local_child_centers.csv`: 디딤돌지역아동센터 has no coordinates (X/Y blank), and 열매지역아동센터 has blank
-  학기 hours (the catalog default applies).
-- `daycare.csv`: three 어린이집 are 폐지 (closed).
+The real exports have a few untidy rows; the sample keeps a handful so a row report has something to say
+(row numbers count data rows, header excluded):
+
+- `local_child_centers.csv` row {no_xy_row}: {no_xy} has no coordinates (X/Y blank) — rejected by the reader.
+- `local_child_centers.csv`: {no_hours} has blank 학기 hours — the catalog default applies.
+  ({evening} stays open until 22:00 and {saturday} opens on Saturdays; these are valid, not messy.)
+- `daycare.csv` rows {closed_rows}: 폐지 (closed) 어린이집 — excluded as not operating.
+- `schools.csv` rows {other_rows}: 중·고등학교 — excluded when reading 초등학교.
 - `kium_centers.csv`: one 기본주소 ends with a stray space.
 - `population.csv`: numbers carry thousands separators (`"1,234"`).
 """
