@@ -69,17 +69,19 @@ def test_coverage_equals_brute_force():
     kinds = ("dahamkke", "kium_general", "local_child_center", "school_care")
     cov = C.coverage(demand, fac, times, kinds=kinds, max_walk_min=10.0)
     period_cols = {"term": "term", "vacation": "vac", "saturday": "sat"}
+    fac_kind = fac["kind"].tolist()
+    hours = {p: (fac[f"{p}_open"].tolist(), fac[f"{p}_close"].tolist()) for p in period_cols.values()}
     checked = 0
     for slot in C.DEFAULT_SLOTS:
-        p = period_cols[slot.period]
+        opens, closes = hours[period_cols[slot.period]]
         for kind in (*kinds, C.ALL_KINDS):
             for i, pid in enumerate(demand.index):
                 best = math.inf
-                for j, fid in enumerate(fac.index):
-                    k = fac.at[fid, "kind"]
+                for j in range(len(fac)):
+                    k = fac_kind[j]
                     if k not in kinds or (kind != C.ALL_KINDS and k != kind):
                         continue
-                    if not _serves_brute(fac.at[fid, f"{p}_open"], fac.at[fid, f"{p}_close"], slot.minute):
+                    if not _serves_brute(opens[j], closes[j], slot.minute):
                         continue
                     t = dense[i, j]
                     if not math.isnan(t):

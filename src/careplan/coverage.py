@@ -349,14 +349,22 @@ def coverage(
     kinds = tuple(kinds) if kinds is not None else tuple(default_kinds(catalog))
     matrix = _align(times, demand, facilities)
     kind_arr = facilities["kind"].to_numpy()
-    eligible = np.isin(kind_arr, kinds)
+    # One column block per kind, so each slot scans every stored pair once, not once per kind.
+    blocks = {k: np.flatnonzero(kind_arr == k) for k in kinds}
+    sub = {k: matrix[:, cols].tocsr() for k, cols in blocks.items()}
     columns, values = [], []
     for slot in slots:
-        is_open = open_at(facilities, slot, catalog=catalog).to_numpy() & eligible
-        for kind in (*kinds, ALL_KINDS):
-            mask = is_open if kind == ALL_KINDS else is_open & (kind_arr == kind)
+        is_open = open_at(facilities, slot, catalog=catalog).to_numpy()
+        per_kind = [_row_min(sub[k], is_open[blocks[k]]) for k in kinds]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no facility at all
+            if per_kind:
+                any_kind = np.nanmin(np.column_stack(per_kind), axis=1)
+            else:
+                any_kind = np.full(len(demand), np.nan)
+        for kind, vals in zip((*kinds, ALL_KINDS), (*per_kind, any_kind), strict=True):
             columns.append((slot.name, kind))
-            values.append(_row_min(matrix, mask))
+            values.append(vals)
     index = pd.MultiIndex.from_tuples(columns, names=["slot", "kind"])
     nearest = pd.DataFrame(np.column_stack(values), index=demand.index, columns=index)
     with np.errstate(invalid="ignore"):
