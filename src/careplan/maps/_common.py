@@ -1,0 +1,255 @@
+"""Shared pieces of the planner map and the public 돌봄지도: escaping, formatting, styles.
+
+Everything that turns data into text for a map lives here, so both maps show a
+facility the same way ("13:00–19:00", "월 50,000원", "정원 20명 (상시) · 일시 5명").
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+
+from .._errors import CareplanWarning, CRSError, InputDataError, MissingColumnError
+from ..catalog import CareKind, get_catalog
+
+__all__ = [
+    "DEFAULT_ATTRIBUTIONS",
+    "KIND_STYLES",
+    "KindStyle",
+    "OKABE_ITO",
+    "escape_text",
+    "format_capacity",
+    "format_fee",
+    "format_grades",
+    "format_hhmm",
+    "format_span",
+    "kind_style",
+    "marker_svg",
+]
+
+#: Okabe & Ito (2008) colour-blind-safe palette.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#999999",
+}
+
+#: Sources a careplan map normally draws on; pass your own list when the data differ.
+DEFAULT_ATTRIBUTIONS: tuple[str, ...] = (
+    "공공데이터포털 (data.go.kr) — 공공누리",
+    "학교알리미 (schoolinfo.go.kr) — 공공누리",
+    "행정안전부 주민등록 인구통계 — 공공누리",
+    "서울 열린데이터광장 (data.seoul.go.kr) — 공공누리",
+    "© OpenStreetMap contributors (ODbL)",
+    "행정동 경계: github.com/vuski/admdongkor",
+)
+
+
+@dataclass(frozen=True)
+class KindStyle:
+    """How one kind of care is drawn: colour, shape and a one-letter Korean mark."""
+
+    colour: str
+    shape: str  # "circle" | "square" | "diamond" | "triangle"
+    letter: str
+    text_colour: str
+
+
+# Colour alone is not enough for colour-blind readers or greyscale prints, so
+# every kind also has its own shape + letter pair.
+KIND_STYLES: dict[str, KindStyle] = {
+    "kium_general": KindStyle(OKABE_ITO["blue"], "circle", "키", "#FFFFFF"),
+    "kium_fusion": KindStyle(OKABE_ITO["sky_blue"], "circle", "융", "#000000"),
+    "kium_hub": KindStyle(OKABE_ITO["black"], "circle", "거", "#FFFFFF"),
+    "dahamkke": KindStyle(OKABE_ITO["orange"], "square", "다", "#000000"),
+    "local_child_center": KindStyle(OKABE_ITO["green"], "diamond", "지", "#FFFFFF"),
+    "school_care": KindStyle(OKABE_ITO["purple"], "triangle", "교", "#000000"),
+    "daycare": KindStyle(OKABE_ITO["yellow"], "square", "어", "#000000"),
+    "daycare_365": KindStyle(OKABE_ITO["vermillion"], "square", "야", "#FFFFFF"),
+    "toy_library": KindStyle(OKABE_ITO["yellow"], "diamond", "장", "#000000"),
+    "care_119": KindStyle(OKABE_ITO["vermillion"], "diamond", "긴", "#FFFFFF"),
+    "home_visit": KindStyle(OKABE_ITO["grey"], "triangle", "방", "#000000"),
+}
+_FALLBACK_STYLE = KindStyle(OKABE_ITO["grey"], "circle", "기", "#000000")
+
+
+def kind_style(kind: str) -> KindStyle:
+    """The drawing style of ``kind`` (grey circle for a user-defined kind)."""
+    return KIND_STYLES.get(kind, _FALLBACK_STYLE)
+
+
+_SHAPES = {
+    "circle": '<circle cx="12" cy="12" r="10"',
+    "square": '<rect x="2.5" y="2.5" width="19" height="19" rx="2"',
+    "diamond": '<polygon points="12,0.8 23.2,12 12,23.2 0.8,12"',
+    "triangle": '<polygon points="12,1 23.5,22 0.5,22"',
+}
+
+
+def marker_svg(style: KindStyle, *, size_px: int = 24) -> str:
+    """An inline SVG marker for ``style``; built only from constants, never from data."""
+    shape = _SHAPES[style.shape]
+    y_text = 16.5 if style.shape != "triangle" else 19
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size_px}" height="{size_px}" '
+        f'viewBox="0 0 24 24" aria-hidden="true">'
+        f'{shape} fill="{style.colour}" stroke="#FFFFFF" stroke-width="1.5"/>'
+        f'<text x="12" y="{y_text}" text-anchor="middle" font-size="11" font-weight="700" '
+        f'fill="{style.text_colour}">{style.letter}</text></svg>'
+    )
+
+
+def _missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def escape_text(value, *, missing: str = "") -> str:
+    """Text from data, safe inside HTML *and* inside a JavaScript template literal.
+
+    ``html.escape`` covers ``< > & " '``; folium also pastes popup and tooltip
+    HTML into JS backtick strings, where a backtick, ``${`` or a backslash from
+    the data would still run or break code, so those become entities too.
+    """
+    if _missing(value):
+        return missing
+    text = html.escape(str(value), quote=True)
+    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+
+
+def format_hhmm(minutes: float) -> str:
+    """Minutes after midnight as ``"13:00"`` (1440 -> ``"24:00"``)."""
+    total = int(round(float(minutes)))
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def format_span(open_min: float, close_min: float, *, closed: str = "운영 안 함") -> str:
+    """``(780, 1140)`` -> ``"13:00–19:00"``; a missing end means not operating."""
+    if _missing(open_min) or _missing(close_min):
+        return closed
+    return f"{format_hhmm(open_min)}–{format_hhmm(close_min)}"
+
+
+def _won(amount: float) -> str:
+    return f"{int(round(float(amount))):,}원"
+
+
+def format_fee(fee_month: float, fee_day: float = math.nan) -> str:
+    """``0`` -> ``"무료"``, ``50000`` -> ``"월 50,000원"``; nothing known -> ``"미공개"``."""
+    parts = []
+    if not _missing(fee_month):
+        parts.append("무료" if float(fee_month) == 0 else f"월 {_won(fee_month)}")
+    if not _missing(fee_day) and not (parts == ["무료"] and float(fee_day) == 0):
+        parts.append("무료 (일시)" if float(fee_day) == 0 else f"일시 1일 {_won(fee_day)}")
+    return " · ".join(parts) if parts else "미공개"
+
+
+def format_capacity(capacity: float, capacity_temp: float = math.nan) -> str:
+    """``(20, 5)`` -> ``"정원 20명 (상시) · 일시 5명"``."""
+    parts = []
+    if not _missing(capacity):
+        parts.append(f"정원 {float(capacity):g}명 (상시)")
+    if not _missing(capacity_temp) and float(capacity_temp) > 0:
+        parts.append(f"일시 {float(capacity_temp):g}명")
+    return " · ".join(parts) if parts else "정원 미공개"
+
+
+def format_grades(min_grade: float, max_grade: float) -> str:
+    """``(1, 6)`` -> ``"초등 1–6학년"``; no grades -> ``"취학 전 (초등 아님)"``."""
+    if _missing(min_grade) or _missing(max_grade):
+        return "취학 전 (초등 아님)"
+    return f"초등 {int(min_grade)}–{int(max_grade)}학년"
+
+
+def to_wgs84(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    """``gdf`` in EPSG:4326 (the CRS maps publish in); a layer without CRS is refused."""
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = f"`{what}` must be a GeoDataFrame (data contract), got {type(gdf).__name__}"
+        raise InputDataError(msg)
+    if gdf.crs is None:
+        msg = (
+            f"`{what}` has no CRS; expected EPSG:5179 as readers return it. "
+            f"Set it with `{what}.set_crs(5179)` if the coordinates are Korea 2000 metres."
+        )
+        raise CRSError(msg)
+    if gdf.geometry.isna().any() or gdf.geometry.is_empty.any():
+        bad = list(gdf.index[gdf.geometry.isna() | gdf.geometry.is_empty][:5])
+        msg = f"`{what}` has rows without geometry (ids {bad}); drop or geocode them first"
+        raise InputDataError(msg)
+    return gdf.to_crs(4326)
+
+
+def require_columns(gdf: pd.DataFrame, columns: list[str], what: str) -> None:
+    """Raise MissingColumnError naming every absent column."""
+    absent = [c for c in columns if c not in gdf.columns]
+    if absent:
+        msg = (
+            f"`{what}` lacks column(s) {absent}; expected the data-contract columns "
+            f"(docs/data-contract.md). Present: {list(gdf.columns)}"
+        )
+        raise MissingColumnError(msg)
+
+
+def require_geom_type(gdf: gpd.GeoDataFrame, allowed: set[str], what: str) -> None:
+    """Raise InputDataError when ``gdf`` holds geometry types outside ``allowed``."""
+    found = set(gdf.geom_type.unique())
+    if not found <= allowed:
+        msg = f"`{what}` must hold {sorted(allowed)} geometries, got {sorted(found - allowed)}"
+        raise InputDataError(msg)
+
+
+def check_kinds(facilities: pd.DataFrame, catalog: Mapping[str, CareKind]) -> None:
+    """Every facility kind must be a catalog key."""
+    unknown = sorted(set(facilities["kind"].dropna()) - set(catalog))
+    if unknown or facilities["kind"].isna().any():
+        msg = (
+            f"facility kind(s) {unknown or ['<missing>']} are not in the catalog; expected one of "
+            f"{sorted(catalog)}. Map the source's 유형 to a catalog key or add the kind with "
+            "`careplan.catalog.get_catalog(overrides)` and pass `catalog=`."
+        )
+        raise InputDataError(msg)
+
+
+def resolve_catalog(catalog: Mapping[str, CareKind] | None) -> Mapping[str, CareKind]:
+    return get_catalog() if catalog is None else catalog
+
+
+def resolve_synthetic(synthetic: bool, *layers: pd.DataFrame | None) -> bool:
+    """``synthetic`` or-ed with the layers' own ``synthetic`` flags.
+
+    A caller may forget the flag; a published map must never present 가상
+    data as real, so the banner is switched on and the caller is told.
+    """
+    flagged = any(
+        layer is not None and "synthetic" in layer.columns and layer["synthetic"].fillna(False).astype(bool).any()
+        for layer in layers
+    )
+    if flagged and not synthetic:
+        warnings.warn(
+            "some input rows have synthetic=True but synthetic=False was passed; "
+            "the map is labelled '가상 데이터 (synthetic)'. Pass synthetic=True to silence this.",
+            CareplanWarning,
+            stacklevel=3,
+        )
+    return bool(synthetic or flagged)
+
+
+def col(row: Mapping, name: str):
+    """``row[name]`` or NaN when the optional column is absent."""
+    return row.get(name, math.nan)
