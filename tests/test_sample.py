@@ -20,7 +20,7 @@ from careplan._errors import InputDataError
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 TO_5179 = Transformer.from_crs(4326, 5179, always_xy=True)
 
-# File -> (encoding that must decode it, has BOM, real counterpart under ../shared/data/korea, its encoding)
+# File -> (encoding that decodes it, has BOM, real counterpart under ../shared/data/korea, its encoding)
 FORMATS = {
     "schools.csv": ("cp949", False, "schools/전국초중등학교위치표준데이터.csv", "cp949"),
     "students.csv": ("utf-8", False, "students/2025_학년별학생수_초_서울_구로구.csv", "utf-8"),
@@ -118,12 +118,14 @@ def test_header_and_quoting_match_the_real_file(name, korea):
     _, _, real_path, real_enc = FORMATS[name]
     with open(korea / real_path, "rb") as fh:
         real_head = fh.readline().decode(real_enc).rstrip("\n")
-    ours = (SAMPLE / name).read_bytes().decode("utf-8-sig" if FORMATS[name][1] else FORMATS[name][0])
+    enc, bom, _, _ = FORMATS[name]
+    ours = (SAMPLE / name).read_bytes().decode("utf-8-sig" if bom else enc)
     assert ours.split("\n", 1)[0] == real_head  # same columns, same quoting, same order
 
 
 def test_column_counts():
-    expected = {"schools.csv": 20, "students.csv": 38, "population.csv": 104, "kium_centers.csv": 38,
+    expected = {"schools.csv": 20, "students.csv": 38, "population.csv": 104,
+                "kium_centers.csv": 38,
                 "local_child_centers.csv": 24, "daycare.csv": 62, "dahamkke_centers.csv": 9,
                 "candidates.csv": 7}
     for name, width in expected.items():
@@ -254,7 +256,7 @@ def test_admin_areas_join_population():
     props = [p for p, _ in _geo("admin_areas.geojson")]
     codes = {row[0][-11:-1] for row in _rows("population.csv")[3:]}
     assert {p["adm_cd2"] for p in props} == codes
-    assert all(p["sgg"] == "11990" and p["sggnm"] == "가온구" and p["sidonm"] == "서울특별시" for p in props)
+    assert {(p["sgg"], p["sggnm"], p["sidonm"]) for p in props} == {("11990", "가온구", "서울특별시")}
     assert all(p["adm_nm"].startswith("서울특별시 가온구 ") for p in props)
 
 
@@ -285,7 +287,8 @@ def test_facilities_match_the_brief():
     local_xy = local.drop(no_xy.index)
     points += [_point(x, y) for x, y in zip(local_xy["X좌표값"], local_xy["Y좌표값"], strict=True)]
     points += [_point(x, y) for x, y in zip(daham["경도"], daham["위도"], strict=True)]
-    points += [_point(x, y) for x, y in zip(daycare["시설 경도(좌표값)"], daycare["시설 위도(좌표값)"], strict=True)]
+    points += [_point(x, y) for x, y in
+               zip(daycare["시설 경도(좌표값)"], daycare["시설 위도(좌표값)"], strict=True)]
     assert _inside_gu(points)
 
 
@@ -319,7 +322,8 @@ def test_readers_keep_every_row_but_the_deliberate_ones():
     joined, report = cio.attach_pupils(schools, students)
     assert report.rejected == [] and joined["alimi_code"].notna().all()
     pupils = _table("students.csv").set_index("학교명")["학생수(계)"].astype(float)
-    assert joined.set_index("name")["pupils_total"].sort_index().tolist() == pupils.sort_index().tolist()
+    joined_pupils = joined.set_index("name")["pupils_total"].sort_index()
+    assert joined_pupils.tolist() == pupils.sort_index().tolist()
     assert joined["synthetic"].all()
 
     zones, report = cio.read_school_zones(SAMPLE / "school_zones.geojson")
@@ -344,7 +348,8 @@ def test_facility_readers_report_exactly_the_messy_rows():
     kium, report = cio.read_facilities(SAMPLE / "kium_centers.csv")
     assert report.rejected == [] and report.excluded == []
     assert sorted(kium["kind"]) == ["kium_fusion"] + ["kium_general"] * 5
-    assert kium.loc[kium["kind"] == "kium_fusion", ["sat_open", "sat_close"]].values.tolist() == [[540, 840]]
+    fusion = kium[kium["kind"] == "kium_fusion"]
+    assert fusion[["sat_open", "sat_close"]].values.tolist() == [[540, 840]]
 
     local, report = cio.read_facilities(SAMPLE / "local_child_centers.csv")
     assert [row for row, _ in report.rejected] == [8]  # 디딤돌지역아동센터: no coordinates

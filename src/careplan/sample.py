@@ -124,7 +124,9 @@ def sample_dir() -> Path:
     return path
 
 
-def generate(out_dir: str | Path, *, seed: int = DEFAULT_SEED, walk_graph: bool = True) -> dict[str, Path]:
+def generate(
+    out_dir: str | Path, *, seed: int = DEFAULT_SEED, walk_graph: bool = True
+) -> dict[str, Path]:
     """Write the fictional 가온구 sample (가상 데이터) into `out_dir`.
 
     The same `seed` always gives the same bytes (with the same library versions),
@@ -167,7 +169,8 @@ def generate(out_dir: str | Path, *, seed: int = DEFAULT_SEED, walk_graph: bool 
     graph = _write_walk_graph(out / "walk.graphml", place, seed=seed) if walk_graph else None
     if graph is not None:
         files["walk.graphml"] = out / "walk.graphml"
-    files["README.md"] = _write(out / "README.md", _readme(place, graph=graph, seed=seed).encode("utf-8"))
+    readme = _readme(place, graph=graph, seed=seed)
+    files["README.md"] = _write(out / "README.md", readme.encode("utf-8"))
     logger.info("wrote the 가온구 sample (가상 데이터): %d files in %s", len(files), out)
     return files
 
@@ -268,7 +271,8 @@ def _outline(rng: np.random.Generator) -> Polygon:
     walked = 0.0
     for (x0, y0), (x1, y1) in zip(corners, corners[1:] + corners[:1], strict=True):
         length = math.hypot(x1 - x0, y1 - y0)
-        nx_, ny_ = (y1 - y0) / length, -(x1 - x0) / length  # outward normal (counter-clockwise ring)
+        # Outward normal of a counter-clockwise ring.
+        nx_, ny_ = (y1 - y0) / length, -(x1 - x0) / length
         steps = int(length // 200)
         for k in range(steps):
             t = k / steps
@@ -284,7 +288,9 @@ def _outline(rng: np.random.Generator) -> Polygon:
     return poly
 
 
-def _grid_points(rng, outline: Polygon, *, cols: int, rows: int, jitter: tuple[float, float]) -> list[Point]:
+def _grid_points(
+    rng, outline: Polygon, *, cols: int, rows: int, jitter: tuple[float, float]
+) -> list[Point]:
     """One point per cell of a cols × rows grid over the bounds, jittered inside its cell."""
     x0, y0, x1, y1 = outline.bounds
     w, h = (x1 - x0) / cols, (y1 - y0) / rows
@@ -357,7 +363,9 @@ class _Addresser:
         return road_address, f"{SIDO} {SIGUNGU} {legal} {lot}", dong
 
 
-def _random_points(rng, area: BaseGeometry, n: int, *, min_gap_m: float, avoid: Sequence[Point] = ()) -> list[Point]:
+def _random_points(
+    rng, area: BaseGeometry, n: int, *, min_gap_m: float, avoid: Sequence[Point] = ()
+) -> list[Point]:
     """`n` points in `area`, at least `min_gap_m` apart from each other and from `avoid`."""
     x0, y0, x1, y1 = area.bounds
     inner = area.buffer(-60)  # keep off the border so every point is clearly in the 구
@@ -392,12 +400,12 @@ def _make_schools(rng, outline, elem_points, addresser: _Addresser) -> list[_Sch
         ))
     others = [(f"{stem}중학교", "중학교") for stem in _MIDDLE_STEMS] + [("너울고등학교", "고등학교")]
     taken = [s.point for s in schools]
-    for j, ((name, level), point) in enumerate(
-        zip(others, _random_points(rng, outline, len(others), min_gap_m=400, avoid=taken), strict=True)
-    ):
+    points = _random_points(rng, outline, len(others), min_gap_m=400, avoid=taken)
+    for j, ((name, level), point) in enumerate(zip(others, points, strict=True)):
         road, jibun, _ = addresser.addresses(point)
         schools.append(_School(
-            school_id=f"B99000{201 + j:04d}", alimi_code=f"S99000{201 + j:04d}", name=name, level=level,
+            school_id=f"B99000{201 + j:04d}", alimi_code=f"S99000{201 + j:04d}",
+            name=name, level=level,
             founded=f"{int(rng.integers(1970, 2010))}-03-01", point=point,
             road_address=road, jibun_address=jibun,
         ))
@@ -433,7 +441,8 @@ def _make_zones(elementary: Sequence[_School], outline: Polygon) -> list[_Zone]:
     zones = []
     for k, (school, cell) in enumerate(zip(elementary, cells, strict=True)):
         stem = school.name.removesuffix("초등학교")
-        zones.append(_Zone(f"Z99000{101 + k:04d}", f"{stem}초통학구역", False, (school.school_id,), cell))
+        zone_id = f"Z99000{101 + k:04d}"
+        zones.append(_Zone(zone_id, f"{stem}초통학구역", False, (school.school_id,), cell))
     a, b = elementary[i], elementary[j]
     zones.append(_Zone(
         "Z990001901",
@@ -454,7 +463,9 @@ _AGE_SHAPE = np.interp(
 )
 
 
-def _make_dongs(rng, dong_polys, elementary: Sequence[_School], zones: Sequence[_Zone]) -> list[_Dong]:
+def _make_dongs(
+    rng, dong_polys, elementary: Sequence[_School], zones: Sequence[_Zone]
+) -> list[_Dong]:
     """행정동 with single-year ages; children 6–12 ≈ 1.1 × the pupils living there.
 
     Each school's pupils are spread evenly over its catchment (own zone plus any
@@ -476,7 +487,8 @@ def _make_dongs(rng, dong_polys, elementary: Sequence[_School], zones: Sequence[
 
 def _age_profile(rng, children_6_12: int) -> list[int]:
     """Counts for ages 0..99 and 100+ with exactly `children_6_12` aged 6–12."""
-    family = rng.uniform(0.8, 1.25)  # young-family 동 have more children and parents in their 30s–40s
+    # Young-family 동 have more children, and more parents in their 30s–40s.
+    family = rng.uniform(0.8, 1.25)
     shape = _AGE_SHAPE * rng.lognormal(0.0, 0.07, size=101)
     shape[:15] *= family
     shape[30:46] *= family ** 0.5
@@ -502,9 +514,10 @@ def _kium_sites(rng, area, addresser) -> list[_Site]:
             extra={
                 "fusion": fusion,
                 "founded": f"{2019 + i // 2}-{int(rng.integers(1, 13)):02d}-01",
-                "area_m2": round(float(rng.uniform(215, 260) if fusion else rng.uniform(66, 150)), 2),
+                "area_m2": round(float(rng.uniform(*((215, 260) if fusion else (66, 150)))), 2),
                 "capacity": 30 if fusion else int(rng.choice([20, 20, 25])),
-                "term": ("1100", "2000") if fusion else (("1200", "2000") if i == 4 else ("1300", "1900")),
+                "term": (("1100", "2000") if fusion
+                         else ("1200", "2000") if i == 4 else ("1300", "1900")),
                 "vac": ("0800", "2000") if fusion else ("0900", "1800"),
                 "floor": int(rng.integers(1, 4)),
             },
@@ -514,7 +527,8 @@ def _kium_sites(rng, area, addresser) -> list[_Site]:
 
 def _local_sites(rng, outline, north, addresser) -> list[_Site]:
     stems = ("푸른꿈", "새싹", "햇살", "무지개", "꿈나무", "열매", "한마음", "디딤돌")
-    points = _random_points(rng, north, 6, min_gap_m=300) + _random_points(rng, outline, 2, min_gap_m=300)
+    points = _random_points(rng, north, 6, min_gap_m=300)
+    points += _random_points(rng, outline, 2, min_gap_m=300)
     sites = []
     for i, (stem, p) in enumerate(zip(stems, points, strict=True)):
         road, jibun, dong = addresser.addresses(p)
@@ -539,7 +553,8 @@ def _dahamkke_sites(rng, north, addresser) -> list[_Site]:
     for i, (stem, p) in enumerate(zip(stems, points, strict=True)):
         road, jibun, dong = addresser.addresses(p)
         sites.append(_Site(
-            name=f"{stem} 다함께돌봄센터 {i + 1}호점", point=p, road_address=road, jibun_address=jibun, dong=dong,
+            name=f"{stem} 다함께돌봄센터 {i + 1}호점", point=p,
+            road_address=road, jibun_address=jibun, dong=dong,
             extra={"capacity": (20, 25, 20)[i], "fee": (100000, 100000, 50000)[i],
                    "saturday": "10:00 ~ 14:00" if i == 1 else ""},
         ))
@@ -562,7 +577,8 @@ def _daycare_sites(rng, outline, addresser) -> list[_Site]:
             name=f"{stem}어린이집", point=p, road_address=road, jibun_address=jibun, dong=dong,
             extra={"kind": kind, "capacity": capacity, "closed": closed,
                    "enrolled": 0 if closed else int(capacity * rng.uniform(0.6, 0.98)),
-                   "rooms": max(2, capacity // 15), "approved": f"{int(rng.integers(2005, 2024))}-03-01",
+                   "rooms": max(2, capacity // 15),
+                   "approved": f"{int(rng.integers(2005, 2024))}-03-01",
                    "closed_on": f"{int(rng.integers(2021, 2025))}-02-28" if closed else "",
                    "service": "일반" if i % 4 else "야간연장형",
                    "phone": f"02-{int(rng.integers(2600, 2700))}-{int(rng.integers(1000, 10000))}"},
@@ -585,7 +601,7 @@ def _candidate_sites(rng, outline, dong_polys, addresser) -> list[_Site]:
     for kind, count, (lo, hi) in others:
         for k, p in enumerate(_random_points(rng, outline, count, min_gap_m=250, avoid=avoid)):
             label = labels[kind][k]
-            name = label if kind == "공공시설" else (f"{label} 작은도서관" if kind == "작은도서관" else f"{label}경로당")
+            name = {"공공시설": label, "작은도서관": f"{label} 작은도서관"}.get(kind, f"{label}경로당")
             note = "1층 일부 전환 가능" if kind == "경로당" else "리모델링 필요"
             sites.append(_cand(rng, addresser, p, name, kind, (lo, hi), note))
             avoid.append(p)
@@ -667,7 +683,8 @@ def _schools_csv(place: _Place) -> bytes:
     for s in place.schools:
         lon, lat = _lonlat(s.point)
         rows.append([
-            s.school_id, s.name, s.level, s.founded, "공립", "본교", "운영", s.jibun_address, s.road_address,
+            s.school_id, s.name, s.level, s.founded, "공립", "본교", "운영",
+            s.jibun_address, s.road_address,
             "7010000", "서울특별시교육청", "7099000", "서울특별시가온교육지원청", "2013-11-29", "2025-03-04",
             _num(lat, 8), _num(lon, 7), _SCHOOL_DATE, "C990000", PROVIDER,
         ])
@@ -703,7 +720,8 @@ def _students_csv(place: _Place) -> bytes:
         row += [str(classes_total), str(pupils), _half_up(pupils / classes_total), str(teachers),
                 _half_up(pupils / teachers)]
         rows.append(row)
-    return _csv_text(_students_header(), rows, quote_all=True, trailing_newline=True).encode("utf-8")
+    text = _csv_text(_students_header(), rows, quote_all=True, trailing_newline=True)
+    return text.encode("utf-8")
 
 
 def _zones_geojson(place: _Place) -> bytes:
@@ -714,9 +732,7 @@ def _zones_geojson(place: _Place) -> bytes:
          "geometry": {"type": "MultiPolygon", "coordinates": _geo_coords(z.geometry)}}
         for z in place.zones
     ]
-    collection = {"type": "FeatureCollection", "name": f"gaon_elementary_school_zones ({SYNTHETIC_LABEL})",
-                  "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
-                  "features": features}
+    collection = _collection(f"gaon_elementary_school_zones ({SYNTHETIC_LABEL})", features)
     return json.dumps(collection, ensure_ascii=False).encode("utf-8")
 
 
@@ -733,7 +749,8 @@ def _population_csv(place: _Place) -> bytes:
         return [label, _thousands(total), _thousands(total)] + [_thousands(int(v)) for v in ages]
 
     # The 시도 row is the sample's own total: the fictional 구 is the only one in it.
-    rows = [row(f"{SIDO}  ({SIDO_CODE}00000000)", gu), row(f"{SIDO} {SIGUNGU} ({SIGUNGU_CODE}00000)", gu)]
+    rows = [row(f"{SIDO}  ({SIDO_CODE}00000000)", gu),
+            row(f"{SIDO} {SIGUNGU} ({SIGUNGU_CODE}00000)", gu)]
     rows += [row(f"{SIDO} {SIGUNGU} {d.name}({d.code})", d.ages) for d in place.dongs]
     return _csv_text(header, rows, quote_all=True, trailing_newline=True).encode("cp949")
 
@@ -742,14 +759,19 @@ def _admin_geojson(place: _Place) -> bytes:
     """vuski/admdongkor layout (ASCII-escaped JSON, CRS84, one MultiPolygon per 행정동)."""
     features = []
     for k, d in enumerate(place.dongs):
-        props = {"OBJECTID": k + 1, "adm_nm": f"{SIDO} {SIGUNGU} {d.name}", "adm_cd": f"11990{51 + k}",
-                 "adm_cd2": d.code, "sgg": SIGUNGU_CODE, "sido": SIDO_CODE, "sidonm": SIDO, "sggnm": SIGUNGU}
+        props = {"OBJECTID": k + 1, "adm_nm": f"{SIDO} {SIGUNGU} {d.name}",
+                 "adm_cd": f"{SIGUNGU_CODE}{51 + k}", "adm_cd2": d.code, "sgg": SIGUNGU_CODE,
+                 "sido": SIDO_CODE, "sidonm": SIDO, "sggnm": SIGUNGU}
+        geometry = {"type": "MultiPolygon", "coordinates": _geo_coords(d.geometry)}
         features.append({"type": "Feature", "properties": props,
-                         "geometry": {"type": "MultiPolygon", "coordinates": _geo_coords(d.geometry)}})
-    collection = {"type": "FeatureCollection", "name": f"gaon_hangjeongdong ({SYNTHETIC_LABEL})",
-                  "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}},
-                  "features": features}
+                         "geometry": geometry})
+    collection = _collection(f"gaon_hangjeongdong ({SYNTHETIC_LABEL})", features)
     return json.dumps(collection).encode("utf-8")
+
+
+def _collection(name: str, features: list[dict]) -> dict:
+    crs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
+    return {"type": "FeatureCollection", "name": name, "crs": crs, "features": features}
 
 
 _KIUM_HEADER = (
@@ -781,7 +803,8 @@ def _kium_csv(place: _Place) -> bytes:
         # One address with a trailing space, as real hand-typed rows have.
         address = s.road_address + (" " if i == 3 else "")
         rows.append([
-            f"GA{e['founded'][2:4]}{e['founded'][5:7]}0{i + 1}", s.name, code, label, SIGUNGU_CODE, SIGUNGU,
+            f"GA{e['founded'][2:4]}{e['founded'][5:7]}0{i + 1}", s.name, code, label,
+            SIGUNGU_CODE, SIGUNGU,
             "1003", "초등학생", _num(lon, 5), _num(lat, 5), _postcode(i * 7), address,
             _detail(e["floor"], s.dong), e["founded"], "", "", str(round(e["area_m2"] * 121 / 400)),
             *e["term"], *e["vac"], *e["vac"], *sat, "N", "", "50000", "N", "", "2500",
@@ -810,9 +833,11 @@ def _local_csv(place: _Place) -> bytes:
         rows.append([
             f"GA{e['registered'][2:4]}{e['registered'][5:7]}0{i + 1}", s.name, "1003", "지역아동센터",
             SIGUNGU_CODE, SIGUNGU, "1003", "초등학생", *xy, _postcode(20 + i * 3), s.road_address,
-            _detail(1 + i % 3, s.dong), e["phone"], "0", *e["term"], "", "", *sat, e["registered"], "",
+            _detail(1 + i % 3, s.dong), e["phone"], "0", *e["term"], "", "", *sat,
+            e["registered"], "",
         ])
-    return _csv_text(_LOCAL_HEADER, rows, quote_all=True, trailing_newline=False).encode("utf-8-sig")
+    text = _csv_text(_LOCAL_HEADER, rows, quote_all=True, trailing_newline=False)
+    return text.encode("utf-8-sig")
 
 
 def _dahamkke_csv(place: _Place) -> bytes:
@@ -855,13 +880,15 @@ def _daycare_csv(place: _Place) -> bytes:
         kids = _split(enrolled, [1, 2, 3, 3, 3, 3]) if enrolled else [0] * 6
         classes = [max(1, math.ceil(k / 7)) if k else 0 for k in kids]
         staff = 0 if e["closed"] else sum(classes) + 2
-        tenure = ["", "", "", "", ""] if e["closed"] else [str(v) for v in _split(staff, [2, 2, 3, 2, 1])]
+        tenure = [""] * 5 if e["closed"] else [str(v) for v in _split(staff, [2, 2, 3, 2, 1])]
         teachers = ([""] * 10 if e["closed"] else
                     ["1", str(sum(classes)), "0", "0", "0", "0", "0", "1", "0", str(staff)])
         rows.append([
-            SIGUNGU, f"{SIGUNGU_CODE}000{101 + i:03d}", s.name, e["kind"], "폐지" if e["closed"] else "정상",
+            SIGUNGU, f"{SIGUNGU_CODE}000{101 + i:03d}", s.name, e["kind"],
+            "폐지" if e["closed"] else "정상",
             _postcode(30 + i), f"{s.road_address} ({SYNTHETIC_LABEL})", e["phone"], "", "",
-            str(e["rooms"]), str(e["rooms"] * 28), "0" if e["kind"] == "가정" else "1", str(e["rooms"] * 2 + 2),
+            str(e["rooms"]), str(e["rooms"] * 28), "0" if e["kind"] == "가정" else "1",
+            str(e["rooms"] * 2 + 2),
             str(staff), str(e["capacity"]), str(enrolled), _num(lat, 12), _num(lon, 12),
             "미운영", e["approved"], "", "", e["closed_on"], _DAYCARE_DATE, e["service"],
             *(str(c) for c in classes), "0", "0", "0", str(sum(classes)),
@@ -878,8 +905,8 @@ def _candidates_csv(place: _Place) -> bytes:
     for s in place.candidates:
         lon, lat = _lonlat(s.point)
         e = s.extra
-        rows.append([s.name, e["kind"], _num(e["area_m2"], 1), str(e["floor"]), _num(lon, 6), _num(lat, 6),
-                     f"{SYNTHETIC_LABEL}; {e['note']}"])
+        rows.append([s.name, e["kind"], _num(e["area_m2"], 1), str(e["floor"]),
+                     _num(lon, 6), _num(lat, 6), f"{SYNTHETIC_LABEL}; {e['note']}"])
     return _csv_text(header, rows, quote_all=False, trailing_newline=True).encode("utf-8-sig")
 
 
@@ -892,7 +919,7 @@ def _write_walk_graph(path: Path, place: _Place, *, seed: int) -> str | None:
 
     make = getattr(network, "synthetic_walk_graph", None)
     if make is None:
-        logger.warning("careplan.network.synthetic_walk_graph is not available; walk.graphml not written")
+        logger.warning("careplan.network.synthetic_walk_graph is missing; walk.graphml not written")
         return None
     return _save_graph(make, path, place, seed=seed)
 
@@ -911,7 +938,8 @@ def _save_graph(make: Callable[..., Any], path: Path, place: _Place, *, seed: in
                                  [d["y"] for _, d in G.nodes(data=True)])
     G.remove_nodes_from([n for n, keep in zip(list(G.nodes), inside, strict=True) if not keep])
     G = ox.truncate.largest_component(G, strongly=False)
-    nx.set_node_attributes(G, ox.stats.count_streets_per_node(G), "street_count")  # border nodes lost streets
+    # Nodes on the cut lost streets: recount as OSMnx does.
+    nx.set_node_attributes(G, ox.stats.count_streets_per_node(G), "street_count")
     G = _sorted_graph(ox.projection.project_graph(G, to_crs="EPSG:4326"))
     # Coordinates and lengths at OSM precision keep the file small and the bytes stable.
     for _, data in G.nodes(data=True):
@@ -919,7 +947,8 @@ def _save_graph(make: Callable[..., Any], path: Path, place: _Place, *, seed: in
         data.pop("lon", None), data.pop("lat", None)
     for _, _, data in G.edges(data=True):
         data["length"] = round(float(data["length"]), 3)
-    G.graph["careplan_label"] = f"{SIGUNGU} {SYNTHETIC_LABEL} (synthetic street grid, not OpenStreetMap)"
+    label = f"{SIGUNGU} {SYNTHETIC_LABEL} (synthetic street grid, not OpenStreetMap)"
+    G.graph["careplan_label"] = label
     ox.save_graphml(G, path)
     summary = f"{len(G):,} nodes, {G.number_of_edges():,} directed edges"
     logger.info("walk.graphml: %s", summary)
@@ -937,72 +966,93 @@ def _sorted_graph(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
 # --------------------------------------------------------------------------- README
 
 
+# (file, what it imitates, format) for the README's table.
+_README_TABLE = (
+    ("schools.csv", "전국초중등학교위치표준데이터 (공공데이터포털)",
+     f"CP949, 20 columns, unquoted; 제공기관명 `{PROVIDER}`"),
+    ("students.csv", "학교알리미 학년별·학급별 학생수", "UTF-8, every field quoted, 38 columns"),
+    ("school_zones.geojson", "초등학교 통학구역 (학구도)",
+     "GeoJSON, CRS84; `HAKGUDO_ID`, `HAKGUDO_NM`, `shared`, `school_ids`"),
+    ("population.csv", "행정안전부 주민등록 연령별 인구현황 (월간)",
+     "CP949, quoted, thousands separators; the 시도 row is this sample's own total"),
+    ("admin_areas.geojson", "행정동 경계 (vuski/admdongkor layout)",
+     "GeoJSON, EPSG:4326; `adm_nm`, `adm_cd`, `adm_cd2`, `sgg`, `sido`, `sidonm`, `sggnm`"),
+    ("kium_centers.csv", "서울 우리동네키움센터", "UTF-8 with BOM, 38 columns, quoted"),
+    ("local_child_centers.csv", "서울 지역아동센터", "UTF-8 with BOM, 24 columns, quoted"),
+    ("dahamkke_centers.csv", "a 구청's own list of 다함께돌봄센터",
+     "UTF-8, generic Korean headers (`학기운영시간` like `14:00 ~ 20:00`)"),
+    ("daycare.csv", "서울시 어린이집 정보 (표준 데이터)", "CP949, 62 columns, quoted"),
+    ("candidates.csv", "a planner's list of candidate sites (주민센터, 작은도서관, 경로당, 공공시설)",
+     "UTF-8 with BOM"),
+)
+
+
 def _readme(place: _Place, *, graph: str | None, seed: int) -> str:
     elementary = [s for s in place.schools if s.level == "초등학교"]
     pupils = sum(sum(s.grades) + s.special for s in elementary)
     children = sum(sum(d.ages[6:13]) for d in place.dongs)
     population = sum(sum(d.ages) for d in place.dongs)
-    no_xy = next(s.name for s in place.local if s.extra["no_coordinates"])
-    no_xy_row = 1 + next(i for i, s in enumerate(place.local) if s.extra["no_coordinates"])
+    n_other = len(place.schools) - len(elementary)
+    no_xy_row, no_xy = next((i + 1, s.name) for i, s in enumerate(place.local)
+                            if s.extra["no_coordinates"])
     no_hours = next(s.name for s in place.local if s.extra["term"] == ("", ""))
     evening = next(s.name for s in place.local if s.extra["term"][1] == "2200")
     saturday = next(s.name for s in place.local if s.extra["saturday"])
     closed_rows = ", ".join(str(i + 1) for i, s in enumerate(place.daycare) if s.extra["closed"])
     other_rows = ", ".join(str(i + 1) for i, s in enumerate(place.schools) if s.level != "초등학교")
     shared = next(z for z in place.zones if z.shared)
-    graph_line = (
-        f"| `walk.graphml` | an OSMnx GraphML walk network over the 구 + 500 m ({graph}), made by "
-        "`careplan.network.synthetic_walk_graph`: a synthetic street grid, **not** OpenStreetMap "
-        "| GraphML, EPSG:4326 like a downloaded OSMnx graph |\n"
-        if graph else ""
-    )
+    table = list(_README_TABLE)
+    if graph:
+        table.append(("walk.graphml",
+                      f"a walk network over the 구 + 500 m ({graph}) made by "
+                      "`careplan.network.synthetic_walk_graph`: a synthetic street grid, "
+                      "**not** OpenStreetMap",
+                      "OSMnx GraphML, EPSG:4326 like a downloaded OSMnx graph"))
+    table_md = "\n".join(f"| `{name}` | {what} | {fmt} |" for name, what, fmt in table)
     return f"""# 가온구 sample — 가상 데이터 (synthetic data)
 
 **이 폴더의 모든 파일은 가상 데이터입니다.** Everything here is invented: {SIDO} {SIGUNGU}
-(시군구 code {SIGUNGU_CODE}) does not exist, and no row, name or number is copied from real data.
-The district is drawn at about {_CENTER_LAT:.2f}° N, {_CENTER_LON:.2f}° E only so that its coordinates
-look like Seoul's; do not read it as a real place. The files imitate the formats of the real Korean
-open-data exports (columns, encodings, quoting, thousands separators), so careplan's readers read this
-sample exactly as they read the real files, and `careplan demo` runs on it offline.
+(시군구 code {SIGUNGU_CODE}) does not exist, and no row, name or number is copied from real
+data. The district is drawn at about {_CENTER_LAT:.2f}° N, {_CENTER_LON:.2f}° E only so that its
+coordinates look like Seoul's; do not read it as a real place. The files imitate the formats of
+the real Korean open-data exports (columns, encodings, quoting, thousands separators), so
+careplan's readers read this sample exactly as they read the real files, and `careplan demo`
+runs on it offline.
 
-Made by `python -m careplan.sample` (seed {seed}, code in `src/careplan/sample.py`); running it again
-rewrites the same bytes, and `tests/test_sample.py` checks that.
+Made by `python -m careplan.sample` (seed {seed}, code in `src/careplan/sample.py`); running it
+again rewrites the same bytes, and `tests/test_sample.py` checks that.
 
 ## What is in it
 
-- {len(elementary)} 초등학교 with {pupils:,} pupils, each inside its own 학구 (plus {len(place.schools) - len(elementary)} 중·고등학교 rows, as the national school file has);
+- {len(elementary)} 초등학교 with {pupils:,} pupils, each inside its own 학구
+  (plus {n_other} 중·고등학교 rows, as the national school file has);
 - {len(place.zones)} 학구 that tile the 구, one of them the 공동통학구역 `{shared.name}`;
-- {len(place.dongs)} 행정동 that tile the 구 independently of the 학구: {population:,} residents, {children:,} children aged 6–12 (≈ 1.1 × pupils);
-- {len(place.kium)} 우리동네키움센터 (1 융합형), {len(place.local)} 지역아동센터, {len(place.dahamkke)} 다함께돌봄센터, {len(place.daycare)} 어린이집 rows and {len(place.candidates)} candidate sites.
-  Care supply leans to the north of the 구, so the south has a gap for the siting step to fill.
+- {len(place.dongs)} 행정동 that tile the 구 independently of the 학구: {population:,} residents,
+  {children:,} children aged 6–12 (≈ 1.1 × pupils);
+- {len(place.kium)} 우리동네키움센터 (1 융합형), {len(place.local)} 지역아동센터,
+  {len(place.dahamkke)} 다함께돌봄센터, {len(place.daycare)} 어린이집 rows and
+  {len(place.candidates)} candidate sites. Care supply leans to the north of the 구, so the
+  south has a gap for the siting step to fill.
 
 | file | imitates | format |
 |---|---|---|
-| `schools.csv` | 전국초중등학교위치표준데이터 (공공데이터포털) | CP949, 20 columns, unquoted; 제공기관명 `{PROVIDER}` |
-| `students.csv` | 학교알리미 학년별·학급별 학생수 | UTF-8, every field quoted, 38 columns |
-| `school_zones.geojson` | 초등학교 통학구역 (학구도) | GeoJSON, CRS84; `HAKGUDO_ID`, `HAKGUDO_NM`, `shared`, `school_ids` |
-| `population.csv` | 행정안전부 주민등록 연령별 인구현황 (월간) | CP949, quoted, thousands separators; the 시도 row is this sample's own total |
-| `admin_areas.geojson` | 행정동 경계 (vuski/admdongkor layout) | GeoJSON, EPSG:4326; `adm_nm`, `adm_cd`, `adm_cd2`, `sgg`, `sido`, `sidonm`, `sggnm` |
-| `kium_centers.csv` | 서울 우리동네키움센터 | UTF-8 with BOM, 38 columns, quoted |
-| `local_child_centers.csv` | 서울 지역아동센터 | UTF-8 with BOM, 24 columns, quoted |
-| `dahamkke_centers.csv` | a 구청's own list of 다함께돌봄센터 | UTF-8, generic Korean headers (`학기운영시간` like `14:00 ~ 20:00`) |
-| `daycare.csv` | 서울시 어린이집 정보 (표준 데이터) | CP949, 62 columns, quoted |
-| `candidates.csv` | a planner's list of candidate sites (주민센터, 작은도서관, 경로당, 공공시설) | UTF-8 with BOM |
-{graph_line}
-Where a format has room for it, rows say `{SYNTHETIC_LABEL}`: 제공기관명 (schools), 비고 (candidates),
-상세주소 / 주소 (facilities), and the GeoJSON collection `name`. 학교알리미 and 인구현황 rows have no such
-column; this README is their label.
+{table_md}
+
+Where a format has room for it, rows say `{SYNTHETIC_LABEL}`: 제공기관명 (schools), 비고
+(candidates), 상세주소 / 주소 (facilities), and the GeoJSON collection `name`. 학교알리미 and
+인구현황 rows have no such column; this README is their label.
 
 ## Deliberately messy rows
 
-The real exports have a few untidy rows; the sample keeps a handful so a row report has something to say
-(row numbers count data rows, header excluded):
+The real exports have a few untidy rows; the sample keeps a handful so that a row report has
+something to say (row numbers count data rows, header excluded):
 
-- `local_child_centers.csv` row {no_xy_row}: {no_xy} has no coordinates (X/Y blank) — rejected by the reader.
-- `local_child_centers.csv`: {no_hours} has blank 학기 hours — the catalog default applies.
-  ({evening} stays open until 22:00 and {saturday} opens on Saturdays; these are valid, not messy.)
-- `daycare.csv` rows {closed_rows}: 폐지 (closed) 어린이집 — excluded as not operating.
-- `schools.csv` rows {other_rows}: 중·고등학교 — excluded when reading 초등학교.
+- `local_child_centers.csv` row {no_xy_row}: {no_xy} has no coordinates (X/Y blank);
+  the reader rejects it.
+- `local_child_centers.csv`: {no_hours} has blank 학기 hours; the catalog default applies.
+  ({evening} stays open until 22:00 and {saturday} opens on Saturdays: valid, not messy.)
+- `daycare.csv` rows {closed_rows}: 폐지 (closed) 어린이집, excluded as not operating.
+- `schools.csv` rows {other_rows}: 중·고등학교, excluded when reading 초등학교.
 - `kium_centers.csv`: one 기본주소 ends with a stray space.
 - `population.csv`: numbers carry thousands separators (`"1,234"`).
 """
@@ -1013,7 +1063,8 @@ The real exports have a few untidy rows; the sample keeps a handful so a row rep
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m careplan.sample [--out DIR] [--seed N]``."""
-    parser = argparse.ArgumentParser(prog="python -m careplan.sample", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m careplan.sample",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=_SAMPLE_DIR)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--no-graph", action="store_true", help="do not write walk.graphml")
