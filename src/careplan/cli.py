@@ -73,29 +73,66 @@ def demo(
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
-    """Run careplan on the embedded sample (가상 데이터, synthetic) and print the data summary."""
+    """Run the whole pipeline on the embedded sample (가상 데이터, synthetic): maps, report, tables."""
     from . import sample
-    from .io import attach_pupils, read_admin_areas, read_facilities, read_population, read_school_zones
-    from .io import read_schools, read_students
 
     _setup_logging(verbose, quiet)
     try:
-        folder = sample.sample_dir()
-        schools, r1 = read_schools(folder / "schools.csv")
-        students, r2 = read_students(folder / "students.csv")
-        schools, r3 = attach_pupils(schools, students)
-        zones, r4 = read_school_zones(folder / "school_zones.geojson")
-        population, r5 = read_population(folder / "population.csv")
-        areas, r6 = read_admin_areas(folder / "admin_areas.geojson", population=population)
-        reports = [r1, r2, r3, r4, r5, r6]
-        for name in ("kium_centers.csv", "local_child_centers.csv", "dahamkke_centers.csv"):
-            kind = "dahamkke" if name.startswith("dahamkke") else None
-            reports.append(read_facilities(folder / name, kind=kind).report)
+        scenario_path = sample.sample_dir() / "scenario.toml"
+    except CareplanError as exc:
+        _fail(exc, verbose)
+    _run_and_write(scenario_path, out, None, verbose, quiet)
+
+
+@app.command("run")
+def run_(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (see examples/guro.toml).")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default runs/<file name>).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Override [data] dir of the scenario.")] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = 0,
+) -> None:
+    """Run one scenario and write its outputs (GeoPackage, CSV, maps, report)."""
+    _setup_logging(verbose, quiet)
+    _run_and_write(scenario, out or Path("runs") / scenario.stem, data_dir, verbose, quiet)
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Scenario A (TOML).")],
+    b: Annotated[Path, typer.Argument(help="Scenario B (TOML).")],
+    out: Annotated[Path | None, typer.Option(help="Write the comparison CSV here.")] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = 0,
+) -> None:
+    """Run two scenarios and print their 확인지표 side by side (B − A)."""
+    from . import pipeline, report
+
+    _setup_logging(verbose, quiet)
+    try:
+        results = [pipeline.run(pipeline.load_scenario(p), progress=quiet < 1) for p in (a, b)]
+    except CareplanError as exc:
+        _fail(exc, verbose)
+    table = report.compare(*results)
+    typer.echo(table.to_string(index=False))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False, encoding="utf-8-sig")
+        typer.echo(f"비교표 written: {out}")
+
+
+def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int) -> None:
+    from . import pipeline, report
+
+    try:
+        scenario = pipeline.load_scenario(scenario_path, data_dir=data_dir)
+        result = pipeline.run(scenario, progress=quiet < 1)
+        folder = report.write_outputs(result, out)
     except CareplanError as exc:
         _fail(exc, verbose)
     if quiet < 1:
-        typer.echo("가상 데이터 (synthetic sample) — careplan demo")
-        for report in reports:
-            typer.echo(report.summary())
-        typer.echo(f"학교 {len(schools)} · 학생 {schools['pupils_total'].sum():,.0f} · 학구 {len(zones)} · "
-                   f"행정동 {len(areas)} · 6–12세 {areas['children_6_12'].sum():,.0f}")
+        if result.synthetic:
+            typer.echo("가상 데이터 (synthetic sample data)")
+        typer.echo(result.summary().to_string(index=False))
+        typer.echo(f"거리 계산: {result.times.method_label}")
+        typer.echo(f"결과 outputs: {folder}/ (report.html, planner_map.html, public_map/index.html, careplan.gpkg)")
