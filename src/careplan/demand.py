@@ -42,6 +42,7 @@ import shapely
 from tqdm.auto import tqdm
 
 from ._errors import CareplanWarning, CRSError, InputDataError, MissingColumnError, SettingsError
+from .io import zone_school_links
 
 __all__ = [
     "DEFAULT_GRADE_RATES",
@@ -50,7 +51,6 @@ __all__ = [
     "DemandRates",
     "LABELS_KO",
     "demand_points",
-    "zone_links",
     "population_demand",
     "school_demand",
     "summarise",
@@ -133,7 +133,8 @@ class DemandRates:
             if missing or set(grade_rates) - set(range(1, 7)):
                 msg = (
                     f"grade_rates must have exactly the keys 1–6; got {sorted(grade_rates)!r}. "
-                    "Give one rate per 학년, e.g. {1: 0.35, 2: 0.35, 3: 0.25, 4: 0.25, 5: 0.12, 6: 0.12}."
+                    "Give one rate per 학년, e.g. "
+                    "{1: 0.35, 2: 0.35, 3: 0.25, 4: 0.25, 5: 0.12, 6: 0.12}."
                 )
                 raise SettingsError(msg)
             values = tuple(float(grade_rates[g]) for g in range(1, 7))
@@ -258,7 +259,8 @@ def school_demand(
     clipped = schools.index[(served_s > gross).fillna(False)]
     if len(clipped):
         notes.append(f"학교돌봄 이용 ≥ 추정 수요 → 수요 0: {list(clipped)}")
-    out.attrs["demand"] = {**rates.as_dict(), "served_subtracted": served is not None, "notes": notes}
+    out.attrs["demand"] = {**rates.as_dict(), "served_subtracted": served is not None,
+                           "notes": notes}
     logger.info(
         "school demand: %d schools, %.0f pupils, demand %.1f (gross %.1f, served %.0f)",
         len(out), np.nansum(pupils), np.nansum(out["demand"]), np.nansum(gross), served_s.sum(),
@@ -271,7 +273,8 @@ def _served(served: pd.Series | None, index: pd.Index) -> pd.Series:
         return pd.Series(0.0, index=index)
     served = pd.Series(served, dtype=float)
     if (served < 0).any():
-        msg = f"served counts must be >= 0; got negatives for {list(served.index[served < 0])[:10]}."
+        negative = list(served.index[served < 0])[:10]
+        msg = f"served counts must be >= 0; got negatives for {negative}."
         raise InputDataError(msg)
     unknown = served.index.difference(index)
     if len(unknown):
@@ -324,7 +327,8 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
     if keep.any():
         owners = np.unique(which[keep])
         polys = shapely.get_parts(parts[keep])
-        index = np.repeat(np.searchsorted(owners, which[keep]), shapely.get_num_geometries(parts[keep]))
+        index = np.repeat(np.searchsorted(owners, which[keep]),
+                          shapely.get_num_geometries(parts[keep]))
         rebuilt[owners] = shapely.multipolygons(polys, indices=index)
     out = geoms.copy()
     out[mixed] = rebuilt
@@ -453,25 +457,15 @@ def _children(admin_areas: gpd.GeoDataFrame, children_col: str) -> pd.Series:
     return children
 
 
-def zone_links(zones: pd.DataFrame) -> pd.DataFrame:
-    """Long (zone_id, school_id) table from the zones' comma-separated ``school_ids``."""
+def _zone_links(zones: pd.DataFrame) -> pd.DataFrame:
+    """Long (zone_id, school_id) table, checked: the zones must carry ``school_ids``."""
     if "school_ids" not in zones.columns:
         msg = (
             "school_zones need a `school_ids` column (comma-separated 학교ID); columns are "
             f"{list(zones.columns)}. Read zones with careplan.io.read_school_zones()."
         )
         raise MissingColumnError(msg)
-
-    def split(value) -> list[str]:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        if isinstance(value, list | tuple | np.ndarray):
-            return [str(v).strip() for v in value if str(v).strip()]
-        return []
-
-    ids = zones["school_ids"].map(split)
-    long = ids.explode().dropna()
-    return pd.DataFrame({"zone_id": long.index.astype(str), "school_id": long.to_numpy(dtype=str)})
+    return zone_school_links(zones)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,7 +489,8 @@ def _dasymetric_pieces(
     density = (children / admin_areas.geometry.area).to_numpy()
     area = shapely.area(geoms)
     dens = np.where(a_idx >= 0, density[np.maximum(a_idx, 0)], np.nan)
-    codes = np.where(a_idx >= 0, admin_areas.index.to_numpy(dtype=object)[np.maximum(a_idx, 0)], None)
+    adm_ids = admin_areas.index.to_numpy(dtype=object)
+    codes = np.where(a_idx >= 0, adm_ids[np.maximum(a_idx, 0)], None)
     return pd.DataFrame(
         {
             "zone": cells["owner"].to_numpy()[c_idx],
@@ -509,7 +504,9 @@ def _dasymetric_pieces(
     )
 
 
-def _weights(pieces: pd.DataFrame, n_zones: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _weights(
+    pieces: pd.DataFrame, n_zones: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Placement weights per piece and the basis of each.
 
     Known pieces weigh their dasymetric children. Pieces of unknown density
@@ -565,7 +562,7 @@ def _priority(
     if ((share < 0) | (share > 1)).any():
         msg = (
             "priority_share must be a share between 0 and 1 (기초수급·차상위·한부모 children / all "
-            f"children); got values outside for {list(share.index[(share < 0) | (share > 1)])[:10]}."
+            f"children); got values outside for {list(share.index[~share.between(0, 1)])[:10]}."
         )
         raise InputDataError(msg)
     index = share.index.astype(str)
@@ -674,7 +671,7 @@ def demand_points(
     zones = zones.copy()
     zones.index = zones.index.astype(str)
     known = school_dem["demand"].notna()
-    links = zone_links(zones)
+    links = _zone_links(zones)
     links = links[links["zone_id"].isin(zones.index)]
     unknown_ids = sorted(set(links["school_id"]) - set(school_dem.index[known]))
     links = links[links["school_id"].isin(school_dem.index[known])]
@@ -692,7 +689,8 @@ def demand_points(
     zone_pos = pd.Series(np.arange(len(zones)), index=zones.index)
     z = zone_pos[split["zone_id"]].to_numpy()
     zone_demand = np.bincount(z, weights=split["demand"].to_numpy(), minlength=len(zones))
-    zone_pupils = np.bincount(z, weights=np.nan_to_num(split["pupils"].to_numpy()), minlength=len(zones))
+    zone_pupils = np.bincount(z, weights=np.nan_to_num(split["pupils"].to_numpy()),
+                              minlength=len(zones))
     zone_weight = np.bincount(pieces["zone"].to_numpy(), weights=weight, minlength=len(zones))
 
     zp = pieces["zone"].to_numpy()
@@ -748,7 +746,9 @@ def demand_points(
     return out
 
 
-def _split_schools(links: pd.DataFrame, zones: gpd.GeoDataFrame, estimate: np.ndarray) -> pd.DataFrame:
+def _split_schools(
+    links: pd.DataFrame, zones: gpd.GeoDataFrame, estimate: np.ndarray
+) -> pd.DataFrame:
     """Share of each school's demand per zone: ∝ children in the zone, else ∝ zone area."""
     split = links.reset_index(drop=True).copy()
     kids = pd.Series(estimate, index=zones.index)
@@ -757,7 +757,8 @@ def _split_schools(links: pd.DataFrame, zones: gpd.GeoDataFrame, estimate: np.nd
     split["area"] = area.reindex(split["zone_id"]).to_numpy()
     total_kids = split.groupby("school_id")["kids"].transform("sum")
     total_area = split.groupby("school_id")["area"].transform("sum")
-    split["share"] = np.where(total_kids > 0, split["kids"] / total_kids, split["area"] / total_area)
+    split["share"] = np.where(total_kids > 0, split["kids"] / total_kids,
+                              split["area"] / total_area)
     return split[["school_id", "zone_id", "share"]]
 
 
@@ -774,8 +775,8 @@ def _school_points(schools: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame,
     bad = schools.geometry.isna() | schools.geometry.is_empty
     if bad.any():
         msg = (
-            f"schools {list(schools.index[bad])[:10]} have no zone and no location, so their demand "
-            "cannot be placed; give them coordinates or a 학구 in school_ids."
+            f"schools {list(schools.index[bad])[:10]} have no zone and no location, so their "
+            "demand cannot be placed; give them coordinates or a 학구 in school_ids."
         )
         raise InputDataError(msg)
     tree = shapely.STRtree(np.asarray(admin_areas.geometry.array, dtype=object))
@@ -801,9 +802,9 @@ def _school_points(schools: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame,
 def _warn_edges(no_zone: pd.Index, no_data: pd.Index) -> None:
     if len(no_zone):
         msg = (
-            f"{len(no_zone)} school(s) have no 학구 in the zones' school_ids; their demand was placed "
-            f"as one point at the school: {list(no_zone)[:10]}. Add their 학구 to place it where "
-            "children live."
+            f"{len(no_zone)} school(s) have no 학구 in the zones' school_ids; their demand was "
+            f"placed as one point at the school: {list(no_zone)[:10]}. Add their 학구 to place it "
+            "where children live."
         )
         warnings.warn(msg, CareplanWarning, stacklevel=3)
     if len(no_data):
@@ -878,8 +879,8 @@ def population_demand(
     unknown = children.index[children.isna()]
     if len(unknown):
         msg = (
-            f"{len(unknown)} 행정동 have no `{children_col}` and place no demand: {list(unknown)[:10]}. "
-            "Join the 주민등록 population with read_admin_areas(population=...)."
+            f"{len(unknown)} 행정동 have no `{children_col}` and place no demand: "
+            f"{list(unknown)[:10]}. Join the 주민등록 population with read_admin_areas(population=...)."
         )
         warnings.warn(msg, CareplanWarning, stacklevel=2)
     admin = admin_areas[children.notna()]
