@@ -1,6 +1,7 @@
 """Benchmark careplan.access against PySAL access (2SFCA and E2SFCA).
 
-Run: ``.venv/bin/python benchmarks/bench_access.py [--n-demand 50000 --n-supply 5000 --max-cost 1500]``
+Run: ``.venv/bin/python benchmarks/bench_access.py``
+(options ``--n-demand 50000 --n-supply 5000 --max-cost 1500 --repeat 3 --no-write``)
 
 Inputs: demand and supply points in a 30 km × 20 km area in metres (EPSG:5179-like
 coordinates, clustered demand, uniform supply), straight-line metres within
@@ -48,8 +49,8 @@ def make_instance(n_demand: int, n_supply: int, seed: int = 2024):
 def kd_pairs(demand_xy, supply_xy, max_cost):
     from scipy.spatial import cKDTree
 
-    coo = cKDTree(demand_xy).sparse_distance_matrix(cKDTree(supply_xy), max_cost, output_type="coo_matrix")
-    return coo
+    tree = cKDTree(demand_xy)
+    return tree.sparse_distance_matrix(cKDTree(supply_xy), max_cost, output_type="coo_matrix")
 
 
 def _peak_mb() -> float:
@@ -130,7 +131,8 @@ def run_access(args, out: Path) -> dict:
     step = weights.step_fn({c: w for c, w in STEPS})
     for name, fn in (
         ("2sfca", lambda: model.two_stage_fca(name="a", max_cost=args.max_cost)["a_cap"]),
-        ("e2sfca", lambda: model.enhanced_two_stage_fca(name="b", max_cost=args.max_cost, weight_fn=step)["b_cap"]),
+        ("e2sfca", lambda: model.enhanced_two_stage_fca(
+            name="b", max_cost=args.max_cost, weight_fn=step)["b_cap"]),
     ):
         t0 = time.perf_counter()
         series = fn()
@@ -166,7 +168,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--part", choices=["careplan", "access"])
     parser.add_argument("--out")
-    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/access.md")
+    parser.add_argument("--no-write", action="store_true",
+                        help="do not write benchmarks/results/access.md")
     args = parser.parse_args()
     if args.part:
         fn = run_careplan if args.part == "careplan" else run_access
@@ -185,21 +188,25 @@ def main() -> None:
         f"- command: `.venv/bin/python benchmarks/bench_access.py --n-demand {args.n_demand} "
         f"--n-supply {args.n_supply} --max-cost {args.max_cost:g} --repeat {args.repeat}`",
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {platform.machine()}, Python {platform.python_version()}, 2 cores shared with other "
-        "engineers' jobs — timings are noisy; ratios are the point.",
-        f"- instance: {args.n_demand:,} demand × {args.n_supply:,} supply points in 30 × 20 km (metres), "
+        f"- machine: {platform.machine()}, Python {platform.python_version()}, 2 cores shared "
+        "with other engineers' jobs — timings are noisy; ratios are the point.",
+        f"- instance: {args.n_demand:,} demand × {args.n_supply:,} supply points "
+        "in 30 × 20 km (metres), "
         f"straight-line cutoff {args.max_cost:g} m → {ours['pairs']:,} pairs (KD-tree, "
-        f"{ours['prep_s']:.2f} s for the CSR; access's long DataFrame {peer['prep_s']:.2f} s, not timed below).",
+        f"{ours['prep_s']:.2f} s for the CSR; access's long DataFrame {peer['prep_s']:.2f} s, "
+        "not timed below).",
         f"- access `Access(...)` constructor: {peer['construct_s']:.2f} s (not in the ratio).",
-        "- careplan: best of the repeats; access: one call (its `two_stage_fca` / `enhanced_two_stage_fca`).",
+        "- careplan: best of the repeats; access: one call "
+        "(its `two_stage_fca` / `enhanced_two_stage_fca`).",
         "",
-        "| measure | careplan (s) | access (s) | speed-up | NaN positions equal | max rel. diff | points with NaN |",
+        "| measure | careplan (s) | access (s) | speed-up | NaN positions equal "
+        "| max rel. diff | points with NaN |",
         "|---|---:|---:|---:|---|---:|---:|",
     ]
     for name in ("2sfca", "e2sfca"):
         c, p, a = ours[name]["best_s"], peer[name]["best_s"], agree[name]
-        lines.append(f"| {name} | {c:.3f} | {p:.2f} | {p / c:.0f}× | {a['nan_equal']} | {a['max_rel_diff']:.1e} | "
-                     f"{a['n_nan']:,} |")
+        lines.append(f"| {name} | {c:.3f} | {p:.2f} | {p / c:.0f}× | {a['nan_equal']} "
+                     f"| {a['max_rel_diff']:.1e} | {a['n_nan']:,} |")
     lines += [
         "",
         f"careplan.coverage on the same pairs as walk minutes (4 km/h, 10-minute threshold, "

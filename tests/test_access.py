@@ -1,4 +1,4 @@
-"""careplan.access against PySAL access (stored peer answers and a live run), hand examples, brute force."""
+"""careplan.access vs PySAL access (stored peer answers, a live run), hand examples, brute force."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from careplan import access as A
-from careplan._errors import InputDataError, SettingsError
+from careplan._errors import DuplicateIdError, InputDataError, SettingsError
 from careplan.coverage import TimeSlot
 from careplan.network import TravelTimes
 
@@ -61,7 +61,8 @@ def test_synth_cases_equal_access(peer_cases, size, case):
 
 def test_e2sfca_default_steps_are_thirds_of_max_cost(peer_cases):
     cost, supply, demand = _synth(peer_cases, "1000x100")
-    expected = np.load(peer_cases / "access_values" / "access_1000x100_e2sfca_steps_500_1000_1500.npy")
+    name = "access_1000x100_e2sfca_steps_500_1000_1500.npy"
+    expected = np.load(peer_cases / "access_values" / name)
     assert_same(A.e2sfca(supply, demand, cost, max_cost=1500), expected)
 
 
@@ -130,7 +131,8 @@ def test_grid_2sfca_and_e2sfca(peer_cases, max_cost):
     case = cases[f"demand_[1, 7, 13, 19, 25]_max_cost_{max_cost}"]
     sub = cost[np.array(ids) - 1]  # demand rows × all 25 supply points
     demand = value[np.array(ids) - 1]
-    assert_same(A.two_sfca(value, demand, sub, max_cost=max_cost), [case["2sfca"][str(i)] for i in ids])
+    got = A.two_sfca(value, demand, sub, max_cost=max_cost)
+    assert_same(got, [case["2sfca"][str(i)] for i in ids])
     steps = [(10, 1.0), (20, 0.68), (30, 0.22)]
     got = A.two_sfca(value, demand, sub, max_cost=max_cost, weight_fn=A.step_weights(steps))
     assert_same(got, [case["e2sfca_default_steps_10_20_30"][str(i)] for i in ids])
@@ -139,7 +141,8 @@ def test_grid_2sfca_and_e2sfca(peer_cases, max_cost):
 def test_grid_3sfca(peer_cases):
     cost, value, cases = _grid(peer_cases)
     ids = np.array([1, 7, 13, 19, 25])
-    got = A.three_sfca(value, value[ids - 1], cost[ids - 1], max_cost=None, weight_fn=A.step_weights([(10, 25)]))
+    fn = A.step_weights([(10, 25)])
+    got = A.three_sfca(value, value[ids - 1], cost[ids - 1], max_cost=None, weight_fn=fn)
     assert_same(got, [cases["demand_five_3sfca_step_10_25"]["values"][str(i)] for i in ids])
 
 
@@ -164,15 +167,17 @@ def test_live_access_on_random_instance():
     w = access.weights
     peer = {
         "2sfca": model.two_stage_fca(name="a", max_cost=20)["a_cap"],
-        "e2sfca": model.enhanced_two_stage_fca(name="b", max_cost=24,
-                                               weight_fn=w.step_fn({8: 1, 16: 0.68, 24: 0.22}))["b_cap"],
-        "gravity": model.two_stage_fca(name="c", max_cost=25, weight_fn=w.gravity(10, -2, min_dist=1))["c_cap"],
+        "e2sfca": model.enhanced_two_stage_fca(
+            name="b", max_cost=24, weight_fn=w.step_fn({8: 1, 16: 0.68, 24: 0.22}))["b_cap"],
+        "gravity": model.two_stage_fca(
+            name="c", max_cost=25, weight_fn=w.gravity(10, -2, min_dist=1))["c_cap"],
         "3sfca": model.three_stage_fca(name="d", max_cost=30, weight_fn=w.gaussian(10))["d_cap"],
     }
     ours = {
         "2sfca": A.two_sfca(supply, demand, cost, max_cost=20),
         "e2sfca": A.e2sfca(supply, demand, cost, max_cost=24),
-        "gravity": A.gravity_2sfca(supply, demand, cost, max_cost=25, scale=10, alpha=-2, min_cost=1),
+        "gravity": A.gravity_2sfca(supply, demand, cost, max_cost=25, scale=10, alpha=-2,
+                                   min_cost=1),
         "3sfca": A.three_sfca(supply, demand, cost, max_cost=30, weight_fn=A.gaussian_weights(10),
                               selection_over="all_pairs"),
     }
@@ -195,8 +200,10 @@ def test_zero_demand_catchment_is_finite_where_access_gives_inf():
     assert_same(got, [0.0, 2.0, 2.0])
     r, c = np.nonzero(np.isfinite(cost))
     model = access.Access(
-        demand_df=pd.DataFrame({"pop": demand}, index=pd.RangeIndex(3, name="geoid")), demand_value="pop",
-        supply_df=pd.DataFrame({"cap": supply}, index=pd.RangeIndex(2, name="geoid")), supply_value="cap",
+        demand_df=pd.DataFrame({"pop": demand}, index=pd.RangeIndex(3, name="geoid")),
+        demand_value="pop",
+        supply_df=pd.DataFrame({"cap": supply}, index=pd.RangeIndex(2, name="geoid")),
+        supply_value="cap",
         cost_df=pd.DataFrame({"o": r, "d": c, "cost": cost[r, c]}), cost_origin="o", cost_dest="d",
         cost_name="cost")
     peer = model.two_stage_fca(name="a", max_cost=3)["a_cap"].sort_index().to_numpy()
@@ -262,6 +269,9 @@ def test_bad_inputs_raise():
         A.two_sfca(np.ones(2), np.ones(4), np.ones((4, 3)), max_cost=10)
     with pytest.raises(SettingsError, match="vectorised"):
         A.two_sfca(np.ones(3), np.ones(4), np.ones((4, 3)), max_cost=10, weight_fn=lambda c: 1.0)
+    with pytest.raises(DuplicateIdError, match="unique"):
+        twice = pd.Series([1.0, 2.0], index=["P1", "P1"])
+        A.two_sfca(pd.Series({"F1": 1.0}), twice, times, max_cost=10)
     with pytest.raises(InputDataError, match=">= 0"):
         A.two_sfca(np.ones(3), np.ones(4), -np.ones((4, 3)), max_cost=10)
 
@@ -272,7 +282,7 @@ def test_step_weights_match_access_step_fn_rule():
     np.testing.assert_array_equal(fn(costs), [1, 1, 1, 0.68, 0.68, 0.22, 0.22, 0])
 
 
-# --------------------------------------------------------------------------- GeoDataFrame level, gaps
+# --------------------------------------------------------------------------- layer level, gaps
 
 
 def _layers():
@@ -314,10 +324,12 @@ def test_access_scores_and_gaps_hand_example():
 def test_access_scores_at_a_slot_and_with_temporary_places():
     demand, facilities = _layers()
     times = _times()
-    late = A.access_scores(demand, facilities, times, max_walk_min=10, slot=TimeSlot("학기 20시", "term", 1200))
+    slot = TimeSlot("학기 20시", "term", 1200)
+    late = A.access_scores(demand, facilities, times, max_walk_min=10, slot=slot)
     # only F1 (dahamkke, open to 20:00 inclusive) counts: R_F1 = 10/5
     assert_same(late["access"], [2.0, 0.0, 0.0, np.nan])
-    both = A.access_scores(demand, facilities, times, max_walk_min=10, capacity_cols=("capacity", "capacity_temp"))
+    both = A.access_scores(demand, facilities, times, max_walk_min=10,
+                           capacity_cols=("capacity", "capacity_temp"))
     assert both["access"].iloc[0] == pytest.approx(15 / 5 + 20 / 15)
 
 
@@ -336,7 +348,8 @@ def test_gini_equals_brute_force_mean_absolute_difference():
     mean = (w * x).sum() / w.sum()
     expected = total / (2 * w.sum() ** 2 * mean)
     assert A.gini(x, w) == pytest.approx(expected, rel=1e-12)
-    assert A.gini(x) == pytest.approx(np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean()), rel=1e-12)
+    unweighted = np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
+    assert A.gini(x) == pytest.approx(unweighted, rel=1e-12)
 
 
 def test_gini_known_values():

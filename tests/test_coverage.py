@@ -1,4 +1,4 @@
-"""careplan.coverage: schedules, slots, coverage by kind and slot against brute force and hand examples."""
+"""careplan.coverage: schedules, slots, coverage by kind and slot vs brute force, hand examples."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import pytest
 import scipy.sparse as sp
 
 from careplan import coverage as C
-from careplan._errors import CareplanWarning, InputDataError, SettingsError
+from careplan._errors import (
+    CareplanWarning,
+    DuplicateIdError,
+    InputDataError,
+    SettingsError,
+)
 from careplan.catalog import get_catalog
 from careplan.network import TravelTimes
 
@@ -18,7 +23,8 @@ from careplan.network import TravelTimes
 def _times(dense: np.ndarray, rows, cols, cutoff=15.0, method="straight_line") -> TravelTimes:
     r, c = np.nonzero(np.isfinite(dense))  # explicit zeros are kept as stored entries
     m = sp.csr_matrix((dense[r, c], (r, c)), shape=dense.shape)
-    return TravelTimes(m, pd.Index(rows, name="point_id"), pd.Index(cols, name="facility_id"), cutoff, method)
+    rows, cols = pd.Index(rows, name="point_id"), pd.Index(cols, name="facility_id")
+    return TravelTimes(m, rows, cols, cutoff, method)
 
 
 # --------------------------------------------------------------------------- brute force
@@ -70,7 +76,8 @@ def test_coverage_equals_brute_force():
     cov = C.coverage(demand, fac, times, kinds=kinds, max_walk_min=10.0)
     period_cols = {"term": "term", "vacation": "vac", "saturday": "sat"}
     fac_kind = fac["kind"].tolist()
-    hours = {p: (fac[f"{p}_open"].tolist(), fac[f"{p}_close"].tolist()) for p in period_cols.values()}
+    hours = {p: (fac[f"{p}_open"].tolist(), fac[f"{p}_close"].tolist())
+             for p in period_cols.values()}
     checked = 0
     for slot in C.DEFAULT_SLOTS:
         opens, closes = hours[period_cols[slot.period]]
@@ -153,9 +160,10 @@ def test_hand_example_slots_and_table():
     assert covered["토요일 10시"].tolist() == [False, True, False]
     assert cov.nearest_min.loc["P1", ("학기 18시", "kium_general")] == 12.0
     table = C.coverage_table(cov, demand, by="zone_id")
-    row = table[(table.zone_id == "Z1") & (table.slot == "학기 15시") & (table.kind == "all")].iloc[0]
+    z1_all = table[(table.zone_id == "Z1") & (table.kind == "all")].set_index("slot")
+    row = z1_all.loc["학기 15시"]
     assert (row.demand, row.covered_demand, row.coverage_pct) == (30.0, 30.0, 100.0)
-    row = table[(table.zone_id == "Z1") & (table.slot == "학기 20시") & (table.kind == "all")].iloc[0]
+    row = z1_all.loc["학기 20시"]
     assert row.coverage_pct == pytest.approx(100 * 10 / 30)
     total = C.coverage_table(cov, demand, by=None)
     row = total[(total.slot == "토요일 10시") & (total.kind == "kium_general")].iloc[0]
@@ -167,10 +175,13 @@ def test_hand_example_slots_and_table():
 def test_times_with_other_ids_are_aligned():
     demand, fac, times = _hand()
     # reversed and subset layers: result keeps the layers' ids and order
-    cov = C.coverage(demand.iloc[::-1], fac.iloc[[1, 0]], times, max_walk_min=10.0, slots=[C.DEFAULT_SLOTS[0]])
+    cov = C.coverage(demand.iloc[::-1], fac.iloc[[1, 0]], times, max_walk_min=10.0,
+                     slots=[C.DEFAULT_SLOTS[0]])
     assert list(cov.nearest_min.index) == ["P3", "P2", "P1"]
     assert cov.nearest_min[("학기 15시", "all")].tolist()[1:] == [5.0, 0.0]
     assert math.isnan(cov.nearest_min.loc["P3", ("학기 15시", "all")])  # F3 was dropped
+    with pytest.raises(DuplicateIdError, match="unique"):
+        C.coverage(demand.iloc[[0, 0]], fac, times)
     missing = fac.rename(index={"F1": "F9"})
     with pytest.raises(InputDataError, match="not in the travel times"):
         C.coverage(demand, missing, times)
@@ -210,9 +221,10 @@ def test_facility_schedule_sources_and_catalog_fill():
     assert sched.loc[("F2", "term"), "source"] == "catalog"  # 13–20 is the kium_fusion default
     assert sched.loc[("F3", "term"), "source"] == "catalog"
     # vacation / Saturday columns absent -> catalog defaults
-    assert tuple(sched.loc[("F2", "vacation"), ["open", "close"]]) == cat["kium_fusion"].vacation_hours
-    assert tuple(sched.loc[("F2", "saturday"), ["open", "close"]]) == cat["kium_fusion"].saturday_hours
-    assert sched.loc[("F1", "saturday"), "operating"] == False  # noqa: E712  dahamkke: no Saturday default
+    fusion = cat["kium_fusion"]
+    assert tuple(sched.loc[("F2", "vacation"), ["open", "close"]]) == fusion.vacation_hours
+    assert tuple(sched.loc[("F2", "saturday"), ["open", "close"]]) == fusion.saturday_hours
+    assert not sched.loc[("F1", "saturday"), "operating"]  # dahamkke: no Saturday default
     assert math.isnan(sched.loc[("F1", "saturday"), "open"])
     assert (sched.xs("vacation", level="period")["source"] == "catalog").all()
     assert len(sched) == 9

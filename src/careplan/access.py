@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._errors import InputDataError, MissingColumnError, SettingsError
+from ._errors import DuplicateIdError, InputDataError, MissingColumnError, SettingsError
 from .network import TravelTimes
 
 __all__ = [
@@ -207,6 +207,10 @@ def _values(
     values: Any, ids: pd.Index | None, n: int, what: str, *, fill_missing: bool
 ) -> tuple[np.ndarray, pd.Index]:
     """Align supply or demand to the matrix axis; returns (array, ids)."""
+    if isinstance(values, pd.Series) and not values.index.is_unique:
+        dup = list(values.index[values.index.duplicated()][:3])
+        msg = f"{what} ids must be unique, got repeats such as {dup}; fix or drop them first"
+        raise DuplicateIdError(msg)
     if isinstance(values, pd.Series) and ids is not None:
         unknown = values.index.difference(ids)
         if len(unknown):

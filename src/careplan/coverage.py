@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._errors import CareplanWarning, InputDataError, MissingColumnError, SettingsError
+from ._errors import (
+    CareplanWarning,
+    DuplicateIdError,
+    InputDataError,
+    MissingColumnError,
+    SettingsError,
+)
 from .catalog import KIND_LABELS, CareKind, get_catalog
 from .network import TravelTimes
 
@@ -273,6 +279,11 @@ class CoverageResult:
 
 def _align(times: TravelTimes, demand: pd.DataFrame, facilities: pd.DataFrame) -> sp.csr_matrix:
     """Rows in demand order, columns in facilities order (subsets allowed)."""
+    for what, ids in (("demand points", demand.index), ("facilities", facilities.index)):
+        if not ids.is_unique:
+            dup = list(ids[ids.duplicated()][:3])
+            msg = f"{what} ids must be unique, got repeats such as {dup}; fix or drop them first"
+            raise DuplicateIdError(msg)
     rows = pd.Index(times.origin_ids).get_indexer(demand.index)
     cols = pd.Index(times.destination_ids).get_indexer(facilities.index)
     checks = (("demand point", rows, demand.index), ("facility", cols, facilities.index))
