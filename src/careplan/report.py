@@ -64,7 +64,7 @@ def write_outputs(result, out_dir: str | Path) -> Path:
 
 
 def _layers(result) -> dict[str, gpd.GeoDataFrame]:
-    zones = result.zones.join(result.zone_summary.drop(columns="geometry", errors="ignore"), rsuffix="_sum")
+    zones = result.zones.join(result.zone_summary.drop(columns="geometry", errors="ignore"), suffixes=("", "_sum"))
     areas = result.admin_areas.drop(columns=[f"age_{a}" for a in range(13, 101)], errors="ignore")
     layers = {"facilities": result.facilities, "schools": result.schools, "school_zones": zones,
               "admin_areas": areas, "demand_points": result.demand_points}

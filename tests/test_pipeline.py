@@ -1,0 +1,124 @@
+"""End to end: scenario files, the pipeline, outputs, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from careplan import pipeline, report, sample
+from careplan._errors import SettingsError
+from careplan.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+RATES = [0.35, 0.35, 0.25, 0.25, 0.12, 0.12]
+runner = CliRunner()
+
+
+def expected_demand(schools: pd.DataFrame) -> float:
+    grades = sum(schools[f"pupils_g{g}"] * RATES[g - 1] for g in range(1, 7))
+    return float((grades + schools["pupils_special"] * 0.24).sum())
+
+
+@pytest.fixture(scope="module")
+def sample_result():
+    return pipeline.run(pipeline.load_scenario(sample.sample_dir() / "scenario.toml"))
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_sample_run_numbers(sample_result):
+    r = sample_result
+    assert r.synthetic and r.times.distance_method == "network"
+    assert r.demand_points["demand"].sum() == pytest.approx(expected_demand(r.schools), abs=1e-6)
+    summary = r.summary().set_index("지표")["값"]
+    assert summary["초등학교 수"] == len(r.schools) == 8
+    covered = r.coverage.covered[("학기 18시", "all")]
+    share = 100 * r.demand_points.loc[covered[covered].index, "demand"].sum() / r.demand_points["demand"].sum()
+    assert summary["10분 안 수요 비율 (학기 18시)"] == pytest.approx(share)
+    # later slots can only lose facilities that close earlier
+    total = r.coverage_total[r.coverage_total["kind"] == "all"].set_index("slot")["coverage_pct"]
+    assert total["학기 22시"] <= total["학기 20시"] <= total["학기 18시"]
+
+
+def test_outputs_are_complete_deterministic_and_excel_friendly(sample_result, tmp_path):
+    first = report.write_outputs(sample_result, tmp_path / "a")
+    again = report.write_outputs(pipeline.run(sample_result.scenario), tmp_path / "b")
+    assert digest(first) == digest(again)
+    for name in ("careplan.gpkg", "planner_map.html", "public_map/index.html", "report.md", "report.html",
+                 "coverage_by_slot.csv", "gaps.csv"):
+        assert (first / name).is_file(), name
+    assert (first / "gaps.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    text = (first / "report.md").read_text(encoding="utf-8")
+    assert "가상 데이터" in text and "도보 네트워크" in text and "vuski/admdongkor" in text
+    import pyogrio
+
+    layers = {name for name, _ in pyogrio.list_layers(first / "careplan.gpkg")}
+    assert {"facilities", "schools", "school_zones", "admin_areas", "demand_points"} <= layers
+
+
+def test_interrupted_write_leaves_the_previous_run(sample_result, tmp_path, monkeypatch):
+    out = report.write_outputs(sample_result, tmp_path / "run")
+    before = digest(out)
+
+    def boom(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report, "_write_maps", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        report.write_outputs(sample_result, tmp_path / "run")
+    assert digest(out) == before
+
+
+def test_compare_identical_runs_is_zero(sample_result):
+    table = report.compare(sample_result, sample_result)
+    assert (table["차이 (B − A)"].fillna(0) == 0).all()
+
+
+def test_bad_scenario_settings(tmp_path):
+    text = (sample.sample_dir() / "scenario.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('dir = "."', f'dir = "{sample.sample_dir()}"').replace(
+        "grade_rates = [0.35, 0.35, 0.25, 0.25, 0.12, 0.12]", "grade_rates = [0.35, 2]"), encoding="utf-8")
+    with pytest.raises(SettingsError, match="grade_rates"):
+        pipeline.load_scenario(bad)
+    result = runner.invoke(app, ["run", str(bad), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "grade_rates" in result.output
+
+
+def test_cli_demo(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "public_map" / "index.html").is_file()
+
+
+def test_cli_check_reports_rows_and_fails_on_html(tmp_path):
+    result = runner.invoke(app, ["check", str(sample.sample_dir() / "schools.csv")])
+    assert result.exit_code == 0 and "[schools]" in result.output and "kept" in result.output
+    page = tmp_path / "list.csv"
+    page.write_text("<html><body>오류</body></html>", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(page)])
+    assert result.exit_code == 2 and "HTML" in result.output
+    result = runner.invoke(app, ["run", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+@pytest.mark.shared
+def test_guro_end_to_end(korea, tmp_path):
+    scenario = pipeline.load_scenario(REPO / "examples/guro.toml", data_dir=korea)
+    result = pipeline.run(scenario)
+    assert result.times.distance_method == "straight_line" and not result.synthetic
+    assert len(result.schools) == 26 and result.schools["pupils_total"].sum() == 14_193
+    assert result.demand_points["demand"].sum() == pytest.approx(expected_demand(result.schools), abs=1e-6)
+    after_school = result.facilities[result.facilities["kind"] != "daycare"]
+    assert len(after_school) == 43 and (result.facilities["kind"] == "daycare").sum() == 217
+    out = report.write_outputs(result, tmp_path / "guro")
+    assert "직선거리" in (out / "report.md").read_text(encoding="utf-8")
+    result = runner.invoke(app, ["check", str(korea / "facilities/우리동네키움센터.csv"), "--sigungu", "구로구"])
+    assert result.exit_code == 0 and "kept 19" in result.output
