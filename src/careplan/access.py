@@ -28,6 +28,15 @@ Everything works on ``scipy.sparse`` CSR matrices with vectorised operations
 (no Python loop over points or facilities). Functions take arrays or
 ``pandas.Series``; with :class:`careplan.network.TravelTimes` input the result
 keeps the origin ids and ``.attrs["distance_method"]``.
+
+Examples
+--------
+From the canonical layers (see ``docs/data-contract.md``)::
+
+    scores = careplan.access.access_scores(points, facilities, times, method="e2sfca",
+                                           max_walk_min=10)
+    ranked = careplan.access.gaps(scores, top=10)            # 학구 and 행정동 by unmet demand
+    g = careplan.access.gini(scores["access"].fillna(0), scores["children"])
 """
 
 from __future__ import annotations
