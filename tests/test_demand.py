@@ -293,6 +293,19 @@ def test_cell_size_changes_counts_not_totals(cell_m, n_z1, n_z2):
     assert pts.attrs["demand"]["cell_m"] == cell_m
 
 
+def test_chunked_grid_gives_the_same_points(monkeypatch):
+    adm = two_dong(1050.0)
+    z = zones({"Z1": (box(0, 0, 1500, 1000), "B1"), "Z2": (box(1500, 0, 2000, 1000), "B2"),
+               "Z3": (box(2000, 0, 2300, 1000), "B1")})
+    sd = dm.school_demand(schools({"B1": (G1, 0), "B2": (G1, 0)}))
+    whole = dm.demand_points(sd, z, adm)
+    monkeypatch.setattr(dm, "MAX_CELLS_PER_CHUNK", 7)  # one zone per chunk, Z1 alone > budget
+    chunked = dm.demand_points(sd, z, adm)
+    pd.testing.assert_frame_equal(pd.DataFrame(chunked.drop(columns="geometry")),
+                                  pd.DataFrame(whole.drop(columns="geometry")))
+    assert chunked.geometry.geom_equals(whole.geometry).all()
+
+
 def test_priority_weighting_by_dong_and_by_zone():
     adm = two_dong(1000.0)
     z = zones({"Z1": (box(0, 0, 1500, 1000), "B1"), "Z2": (box(1500, 0, 2000, 1000), "B2")})

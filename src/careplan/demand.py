@@ -68,6 +68,8 @@ DEFAULT_SPECIAL_RATE = 0.24
 DEFAULT_PRIORITY_WEIGHT = 1.5
 
 GRADE_COLUMNS = tuple(f"pupils_g{g}" for g in range(1, 7))
+#: Grid cells clipped per chunk: bounds the geometry in flight (~100 MB) on large areas.
+MAX_CELLS_PER_CHUNK = 200_000
 
 #: Korean labels for report tables (columns of :func:`summarise` and of the points).
 LABELS_KO: Mapping[str, str] = MappingProxyType(
@@ -346,25 +348,34 @@ def _clip(owner_geoms: np.ndarray, pieces: np.ndarray) -> tuple[np.ndarray, np.n
     return out, keep
 
 
-def _cell_pieces(
-    owners: gpd.GeoSeries, cell_m: float, *, max_cells: int = 200_000, progress: bool = False
-) -> pd.DataFrame:
-    """Grid cells clipped to each owner polygon: columns owner (position), ix, iy, geometry."""
+def _iter_cell_pieces(
+    owners: gpd.GeoSeries, cell_m: float, *, progress: bool = False
+) -> Iterator[pd.DataFrame]:
+    """Grid cells clipped to each owner polygon, by chunks: owner (position), ix, iy, geometry."""
     geoms = np.asarray(owners.geometry.array, dtype=object)
     shapely.prepare(geoms)
-    frames = []
-    chunks = _grid_cells(geoms, cell_m, max_cells=max_cells)
+    chunks = _grid_cells(geoms, cell_m, max_cells=MAX_CELLS_PER_CHUNK)
     for owner, ix, iy in tqdm(chunks, disable=not progress, desc="grid", unit="chunk"):
         boxes = shapely.box(ix * cell_m, iy * cell_m, (ix + 1) * cell_m, (iy + 1) * cell_m)
         clipped, keep = _clip(geoms[owner], boxes)
-        frames.append(pd.DataFrame({"owner": owner[keep], "ix": ix[keep], "iy": iy[keep],
-                                    "geometry": clipped[keep]}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {"owner": [], "ix": [], "iy": [], "geometry": []})
+        yield pd.DataFrame({"owner": owner[keep], "ix": ix[keep], "iy": iy[keep],
+                            "geometry": clipped[keep]})
+
+
+def _cell_pieces(owners: gpd.GeoSeries, cell_m: float, *, progress: bool = False) -> pd.DataFrame:
+    frames = list(_iter_cell_pieces(owners, cell_m, progress=progress))
+    return pd.concat(frames, ignore_index=True) if frames else _no_pieces("owner")
+
+
+def _no_pieces(owner: str) -> pd.DataFrame:
+    int_ = np.array([], dtype=np.int64)
+    return pd.DataFrame({owner: int_, "ix": int_, "iy": int_, "adm_code": np.array([], object),
+                         "area_m2": np.array([]), "children": np.array([]),
+                         "geometry": np.array([], dtype=object)})
 
 
 def _split_by_admin(
-    pieces: np.ndarray, admin_geoms: np.ndarray, *, min_outside_m2: float
+    pieces: np.ndarray, admin_geoms: np.ndarray, tree: shapely.STRtree, *, min_outside_m2: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut pieces along 행정동 boundaries.
 
@@ -372,8 +383,6 @@ def _split_by_admin(
     geometry). Outside remainders smaller than ``min_outside_m2`` are dropped:
     they are slivers from the two sources' different digitising, not places.
     """
-    tree = shapely.STRtree(admin_geoms)
-    shapely.prepare(admin_geoms)
     p_idx, a_idx = tree.query(pieces, predicate="intersects")
     geoms, keep = _clip(admin_geoms[a_idx], pieces[p_idx])
     p_idx, a_idx, geoms = p_idx[keep], a_idx[keep], geoms[keep]
@@ -481,27 +490,35 @@ def _dasymetric_pieces(
     min_outside_m2: float,
     progress: bool,
 ) -> pd.DataFrame:
-    """Zone × cell × 행정동 pieces with dasymetric children (NaN where the density is unknown)."""
-    cells = _cell_pieces(zones.geometry, cell_m, progress=progress)
+    """Zone × cell × 행정동 pieces with dasymetric children (NaN where the density is unknown).
+
+    Chunked over zones (grid cells, then the 행정동 cut), so the geometry in
+    flight stays bounded; only the final pieces are kept.
+    """
     admin_geoms = np.asarray(admin_areas.geometry.array, dtype=object)
-    cell_geoms = cells["geometry"].to_numpy(dtype=object)
-    c_idx, a_idx, geoms = _split_by_admin(cell_geoms, admin_geoms, min_outside_m2=min_outside_m2)
+    tree = shapely.STRtree(admin_geoms)
+    shapely.prepare(admin_geoms)
     density = (children / admin_areas.geometry.area).to_numpy()
-    area = shapely.area(geoms)
-    dens = np.where(a_idx >= 0, density[np.maximum(a_idx, 0)], np.nan)
     adm_ids = admin_areas.index.to_numpy(dtype=object)
-    codes = np.where(a_idx >= 0, adm_ids[np.maximum(a_idx, 0)], None)
-    return pd.DataFrame(
-        {
-            "zone": cells["owner"].to_numpy()[c_idx],
-            "ix": cells["ix"].to_numpy()[c_idx],
-            "iy": cells["iy"].to_numpy()[c_idx],
-            "adm_code": codes,
-            "area_m2": area,
-            "children": area * dens,
-            "geometry": geoms,
-        }
-    )
+    frames = []
+    for cells in _iter_cell_pieces(zones.geometry, cell_m, progress=progress):
+        cell_geoms = cells["geometry"].to_numpy(dtype=object)
+        c_idx, a_idx, geoms = _split_by_admin(cell_geoms, admin_geoms, tree,
+                                              min_outside_m2=min_outside_m2)
+        area = shapely.area(geoms)
+        dens = np.where(a_idx >= 0, density[np.maximum(a_idx, 0)], np.nan)
+        frames.append(pd.DataFrame(
+            {
+                "zone": cells["owner"].to_numpy()[c_idx],
+                "ix": cells["ix"].to_numpy()[c_idx],
+                "iy": cells["iy"].to_numpy()[c_idx],
+                "adm_code": np.where(a_idx >= 0, adm_ids[np.maximum(a_idx, 0)], None),
+                "area_m2": area,
+                "children": area * dens,
+                "geometry": geoms,
+            }
+        ))
+    return pd.concat(frames, ignore_index=True) if frames else _no_pieces("zone")
 
 
 def _weights(
