@@ -34,19 +34,19 @@ FORMATS = {
 BOM = b"\xef\xbb\xbf"
 
 
-def _rows(name: str) -> list[list[str]]:
+def _rows(name: str, folder: Path = SAMPLE) -> list[list[str]]:
     enc, bom, _, _ = FORMATS[name]
-    text = (SAMPLE / name).read_bytes().decode("utf-8-sig" if bom else enc)
+    text = (folder / name).read_bytes().decode("utf-8-sig" if bom else enc)
     return list(csv.reader(io.StringIO(text)))
 
 
-def _table(name: str) -> pd.DataFrame:
-    rows = _rows(name)
+def _table(name: str, folder: Path = SAMPLE) -> pd.DataFrame:
+    rows = _rows(name, folder)
     return pd.DataFrame(rows[1:], columns=rows[0])
 
 
-def _geo(name: str) -> list[tuple[dict, shapely.Geometry]]:
-    data = json.loads((SAMPLE / name).read_text(encoding="utf-8"))
+def _geo(name: str, folder: Path = SAMPLE) -> list[tuple[dict, shapely.Geometry]]:
+    data = json.loads((folder / name).read_text(encoding="utf-8"))
     assert data["crs"]["properties"]["name"] == "urn:ogc:def:crs:OGC:1.3:CRS84"
     out = []
     for feature in data["features"]:
@@ -302,6 +302,26 @@ def test_candidates():
     assert cand["층"].astype(int).between(1, 4).all()
     assert cand["후보지명"].is_unique
     assert _inside_gu([_point(x, y) for x, y in zip(cand["경도"], cand["위도"], strict=True)])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 7])
+def test_invariants_hold_for_other_seeds(tmp_path, seed):
+    sample.generate(tmp_path, seed=seed, walk_graph=False)
+    zones = _geo("school_zones.geojson", tmp_path)
+    schools = _table("schools.csv", tmp_path)
+    own = {p["school_ids"]: g for p, g in zones if not p["shared"]}
+    shared = [g for p, g in zones if p["shared"]]
+    assert len(shared) == 1
+    for _, row in schools[schools["학교급구분"] == "초등학교"].iterrows():
+        point = _point(row["경도"], row["위도"])
+        assert own[row["학교ID"]].contains(point) and not shared[0].contains(point)
+    for name in ("school_zones.geojson", "admin_areas.geojson"):
+        geoms = [g for _, g in _geo(name, tmp_path)]
+        assert all(g.is_valid for g in geoms)
+        assert shapely.union_all(geoms).area == pytest.approx(sum(g.area for g in geoms), rel=1e-6)
+    pupils = _table("students.csv", tmp_path)["학생수(계)"].astype(int).sum()
+    children = sum(_int(v) for r in _rows("population.csv", tmp_path)[3:] for v in r[9:16])
+    assert 1.05 * pupils <= children <= 1.15 * pupils
 
 
 # --------------------------------------------------------------------------- through careplan.io

@@ -656,15 +656,44 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def _geo_coords(geom: BaseGeometry) -> list:
-    """MultiPolygon coordinates in lon/lat rounded to 6 decimals (≈ 0.1 m), as in the real files."""
-    polys = list(geom.geoms) if isinstance(geom, MultiPolygon) else [geom]
-    polys = [p for p in polys if isinstance(p, Polygon) and p.area > 1.0]
+    """MultiPolygon coordinates in lon/lat on a 1e-6° grid (≈ 0.1 m), as in the real files."""
+    lonlat = shapely.transform(
+        geom, lambda xy: np.column_stack(_TO_LONLAT.transform(xy[:, 0], xy[:, 1]))
+    )
+    polys = _polygons(_snap_valid(lonlat, 1e-6))
 
     def ring(coords) -> list[list[float]]:
-        xs, ys = _TO_LONLAT.transform(*np.asarray(coords).T)
-        return [[round(float(x), 6), round(float(y), 6)] for x, y in zip(xs, ys, strict=True)]
+        return [[round(float(x), 6), round(float(y), 6)] for x, y in coords]
 
     return [[ring(p.exterior.coords)] + [ring(r.coords) for r in p.interiors] for p in polys]
+
+
+def _polygons(geom: BaseGeometry) -> list[Polygon]:
+    # Drop slivers and stray lines that snapping may leave (1e-10 deg² ≈ 1 m²).
+    return [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and p.area > 1e-10]
+
+
+def _snap_valid(geom: BaseGeometry, grid: float) -> BaseGeometry:
+    """`geom` with every vertex on `grid`, still valid.
+
+    Plain rounding can fold a narrow corner into a self-intersection, so GEOS
+    precision reduction is used; where GEOS gives up (it can on odd slivers),
+    round vertex-wise and repair until the rounded shape is valid.
+    """
+    try:
+        snapped = shapely.set_precision(geom, grid)
+        if snapped.is_valid:
+            return snapped
+    except shapely.errors.GEOSException:
+        pass
+    current = geom
+    for _ in range(10):
+        snapped = shapely.set_precision(current, grid, mode="pointwise")
+        if snapped.is_valid:
+            return snapped
+        current = MultiPolygon(_polygons(shapely.make_valid(snapped)))
+    msg = f"could not snap a polygon to a {grid} grid without making it invalid"
+    raise RuntimeError(msg)
 
 
 # --------------------------------------------------------------------------- file writers
