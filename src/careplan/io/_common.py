@@ -153,7 +153,7 @@ def exclude_where(keep: pd.Series, mask: pd.Series, rows: pd.Series, values: pd.
 
 def is_synthetic(frame: pd.DataFrame) -> bool:
     """A file made by careplan.sample says 가상 데이터 in a provenance column."""
-    for column in ("제공기관명", "비고", "source", "데이터출처"):
+    for column in ("제공기관명", "비고", "source", "데이터출처", "상세주소", "주소"):
         if column in frame.columns and frame[column].astype(str).str.contains("가상").any():
             return True
     return False
