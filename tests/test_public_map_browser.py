@@ -427,3 +427,61 @@ def test_synthetic_banner_visible(browser, tmp_path):
     assert page.locator(".synthetic-banner").inner_text().startswith("가상 데이터 (synthetic)")
     assert page.locator(".synthetic-banner").is_visible()
     p.close()
+
+
+# ------------------------------------------------------------------ planner map (folium) in the browser
+
+# folium's page pulls jQuery, Bootstrap and three Leaflet plugins from CDNs. Offline, Leaflet
+# comes from Debian and every other script is this stub: it only gives the plugin controls
+# a do-nothing ``addTo`` so folium's script reaches the end. What is tested is ours: the
+# batched markers, their popups and tooltips.
+PLUGIN_STUB = """(function () { if (!window.L) { return; }
+  var c = function () { return { addTo: function () { return this; } }; }; c.include = function () {};
+  L.control.fullscreen = L.control.fullscreen || c; L.Control.Measure = L.Control.Measure || c;
+  L.Control.MiniMap = L.Control.MiniMap || c; })();"""
+
+
+@needs_leaflet
+def test_planner_map_markers_and_escaped_popups_in_chromium(browser, tmp_path):
+    from careplan.maps import planner_map, save_planner_map
+
+    m = planner_map(facilities=td.make_facilities(), schools=td.make_schools(),
+                    distance_method_label="직선거리", synthetic=True)
+    path = save_planner_map(m, tmp_path / "plan.html")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    problems, dialogs = [], []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def route(r):
+        url = r.request.url
+        if url.startswith("file://"):
+            return r.continue_()
+        if url.endswith("/leaflet.js"):
+            return r.fulfill(path=str(DEBIAN_LEAFLET / "leaflet.js"), content_type="text/javascript")
+        if url.endswith(".js"):
+            return r.fulfill(body=PLUGIN_STUB, content_type="text/javascript")
+        if url.endswith(".css"):
+            return r.fulfill(body="", content_type="text/css")
+        return r.fulfill(body=TILE, content_type="image/png")
+
+    context.route("**/*", route)
+    page.goto(path.as_uri())
+    markers = page.locator(".careplan-marker")
+    markers.first.wait_for(state="attached")
+    assert markers.count() == 10  # every facility, closed F10 included (planners see it)
+    assert page.locator("path.leaflet-interactive").count() == 3  # school circles
+    texts = []
+    for i in range(markers.count()):
+        markers.nth(i).dispatch_event("click")
+        texts.append(page.locator(".leaflet-popup-content").last.inner_text())  # the old one may be fading
+    joined = "\n".join(texts)
+    for name in (td.XSS_IMG, td.XSS_SCRIPT, td.XSS_TEMPLATE):
+        assert f"시설명\t{name}" in joined, name
+    assert "정원\t정원 20명 (상시) · 일시 5명" in joined and "학기 운영\t13:00–19:00" in joined
+    assert page.locator(".leaflet-popup-content img").count() == 0
+    assert "가상 데이터 (synthetic)" in page.locator(".careplan-info").inner_text()
+    assert problems == [] and dialogs == []
+    context.close()
