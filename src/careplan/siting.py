@@ -253,7 +253,7 @@ class _Solved:
 
 
 def _run_highs(mip: _Mip, *, start: np.ndarray | None, time_limit_s: float, mip_rel_gap: float,
-               threads: int | None, what: str) -> _Solved:
+               threads: int | None, what: str, ipm: bool = False) -> _Solved:
     n_col = len(mip.cost)
     rows = mip.rows.tocsr()
     lp = highspy.HighsLp()
@@ -282,6 +282,8 @@ def _run_highs(mip: _Mip, *, start: np.ndarray | None, time_limit_s: float, mip_
     h.setOptionValue("mip_abs_gap", 1e-7)
     if threads is not None:
         h.setOptionValue("threads", int(threads))
+    if ipm:  # large degenerate LPs (p-median levels): interior point + crossover beats simplex here
+        h.setOptionValue("solver", "ipm")
     h.passModel(lp)
     if start is not None:
         h.setSolution(n_col, np.arange(n_col, dtype=np.int32), np.asarray(start, dtype=np.float64))
@@ -773,7 +775,8 @@ def _check_reachable(mat: sp.csr_matrix, w: np.ndarray | None, model: str) -> No
         raise InfeasibleError(msg)
 
 
-def _level_model(mat: sp.csr_matrix, w: np.ndarray, radius: np.ndarray, p: int, fixed: np.ndarray) -> tuple[_Mip, np.ndarray, np.ndarray]:
+def _level_model(mat: sp.csr_matrix, w: np.ndarray, radius: np.ndarray, p: int,
+                 fixed: np.ndarray) -> tuple[_Mip, np.ndarray, np.ndarray, np.ndarray]:
     """Level ("radius") p-median model truncated at ``radius`` per demand point.
 
     z_l = 1 means "the point's nearest open site is farther than level l". The
@@ -818,7 +821,17 @@ def _level_model(mat: sp.csr_matrix, w: np.ndarray, radius: np.ndarray, p: int, 
                integer=np.concatenate([np.ones(m, dtype=bool), np.zeros(n_lev, dtype=bool)]),
                rows=_stack_rows([rows, card]), row_lower=np.concatenate([first.astype(float), [p]]),
                row_upper=np.concatenate([np.full(n_lev, _INF), [p]]), offset=offset)
-    return mip, lev_row, lev_cost
+    return mip, lev_row, lev_cost, last & reachable
+
+
+def _extend_radius(mat: sp.csr_matrix, rows: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Radius that doubles the number of cost levels (at least +4) of the given rows."""
+    out = radius.copy()
+    for i in rows:
+        levels = np.unique(mat.data[mat.indptr[i]:mat.indptr[i + 1]])
+        k = int(np.searchsorted(levels, radius[i], side="right"))
+        out[i] = levels[min(len(levels) - 1, max(2 * k, k + 4) - 1)]
+    return out
 
 
 def _nearest_cost(mat: sp.csr_matrix, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -876,13 +889,32 @@ def pmedian(cost: Any, weights: Any, *, p: int, fixed: Any = None, capacities: A
     best_val = float(wl @ d_best)
     radius = d_best.copy()
     lower_bound, status, proven, rounds = -np.inf, "Heuristic", False, 0
+    # Grow levels on the LP relaxation first (cheap): stop when the LP uses no truncated level,
+    # so the truncated LP bound equals the full radius-formulation bound.
+    lp_deadline = t0 + 0.5 * time_limit_s  # leave the MIP rounds at least half of the time
+    for _ in range(60):
+        left = lp_deadline - time.perf_counter()
+        if left <= 0.05:
+            break
+        mip, lev_row, _, last = _level_model(sub, wl, radius, p, fixed_idx)
+        mip.integer = np.zeros_like(mip.integer)
+        res = _run_highs(mip, start=None, time_limit_s=left, mip_rel_gap=mip_rel_gap, threads=threads,
+                         what="p-median LP", ipm=True)
+        if not res.optimal:
+            break
+        lower_bound = max(lower_bound, res.objective)  # a relaxation of a relaxation: still a valid bound
+        active = np.unique(lev_row[last & (res.x[m:] > 1e-7)])
+        if active.size == 0:
+            lower_bound = res.objective
+            break
+        radius = _extend_radius(sub, active, radius)
     while True:
         left = time_limit_s - (time.perf_counter() - t0)
         if left <= 0.05:
             status = "Time limit reached"
             break
         rounds += 1
-        mip, lev_row, lev_cost = _level_model(sub, wl, radius, p, fixed_idx)
+        mip, lev_row, lev_cost, _ = _level_model(sub, wl, radius, p, fixed_idx)
         y0 = np.zeros(m)
         y0[best_y] = 1
         z0 = (d_best[lev_row] > lev_cost).astype(float)
