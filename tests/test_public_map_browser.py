@@ -21,23 +21,43 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-_spec = importlib.util.spec_from_file_location("_careplan_maps_testdata", Path(__file__).with_name("test_maps.py"))
+_spec = importlib.util.spec_from_file_location(
+    "_careplan_maps_testdata", Path(__file__).with_name("test_maps.py")
+)
 td = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(td)
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DEBIAN_LEAFLET = Path("/usr/share/javascript/leaflet")
 LOCAL_PREFIXES = ("file://", "http://127.0.0.1", "data:", "blob:", "about:")
 
 
 def _png(width: int, height: int) -> bytes:
     """A valid blank RGBA PNG (tile stand-in)."""
+
     def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + tag
+            + data
+            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
+
     raw = b"".join(b"\x00" + b"\xee\xee\xee\xff" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 TILE = _png(256, 256)
@@ -60,7 +80,9 @@ def server(site):
         def log_message(self, *args):  # keep pytest output clean
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(site))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -82,7 +104,9 @@ class Page:
     """A page plus what it said: console errors, uncaught errors, dialogs, external requests."""
 
     def __init__(self, browser, *, leaflet: bool, width: int = 1280, height: int = 800):
-        self.context = browser.new_context(viewport={"width": width, "height": height}, locale="ko-KR")
+        self.context = browser.new_context(
+            viewport={"width": width, "height": height}, locale="ko-KR"
+        )
         self.page = self.context.new_page()
         self.console_errors: list[tuple[str, str]] = []
         self.page_errors: list[str] = []
@@ -107,7 +131,9 @@ class Page:
             return route.continue_()
         self.external.append(url)
         if leaflet and url.endswith("/leaflet.js"):
-            return route.fulfill(path=str(DEBIAN_LEAFLET / "leaflet.js"), content_type="text/javascript")
+            return route.fulfill(
+                path=str(DEBIAN_LEAFLET / "leaflet.js"), content_type="text/javascript"
+            )
         if leaflet and url.endswith("/leaflet.css"):
             return route.fulfill(path=str(DEBIAN_LEAFLET / "leaflet.css"), content_type="text/css")
         if leaflet and "tile.openstreetmap.org" in url:
@@ -126,8 +152,11 @@ class Page:
         request; the app itself logs nothing. Only those notes, and only for URLs
         outside the site, are filtered.
         """
-        return [(text, url) for text, url in self.console_errors
-                if not (text.startswith("Failed to load resource") and url in self.external)]
+        return [
+            (text, url)
+            for text, url in self.console_errors
+            if not (text.startswith("Failed to load resource") and url in self.external)
+        ]
 
     def close(self):
         self.context.close()
@@ -183,8 +212,10 @@ def mapped(_leaflet_page, site):
         seen.clear()
 
 
-needs_leaflet = pytest.mark.skipif(not (DEBIAN_LEAFLET / "leaflet.js").exists(),
-                                   reason="Debian libjs-leaflet not installed (apt-get install libjs-leaflet)")
+needs_leaflet = pytest.mark.skipif(
+    not (DEBIAN_LEAFLET / "leaflet.js").exists(),
+    reason="Debian libjs-leaflet not installed (apt-get install libjs-leaflet)",
+)
 
 
 # ------------------------------------------------------------------ loading
@@ -220,21 +251,25 @@ def test_with_leaflet_no_console_errors_and_markers_mirror_list(browser, site, s
 # ------------------------------------------------------------------ filters
 
 
-@pytest.mark.parametrize(("action", "expected"), [
-    (lambda pg: pg.select_option("#until", "18"), "until_18"),
-    (lambda pg: pg.select_option("#until", "20"), "until_20"),
-    (lambda pg: pg.select_option("#until", "22"), "until_22"),
-    (lambda pg: pg.check("#vac"), "vacation"),
-    (lambda pg: pg.check("#sat"), "saturday"),
-    (lambda pg: pg.select_option("#grade", "1-2"), "grade_1_2"),
-    (lambda pg: pg.select_option("#grade", "3-4"), "grade_3_4"),
-    (lambda pg: pg.select_option("#grade", "5-6"), "grade_5_6"),
-    (lambda pg: pg.select_option("#fee", "0"), "fee_free"),
-    (lambda pg: pg.select_option("#fee", "50000"), "fee_50k"),
-    (lambda pg: pg.select_option("#fee", "100000"), "fee_100k"),
-    (lambda pg: pg.uncheck("#kind-filter input[value=dahamkke]"), "no_dahamkke"),
-    (lambda pg: (pg.select_option("#until", "20"), pg.check("#sat")), "until_20_and_saturday"),
-], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        (lambda pg: pg.select_option("#until", "18"), "until_18"),
+        (lambda pg: pg.select_option("#until", "20"), "until_20"),
+        (lambda pg: pg.select_option("#until", "22"), "until_22"),
+        (lambda pg: pg.check("#vac"), "vacation"),
+        (lambda pg: pg.check("#sat"), "saturday"),
+        (lambda pg: pg.select_option("#grade", "1-2"), "grade_1_2"),
+        (lambda pg: pg.select_option("#grade", "3-4"), "grade_3_4"),
+        (lambda pg: pg.select_option("#grade", "5-6"), "grade_5_6"),
+        (lambda pg: pg.select_option("#fee", "0"), "fee_free"),
+        (lambda pg: pg.select_option("#fee", "50000"), "fee_50k"),
+        (lambda pg: pg.select_option("#fee", "100000"), "fee_100k"),
+        (lambda pg: pg.uncheck("#kind-filter input[value=dahamkke]"), "no_dahamkke"),
+        (lambda pg: (pg.select_option("#until", "20"), pg.check("#sat")), "until_20_and_saturday"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_filters_give_hand_computed_counts(offline, action, expected):
     page = offline
     action(page)
@@ -262,7 +297,9 @@ def test_search_finds_school_and_lists_walkable_facilities(offline):
     assert _ids(page) == ["F05"]  # "개명초 돌봄교실" matches the text too
     buttons.first.click()
     assert _ids(page) == td.EXPECTED["near_B001"]
-    assert page.locator("#result-count").inner_text() == "서울개명초등학교에서 도보 10분 이내 시설 5곳"
+    assert (
+        page.locator("#result-count").inner_text() == "서울개명초등학교에서 도보 10분 이내 시설 5곳"
+    )
     walks = page.locator("#facility-list .card-walk").all_inner_texts()
     # ceil of 0, 1.95, 5.85, 7.8, 9.75 minutes (at least 1)
     assert walks == [f"서울개명초등학교에서 도보 약 {m}분" for m in (1, 2, 6, 8, 10)]
@@ -364,7 +401,9 @@ def test_desktop_and_phone_screenshots(offline, tmp_path):
         # Without the map library the list takes the whole width (cards flow in columns on desktop).
         assert panel["width"] == pytest.approx(w, abs=1)
         columns = page.evaluate(
-            "() => getComputedStyle(document.getElementById('facility-list')).gridTemplateColumns.split(' ').length")
+            "() => getComputedStyle(document.getElementById('facility-list'))"
+            ".gridTemplateColumns.split(' ').length"
+        )
         assert columns == (1 if label == "phone" else 3)
     page.set_viewport_size({"width": 1280, "height": 800})
     for label, path in shots.items():
@@ -376,7 +415,10 @@ def test_desktop_and_phone_screenshots(offline, tmp_path):
 
 def test_desktop_layout_puts_list_beside_map(mapped, tmp_path):
     page = mapped
-    map_box, panel_box = page.locator(".map-wrap").bounding_box(), page.locator(".panel").bounding_box()
+    map_box, panel_box = (
+        page.locator(".map-wrap").bounding_box(),
+        page.locator(".panel").bounding_box(),
+    )
     assert panel_box["width"] <= 420 and map_box["x"] >= panel_box["x"] + panel_box["width"] - 1
     assert map_box["width"] >= 1280 - 420 - 1
     page.screenshot(path=str(tmp_path / "desktop_map.png"))
@@ -386,7 +428,10 @@ def test_desktop_layout_puts_list_beside_map(mapped, tmp_path):
 def test_phone_layout_puts_map_above_list(mapped, tmp_path):
     page = mapped
     page.set_viewport_size({"width": 390, "height": 844})
-    map_box, panel_box = page.locator(".map-wrap").bounding_box(), page.locator(".panel").bounding_box()
+    map_box, panel_box = (
+        page.locator(".map-wrap").bounding_box(),
+        page.locator(".panel").bounding_box(),
+    )
     assert map_box["y"] < panel_box["y"] and map_box["width"] == pytest.approx(390, abs=1)
     assert map_box["height"] == pytest.approx(0.45 * 844, abs=2)
     page.screenshot(path=str(tmp_path / "phone_map.png"))
@@ -401,7 +446,10 @@ def test_print_view_per_admin_area(offline, tmp_path):
     assert page.locator("#print-sheet tbody tr").count() == td.EXPECTED["adm_cheonwang"]
     page.select_option("#print-adm", td.ADM_GAEBONG)
     assert page.locator("#print-sheet tbody tr").count() == td.EXPECTED["adm_gaebong"]
-    assert page.locator("#print-sheet h2").inner_text() == "서울특별시 구로구 개봉1동 초등 돌봄 시설 안내 (6곳)"
+    assert (
+        page.locator("#print-sheet h2").inner_text()
+        == "서울특별시 구로구 개봉1동 초등 돌봄 시설 안내 (6곳)"
+    )
     page.emulate_media(media="print")
     assert not page.locator(".layout").is_visible()
     assert not page.locator(".print-controls").is_visible()
@@ -429,14 +477,15 @@ def test_synthetic_banner_visible(browser, tmp_path):
     p.close()
 
 
-# ------------------------------------------------------------------ planner map (folium) in the browser
+# ---------------------------------------------------- planner map (folium) in the browser
 
 # folium's page pulls jQuery, Bootstrap and three Leaflet plugins from CDNs. Offline, Leaflet
 # comes from Debian and every other script is this stub: it only gives the plugin controls
 # a do-nothing ``addTo`` so folium's script reaches the end. What is tested is ours: the
 # batched markers, their popups and tooltips.
 PLUGIN_STUB = """(function () { if (!window.L) { return; }
-  var c = function () { return { addTo: function () { return this; } }; }; c.include = function () {};
+  var c = function () { return { addTo: function () { return this; } }; };
+  c.include = function () {};
   L.control.fullscreen = L.control.fullscreen || c; L.Control.Measure = L.Control.Measure || c;
   L.Control.MiniMap = L.Control.MiniMap || c; })();"""
 
@@ -445,8 +494,12 @@ PLUGIN_STUB = """(function () { if (!window.L) { return; }
 def test_planner_map_markers_and_escaped_popups_in_chromium(browser, tmp_path):
     from careplan.maps import planner_map, save_planner_map
 
-    m = planner_map(facilities=td.make_facilities(), schools=td.make_schools(),
-                    distance_method_label="직선거리", synthetic=True)
+    m = planner_map(
+        facilities=td.make_facilities(),
+        schools=td.make_schools(),
+        distance_method_label="직선거리",
+        synthetic=True,
+    )
     path = save_planner_map(m, tmp_path / "plan.html")
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
@@ -460,7 +513,9 @@ def test_planner_map_markers_and_escaped_popups_in_chromium(browser, tmp_path):
         if url.startswith("file://"):
             return r.continue_()
         if url.endswith("/leaflet.js"):
-            return r.fulfill(path=str(DEBIAN_LEAFLET / "leaflet.js"), content_type="text/javascript")
+            return r.fulfill(
+                path=str(DEBIAN_LEAFLET / "leaflet.js"), content_type="text/javascript"
+            )
         if url.endswith(".js"):
             return r.fulfill(body=PLUGIN_STUB, content_type="text/javascript")
         if url.endswith(".css"):
@@ -476,7 +531,9 @@ def test_planner_map_markers_and_escaped_popups_in_chromium(browser, tmp_path):
     texts = []
     for i in range(markers.count()):
         markers.nth(i).dispatch_event("click")
-        texts.append(page.locator(".leaflet-popup-content").last.inner_text())  # the old one may be fading
+        texts.append(
+            page.locator(".leaflet-popup-content").last.inner_text()
+        )  # the old one may be fading
     joined = "\n".join(texts)
     for name in (td.XSS_IMG, td.XSS_SCRIPT, td.XSS_TEMPLATE):
         assert f"시설명\t{name}" in joined, name

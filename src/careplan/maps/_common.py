@@ -23,6 +23,8 @@ __all__ = [
     "KIND_STYLES",
     "KindStyle",
     "OKABE_ITO",
+    "check_kinds",
+    "col",
     "escape_text",
     "format_capacity",
     "format_fee",
@@ -31,6 +33,11 @@ __all__ = [
     "format_span",
     "kind_style",
     "marker_svg",
+    "require_columns",
+    "require_geom_type",
+    "resolve_catalog",
+    "resolve_synthetic",
+    "to_wgs84",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -237,7 +244,9 @@ def resolve_synthetic(synthetic: bool, *layers: pd.DataFrame | None) -> bool:
     data as real, so the banner is switched on and the caller is told.
     """
     flagged = any(
-        layer is not None and "synthetic" in layer.columns and layer["synthetic"].fillna(False).astype(bool).any()
+        layer is not None
+        and "synthetic" in layer.columns
+        and layer["synthetic"].fillna(False).astype(bool).any()
         for layer in layers
     )
     if flagged and not synthetic:

@@ -147,8 +147,14 @@ class _PointBatch(folium.MacroElement):
         """
     )
 
-    def __init__(self, rows: list[list], *, icon_html: str | None = None, circle_style: dict | None = None,
-                 size_px: int = 24):
+    def __init__(
+        self,
+        rows: list[list],
+        *,
+        icon_html: str | None = None,
+        circle_style: dict | None = None,
+        size_px: int = 24,
+    ):
         super().__init__()
         self._name = "PointBatch"
         self.rows_json = _script_json(rows)
@@ -175,7 +181,9 @@ def facility_popup_html(row: Mapping, kind: CareKind | None) -> str:
     body = [
         _rows("시설명", escape_text(col(row, "name"), missing="이름 없음")),
         _rows("유형", escape_text(label)),
-        _rows("정원", escape_text(format_capacity(col(row, "capacity"), col(row, "capacity_temp")))),
+        _rows(
+            "정원", escape_text(format_capacity(col(row, "capacity"), col(row, "capacity_temp")))
+        ),
         _rows("학기 운영", format_span(col(row, "term_open"), col(row, "term_close"))),
         _rows("방학 운영", format_span(col(row, "vac_open"), col(row, "vac_close"))),
         _rows("토요일", format_span(col(row, "sat_open"), col(row, "sat_close"))),
@@ -187,7 +195,10 @@ def facility_popup_html(row: Mapping, kind: CareKind | None) -> str:
         body.insert(3, _rows("현원", f"{float(row['enrolled']):g}명"))
     note = ""
     if col(row, "hours_source") == "catalog" or col(row, "capacity_source") == "catalog":
-        note = "<div style='color:#555;font-size:11px'>일부 값은 유형별 기본값입니다 (catalog default)</div>"
+        note = (
+            "<div style='color:#555;font-size:11px'>"
+            "일부 값은 유형별 기본값입니다 (catalog default)</div>"
+        )
     date = escape_text(col(row, "data_date"), missing="미상")
     return (
         f"<div style='font-size:13px;min-width:220px'><table>{''.join(body)}</table>{note}"
@@ -201,8 +212,12 @@ def _add_facilities(m: folium.Map, facilities: gpd.GeoDataFrame, catalog) -> Non
         label = kind.label_ko if kind is not None else kind_key
         layer = folium.FeatureGroup(name=f"시설: {escape_text(label)} ({len(group)})", show=True)
         rows = [
-            [round(row.geometry.y, 7), round(row.geometry.x, 7), facility_popup_html(row, kind),
-             escape_text(row.get("name"), missing="이름 없음")]
+            [
+                round(row.geometry.y, 7),
+                round(row.geometry.x, 7),
+                facility_popup_html(row, kind),
+                escape_text(row.get("name"), missing="이름 없음"),
+            ]
             for _fid, row in group.iterrows()
         ]
         _PointBatch(rows, icon_html=marker_svg(kind_style(kind_key))).add_to(layer)
@@ -222,9 +237,21 @@ def _add_schools(m: folium.Map, schools: gpd.GeoDataFrame) -> None:
             + _rows("주소", escape_text(col(row, "address"), missing="미공개"))
             + "</table>"
         )
-        rows.append([round(row.geometry.y, 7), round(row.geometry.x, 7), popup,
-                     escape_text(col(row, "name"), missing="학교")])
-    style = {"radius": 5, "color": "#000000", "weight": 2, "fillColor": "#FFFFFF", "fillOpacity": 1.0}
+        rows.append(
+            [
+                round(row.geometry.y, 7),
+                round(row.geometry.x, 7),
+                popup,
+                escape_text(col(row, "name"), missing="학교"),
+            ]
+        )
+    style = {
+        "radius": 5,
+        "color": "#000000",
+        "weight": 2,
+        "fillColor": "#FFFFFF",
+        "fillOpacity": 1.0,
+    }
     _PointBatch(rows, circle_style=style).add_to(layer)
     layer.add_to(m)
 
@@ -232,16 +259,28 @@ def _add_schools(m: folium.Map, schools: gpd.GeoDataFrame) -> None:
 def _polygon_frame(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     require_geom_type(gdf, {"Polygon", "MultiPolygon"}, what)
     # Rounding to 1e-6° (≈0.1 m) only shortens the numbers written into the page.
-    geoms = shapely.set_precision(gdf.geometry.values, 1e-6, mode="pointwise") if gdf.crs.is_geographic \
+    geoms = (
+        shapely.set_precision(gdf.geometry.values, 1e-6, mode="pointwise")
+        if gdf.crs.is_geographic
         else gdf.geometry.values
+    )
     out = gpd.GeoDataFrame(
-        {"label": [escape_text(v, missing=str(i)) for i, v in zip(gdf.index, gdf.get("name", gdf.index))]},
-        geometry=geoms, crs=gdf.crs, index=gdf.index,
+        {
+            "label": [
+                escape_text(v, missing=str(i))
+                for i, v in zip(gdf.index, gdf.get("name", gdf.index), strict=True)
+            ]
+        },
+        geometry=geoms,
+        crs=gdf.crs,
+        index=gdf.index,
     )
     return out
 
 
-def _add_outline(m: folium.Map, polygons: gpd.GeoDataFrame, name: str, colour: str, show: bool) -> None:
+def _add_outline(
+    m: folium.Map, polygons: gpd.GeoDataFrame, name: str, colour: str, show: bool
+) -> None:
     folium.GeoJson(
         polygons[["label", "geometry"]],
         name=name,
@@ -252,7 +291,12 @@ def _add_outline(m: folium.Map, polygons: gpd.GeoDataFrame, name: str, colour: s
 
 
 def _add_choropleths(
-    m: folium.Map, polygons: gpd.GeoDataFrame, stats: pd.DataFrame | None, level_ko: str, *, first_shown: bool
+    m: folium.Map,
+    polygons: gpd.GeoDataFrame,
+    stats: pd.DataFrame | None,
+    level_ko: str,
+    *,
+    first_shown: bool,
 ) -> bool:
     """One overlay + legend per metric present in ``stats``; returns whether one is shown."""
     if stats is None:
@@ -261,7 +305,8 @@ def _add_choropleths(
     if len(common) == 0:
         msg = (
             f"{level_ko} stats share no index value with the {level_ko} layer "
-            f"(stats index e.g. {list(stats.index[:3])}, layer index e.g. {list(polygons.index[:3])}); "
+            f"(stats index e.g. {list(stats.index[:3])}, "
+            f"layer index e.g. {list(polygons.index[:3])}); "
             "index the stats by zone_id / adm_code"
         )
         raise InputDataError(msg)
@@ -291,10 +336,16 @@ def _add_choropleths(
             show=show,
             overlay=True,
             style_function=lambda f, c=cmap: {
-                "fillColor": _NO_DATA_COLOUR if f["properties"]["value"] is None else c(f["properties"]["value"]),
-                "color": "#444444", "weight": 0.8, "fillOpacity": 0.65,
+                "fillColor": _NO_DATA_COLOUR
+                if f["properties"]["value"] is None
+                else c(f["properties"]["value"]),
+                "color": "#444444",
+                "weight": 0.8,
+                "fillOpacity": 0.65,
             },
-            tooltip=folium.GeoJsonTooltip(fields=["label", "value_txt"], aliases=[level_ko, label_ko]),
+            tooltip=folium.GeoJsonTooltip(
+                fields=["label", "value_txt"], aliases=[level_ko, label_ko]
+            ),
         )
         layer.add_to(m)
         cmap.add_to(m)
@@ -307,10 +358,17 @@ def _add_demand(m: folium.Map, demand_points: gpd.GeoDataFrame) -> None:
     weights = pd.to_numeric(demand_points["demand"], errors="coerce").fillna(0.0).to_numpy()
     top = weights.max() if len(weights) else 0.0
     scaled = weights / top if top > 0 else weights
-    data = [[p.y, p.x, float(w)] for p, w in zip(demand_points.geometry, scaled) if w > 0]
+    points = zip(demand_points.geometry, scaled, strict=True)
+    data = [[p.y, p.x, float(w)] for p, w in points if w > 0]
     total = float(weights.sum())
-    HeatMap(data, name=f"돌봄 수요 (heat map, 합계 {total:,.0f}명)", radius=18, blur=14,
-            min_opacity=0.25, show=False).add_to(m)
+    HeatMap(
+        data,
+        name=f"돌봄 수요 (heat map, 합계 {total:,.0f}명)",
+        radius=18,
+        blur=14,
+        min_opacity=0.25,
+        show=False,
+    ).add_to(m)
 
 
 def _add_service_areas(m: folium.Map, service_areas: gpd.GeoDataFrame) -> None:
@@ -319,11 +377,18 @@ def _add_service_areas(m: folium.Map, service_areas: gpd.GeoDataFrame) -> None:
     if "walk_min" in service_areas.columns:
         frame["label"] = [
             f"{lab} · 도보 {float(w):g}분" if not pd.isna(w) else lab
-            for lab, w in zip(frame["label"], service_areas["walk_min"])
+            for lab, w in zip(frame["label"], service_areas["walk_min"], strict=True)
         ]
     folium.GeoJson(
-        frame, name="시설 도보권 (service areas)", show=False,
-        style_function=lambda _f: {"color": "#0072B2", "weight": 1, "fillColor": "#56B4E9", "fillOpacity": 0.2},
+        frame,
+        name="시설 도보권 (service areas)",
+        show=False,
+        style_function=lambda _f: {
+            "color": "#0072B2",
+            "weight": 1,
+            "fillColor": "#56B4E9",
+            "fillOpacity": 0.2,
+        },
         tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
     ).add_to(m)
 
@@ -358,7 +423,10 @@ def _add_proposed(m: folium.Map, proposed: gpd.GeoDataFrame, catalog) -> None:
 
 
 def _info_body(title: str, distance_method_label: str, synthetic: bool) -> str:
-    parts = [f"<h1>{escape_text(title)}</h1>", f"<div>거리 산정: {escape_text(distance_method_label)}</div>"]
+    parts = [
+        f"<h1>{escape_text(title)}</h1>",
+        f"<div>거리 산정: {escape_text(distance_method_label)}</div>",
+    ]
     if synthetic:
         parts.append("<div class='careplan-synthetic'>가상 데이터 (synthetic)</div>")
     return "".join(parts)
@@ -369,7 +437,10 @@ def _bounds(layers: Sequence[gpd.GeoDataFrame]) -> list[list[float]] | None:
     boxes = boxes[np.isfinite(boxes).all(axis=1)] if len(boxes) else boxes
     if not len(boxes):
         return None
-    return [[float(boxes[:, 1].min()), float(boxes[:, 0].min())], [float(boxes[:, 3].max()), float(boxes[:, 2].max())]]
+    return [
+        [float(boxes[:, 1].min()), float(boxes[:, 0].min())],
+        [float(boxes[:, 3].max()), float(boxes[:, 2].max())],
+    ]
 
 
 def planner_map(
@@ -429,9 +500,14 @@ def planner_map(
     fac = to_wgs84(facilities, "facilities")
     require_geom_type(fac, {"Point"}, "facilities")
     layers = {"facilities": fac}
-    for name, layer in (("schools", schools), ("zones", zones), ("admin_areas", admin_areas),
-                        ("demand_points", demand_points), ("service_areas", service_areas),
-                        ("proposed", proposed)):
+    for name, layer in (
+        ("schools", schools),
+        ("zones", zones),
+        ("admin_areas", admin_areas),
+        ("demand_points", demand_points),
+        ("service_areas", service_areas),
+        ("proposed", proposed),
+    ):
         if layer is not None:
             layers[name] = to_wgs84(layer, name)
 
@@ -461,8 +537,11 @@ def planner_map(
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     Fullscreen(title="전체 화면", title_cancel="전체 화면 종료").add_to(m)
-    MeasureControl(primary_length_unit="meters", secondary_length_unit="kilometers",
-                   primary_area_unit="sqmeters").add_to(m)
+    MeasureControl(
+        primary_length_unit="meters",
+        secondary_length_unit="kilometers",
+        primary_area_unit="sqmeters",
+    ).add_to(m)
     MiniMap(toggle_display=True).add_to(m)
     bounds = _bounds(list(layers.values()))
     if bounds is not None:
@@ -477,4 +556,3 @@ def save_planner_map(m: folium.Map, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     m.save(str(path))
     return path
-

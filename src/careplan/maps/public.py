@@ -66,9 +66,26 @@ _ASSETS = ("public_map.css", "public_map.js")
 #: The only facility columns that can reach the public page (``phone`` is the
 #: facility's published number; personal fields are never read).
 PUBLIC_FACILITY_FIELDS = (
-    "name", "kind", "address", "phone", "capacity", "capacity_temp", "term_open", "term_close",
-    "vac_open", "vac_close", "sat_open", "sat_close", "fee_month", "fee_day", "min_grade",
-    "max_grade", "hours_source", "capacity_source", "status", "data_date",
+    "name",
+    "kind",
+    "address",
+    "phone",
+    "capacity",
+    "capacity_temp",
+    "term_open",
+    "term_close",
+    "vac_open",
+    "vac_close",
+    "sat_open",
+    "sat_close",
+    "fee_month",
+    "fee_day",
+    "min_grade",
+    "max_grade",
+    "hours_source",
+    "capacity_source",
+    "status",
+    "data_date",
 )
 
 
@@ -110,8 +127,13 @@ def school_facility_walk_times(
     radius_m = max_walk_min * metres_per_min / detour_factor
     s_xy = np.column_stack([s.geometry.x, s.geometry.y])
     f_xy = np.column_stack([f.geometry.x, f.geometry.y])
-    empty = pd.DataFrame({"school_id": pd.Series(dtype=str), "facility_id": pd.Series(dtype=str),
-                          "walk_min": pd.Series(dtype=float)})
+    empty = pd.DataFrame(
+        {
+            "school_id": pd.Series(dtype=str),
+            "facility_id": pd.Series(dtype=str),
+            "walk_min": pd.Series(dtype=float),
+        }
+    )
     if not len(s_xy) or not len(f_xy):
         return empty
     # query_ball_point keeps co-located pairs (distance 0), which a sparse
@@ -121,11 +143,13 @@ def school_facility_walk_times(
     rows = np.repeat(np.arange(len(s_xy)), lens)
     cols = np.fromiter((j for h in hits for j in h), dtype=np.int64, count=int(lens.sum()))
     dist = np.hypot(*(s_xy[rows] - f_xy[cols]).T) if len(rows) else np.zeros(0)
-    out = pd.DataFrame({
-        "school_id": s.index.to_numpy()[np.asarray(rows, dtype=int)].astype(str),
-        "facility_id": f.index.to_numpy()[np.asarray(cols, dtype=int)].astype(str),
-        "walk_min": np.asarray(dist, dtype=float) * detour_factor / metres_per_min,
-    })
+    out = pd.DataFrame(
+        {
+            "school_id": s.index.to_numpy()[np.asarray(rows, dtype=int)].astype(str),
+            "facility_id": f.index.to_numpy()[np.asarray(cols, dtype=int)].astype(str),
+            "walk_min": np.asarray(dist, dtype=float) * detour_factor / metres_per_min,
+        }
+    )
     return out.sort_values(["school_id", "walk_min", "facility_id"], ignore_index=True)
 
 
@@ -147,30 +171,32 @@ def _facility_records(fac4326: gpd.GeoDataFrame, adm_of: pd.Series, catalog) -> 
     for fid, row in fac4326.iterrows():
         r = {k: row.get(k, math.nan) for k in PUBLIC_FACILITY_FIELDS}
         defaults = r["hours_source"] == "catalog" or r["capacity_source"] == "catalog"
-        records.append({
-            "id": str(fid),
-            "name": _txt(r["name"]) or "이름 없음",
-            "kind": str(r["kind"]),
-            "address": _txt(r["address"]),
-            "phone": _txt(r["phone"]),
-            "lat": round(float(row.geometry.y), 6),
-            "lon": round(float(row.geometry.x), 6),
-            "term_close": _num(r["term_close"]) if _num(r["term_open"]) is not None else None,
-            "vacation": _num(r["vac_open"]) is not None and _num(r["vac_close"]) is not None,
-            "saturday": _num(r["sat_open"]) is not None and _num(r["sat_close"]) is not None,
-            "fee_month": _num(r["fee_month"]),
-            "min_grade": _num(r["min_grade"]),
-            "max_grade": _num(r["max_grade"]),
-            "capacity_txt": format_capacity(r["capacity"], r["capacity_temp"]),
-            "term_txt": format_span(r["term_open"], r["term_close"]),
-            "vacation_txt": format_span(r["vac_open"], r["vac_close"]),
-            "saturday_txt": format_span(r["sat_open"], r["sat_close"]),
-            "fee_txt": format_fee(r["fee_month"], r["fee_day"]),
-            "grades_txt": format_grades(r["min_grade"], r["max_grade"]),
-            "defaults_used": bool(defaults),
-            "data_date": _txt(r["data_date"]),
-            "adm": _txt(adm_of.get(fid)),
-        })
+        records.append(
+            {
+                "id": str(fid),
+                "name": _txt(r["name"]) or "이름 없음",
+                "kind": str(r["kind"]),
+                "address": _txt(r["address"]),
+                "phone": _txt(r["phone"]),
+                "lat": round(float(row.geometry.y), 6),
+                "lon": round(float(row.geometry.x), 6),
+                "term_close": _num(r["term_close"]) if _num(r["term_open"]) is not None else None,
+                "vacation": _num(r["vac_open"]) is not None and _num(r["vac_close"]) is not None,
+                "saturday": _num(r["sat_open"]) is not None and _num(r["sat_close"]) is not None,
+                "fee_month": _num(r["fee_month"]),
+                "min_grade": _num(r["min_grade"]),
+                "max_grade": _num(r["max_grade"]),
+                "capacity_txt": format_capacity(r["capacity"], r["capacity_temp"]),
+                "term_txt": format_span(r["term_open"], r["term_close"]),
+                "vacation_txt": format_span(r["vac_open"], r["vac_close"]),
+                "saturday_txt": format_span(r["sat_open"], r["sat_close"]),
+                "fee_txt": format_fee(r["fee_month"], r["fee_day"]),
+                "grades_txt": format_grades(r["min_grade"], r["max_grade"]),
+                "defaults_used": bool(defaults),
+                "data_date": _txt(r["data_date"]),
+                "adm": _txt(adm_of.get(fid)),
+            }
+        )
     return records
 
 
@@ -192,14 +218,17 @@ def _geometry_json(geom, digits: int = 6) -> dict:
     """GeoJSON geometry with coordinates rounded (≈0.1 m at 6 decimals) to keep data.js small."""
     from shapely import set_precision
 
-    return mapping(set_precision(geom, 10.0 ** -digits))
+    return mapping(set_precision(geom, 10.0**-digits))
 
 
 def _adm_membership(fac: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame | None) -> pd.Series:
     if admin_areas is None:
         return pd.Series(dtype=object)
-    adm = gpd.GeoDataFrame({"adm_code": admin_areas.index.astype(str)},
-                           geometry=admin_areas.to_crs(fac.crs).geometry.values, crs=fac.crs)
+    adm = gpd.GeoDataFrame(
+        {"adm_code": admin_areas.index.astype(str)},
+        geometry=admin_areas.to_crs(fac.crs).geometry.values,
+        crs=fac.crs,
+    )
     joined = gpd.sjoin(fac[["geometry"]], adm, how="left", predicate="intersects")
     # A point on a shared boundary matches two 동; keep the first so it is listed once.
     joined = joined[~joined.index.duplicated(keep="first")]
@@ -288,15 +317,23 @@ def public_care_map(
             logger.info("public map: %d facilities not '정상' left out", int((~open_mask).sum()))
         fac = fac[open_mask]
     if fac.empty:
-        msg = "no facilities to publish (all rows closed or the layer is empty); pass include_closed=True or check the input"
+        msg = (
+            "no facilities to publish (all rows closed or the layer is empty); "
+            "pass include_closed=True or check the input"
+        )
         raise EmptyInputError(msg)
 
     if school_facility_times is None:
         times = school_facility_walk_times(schools, fac, max_walk_min=walk_minutes)
-        label = (f"직선거리 × 우회계수 {DEFAULT_DETOUR_FACTOR:g}, 보행속도 {DEFAULT_WALK_SPEED_KMH:g} km/h "
-                 "추정 (실제 도보 경로 아님)")
+        label = (
+            f"직선거리 × 우회계수 {DEFAULT_DETOUR_FACTOR:g}, "
+            f"보행속도 {DEFAULT_WALK_SPEED_KMH:g} km/h "
+            "추정 (실제 도보 경로 아님)"
+        )
     else:
-        require_columns(school_facility_times, ["school_id", "facility_id", "walk_min"], "school_facility_times")
+        require_columns(
+            school_facility_times, ["school_id", "facility_id", "walk_min"], "school_facility_times"
+        )
         times = school_facility_times.astype({"school_id": str, "facility_id": str})
         times = times[times["walk_min"] <= walk_minutes]
         label = "도보 경로 기준"
@@ -308,31 +345,51 @@ def public_care_map(
     sch4326 = to_wgs84(schools, "schools")
     zone_metric = _metric(zones)
     if simplify_m > 0 and zone_metric.crs is not None and not zone_metric.crs.is_geographic:
-        zone_metric = zone_metric.set_geometry(zone_metric.geometry.simplify(simplify_m, preserve_topology=True))
+        zone_metric = zone_metric.set_geometry(
+            zone_metric.geometry.simplify(simplify_m, preserve_topology=True)
+        )
     zon4326 = to_wgs84(zone_metric, "zones")
-    adm_of = _adm_membership(_metric(fac), _metric(admin_areas) if admin_areas is not None else None)
+    adm_of = _adm_membership(
+        _metric(fac), _metric(admin_areas) if admin_areas is not None else None
+    )
 
     records = _facility_records(fac4326, adm_of, catalog)
     counts = fac4326["kind"].value_counts()
     kinds = {}
     for key in sorted(counts.index, key=lambda k: list(catalog).index(k)):
         style, kind = kind_style(key), catalog[key]
-        kinds[key] = {"label": kind.label_ko, "eligibility": kind.eligibility_ko, "count": int(counts[key]),
-                      "colour": style.colour, "shape": style.shape, "letter": style.letter,
-                      "text_colour": style.text_colour}
+        kinds[key] = {
+            "label": kind.label_ko,
+            "eligibility": kind.eligibility_ko,
+            "count": int(counts[key]),
+            "colour": style.colour,
+            "shape": style.shape,
+            "letter": style.letter,
+            "text_colour": style.text_colour,
+        }
 
     links = _zone_links(zones)
-    near = {sid: list(zip(g["facility_id"], g["walk_min"].round(2)))
-            for sid, g in times.sort_values("walk_min").groupby("school_id", sort=False)}
+    near = {
+        sid: list(zip(g["facility_id"], g["walk_min"].round(2), strict=True))
+        for sid, g in times.sort_values("walk_min").groupby("school_id", sort=False)
+    }
     school_records = [
-        {"id": str(sid), "name": _txt(col(row, "name")) or str(sid), "address": _txt(col(row, "address")),
-         "lat": round(float(row.geometry.y), 6), "lon": round(float(row.geometry.x), 6),
-         "zones": links.get(str(sid), []),
-         "near": [[fid, float(w)] for fid, w in near.get(str(sid), [])]}
+        {
+            "id": str(sid),
+            "name": _txt(col(row, "name")) or str(sid),
+            "address": _txt(col(row, "address")),
+            "lat": round(float(row.geometry.y), 6),
+            "lon": round(float(row.geometry.x), 6),
+            "zones": links.get(str(sid), []),
+            "near": [[fid, float(w)] for fid, w in near.get(str(sid), [])],
+        }
         for sid, row in sch4326.iterrows()
     ]
     zone_records = {
-        str(zid): {"name": _txt(col(row, "name")) or str(zid), "geometry": _geometry_json(row.geometry)}
+        str(zid): {
+            "name": _txt(col(row, "name")) or str(zid),
+            "geometry": _geometry_json(row.geometry),
+        }
         for zid, row in zon4326.iterrows()
     }
     adm_records = []
@@ -340,22 +397,43 @@ def public_care_map(
         per_adm = adm_of.value_counts()
         for code, row in admin_areas.iterrows():
             name = _txt(col(row, "name")) or str(code)
-            adm_records.append({"code": str(code), "name": name, "full_name": _txt(col(row, "full_name")) or name,
-                                "count": int(per_adm.get(str(code), 0))})
+            adm_records.append(
+                {
+                    "code": str(code),
+                    "name": name,
+                    "full_name": _txt(col(row, "full_name")) or name,
+                    "count": int(per_adm.get(str(code), 0)),
+                }
+            )
         adm_records.sort(key=lambda a: a["name"])
 
     bounds = [float(v) for v in fac4326.total_bounds]
     if len(sch4326):
         sb = sch4326.total_bounds
-        bounds = [min(bounds[0], sb[0]), min(bounds[1], sb[1]), max(bounds[2], sb[2]), max(bounds[3], sb[3])]
+        bounds = [
+            min(bounds[0], sb[0]),
+            min(bounds[1], sb[1]),
+            max(bounds[2], sb[2]),
+            max(bounds[3], sb[3]),
+        ]
     data = {
         "meta": {
-            "title": title, "data_date": str(data_date), "synthetic": synthetic,
-            "attributions": list(attributions), "walk_minutes": walk_minutes, "distance_label": label,
-            "tile_url": tile_url, "tile_attribution_html": html.escape(tile_attribution),
-            "bounds": bounds, "generated": date.today().isoformat(), "careplan_version": __version__,
+            "title": title,
+            "data_date": str(data_date),
+            "synthetic": synthetic,
+            "attributions": list(attributions),
+            "walk_minutes": walk_minutes,
+            "distance_label": label,
+            "tile_url": tile_url,
+            "tile_attribution_html": html.escape(tile_attribution),
+            "bounds": bounds,
+            "generated": date.today().isoformat(),
+            "careplan_version": __version__,
         },
-        "kinds": kinds, "facilities": records, "schools": school_records, "zones": zone_records,
+        "kinds": kinds,
+        "facilities": records,
+        "schools": school_records,
+        "zones": zone_records,
         "adms": adm_records,
     }
     out = Path(out_dir)
@@ -367,12 +445,23 @@ def public_care_map(
             shutil.copyfile(src, out / name)
     index = out / "index.html"
     index.write_text(
-        _render_index(title=title, data_date=str(data_date), synthetic=synthetic, attributions=list(attributions),
-                      distance_label=label, leaflet_js_url=leaflet_js_url, leaflet_css_url=leaflet_css_url,
-                      version=__version__),
+        _render_index(
+            title=title,
+            data_date=str(data_date),
+            synthetic=synthetic,
+            attributions=list(attributions),
+            distance_label=label,
+            leaflet_js_url=leaflet_js_url,
+            leaflet_css_url=leaflet_css_url,
+            version=__version__,
+        ),
         encoding="utf-8",
     )
-    logger.info("public care map: %d facilities, %d schools, %d zones -> %s",
-                len(records), len(school_records), len(zone_records), index)
+    logger.info(
+        "public care map: %d facilities, %d schools, %d zones -> %s",
+        len(records),
+        len(school_records),
+        len(zone_records),
+        index,
+    )
     return index
-
