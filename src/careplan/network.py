@@ -598,6 +598,19 @@ def _iter_blocks(
             yield chunk[s : s + rows], sub_nodes, block
 
 
+def _node_hits(
+    graph: WalkGraph, sources: np.ndarray, limit: float, *, chunk_size: int, max_chunk_bytes: int,
+    progress: bool, desc: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(positions into sources, reached nodes, minutes)`` for every node within ``limit``."""
+    for which, sub_nodes, block in _iter_blocks(
+        graph, sources, limit, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes,
+        progress=progress, desc=desc,
+    ):
+        r, c = np.nonzero(block <= limit)
+        yield which[r], sub_nodes[c], block[r, c]
+
+
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unique keys, and for each the run ``[start, start + count)`` in ``order``."""
     order = np.argsort(keys, kind="stable")
@@ -687,27 +700,23 @@ def travel_times(
     if len(o_idx) and len(d_idx):
         limit = _limit_pad(cutoff_min - o_min.min() - d_min.min())
         uniq, order, start, count = _groups(o_node)  # origins snapped to one node share a pass
-        d_order = np.argsort(d_node, kind="stable")
-        d_sorted = d_node[d_order]
+        d_uniq, d_order, d_start, d_count = _groups(d_node)
         if limit >= 0:
-            for which, sub_nodes, block in _iter_blocks(
+            for which, node, node_min in _node_hits(
                 graph, uniq, limit, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes,
                 progress=progress, desc="travel times",
             ):
-                members, owner = _expand(order, start, count, which)
-                lo = np.searchsorted(d_sorted, sub_nodes[0])
-                hi = np.searchsorted(d_sorted, sub_nodes[-1], side="right")
-                dests = d_order[lo:hi]
-                pos = np.searchsorted(sub_nodes, d_node[dests])
-                inside = sub_nodes[np.minimum(pos, len(sub_nodes) - 1)] == d_node[dests]
-                dests, pos = dests[inside], pos[inside]
-                t = block[np.ix_(owner, pos)]
-                t += o_min[members][:, None]
-                t += d_min[dests][None, :]
-                r, c = np.nonzero(t <= cutoff_min)
-                rows.append(o_idx[members[r]])
-                cols.append(d_idx[dests[c]])
-                vals.append(t[r, c])
+                g = np.minimum(np.searchsorted(d_uniq, node), len(d_uniq) - 1)
+                hit = d_uniq[g] == node
+                which, g, node_min = which[hit], g[hit], node_min[hit]
+                dests, k = _expand(d_order, d_start, d_count, g)
+                origs, k2 = _expand(order, start, count, which[k])
+                dests = dests[k2]
+                t = o_min[origs] + node_min[k][k2] + d_min[dests]
+                ok = t <= cutoff_min
+                rows.append(o_idx[origs[ok]])
+                cols.append(d_idx[dests[ok]])
+                vals.append(t[ok])
     matrix = _csr(rows, cols, vals, (len(origins), len(destinations)))
     logger.info(
         "network travel times: %s origins × %s destinations, %s pairs within %g min",
