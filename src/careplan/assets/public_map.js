@@ -339,12 +339,17 @@
       if (window.L && typeof window.L.map === "function") { initMap(); } else { mapUnavailable(); }
     };
     document.head.appendChild(script);
+    // A CDN that never answers fires neither event for a long time: say so after
+    // 10 s (the list works meanwhile); a late load still brings the map in.
+    window.setTimeout(function () { if (!map) { mapUnavailable(); } }, 10000);
   }
 
   function textNode(text) { return el("span", null, text); }
 
   function initMap() {
     var L = window.L;
+    if (map) { return; }
+    document.body.classList.remove("no-map");
     $("map-status").remove();
     map = L.map("map", { zoomControl: true });
     L.tileLayer(D.meta.tile_url, { maxZoom: 19, attribution: D.meta.tile_attribution_html }).addTo(map);
