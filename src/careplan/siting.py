@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from ._errors import InfeasibleError, InputDataError, SettingsError
 
 __all__ = [
+    "Proposal",
     "SitingResult",
     "care_clusters",
     "cmclp",
@@ -1231,3 +1232,225 @@ def _allocation_start(g: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, y: np.n
               row_lower=np.full(rows.shape[0], -_INF), row_upper=np.concatenate([gw, cap]), maximize=True)
     res = _run_highs(lp, start=None, time_limit_s=30.0, mip_rel_gap=0.0, threads=None, what="allocation")
     return np.zeros(e) if res.x is None else np.clip(res.x, 0, ub)
+
+
+# --------------------------------------------------------------------------- planning layer
+
+
+@dataclass(frozen=True, eq=False)
+class Proposal:
+    """Ranked proposed sites (GeoDataFrame, EPSG:5179) and the model result behind them."""
+
+    sites: Any  # geopandas.GeoDataFrame, index site_id
+    result: SitingResult
+    covered_by_existing: float
+    total_demand: float
+
+
+def _cost_for(travel: Any, origin_ids: Any, dest_ids: list[str]) -> sp.csr_matrix:
+    """Cost matrix (demand × [existing, candidates]) from a TravelTimes or a matrix in that column order."""
+    from .network import TravelTimes
+
+    if not isinstance(travel, TravelTimes):
+        mat = _as_csr(travel)
+        if mat.shape != (len(origin_ids), len(dest_ids)):
+            msg = (f"cost matrix shape {mat.shape} does not match demand × (existing + candidates) "
+                   f"= ({len(origin_ids)}, {len(dest_ids)}); pass a TravelTimes or reorder the columns")
+            raise InputDataError(msg)
+        return mat
+    if not travel.origin_ids.astype(str).equals(origin_ids.astype(str)):
+        msg = "travel times' origin ids differ from the demand points' index; compute travel times for these points"
+        raise InputDataError(msg)
+    col_of = {str(d): j for j, d in enumerate(travel.destination_ids)}
+    missing = [d for d in dest_ids if d not in col_of]
+    if missing:
+        msg = f"{len(missing)} site id(s) are not destinations of the travel times (first {missing[:5]}); recompute them"
+        raise InputDataError(msg)
+    new_of_old = np.full(len(travel.destination_ids), -1)
+    new_of_old[[col_of[d] for d in dest_ids]] = np.arange(len(dest_ids))
+    mat = travel.matrix.tocsr()
+    keep = new_of_old[mat.indices] >= 0
+    rows = _row_of(mat)[keep]
+    # Build through COO: explicit 0.0 (co-located) entries survive, nothing is eliminated.
+    out = sp.coo_matrix((mat.data[keep], (rows, new_of_old[mat.indices[keep]])), shape=(mat.shape[0], len(dest_ids)))
+    return _as_csr(out)
+
+
+def _hour_label(minutes: float | None) -> str:
+    if minutes is None:
+        return "운영시간 미정"
+    h, m = divmod(int(minutes), 60)
+    return f"{h}시 운영 기준" if m == 0 else f"{h}시 {m}분 운영 기준"
+
+
+def propose_sites(demand: Any, existing: Any, candidates: Any, travel: Any, *, kind: str, n_new: int | None = None,
+                  budget: float | None = None, max_walk_min: float = 10.0, capacitated: bool = False,
+                  weight_col: str = "demand", sido: str | None = None, default_site_cost: float = 1.0,
+                  catalog: dict | None = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Proposal:
+    """Propose and rank new centres of one kind that add the most demand within a walk.
+
+    Parameters
+    ----------
+    demand
+        ``demand_points`` (index ``point_id``, column ``weight_col``).
+    existing
+        Existing facilities (index ``facility_id``); they stay open. ``capacity`` is used when
+        ``capacitated`` (missing → the catalog default of the facility's ``kind``).
+    candidates
+        ``candidate_sites`` (see :mod:`careplan.candidates`), already filtered.
+    travel
+        ``careplan.network.TravelTimes`` with origins = demand points and destinations
+        including every existing and candidate id; or a matrix with columns
+        ``[existing…, candidates…]``.
+    kind
+        Catalog kind of the new centres (capacity, closing hour, 키움 Seoul-only rule).
+    n_new, budget
+        Number of new centres, and/or a budget over the candidates' ``cost`` column
+        (missing → ``default_site_cost``).
+    max_walk_min
+        Walk threshold: a point is served iff its walk time is ``<= max_walk_min``.
+    capacitated
+        Use the capacitated MCLP (covered = demand the centres can actually take).
+
+    Returns
+    -------
+    Proposal
+        ``sites``: ranked GeoDataFrame (EPSG:5179) with ``rank``, ``kind``, ``kind_label``,
+        ``capacity``, ``marginal_demand`` (added covered demand given the existing centres and
+        the higher-ranked new ones), ``cumulative_demand``, ``cumulative_share`` and a Korean
+        ``explanation``; ``result``: the :class:`SitingResult`.
+    """
+    import geopandas as gpd
+
+    from .candidates import check_kind_allowed, kind_capacity, prepare_candidates
+    from .catalog import get_catalog
+
+    cat = catalog or get_catalog()
+    check_kind_allowed(kind, sido, cat)
+    cands = prepare_candidates(candidates)
+    if weight_col not in demand:
+        from ._errors import MissingColumnError
+
+        msg = f"demand points need a {weight_col!r} column; got {list(demand.columns)}"
+        raise MissingColumnError(msg)
+    w = demand[weight_col].fillna(0).to_numpy(float)
+    ex_ids = [str(i) for i in existing.index]
+    dest = ex_ids + [str(i) for i in cands.index]
+    mat = _cost_for(travel, demand.index, dest)
+    n_ex = len(ex_ids)
+    fixed = np.arange(n_ex)
+    costs = np.concatenate([np.zeros(n_ex), cands["cost"].fillna(default_site_cost).to_numpy(float)])
+    cap_new = kind_capacity(kind, cat)
+    p = None if n_new is None else n_ex + int(n_new)
+    if capacitated:
+        ex_cap = existing["capacity"] if "capacity" in existing else np.full(n_ex, np.nan)
+        default = np.array([kind_capacity(k, cat) if k in cat else 0.0 for k in existing.get("kind", [kind] * n_ex)])
+        caps = np.concatenate([np.where(np.isnan(np.asarray(ex_cap, float)), default, np.asarray(ex_cap, float)),
+                               np.full(len(cands), cap_new)])
+        res = cmclp(mat, w, caps, service_radius=max_walk_min, p=p, budget=budget, site_costs=costs, fixed=fixed,
+                    time_limit_s=time_limit_s)
+    else:
+        res = mclp(mat, w, service_radius=max_walk_min, p=p, budget=budget, site_costs=costs, fixed=fixed,
+                   time_limit_s=time_limit_s)
+    cov = _coverage(mat, max_walk_min)
+    base_mask = np.asarray(cov[:, fixed].sum(axis=1)).ravel() > 0 if n_ex else np.zeros(len(w), dtype=bool)
+    new_cols = [int(j) for j in res.selected if j >= n_ex]
+    if capacitated:
+        loads = np.asarray(res.allocation.sum(axis=0)).ravel()
+        base = float(loads[:n_ex].sum())
+        order = sorted(new_cols, key=lambda j: -loads[j])
+        gains = [float(loads[j]) for j in order]
+    else:
+        base = float(w[base_mask].sum())
+        order, gains = _rank_by_gain(cov, w, base_mask, new_cols)
+    entry = cat[kind]
+    close = entry.term_hours[1] if entry.term_hours else None
+    keep = [i for i, g in enumerate(gains) if g > 0]  # padding sites (gain 0) are not proposals
+    order = [order[i] for i in keep]
+    gains = [gains[i] for i in keep]
+    total = float(w.sum())
+    sites = cands.iloc[[j - n_ex for j in order]].copy()
+    sites.insert(0, "rank", np.arange(1, len(order) + 1))
+    sites["kind"] = kind
+    sites["kind_label"] = entry.label_ko
+    sites["capacity"] = cap_new
+    sites["marginal_demand"] = gains
+    sites["cumulative_demand"] = base + np.cumsum(gains) if gains else []
+    sites["cumulative_share"] = sites["cumulative_demand"] / total if total > 0 else np.nan
+    verb = "배정" if capacitated else "추가"
+    sites["explanation"] = [f"{max_walk_min:g}분 거리 안 돌봄 수요 {g:,.0f}명 {verb} ({_hour_label(close)})" for g in gains]
+    sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=cands.crs)
+    logger.info("propose_sites: %d new %s, demand within %g min %.6g → %.6g of %.6g", len(order), kind,
+                max_walk_min, base, base + sum(gains), total)
+    return Proposal(sites, res, base, total)
+
+
+def _rank_by_gain(cov: sp.csr_matrix, w: np.ndarray, base_mask: np.ndarray, cols: list[int]) -> tuple[list[int], list[float]]:
+    """Order chosen sites greedily by the demand each adds given the existing and higher-ranked ones."""
+    covered = base_mask.copy()
+    csc = cov.tocsc()
+    left, order, gains = list(cols), [], []
+    while left:
+        best = max(left, key=lambda j: (w[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]]
+                                        * ~covered[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]]).sum())
+        rows = csc.indices[csc.indptr[best]:csc.indptr[best + 1]]
+        gains.append(float((w[rows] * ~covered[rows]).sum()))
+        covered[rows] = True
+        order.append(best)
+        left.remove(best)
+    return order, gains
+
+
+def care_clusters(facilities: Any, cost: Any, *, n_hubs: int | None = None, hubs: Any = None,
+                  weight_col: str | None = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Any:
+    """Group facilities into 돌봄클러스터 around hubs (one intake desk per cluster, 김천 plan).
+
+    Parameters
+    ----------
+    facilities
+        Facilities (index ``facility_id``).
+    cost
+        Facility × facility travel times: a ``TravelTimes`` (origins = destinations =
+        facilities) or a square matrix in the facilities' order.
+    n_hubs
+        Choose this many hubs among the facilities by a p-median (total time of every
+        facility to its hub, weighted by ``weight_col`` if given).
+    hubs
+        Or give the hub facility ids; each facility joins its nearest hub.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``facility_id``; ``hub_id``, ``time_to_hub`` (cost units, minutes for TravelTimes),
+        ``is_hub``.
+    """
+    import pandas as pd
+
+    ids = [str(i) for i in facilities.index]
+    mat = _cost_for(cost, facilities.index, ids)
+    n = len(ids)
+    # every facility reaches itself at no cost, whatever the travel-time table stored
+    diag = sp.csr_matrix((np.zeros(n), (np.arange(n), np.arange(n))), shape=(n, n))
+    coo = mat.tocoo()
+    off = coo.row != coo.col
+    mat = _as_csr(sp.coo_matrix((np.concatenate([coo.data[off], diag.data]),
+                                 (np.concatenate([coo.row[off], np.arange(n)]), np.concatenate([coo.col[off], np.arange(n)]))),
+                                shape=(n, n)))
+    if (n_hubs is None) == (hubs is None):
+        msg = "care_clusters needs exactly one of n_hubs (choose hubs) or hubs (given hub ids)"
+        raise SettingsError(msg)
+    if hubs is not None:
+        pos = {d: j for j, d in enumerate(ids)}
+        unknown = [h for h in map(str, hubs) if h not in pos]
+        if unknown:
+            msg = f"hub id(s) {unknown[:5]} are not facility ids; pick hubs from the facilities' index"
+            raise InputDataError(msg)
+        chosen = np.array(sorted(pos[h] for h in map(str, hubs)))
+        _check_reachable(_cols(mat, chosen), None, "care clusters (no hub within reach)")
+    else:
+        w = np.ones(n) if weight_col is None else facilities[weight_col].fillna(0).to_numpy(float)
+        chosen = pmedian(mat, np.maximum(w, 1e-9), p=n_hubs, time_limit_s=time_limit_s).selected
+    d, arg = _nearest_cost(mat, chosen)
+    out = pd.DataFrame({"hub_id": [ids[j] for j in arg], "time_to_hub": d}, index=pd.Index(ids, name="facility_id"))
+    out["is_hub"] = out.index == out["hub_id"]
+    return out
