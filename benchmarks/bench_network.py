@@ -169,24 +169,25 @@ def run_child(engine: str, path: Path, n_sample: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def compare(a: dict, b: dict, band: float = 1e-6) -> tuple[int, int, float]:
+def compare(a: dict, b: dict, band: float = 1e-6, *, strict: bool = True) -> tuple[int, int, float, int]:
     """(origins compared, pairs compared, max relative difference); raises if the sets differ.
 
     Pairs within ``band`` (relative) of the cut-off may fall on either side and are ignored:
     pandana rounds its weights (relative differences of ~1e-5), networkx and careplan do not.
     """
-    pairs, worst = 0, 0.0
+    pairs, worst, differ = 0, 0.0, 0
     for o, da in a.items():
         db = b.get(o, {})
         # a pair within a hair of the cut-off may fall on either side: ignore those
         ka = {k for k, v in da.items() if v < CUTOFF_MIN * (1 - band)}
         kb = {k for k, v in db.items() if v < CUTOFF_MIN * (1 - band)}
-        if ka != kb:
+        if ka != kb and strict:
             raise AssertionError(f"origin {o}: reached sets differ ({len(ka ^ kb)} nodes)")
-        for k in ka:
+        differ += len(ka ^ kb)
+        for k in ka & kb:
             worst = max(worst, abs(da[k] - db[k]) / max(abs(db[k]), 1e-12))
             pairs += 1
-    return len(a), pairs, worst
+    return len(a), pairs, worst, differ
 
 
 def main() -> None:
@@ -212,8 +213,8 @@ def main() -> None:
         print(f"graph: {info['nodes']:,} nodes, {info['segments']:,} street segments (generated in {info['gen_s']:.1f} s)")
         res = {e: run_child(e, path, args.sample) for e in ("careplan", "networkx", "pandana")}
     cp, nxr, pdn = res["careplan"], res["networkx"], res["pandana"]
-    n_o, n_pairs, rel_nx = compare(cp["sample"], nxr["sample"])
-    _, n_pairs_pd, rel_pd = compare(cp["sample"], pdn["sample"], band=1e-3)
+    n_o, n_pairs, rel_nx, _ = compare(cp["sample"], nxr["sample"])
+    _, n_pairs_pd, rel_pd, differ_pd = compare(cp["sample"], pdn["sample"], band=1e-3, strict=False)
     best_all = min(v["s"] for k, v in cp["runs"].items() if k.startswith("all_nodes"))
     best_500 = min(v["s"] for k, v in cp["runs"].items() if k.startswith("dest500"))
     cp128 = cp["runs"]["all_nodes/chunk128"]["s"]
@@ -249,7 +250,8 @@ def main() -> None:
         "",
         "## Same answers",
         "",
-        f"- {n_o} origins, {n_pairs:,} (origin, node) pairs compared: reached sets identical to networkx and pandana "
+        f"- {n_o} origins, {n_pairs:,} (origin, node) pairs compared: reached sets identical to networkx; "
+        f"{differ_pd} (origin, node) pairs found by only one of careplan / pandana "
         f"(pairs within 1e-6 of the cut-off excluded for networkx, 1e-3 for pandana, whose weights are rounded); "
         f"max relative difference vs networkx {rel_nx:.1e}, vs pandana {rel_pd:.1e} ({n_pairs_pd:,} pairs)",
         "",
