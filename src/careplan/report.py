@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io as _io
 import os
 import re
 import shutil
@@ -289,8 +288,6 @@ def _report_html(result, charts: dict[str, Path]) -> str:
             body.append(f"<li>{html.escape(line[2:]).replace('**', '')}</li>")
         elif line.strip() and not line.startswith("```"):
             body.append(f"<p>{html.escape(line)}</p>")
-        elif line.strip() and line.startswith("```") is False:
-            body.append(f"<pre>{html.escape(line)}</pre>")
     if in_table:
         body.append("</table>")
     reports = "".join(f"<pre>{html.escape(r.summary())}</pre>" for r in result.reports)

@@ -21,10 +21,19 @@ __all__ = [
     "require_columns",
     "row_numbers",
     "split_address",
+    "start_report",
     "text",
 ]
 
 METRIC_CRS = "EPSG:5179"
+
+
+def start_report(raw, source: str) -> tuple[RowReport, pd.Series]:
+    """A row report for a freshly read table (noting its encoding) and its row numbers."""
+    report = RowReport(source, rows_read=len(raw.frame))
+    if raw.encoding:
+        report.note(f"인코딩 encoding: {raw.encoding}")
+    return report, row_numbers(raw.frame)
 
 
 def row_numbers(frame: pd.DataFrame) -> pd.Series:

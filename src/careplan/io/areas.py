@@ -8,7 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from ._common import match_area, optional_columns, require_columns, row_numbers, text
+from ._common import match_area, optional_columns, require_columns, start_report, text
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
 from .zones import _to_metric, clean_polygons
@@ -40,10 +40,7 @@ def read_population(path: str | Path, *, sigungu: str | None = None, sido: str |
         msg = (f"{source}: expected 총인구수 and single-year columns 0세 … 12세 (연령별 인구현황, 1세 단위); "
                f"found {len(ages)} age columns. Download the table with '1세 단위' ages.")
         raise MissingColumnError(msg)
-    report = RowReport(source, rows_read=len(frame))
-    if raw.encoding:
-        report.note(f"인코딩 encoding: {raw.encoding}")
-    rows = row_numbers(frame)
+    report, rows = start_report(raw, source)
     parsed = text(frame[cols["area"]]).fillna("").str.extract(_AREA)
     keep = parsed["code"].notna()
     report.reject(rows[~keep], "행정구역 이름에 (10자리 코드)가 없음 (no 10-digit code in 행정구역)")
@@ -122,8 +119,7 @@ def read_admin_areas(path: str | Path, *, population: pd.DataFrame | str | Path 
     source = Path(path).name
     cols = require_columns(frame, _BOUNDARY_COLUMNS, source=source)
     opt = optional_columns(frame, _BOUNDARY_OPTIONAL)
-    report = RowReport(source, rows_read=len(frame))
-    rows = row_numbers(frame)
+    report, rows = start_report(raw, source)
     out = pd.DataFrame(index=frame.index)
     out["adm_code"] = text(frame[cols["adm_code"]])
     for key in ("full_name", "name", "sigungu", "sido", "sigungu_code"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -24,13 +23,13 @@ from ._common import (
     match_area,
     optional_columns,
     require_columns,
-    row_numbers,
     split_address,
+    start_report,
     text,
     to_points,
 )
 from ._parse import clock_minutes, parse_hours_text, parse_numbers, points_to_5179
-from ._report import ReadResult, RowReport
+from ._report import ReadResult
 from ._table import RawTable, read_raw_table
 
 __all__ = ["FACILITY_COLUMNS", "kind_of", "read_candidates", "read_facilities"]
@@ -121,10 +120,7 @@ def read_facilities(path: str | Path, *, kind: str | None = None, mapping: dict[
     if not raw.is_spatial:
         need |= {"lon": FACILITY_COLUMNS["lon"], "lat": FACILITY_COLUMNS["lat"]}
     require_columns(frame, need, source=source, mapping=mapping)
-    report = RowReport(source, rows_read=len(frame))
-    if raw.encoding:
-        report.note(f"인코딩 encoding: {raw.encoding}")
-    rows = row_numbers(frame)
+    report, rows = start_report(raw, source)
     col = _getter(frame, cols)
 
     out = pd.DataFrame(index=frame.index)
@@ -143,8 +139,6 @@ def read_facilities(path: str | Path, *, kind: str | None = None, mapping: dict[
     parts = split_address(addr)
     out["sido"] = col("sido").fillna(parts["sido"])
     out["sigungu"] = col("sigungu").fillna(parts["sigungu"])
-    if out["sido"].isna().all() and raw.path.name and "서울" in "".join(frame.columns.astype(str)):
-        out["sido"] = "서울특별시"
     out["status"] = col("status").fillna("정상")
 
     keep = pd.Series(True, index=frame.index)
@@ -332,8 +326,7 @@ def read_candidates(path: str | Path, *, mapping: dict[str, str] | None = None, 
     if not raw.is_spatial:
         need |= {"lon": _CANDIDATE_COLUMNS["lon"], "lat": _CANDIDATE_COLUMNS["lat"]}
     require_columns(frame, need, source=source, mapping=mapping)
-    report = RowReport(source, rows_read=len(frame))
-    rows = row_numbers(frame)
+    report, rows = start_report(raw, source)
     col = _getter(frame, cols)
     out = pd.DataFrame(index=frame.index)
     out["site_id"] = col("site_id")

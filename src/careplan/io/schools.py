@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ._common import (
@@ -16,6 +15,7 @@ from ._common import (
     require_columns,
     row_numbers,
     split_address,
+    start_report,
     text,
     to_points,
 )
@@ -64,10 +64,7 @@ def read_schools(path: str | Path, *, sigungu: str | None = None, sido: str | No
     source = Path(path).name
     cols = require_columns(frame, _SCHOOL_COLUMNS, source=source, mapping=mapping)
     opt = optional_columns(frame, _SCHOOL_OPTIONAL, mapping)
-    report = RowReport(source, rows_read=len(frame))
-    if raw.encoding:
-        report.note(f"인코딩 encoding: {raw.encoding}")
-    rows = row_numbers(frame)
+    report, rows = start_report(raw, source)
 
     out = pd.DataFrame(index=frame.index)
     out["school_id"] = text(frame[cols["school_id"]])
@@ -132,10 +129,7 @@ def read_students(path: str | Path, *, mapping: dict[str, str] | None = None) ->
     source = Path(path).name
     cols = require_columns(frame, _STUDENT_COLUMNS, source=source, mapping=mapping)
     opt = optional_columns(frame, _STUDENT_OPTIONAL, mapping)
-    report = RowReport(source, rows_read=len(frame))
-    if raw.encoding:
-        report.note(f"인코딩 encoding: {raw.encoding}")
-    rows = row_numbers(frame)
+    report, rows = start_report(raw, source)
     out = pd.DataFrame(index=frame.index)
     out["name"] = text(frame[cols["name"]])
     out["alimi_code"] = text(frame[opt["alimi_code"]]) if "alimi_code" in opt else None

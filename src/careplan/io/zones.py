@@ -12,7 +12,14 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from .._errors import EmptyInputError, UnreadableFileError
-from ._common import METRIC_CRS, find_column, optional_columns, require_columns, row_numbers, text
+from ._common import (
+    METRIC_CRS,
+    find_column,
+    optional_columns,
+    require_columns,
+    start_report,
+    text,
+)
 from ._parse import KOREA_LAT, KOREA_LON
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
@@ -50,8 +57,7 @@ def read_school_zones(path: str | Path, *, links: str | Path | pd.DataFrame | No
     source = path.name
     cols = require_columns(frame, _ZONE_COLUMNS, source=source)
     opt = optional_columns(frame, _ZONE_OPTIONAL)
-    report = RowReport(source, rows_read=len(frame))
-    rows = row_numbers(frame)
+    report, rows = start_report(raw, source)
     zones = pd.DataFrame(index=frame.index)
     zones["zone_id"] = text(frame[cols["zone_id"]])
     zones["name"] = text(frame[opt["name"]]) if "name" in opt else None
