@@ -39,8 +39,14 @@ __all__ = [
     "NetworkError",
     "SettingsError",
     "UnreadableFileError",
+    "PlanResult",
+    "Scenario",
     "__version__",
+    "load_scenario",
+    "run",
 ]
+
+_PIPELINE_NAMES = {"PlanResult", "Scenario", "load_scenario", "run"}
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -50,5 +56,7 @@ def __getattr__(name: str):
     # pays only for the stages it uses.
     if name in _STAGES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _PIPELINE_NAMES:  # careplan.run(careplan.load_scenario(path)) as the issue and notebooks spell it
+        return getattr(importlib.import_module(f"{__name__}.pipeline"), name)
     msg = f"module 'careplan' has no attribute {name!r}"
     raise AttributeError(msg)
