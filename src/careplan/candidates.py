@@ -22,6 +22,7 @@ from .catalog import CareKind, get_catalog
 __all__ = [
     "CANDIDATE_COLUMNS",
     "CandidateFilter",
+    "GRID_SITE_TYPE",
     "SEOUL",
     "check_kind_allowed",
     "cluster_candidates",
@@ -39,6 +40,8 @@ METRIC_CRS = 5179
 #: 2014 지역아동센터 norm (≤ 5F), applied to all kinds as an estimate (DOMAIN.md §5).
 DEFAULT_MAX_FLOOR = 5.0
 
+
+GRID_SITE_TYPE = "격자 후보지"  # generated points, not real buildings: reports say so
 
 def _check_layer(gdf: gpd.GeoDataFrame, what: str) -> None:
     if not isinstance(gdf, gpd.GeoDataFrame):
@@ -84,7 +87,7 @@ def prepare_candidates(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def grid_candidates(area: gpd.GeoDataFrame | gpd.GeoSeries, *, spacing_m: float = 250.0,
-                    site_type: str = "격자 후보지") -> gpd.GeoDataFrame:
+                    site_type: str = GRID_SITE_TYPE) -> gpd.GeoDataFrame:
     """Regular grid of candidate points (cell centres) inside the study area.
 
     Parameters

@@ -18,14 +18,16 @@ import geopandas as gpd
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import access, coverage, demand, io, network
+from . import access, coverage, demand, io, network, siting
+from . import candidates as candidates_mod
 from ._errors import InputDataError, SettingsError
 from .catalog import get_catalog
 from .coverage import DEFAULT_SLOTS, TimeSlot
 from .demand import DEFAULT_GRADE_RATES
 from .network import DEFAULT_DETOUR_FACTOR, DEFAULT_WALK_SPEED_KMH
 
-__all__ = ["FacilitySource", "PlanResult", "Scenario", "load_scenario", "run"]
+__all__ = ["FacilitySource", "Inputs", "PlanResult", "Scenario", "analyse", "load_scenario", "propose", "read_inputs",
+           "run", "site_candidates"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,10 @@ class Scenario:
     siting_kinds: tuple[str, ...] = ("kium_general", "dahamkke")
     siting_sites: int = 3
     siting_slot: str = "학기 18시"
+    siting_grid_m: float = 250.0  # candidate grid spacing when no candidates file is given
+    siting_min_distance_m: float = 0.0
+    siting_capacitated: bool = False
+    siting_time_limit_s: float = 60.0
     catalog_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -78,6 +84,9 @@ class Scenario:
             raise SettingsError(msg)
         if self.access_method not in {"2sfca", "e2sfca", "gravity", "3sfca"}:
             msg = f"access_method must be 2sfca, e2sfca, gravity or 3sfca, got {self.access_method!r}"
+            raise SettingsError(msg)
+        if self.siting_sites < 0 or self.siting_grid_m <= 0 or self.siting_time_limit_s <= 0:
+            msg = "[siting] sites must be >= 0, grid_m and time_limit_s > 0"
             raise SettingsError(msg)
         if self.siting_slot not in {s.name for s in self.slots}:
             msg = f"siting_slot {self.siting_slot!r} is not one of the slots {[s.name for s in self.slots]}"
@@ -120,9 +129,12 @@ def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Sc
     if "slots" in analysis:
         options["slots"] = tuple(TimeSlot(s["name"], s["period"], _minutes(s["time"]))
                                  for s in analysis["slots"])
-    for key in ("kinds", "sites", "slot"):
-        if key in siting:
-            options[f"siting_{key}"] = tuple(siting[key]) if key == "kinds" else siting[key]
+    unknown = {f"siting_{k}" for k in siting} - known
+    if unknown:
+        msg = f"{path.name}: unknown [siting] settings {sorted(k.removeprefix('siting_') for k in unknown)}"
+        raise SettingsError(msg)
+    for key, value in siting.items():
+        options[f"siting_{key}"] = tuple(value) if key == "kinds" else value
     return Scenario(
         name=doc.get("name", path.stem), sigungu=data.get("sigungu"), sido=data.get("sido"),
         schools=base / data["schools"], students=base / data["students"], zones=base / data["zones"],
@@ -147,7 +159,7 @@ class PlanResult:
     zones: gpd.GeoDataFrame
     admin_areas: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
-    candidates: gpd.GeoDataFrame | None
+    candidates: gpd.GeoDataFrame  # the user's list, or the generated grid (site_type 격자 후보지)
     school_demand: pd.DataFrame
     demand_points: gpd.GeoDataFrame
     times: network.TravelTimes
@@ -188,46 +200,72 @@ class PlanResult:
         return pd.DataFrame(rows, columns=["지표", "값"])
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """The scenario's layers as read (EPSG:5179) and every reader's row accounting."""
+
+    schools: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    admin_areas: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame | None  # the user's list, or None (a grid is generated for siting)
+    reports: tuple[io.RowReport, ...]
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame | None]:
+        return {"schools": self.schools, "zones": self.zones, "admin_areas": self.admin_areas,
+                "facilities": self.facilities, "candidates": self.candidates}
+
+
 def run(scenario: Scenario, *, progress: bool = False) -> PlanResult:
-    """Run the whole analysis for ``scenario``."""
-    steps = tqdm(total=6, desc=scenario.name, disable=not progress, unit="step")
+    """Run the whole analysis for ``scenario``: read its files, then :func:`analyse`."""
     catalog = get_catalog(scenario.catalog_overrides or None)
-    layers, reports = _read_inputs(scenario, catalog)
-    steps.update()
-    school_dem = demand.school_demand(layers["schools"], grade_rates=scenario.grade_rates)
-    points = demand.demand_points(school_dem, layers["zones"], layers["admin_areas"], cell_m=scenario.cell_m,
+    inputs = read_inputs(scenario, catalog=catalog)
+    graph = network.load_graph(scenario.network, walk_speed_kmh=scenario.walk_speed_kmh) if scenario.network else None
+    return analyse(scenario, inputs, graph=graph, catalog=catalog, progress=progress)
+
+
+def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, progress: bool = False) -> PlanResult:
+    """Demand → walk times → coverage/access → siting on layers already read.
+
+    ``graph`` is a walk network (networkx graph or :class:`careplan.network.WalkGraph`); without one, times
+    are straight-line × ``scenario.detour_factor`` (labelled on every output).
+    """
+    catalog = catalog or get_catalog(scenario.catalog_overrides or None)
+    steps = tqdm(total=5, desc=scenario.name, disable=not progress, unit="step")
+    school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
+    points = demand.demand_points(school_dem, inputs.zones, inputs.admin_areas, cell_m=scenario.cell_m,
                                   progress=progress)
     steps.update()
-    graph = network.load_graph(scenario.network, walk_speed_kmh=scenario.walk_speed_kmh) if scenario.network else None
-    facilities = layers["facilities"]
-    destinations = facilities if layers["candidates"] is None else pd.concat(
-        [facilities[["geometry"]], layers["candidates"][["geometry"]]])
-    times = network.walk_times(points, gpd.GeoDataFrame(destinations, crs=facilities.crs), graph=graph,
-                               cutoff_min=max(15.0, scenario.max_walk_min), walk_speed_kmh=scenario.walk_speed_kmh,
-                               detour_factor=scenario.detour_factor, progress=progress)
+    facilities = inputs.facilities
+    sites = site_candidates(scenario, inputs)
+    destinations = gpd.GeoDataFrame(pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs)
+    times = network.walk_times(points, destinations, graph=graph, cutoff_min=max(15.0, scenario.max_walk_min),
+                               walk_speed_kmh=scenario.walk_speed_kmh, detour_factor=scenario.detour_factor,
+                               progress=progress)
     steps.update()
     cov = coverage.coverage(points, facilities, times, slots=scenario.slots, max_walk_min=scenario.max_walk_min,
                             catalog=catalog)
     tables = {by: coverage.coverage_table(cov, points, by=by) for by in ("zone_id", "adm_code", None)}
     scores = access.access_scores(points, facilities, times, method=scenario.access_method,
                                   max_walk_min=scenario.max_walk_min)
-    gap_list = access.gaps(scores)
     steps.update()
-    proposed = _propose(scenario, points, facilities, layers["candidates"], times, catalog)
+    proposed = propose(scenario, points, facilities, sites, times, inputs.admin_areas, catalog=catalog)
     steps.update()
     zone_summary = demand.summarise(points, school_dem, by="zone_id")
     adm_summary = demand.summarise(points, by="adm_code")
     steps.update()
     steps.close()
+    layers = inputs.layers()
     synthetic = any(bool(layer["synthetic"].any()) for layer in layers.values()
                     if layer is not None and "synthetic" in layer)
+    equity = _equity_inputs(scores)
     return PlanResult(
-        scenario=scenario, schools=layers["schools"], zones=layers["zones"], admin_areas=layers["admin_areas"],
-        facilities=facilities, candidates=layers["candidates"], school_demand=school_dem, demand_points=points,
+        scenario=scenario, schools=inputs.schools, zones=inputs.zones, admin_areas=inputs.admin_areas,
+        facilities=facilities, candidates=sites, school_demand=school_dem, demand_points=points,
         times=times, coverage=cov, coverage_total=tables[None], coverage_by_zone=tables["zone_id"],
-        coverage_by_adm=tables["adm_code"], access=scores, gaps=gap_list,
-        gini=access.gini(*_equity_inputs(scores)), lorenz=access.lorenz_curve(*_equity_inputs(scores)),
-        zone_summary=zone_summary, adm_summary=adm_summary, proposed=proposed, reports=tuple(reports),
+        coverage_by_adm=tables["adm_code"], access=scores, gaps=access.gaps(scores),
+        gini=access.gini(*equity), lorenz=access.lorenz_curve(*equity),
+        zone_summary=zone_summary, adm_summary=adm_summary, proposed=proposed, reports=inputs.reports,
         synthetic=synthetic, data_date=_data_date(layers))
 
 
@@ -237,7 +275,9 @@ def _equity_inputs(scores: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return scores["access"].fillna(0.0), weights.fillna(0.0)
 
 
-def _read_inputs(scenario: Scenario, catalog) -> tuple[dict, list]:
+def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
+    """Read every file of ``scenario`` with the careplan.io readers (rows accounted in ``reports``)."""
+    catalog = catalog or get_catalog(scenario.catalog_overrides or None)
     area = {"sigungu": scenario.sigungu, "sido": scenario.sido}
     schools, r_schools = io.read_schools(scenario.schools, **area)
     students, r_students = io.read_students(scenario.students)
@@ -263,15 +303,74 @@ def _read_inputs(scenario: Scenario, catalog) -> tuple[dict, list]:
     if scenario.candidates:
         candidates, r_cand = io.read_candidates(scenario.candidates)
         reports.append(r_cand)
-    return ({"schools": schools, "zones": zones, "admin_areas": areas, "facilities": facilities,
-             "candidates": candidates}, reports)
+    return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
+                  reports=tuple(reports))
 
 
-def _propose(scenario, points, facilities, candidates, times, catalog):
-    """Ranked new sites: not wired into the pipeline yet (careplan.siting.propose_sites is called directly)."""
-    if candidates is not None and scenario.siting_sites > 0:
-        logger.warning("siting is not yet part of the pipeline run: call careplan.siting.propose_sites")
-    return None
+def site_candidates(scenario: Scenario, inputs: Inputs) -> gpd.GeoDataFrame:
+    """The user's candidate list, or a grid over the study area (labelled 격자 후보지: not real buildings)."""
+    if inputs.candidates is not None:
+        return inputs.candidates
+    grid = candidates_mod.grid_candidates(inputs.admin_areas, spacing_m=scenario.siting_grid_m)
+    if not (scenario.siting_kinds and scenario.siting_sites):
+        return grid.iloc[:0]
+    # Name each point by its 행정동 so a planner can find it: "격자 후보지 12 (신도림동)".
+    areas = inputs.admin_areas[["name", "geometry"]].rename(columns={"name": "adm_name"})
+    joined = grid.sjoin(areas, how="left", predicate="within")
+    adm = joined.loc[~joined.index.duplicated(), "adm_name"].reindex(grid.index)
+    grid["name"] = [f"{n} ({a})" if isinstance(a, str) else n for n, a in zip(grid["name"], adm, strict=True)]
+    return grid
+
+
+def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+            sites: gpd.GeoDataFrame, times: network.TravelTimes, area: gpd.GeoDataFrame, *,
+            catalog=None) -> gpd.GeoDataFrame | None:
+    """Ranked new sites for each kind in ``scenario.siting_kinds`` (ranks per kind; None when nothing to site).
+
+    Existing centres are the eligible ones open at ``scenario.siting_slot``. Kinds are planned in the
+    given order, each on top of the existing centres *and* the sites proposed for the kinds before it
+    (which leave the candidate pool), so gains add up across kinds and two kinds never get the same
+    site. Kinds not allowed in the 시도 (키움센터 outside 서울) are skipped and logged.
+    """
+    if not len(sites) or scenario.siting_sites == 0 or not scenario.siting_kinds:
+        return None
+    catalog = catalog or get_catalog(scenario.catalog_overrides or None)
+    slot = next(t for t in scenario.slots if t.name == scenario.siting_slot)
+    eligible = facilities[facilities["kind"].isin(coverage.default_kinds(catalog))]
+    existing = eligible[coverage.open_at(eligible, slot, catalog=catalog)]
+    frames, taken = [], set()
+    for kind in scenario.siting_kinds:
+        try:
+            kept = candidates_mod.filter_candidates(
+                sites, kind=kind, area=area, existing=existing, min_distance_m=scenario.siting_min_distance_m,
+                sido=scenario.sido, catalog=catalog).kept
+        except SettingsError as exc:  # e.g. 키움센터 outside 서울: plan the other kinds
+            logger.warning("siting skips %s: %s", kind, exc)
+            continue
+        kept = kept[~kept.index.isin(taken)]
+        proposal = siting.propose_sites(
+            points, existing, kept, times, kind=kind, n_new=scenario.siting_sites,
+            max_walk_min=scenario.max_walk_min, capacitated=scenario.siting_capacitated, sido=scenario.sido,
+            catalog=catalog, time_limit_s=scenario.siting_time_limit_s)
+        frames.append(_proposal_frame(proposal))
+        taken.update(proposal.sites.index)
+        existing = pd.concat([existing, proposal.sites[["kind", "capacity", "geometry"]]])
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames), crs=points.crs)
+
+
+def _proposal_frame(proposal: siting.Proposal) -> gpd.GeoDataFrame:
+    """Map/report columns: ``marginal_gain`` (children added), ``cumulative_coverage_pct``, solver status."""
+    sites = proposal.sites.rename(columns={"marginal_demand": "marginal_gain"})
+    sites["cumulative_coverage_pct"] = 100.0 * sites.pop("cumulative_share")
+    res = proposal.result
+    sites["solver_status"] = "최적해 (proven optimal)" if res.proven_optimal else f"최적성 차이 {100 * res.gap:.2f}%"
+    sites.insert(0, "site_id", sites.index.astype(str))
+    sites.index = pd.Index([f"{k}:{i}" for k, i in zip(sites["kind"], sites["site_id"], strict=True)],
+                           name="proposal_id")
+    return sites
 
 
 def _data_date(layers: dict) -> str:

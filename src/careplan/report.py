@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 import pyogrio  # noqa: E402
 
 from ._errors import CareplanWarning  # noqa: E402
+from .candidates import GRID_SITE_TYPE  # noqa: E402
 from .catalog import KIND_LABELS  # noqa: E402
 
 __all__ = ["compare", "report_markdown", "write_outputs"]
@@ -200,6 +201,30 @@ def _md_table(frame: pd.DataFrame, *, digits: int = 1) -> str:
     return "\n".join([header, rule, *body])
 
 
+PROPOSED_COLUMNS_KO = {"kind_label": "유형", "rank": "순위", "name": "후보지", "site_type": "후보지 구분",
+                       "marginal_gain": "추가 도보권 수요(명)", "cumulative_coverage_pct": "누적 도보권 비율(%)",
+                       "explanation": "설명", "solver_status": "해의 상태"}
+
+
+def _proposed_section(result) -> list[str]:
+    s = result.scenario
+    if result.proposed is None or not len(result.proposed):
+        return ["후보지가 없거나 입지 분석을 하지 않았습니다 (no candidate sites or siting not requested)."]
+    table = pd.DataFrame(result.proposed)[list(PROPOSED_COLUMNS_KO)].rename(columns=PROPOSED_COLUMNS_KO)
+    lines = [
+        f"유형별로 새 센터 최대 {s.siting_sites}곳을 최대 포괄 입지 모형(MCLP, HiGHS)으로 고르고, 기존 센터"
+        f"({s.siting_slot}에 운영 중)에 더해 {s.max_walk_min:g}분 도보권 수요를 가장 많이 늘리는 순서로 순위를 매겼습니다. "
+        "유형은 표의 순서대로 계획했습니다: 뒤 유형은 앞 유형의 제안 입지까지 있다고 보고 남은 수요를 채웁니다 "
+        "(누적 비율은 표 전체에 걸쳐 이어집니다).",
+        "",
+        _md_table(table, digits=1),
+    ]
+    if (result.proposed["site_type"] == GRID_SITE_TYPE).any():
+        lines += ["", f"> 후보지 목록이 없어 {s.siting_grid_m:g} m 격자점을 후보지로 썼습니다. **격자 후보지는 실제 건물이 "
+                      "아닌 가상 위치**이므로, 제안 지점 주변의 주민센터·작은도서관·경로당 등 공공시설을 찾아 검토하세요."]
+    return lines
+
+
 def report_markdown(result, charts: dict[str, Path] | None = None) -> str:
     """The council report in Markdown (Korean, with method, parameters, data dates, attributions)."""
     s = result.scenario
@@ -237,8 +262,7 @@ def report_markdown(result, charts: dict[str, Path] | None = None) -> str:
         "![로렌츠 곡선](chart_lorenz.png)" if charts else "",
         "",
         "## 6. 제안 입지 (proposed sites)",
-        _md_table(pd.DataFrame(result.proposed.drop(columns="geometry")).reset_index(), digits=1)
-        if result.proposed is not None and len(result.proposed) else "후보지가 없거나 입지 분석을 하지 않았습니다.",
+        *_proposed_section(result),
         "",
         "## 7. 방법과 매개변수 (method and parameters)",
         f"- 거리 계산: **{result.times.method_label}** ({result.times.distance_method})",
