@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ._errors import CareplanError
+from ._errors import CareplanError, SettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="careplan — 초등 돌봄 수요·접근성·입지 계획 (after-school care planning).")
@@ -99,26 +100,68 @@ def run_(
 
 @app.command()
 def compare(
-    a: Annotated[Path, typer.Argument(help="Scenario A (TOML).")],
-    b: Annotated[Path, typer.Argument(help="Scenario B (TOML).")],
-    out: Annotated[Path | None, typer.Option(help="Write the comparison CSV here.")] = None,
+    a: Annotated[Path, typer.Argument(help="Scenario A (TOML), the baseline.")],
+    b: Annotated[Path, typer.Argument(help="Scenario B (TOML), the alternative.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the comparison table (CSV) and map (HTML).")] = None,
+    layout: Annotated[str, typer.Option(help="Map layout: dual (A left, B right) | overlay (toggled layers).")]
+    = "dual",
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
-    """Run two scenarios and print their 확인지표 side by side (B − A)."""
-    from . import pipeline, report
+    """Run two scenarios; print their 확인지표 side by side (B − A) and write the table and map to --out."""
+    from . import maps, pipeline, report
 
     _setup_logging(verbose, quiet)
     try:
+        if layout not in {"dual", "overlay"}:
+            msg = f"--layout must be dual or overlay, got {layout!r}"
+            raise SettingsError(msg)
         results = [pipeline.run(pipeline.load_scenario(p), progress=quiet < 1) for p in (a, b)]
+        # "A: …" / "B: …" keeps the table's two columns apart even when both scenarios share a name
+        labelled = [dataclasses.replace(r, scenario=dataclasses.replace(r.scenario, name=f"{t}: {r.scenario.name}"))
+                    for t, r in zip("AB", results, strict=True)]
+        table = report.compare(*labelled)
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+            csv_path = out / "compare_확인지표.csv"
+            table.to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+            m = maps.compare_map(*results, layout=layout, attributions=report.ATTRIBUTIONS)
+            map_path = maps.save_compare_map(m, out / "compare_map.html")
     except CareplanError as exc:
         _fail(exc, verbose)
-    table = report.compare(*results)
-    typer.echo(table.to_string(index=False))
+    if quiet < 1:
+        typer.echo(table.to_string(index=False))
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False, encoding="utf-8-sig")
-        typer.echo(f"비교표 written: {out}")
+        typer.echo(f"비교표 written: {csv_path}")
+        typer.echo(f"비교 지도 written: {map_path}")
+
+
+@app.command("map")
+def map_(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (careplan run / demo output) with careplan.gpkg.")],
+    public: Annotated[bool, typer.Option("--public", help="Only the public 돌봄지도 (public_map/).")] = False,
+    planner: Annotated[bool, typer.Option("--planner", help="Only the planner map (planner_map.html).")] = False,
+    both: Annotated[bool, typer.Option("--both", help="Both maps (the default).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: the run folder itself).")] = None,
+    title: Annotated[str | None, typer.Option(help="Map title.")] = None,
+    walk_min: Annotated[float | None, typer.Option(help="Walk minutes of the public map (default: the run's).")]
+    = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = 0,
+) -> None:
+    """Re-make the maps from a run folder's careplan.gpkg (e.g. after editing facilities in QGIS), no re-run."""
+    from . import runfolder
+
+    _setup_logging(verbose, quiet)
+    if both or not (public or planner):
+        public = planner = True
+    try:
+        written = runfolder.remake_maps(run_dir, out, public=public, planner=planner, title=title,
+                                        max_walk_min=walk_min)
+    except CareplanError as exc:
+        _fail(exc, verbose)
+    for path in written:
+        typer.echo(f"지도 written: {path}")
 
 
 def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int) -> None:

@@ -20,6 +20,7 @@ from ._common import (
     format_hhmm,
     format_span,
 )
+from .compare import compare_map, save_compare_map
 from .planner import STAT_METRICS, facility_popup_html, planner_map, save_planner_map
 from .public import public_care_map, school_facility_walk_times
 
@@ -29,6 +30,7 @@ __all__ = [
     "OKABE_ITO",
     "STAT_METRICS",
     "KindStyle",
+    "compare_map",
     "escape_text",
     "facility_popup_html",
     "format_capacity",
@@ -38,6 +40,7 @@ __all__ = [
     "format_span",
     "planner_map",
     "public_care_map",
+    "save_compare_map",
     "save_planner_map",
     "school_facility_walk_times",
 ]
