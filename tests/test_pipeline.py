@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import itertools
+import logging
 from pathlib import Path
+
+import numpy as np
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from careplan import pipeline, report, sample
+from careplan import candidates, pipeline, report, sample
 from careplan._errors import SettingsError
 from careplan.cli import app
 
@@ -109,6 +114,70 @@ def test_cli_check_reports_rows_and_fails_on_html(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+def reach_sets(result, ids) -> dict[str, set[int]]:
+    """Demand-point rows within the walk threshold of each destination id, from the run's own times."""
+    mat = result.times.matrix.tocsc()
+    col = {str(d): j for j, d in enumerate(result.times.destination_ids)}
+    limit = result.scenario.max_walk_min
+    out = {}
+    for i in ids:
+        j = col[str(i)]
+        rows, vals = mat.indices[mat.indptr[j]:mat.indptr[j + 1]], mat.data[mat.indptr[j]:mat.indptr[j + 1]]
+        out[str(i)] = set(rows[vals <= limit].tolist())
+    return out
+
+
+def best_cover(sets: dict[str, set[int]], base: set[int], w: np.ndarray, k: int) -> float:
+    """Brute force: the most demand k sites can add on top of ``base``."""
+    return max(w[list(base.union(*(sets[c] for c in combo)))].sum()
+               for combo in itertools.combinations(sorted(sets), min(k, len(sets))))
+
+
+def test_proposed_sites_are_optimal_and_ranked_by_marginal_gain(sample_result):
+    r = sample_result
+    w = r.demand_points["demand"].to_numpy()
+    have = set(np.flatnonzero(r.coverage.covered[(r.scenario.siting_slot, "all")].to_numpy()).tolist())
+    proposed = r.proposed
+    assert list(proposed["kind"].unique()) == list(r.scenario.siting_kinds)  # planned in the scenario's order
+    earlier: set[str] = set()
+    for kind in r.scenario.siting_kinds:
+        kept = candidates.filter_candidates(r.candidates, kind=kind, area=r.admin_areas, sido=r.scenario.sido).kept
+        sets = reach_sets(r, [c for c in kept.index if c not in earlier])  # a later kind never reuses a site
+        rows = proposed[proposed["kind"] == kind].sort_values("rank")
+        assert len(rows) == r.scenario.siting_sites and set(rows["site_id"]) <= set(sets)
+        optimum = best_cover(sets, have, w, r.scenario.siting_sites)
+        assert rows["cumulative_coverage_pct"].iloc[-1] == pytest.approx(100 * optimum / w.sum(), rel=1e-9)
+        chosen = list(rows["site_id"])
+        for site, gain in zip(list(chosen), rows["marginal_gain"], strict=True):
+            # rank k adds the most of the chosen sites, given the existing ones and ranks < k
+            assert gain == pytest.approx(w[list(sets[site] - have)].sum(), rel=1e-9)
+            assert gain == pytest.approx(max(w[list(sets[c] - have)].sum() for c in chosen), rel=1e-9)
+            have |= sets[site]
+            chosen.remove(site)
+        earlier |= set(rows["site_id"])
+        assert (rows["solver_status"] == "최적해 (proven optimal)").all()
+
+
+def test_kium_is_skipped_outside_seoul(sample_result, caplog):
+    r = sample_result
+    scenario = dataclasses.replace(r.scenario, sido="경상북도")
+    with caplog.at_level(logging.WARNING, logger="careplan.pipeline"):
+        proposed = pipeline.propose(scenario, r.demand_points, r.facilities, r.candidates, r.times, r.admin_areas)
+    assert set(proposed["kind"]) == {"dahamkke"} and "kium_general" in caplog.text
+    dahamkke_alone = dataclasses.replace(r.scenario, siting_kinds=("dahamkke",))
+    alone = pipeline.propose(dahamkke_alone, r.demand_points, r.facilities, r.candidates, r.times, r.admin_areas)
+    assert proposed["site_id"].tolist() == alone["site_id"].tolist()
+
+
+def test_unknown_siting_setting_is_refused(tmp_path):
+    text = (sample.sample_dir() / "scenario.toml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('dir = "."', f'dir = "{sample.sample_dir()}"').replace("sites = 3", "sitez = 3"),
+                   encoding="utf-8")
+    with pytest.raises(SettingsError, match="sitez"):
+        pipeline.load_scenario(bad)
+
+
 @pytest.mark.shared
 def test_guro_end_to_end(korea, tmp_path):
     scenario = pipeline.load_scenario(REPO / "examples/guro.toml", data_dir=korea)
@@ -119,6 +188,22 @@ def test_guro_end_to_end(korea, tmp_path):
     after_school = result.facilities[result.facilities["kind"] != "daycare"]
     assert len(after_school) == 43 and (result.facilities["kind"] == "daycare").sum() == 217
     out = report.write_outputs(result, tmp_path / "guro")
-    assert "직선거리" in (out / "report.md").read_text(encoding="utf-8")
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "직선거리" in text and "격자 후보지는 실제 건물이 아닌 가상 위치" in text
+    # ranked sites for both kinds, gains falling within a kind, shares continuing across kinds
+    proposed = result.proposed
+    total = result.demand_points["demand"].sum()
+    covered = result.coverage.covered[(scenario.siting_slot, "all")]
+    share = 100 * result.demand_points.loc[covered.to_numpy(), "demand"].sum() / total
+    assert proposed.groupby("kind").size().to_dict() == {"kium_general": 5, "dahamkke": 5}
+    for _kind, rows in proposed.groupby("kind", sort=False):
+        assert rows["rank"].tolist() == [1, 2, 3, 4, 5]
+        assert (np.diff(rows["marginal_gain"]) <= 1e-9).all() and (rows["marginal_gain"] > 0).all()
+    assert np.allclose(proposed["cumulative_coverage_pct"],
+                       share + 100 * np.cumsum(proposed["marginal_gain"]) / total, rtol=1e-9)
+    inside = proposed.within(result.admin_areas.union_all().buffer(1))
+    assert inside.all()
+    sites = pd.read_csv(out / "proposed_sites.csv", encoding="utf-8-sig")
+    assert len(sites) == 10 and sites["marginal_gain"].sum() == pytest.approx(proposed["marginal_gain"].sum())
     result = runner.invoke(app, ["check", str(korea / "facilities/우리동네키움센터.csv"), "--sigungu", "구로구"])
     assert result.exit_code == 0 and "kept 19" in result.output
