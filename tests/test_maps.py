@@ -383,6 +383,7 @@ def make_proposed() -> gpd.GeoDataFrame:
             "rank": [2, 1],
             "marginal_gain": [10.25, 23.5],
             "cumulative_coverage_pct": [71.0, 62.5],
+            "explanation": ["10분 거리 안 돌봄 수요 10명 추가 <b>", "10분 거리 안 돌봄 수요 24명 추가"],
         },
         geometry=[Point(X0 + 1500, Y0 + 300), Point(X0 - 700, Y0 + 600)],
         index=pd.Index(["S2", "S1"], name="site_id"),
@@ -585,6 +586,9 @@ def test_planner_popups_show_korean_labels_and_values(planner_html):
         "+23.5명 (marginal gain)",
         "+10.2명 (marginal gain)",
         "누적 충족률",
+        "다함께돌봄센터 제안 2순위",
+        "우리동네키움센터(일반형) 제안 1순위",
+        "10분 거리 안 돌봄 수요 10명 추가 &lt;b&gt;",
         "거리 산정: 직선거리 × 우회계수 1.3",
     ):
         assert text in planner_html, text

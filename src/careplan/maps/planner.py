@@ -408,6 +408,8 @@ def _add_proposed(m: folium.Map, proposed: gpd.GeoDataFrame, catalog) -> None:
             lines.insert(2, _rows("유형", escape_text(kind.label_ko)))
         if not pd.isna(col(row, "cumulative_coverage_pct")):
             lines.append(_rows("누적 충족률", f"{float(row['cumulative_coverage_pct']):.1f}%"))
+        if isinstance(col(row, "explanation"), str):
+            lines.append(_rows("설명", escape_text(row["explanation"])))
         icon = (
             "<div style='background:#D55E00;color:#fff;border:2px solid #000;border-radius:50%;"
             "width:26px;height:26px;line-height:22px;text-align:center;font:700 13px sans-serif'>"
@@ -417,7 +419,7 @@ def _add_proposed(m: folium.Map, proposed: gpd.GeoDataFrame, catalog) -> None:
             location=(row.geometry.y, row.geometry.x),
             icon=folium.DivIcon(html=icon, icon_size=(26, 26), icon_anchor=(13, 13)),
             popup=folium.Popup(f"<table>{''.join(lines)}</table>", max_width=300),
-            tooltip=folium.Tooltip(f"제안 {rank}순위"),
+            tooltip=folium.Tooltip(escape_text(f"{kind.label_ko} " if kind is not None else "") + f"제안 {rank}순위"),
         ).add_to(layer)
     layer.add_to(m)
 
