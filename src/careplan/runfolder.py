@@ -76,6 +76,12 @@ def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
             "and save again."
         )
         raise InputDataError(msg)
+    for column in frame.columns.drop(["geometry", index], errors="ignore"):
+        if not pd.api.types.is_numeric_dtype(frame[column]) and frame[column].dtype != bool:
+            # runs written before report.py kept NaN as NULL hold the text "nan": read it as missing
+            frame[column] = (
+                frame[column].astype(object).where(frame[column].astype(object) != "nan", None)
+            )
     return frame.set_index(frame[index].astype(str)).drop(columns=index).rename_axis(index)
 
 
