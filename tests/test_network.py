@@ -476,3 +476,94 @@ def test_walk_times_picks_network_or_straight_line(wg):
         N.walk_times(O, D, cutoff_min=15.0, detour_factor=0.5)
     with pytest.raises(SettingsError, match="walk_speed_kmh"):
         N.walk_times(O, D, cutoff_min=15.0, walk_speed_kmh=-1)
+
+
+# --------------------------------------------------------------------------- tiled search (exactness of the pruning)
+
+
+def full_graph_times(wg, src_nodes, cutoff):
+    """Ground truth without any tiling: scipy Dijkstra on the whole graph, one row per source."""
+    dist = dijkstra(wg.adjacency, directed=True, indices=src_nodes)
+    return np.where(dist <= cutoff, dist, np.inf)
+
+
+def matrix_as_dense(m):
+    dense = np.full(m.shape, np.inf)
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    dense[rows, m.indices] = m.data  # explicit zeros stay 0, absent pairs inf
+    return dense
+
+
+def test_cell_grid_boxes_hold_every_node_inside_and_counts_match(wg):
+    grid = wg._grid
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        cx, cy = rng.uniform(wg.x.min(), wg.x.max()), rng.uniform(wg.y.min(), wg.y.max())
+        half = rng.uniform(0, 900)
+        box = (cx - half, cx + half, cy - half, cy + half)
+        got = N._box_nodes(grid, *box)
+        inside = np.flatnonzero((wg.x >= box[0]) & (wg.x <= box[1]) & (wg.y >= box[2]) & (wg.y <= box[3]))
+        assert set(inside) <= set(got.tolist()) and len(np.unique(got)) == len(got)
+        # no node further than one cell outside the box
+        assert (np.abs(wg.x[got] - cx) <= half + grid.size_m + 1e-6).all()
+        assert N._box_counts(grid, *map(np.atleast_1d, box))[0] == len(got)
+
+
+def test_tiles_stay_exact_when_an_edge_is_shorter_than_its_chord():
+    # a straight street of 100 m blocks plus a 'tunnel' that walks 1.5 km of straight line in 150 m
+    n = 40
+    x = np.arange(n) * 100.0
+    edges = [[i, i + 1] for i in range(n - 1)] + [[0, 15]]
+    lengths = [100.0] * (n - 1) + [150.0]
+    wg = N.WalkGraph.from_edges(x, np.zeros(n), edges, lengths, walk_speed_kmh=6.0)  # 100 m/min
+    assert wg._reach_m_per_min == pytest.approx(1000.0)  # 1500 m of chord per 1.5 min
+    xy = np.column_stack([x, np.zeros(n)])
+    O, D = points(xy[:3], "O"), points(xy, "D")
+    tt = N.travel_times(wg, O, D, cutoff_min=5.0)
+    want = full_graph_times(wg, [0, 1, 2], 5.0)
+    # node 15 is 1.5 km away in a straight line but 1.5 min by the tunnel: a 500 m radius would lose it
+    assert want[0, 15] == pytest.approx(1.5) and want[0, 18] == pytest.approx(4.5)
+    np.testing.assert_allclose(matrix_as_dense(tt.matrix), want, rtol=1e-12)
+
+
+def test_zero_time_edge_between_two_places_uses_the_graph_search():
+    x = np.array([0.0, 100.0, 600.0, 700.0])
+    wg = N.WalkGraph.from_edges(x, np.zeros(4), [[0, 1], [1, 2], [2, 3]], [100.0, 0.0, 100.0], walk_speed_kmh=6.0)
+    assert wg._reach_m_per_min == np.inf  # no straight-line bound: tiles cannot be used
+    xy = np.column_stack([x, np.zeros(4)])
+    tt = N.travel_times(wg, points(xy, "O"), points(xy, "D"), cutoff_min=1.5)
+    want = np.array([[0, 1, 1, 2], [1, 0, 0, 1], [1, 0, 0, 1], [2, 1, 1, 0]], dtype=float)
+    want[want > 1.5] = np.inf
+    np.testing.assert_array_equal(matrix_as_dense(tt.matrix), want)
+
+
+@pytest.mark.parametrize("n_origins", [5, 400, 1500])
+def test_every_tiling_equals_whole_graph_dijkstra(wg, n_origins):
+    # few sources get large tiles, every node as a source gets small ones: same answers
+    rng = np.random.default_rng(n_origins)
+    src = rng.choice(wg.n_nodes, n_origins, replace=False)
+    xy = np.column_stack([wg.x, wg.y])
+    O, D = points(xy[src], "O"), points(xy, "D")
+    tt = N.travel_times(wg, O, D, cutoff_min=8.0, chunk_size=64)
+    want = full_graph_times(wg, src, 8.0)
+    assert np.isfinite(want).sum() == tt.matrix.nnz > 10 * n_origins
+    np.testing.assert_allclose(matrix_as_dense(tt.matrix), want, rtol=1e-12)
+    # searching from the other side (fewer destinations than origins) gives the transpose
+    back = N.travel_times(wg, D, O, cutoff_min=8.0)
+    np.testing.assert_allclose(matrix_as_dense(back.matrix), want.T, rtol=1e-12)
+
+
+def test_blocks_cover_each_source_once_within_the_budgets(wg):
+    rng = np.random.default_rng(4)
+    src = np.unique(rng.choice(wg.n_nodes, 300))
+    seen = []
+    for which, nodes, block in N._iter_blocks(
+        wg, src, 6.0, chunk_size=16, max_chunk_bytes=40_000, progress=False, desc=""
+    ):
+        assert block.shape == (len(which), len(nodes)) and len(which) <= 16
+        assert block.nbytes * 3 <= 40_000 or len(which) == 1
+        seen.extend(which.tolist())
+        # each row is the source's own distances on the subgraph
+        local = np.flatnonzero(nodes == src[which[0]])
+        assert block[0, local[0]] == 0.0
+    assert sorted(seen) == list(range(len(src)))

@@ -182,6 +182,28 @@ class WalkGraph:
     def _tree(self) -> cKDTree:
         return cKDTree(np.column_stack([self.x, self.y]))
 
+    @cached_property
+    def _grid(self) -> _CellGrid:
+        return _cell_grid(self.x, self.y)
+
+    @cached_property
+    def _reach_m_per_min(self) -> float:
+        """Largest straight-line displacement per minute walked along one edge (chord / time).
+
+        A node ``t`` minutes away lies within ``t ×`` this many metres; ``inf`` when a
+        zero-time edge joins two distinct places (then no straight-line bound exists).
+        """
+        adj = self.adjacency
+        u = np.repeat(np.arange(self.n_nodes), np.diff(adj.indptr))
+        chord = np.hypot(self.x[u] - self.x[adj.indices], self.y[u] - self.y[adj.indices])
+        moving = chord > 0
+        if not moving.any():
+            return 0.0
+        minutes = adj.data[moving]
+        if (minutes <= 0).any():
+            return math.inf
+        return float((chord[moving] / minutes).max())
+
     @classmethod
     def from_edges(
         cls,
@@ -501,6 +523,18 @@ class SnapResult:
         return pd.DataFrame({"distance_m": self.distance_m[far]}, index=self.point_ids[far])
 
 
+def _nearest(tree: cKDTree, xy: np.ndarray, max_snap_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest node and its distance; the bound makes the common case (near a node) fast."""
+    if not len(xy):
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    bound = max_snap_m * (1 + 1e-12) + 1e-9 if np.isfinite(max_snap_m) else np.inf
+    dist, node = tree.query(xy, distance_upper_bound=bound)
+    far = np.flatnonzero(~np.isfinite(dist))
+    if len(far):  # report how far the far points are
+        dist[far], node[far] = tree.query(xy[far])
+    return dist, node
+
+
 def snap_points(
     graph: WalkGraph | nx.MultiDiGraph,
     points: gpd.GeoDataFrame,
@@ -518,7 +552,7 @@ def snap_points(
     if graph.n_nodes == 0:
         msg = "the walk graph has no nodes"
         raise NetworkError(msg)
-    dist, node = graph._tree.query(xy) if len(xy) else (np.zeros(0), np.zeros(0, dtype=np.int64))
+    dist, node = _nearest(graph._tree, xy, max_snap_m)
     node = np.where(dist <= max_snap_m, node, -1).astype(np.int64)
     result = SnapResult(points.index, node, np.asarray(dist, dtype=float), float(max_snap_m))
     n_far = int((node < 0).sum())
@@ -535,6 +569,131 @@ def snap_points(
 
 
 # --------------------------------------------------------------------------- routing core
+
+# Cost model used to pick the tile size, in units of one dense Dijkstra output cell (~2 ns):
+# the fixed Python + scipy overhead of one call on a tile, and the cost per subgraph node of
+# cutting the tile out of the graph. Measured on the 200k-node benchmark graph.
+_CALL_COST_CELLS = 30_000
+_EXTRACT_COST_CELLS = 12
+# Average nodes per cell of the grid that buckets the graph nodes (WalkGraph._grid).
+_NODES_PER_CELL = 4
+
+
+@dataclass(frozen=True)
+class _CellGrid:
+    """Graph nodes bucketed in square cells (row-major), with a summed-area table of counts."""
+
+    x0: float
+    y0: float
+    size_m: float
+    nx: int
+    ny: int
+    order: np.ndarray  # node positions sorted by cell
+    start: np.ndarray  # the nodes of cell c are order[start[c] : start[c + 1]]
+    table: np.ndarray  # (ny + 1, nx + 1) cumulative node counts
+
+    def cols(self, x: np.ndarray | float) -> np.ndarray:
+        return np.clip(np.floor((np.asarray(x) - self.x0) / self.size_m), 0, self.nx - 1).astype(np.int64)
+
+    def rows(self, y: np.ndarray | float) -> np.ndarray:
+        return np.clip(np.floor((np.asarray(y) - self.y0) / self.size_m), 0, self.ny - 1).astype(np.int64)
+
+
+def _cell_grid(x: np.ndarray, y: np.ndarray) -> _CellGrid:
+    n = len(x)
+    x0, y0 = (float(x.min()), float(y.min())) if n else (0.0, 0.0)
+    w, h = (float(x.max()) - x0, float(y.max()) - y0) if n else (0.0, 0.0)
+    # about _NODES_PER_CELL nodes per cell, so the grid has about n / 4 cells whatever its shape
+    size = max(math.sqrt(max(w, 1.0) * max(h, 1.0) * _NODES_PER_CELL / max(n, 1)), 1e-3)
+    grid = _CellGrid(x0, y0, size, int(w // size) + 1, int(h // size) + 1, np.zeros(0), np.zeros(0), np.zeros(0))
+    key = grid.rows(y) * grid.nx + grid.cols(x)
+    counts = np.bincount(key, minlength=grid.nx * grid.ny)
+    table = np.zeros((grid.ny + 1, grid.nx + 1), dtype=np.int64)
+    table[1:, 1:] = counts.reshape(grid.ny, grid.nx).cumsum(0).cumsum(1)
+    start = np.concatenate([[0], np.cumsum(counts)])
+    return _CellGrid(x0, y0, size, grid.nx, grid.ny, np.argsort(key, kind="stable"), start, table)
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(lo[i], hi[i])`` for all i, without a Python loop."""
+    n = hi - lo
+    return np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+
+
+def _box_nodes(grid: _CellGrid, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> np.ndarray:
+    """Nodes of every cell touching the box (a superset of the nodes inside it), in cell order."""
+    cx0, cx1 = int(grid.cols(x_lo)), int(grid.cols(x_hi))
+    first = np.arange(int(grid.rows(y_lo)), int(grid.rows(y_hi)) + 1) * grid.nx
+    return grid.order[_ranges(grid.start[first + cx0], grid.start[first + cx1 + 1])]
+
+
+def _box_counts(grid: _CellGrid, x_lo: np.ndarray, x_hi: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray) -> np.ndarray:
+    """Number of nodes :func:`_box_nodes` returns for each box (summed-area table lookups)."""
+    cx0, cx1 = grid.cols(x_lo), grid.cols(x_hi) + 1
+    cy0, cy1 = grid.rows(y_lo), grid.rows(y_hi) + 1
+    t = grid.table
+    return t[cy1, cx1] - t[cy0, cx1] - t[cy1, cx0] + t[cy0, cx0]
+
+
+def _tiles(sx: np.ndarray, sy: np.ndarray, side_m: float) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Group points into square tiles: ``(order, bounds, (x_min, x_max, y_min, y_max) per tile)``.
+
+    The points of tile ``t`` are ``order[bounds[t] : bounds[t + 1]]``.
+    """
+    kx = np.floor((sx - sx.min()) / side_m).astype(np.int64)
+    ky = np.floor((sy - sy.min()) / side_m).astype(np.int64)
+    key = ky * (int(kx.max()) + 1) + kx
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
+    xs, ys = sx[order], sy[order]
+    box = (
+        np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts),
+        np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts),
+    )
+    return order, np.append(starts, len(order)), box
+
+
+def _plan_tiles(
+    grid: _CellGrid, sx: np.ndarray, sy: np.ndarray, radius_m: float, rows_max: int, n_nodes: int
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Tiles of sources of the side that minimises the modelled cost of all Dijkstra calls.
+
+    Small tiles waste little dense output (rows × subgraph nodes) but pay the per-call overhead
+    often; sparse sources want tiles of a few cut-off radii, dense sources small ones.
+    """
+    best, best_cost = None, np.inf
+    base = max(radius_m, grid.size_m)
+    for side in [base * 2.0**j for j in range(-3, 7)]:
+        order, bounds, (x0, x1, y0, y1) = _tiles(sx, sy, side)
+        k = np.diff(bounds)
+        n_sub = np.minimum(_box_counts(grid, x0 - radius_m, x1 + radius_m, y0 - radius_m, y1 + radius_m), n_nodes)
+        cost = float(np.sum(np.ceil(k / rows_max) * _CALL_COST_CELLS + n_sub * (_EXTRACT_COST_CELLS + k)))
+        if cost < best_cost:
+            best, best_cost = (order, bounds, (x0, x1, y0, y1)), cost
+        if len(k) == 1:  # larger tiles give the same single tile
+            break
+    logger.debug("tiles: %d for %d sources (modelled cost %.3g cells)", len(best[1]) - 1, len(sx), best_cost)
+    return best
+
+
+def _induced(adjacency: sp.csr_matrix, nodes: np.ndarray, pos: np.ndarray) -> sp.csr_matrix:
+    """Subgraph induced by ``nodes``, where ``pos[nodes]`` already holds ``0..len(nodes)-1``.
+
+    ``pos`` is -1 for every other node, so the cut costs O(edges of ``nodes``), not O(graph)
+    as scipy's column indexing would.
+    """
+    lo, hi = adjacency.indptr[nodes], adjacency.indptr[nodes + 1]
+    n_out = hi - lo
+    idx = _ranges(lo.astype(np.int64), hi.astype(np.int64))
+    cols = pos[adjacency.indices[idx]]
+    keep = cols >= 0
+    kept = np.zeros(len(keep) + 1, dtype=pos.dtype)
+    np.cumsum(keep, out=kept[1:])
+    bounds = np.zeros(len(nodes) + 1, dtype=np.int64)
+    np.cumsum(n_out, out=bounds[1:])
+    m = len(nodes)
+    return sp.csr_matrix((adjacency.data[idx[keep]], cols[keep], kept[bounds]), shape=(m, m))
 
 
 def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -568,6 +727,54 @@ def _reachable_subgraph(
     return nodes, adjacency[nodes][:, nodes]
 
 
+def _rows_per_call(chunk_size: int, max_chunk_bytes: int, n_sub: int) -> int:
+    return max(1, min(chunk_size, int(max_chunk_bytes // (_BYTES_PER_CELL * max(n_sub, 1)))))
+
+
+def _blocks_by_search(
+    graph: WalkGraph, sources: np.ndarray, limit: float, *, chunk_size: int, max_chunk_bytes: int,
+    progress: bool, desc: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Blocks on subgraphs found by a multi-source pass per Z-order chunk of ``chunk_size``.
+
+    Used when no straight-line bound exists: no cut-off, or a zero-time edge between two
+    distinct places. Each pass costs O(graph), so this is the slow path.
+    """
+    order = np.argsort(_morton(graph.x[sources], graph.y[sources]), kind="stable")
+    for start in tqdm(range(0, len(order), chunk_size), disable=not progress, desc=desc, unit="chunk"):
+        chunk = order[start : start + chunk_size]
+        sub_nodes, sub_adj = _reachable_subgraph(graph.adjacency, sources[chunk], limit)
+        local = np.searchsorted(sub_nodes, sources[chunk])
+        rows = _rows_per_call(chunk_size, max_chunk_bytes, len(sub_nodes))
+        for s in range(0, len(chunk), rows):
+            block = dijkstra(sub_adj, directed=True, indices=local[s : s + rows], limit=limit)
+            yield chunk[s : s + rows], sub_nodes, block
+
+
+def _blocks_by_tiles(
+    graph: WalkGraph, sources: np.ndarray, limit: float, radius_m: float, *, chunk_size: int,
+    max_chunk_bytes: int, progress: bool, desc: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Blocks on the subgraph of each tile of sources: the nodes within ``radius_m`` of its box."""
+    grid, adj, n = graph._grid, graph.adjacency, graph.n_nodes
+    order, bounds, (x0, x1, y0, y1) = _plan_tiles(
+        grid, graph.x[sources], graph.y[sources], radius_m, chunk_size, n
+    )
+    pos = np.full(n, -1, dtype=adj.indices.dtype)  # scratch node -> subgraph position, reset after use
+    for t in tqdm(range(len(bounds) - 1), disable=not progress, desc=desc, unit="tile"):
+        chunk = order[bounds[t] : bounds[t + 1]]
+        nodes = _box_nodes(grid, x0[t] - radius_m, x1[t] + radius_m, y0[t] - radius_m, y1[t] + radius_m)
+        if len(nodes) > _SUBGRAPH_MAX_SHARE * n:
+            nodes, sub, local = np.arange(n), adj, sources[chunk]
+        else:
+            pos[nodes] = np.arange(len(nodes))
+            sub, local = _induced(adj, nodes, pos), pos[sources[chunk]]
+            pos[nodes] = -1
+        rows = _rows_per_call(chunk_size, max_chunk_bytes, len(nodes))
+        for s in range(0, len(chunk), rows):
+            yield chunk[s : s + rows], nodes, dijkstra(sub, directed=True, indices=local[s : s + rows], limit=limit)
+
+
 def _iter_blocks(
     graph: WalkGraph,
     sources: np.ndarray,
@@ -581,34 +788,51 @@ def _iter_blocks(
     """Yield ``(positions into sources, subgraph nodes, dense times block)``.
 
     ``sources`` are unique node positions. The block has one row per yielded source and one
-    column per subgraph node, ``inf`` beyond ``limit``; its size stays within ``max_chunk_bytes``.
+    column per subgraph node (in no particular order), ``inf`` beyond ``limit``; its size stays
+    within ``max_chunk_bytes`` and it has at most ``chunk_size`` rows.
+
+    Exactness of the tile subgraphs: a node ``t`` minutes from a source along a path lies within
+    ``t × reach`` metres of it in a straight line, where ``reach`` is the largest chord / time
+    ratio over all edges (a straight line is never longer than the chords it replaces). The box
+    of a tile's sources grown by that radius therefore holds every path within ``limit``.
     """
     if chunk_size < 1 or max_chunk_bytes < 1:
         msg = f"chunk_size and max_chunk_bytes must be >= 1, got {chunk_size!r} and {max_chunk_bytes!r}"
         raise SettingsError(msg)
-    order = np.argsort(_morton(graph.x[sources], graph.y[sources]), kind="stable")
-    starts = range(0, len(order), chunk_size)
-    for start in tqdm(starts, disable=not progress, desc=desc, unit="chunk"):
-        chunk = order[start : start + chunk_size]
-        sub_nodes, sub_adj = _reachable_subgraph(graph.adjacency, sources[chunk], limit)
-        local = np.searchsorted(sub_nodes, sources[chunk])
-        rows = max(1, int(max_chunk_bytes // (_BYTES_PER_CELL * max(len(sub_nodes), 1))))
-        for s in range(0, len(chunk), rows):
-            block = dijkstra(sub_adj, directed=True, indices=local[s : s + rows], limit=limit)
-            yield chunk[s : s + rows], sub_nodes, block
+    if not len(sources):
+        return
+    radius_m = limit * graph._reach_m_per_min
+    kw = {"chunk_size": chunk_size, "max_chunk_bytes": max_chunk_bytes, "progress": progress, "desc": desc}
+    if np.isfinite(radius_m):
+        # pad for rounding in the path sums and in reach itself
+        yield from _blocks_by_tiles(graph, sources, limit, radius_m * (1 + 1e-9) + 1e-6, **kw)
+    else:
+        yield from _blocks_by_search(graph, sources, limit, **kw)
 
 
 def _node_hits(
-    graph: WalkGraph, sources: np.ndarray, limit: float, *, chunk_size: int, max_chunk_bytes: int,
-    progress: bool, desc: str,
+    graph: WalkGraph, sources: np.ndarray, limit: float, *, targets: np.ndarray | None = None,
+    chunk_size: int, max_chunk_bytes: int, progress: bool, desc: str,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``(positions into sources, reached nodes, minutes)`` for every node within ``limit``."""
+    """``(positions into sources, reached nodes, minutes)`` for every node within ``limit``.
+
+    ``targets`` (boolean per node) keeps only those nodes; when they are a small share of a
+    subgraph only their columns of the dense block are scanned.
+    """
     for which, sub_nodes, block in _iter_blocks(
         graph, sources, limit, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes,
         progress=progress, desc=desc,
     ):
+        if targets is not None:
+            cols = np.flatnonzero(targets[sub_nodes])
+            if len(cols) < len(sub_nodes) // 2:
+                block, sub_nodes = block[:, cols], sub_nodes[cols]
         r, c = np.nonzero(block <= limit)
-        yield which[r], sub_nodes[c], block[r, c]
+        node = sub_nodes[c]
+        if targets is not None:
+            keep = targets[node]
+            r, c, node = r[keep], c[keep], node[keep]
+        yield which[r], node, block[r, c]
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -641,6 +865,35 @@ def _csr(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray],
     return m
 
 
+def _pair_times(
+    graph: WalkGraph, o_node: np.ndarray, d_node: np.ndarray, o_min: np.ndarray, d_min: np.ndarray,
+    *, cutoff_min: float, limit: float, chunk_size: int, max_chunk_bytes: int, progress: bool,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(origin positions, destination positions, minutes)`` of all pairs within ``cutoff_min``.
+
+    Points snapped to one node share a search. The walk graph is undirected, so the searches
+    start from whichever side has fewer distinct nodes (500 schools × 5,000 homes: 500 searches).
+    """
+    o_groups, d_groups = _groups(o_node), _groups(d_node)
+    swap = len(d_groups[0]) < len(o_groups[0])
+    (s_uniq, s_order, s_start, s_count), (t_uniq, t_order, t_start, t_count) = (
+        (d_groups, o_groups) if swap else (o_groups, d_groups)
+    )
+    group_of = np.full(graph.n_nodes, -1, dtype=np.int64)
+    group_of[t_uniq] = np.arange(len(t_uniq))
+    for which, node, node_min in _node_hits(
+        graph, s_uniq, limit, targets=group_of >= 0, chunk_size=chunk_size,
+        max_chunk_bytes=max_chunk_bytes, progress=progress, desc="travel times",
+    ):
+        t_members, k = _expand(t_order, t_start, t_count, group_of[node])
+        s_members, k2 = _expand(s_order, s_start, s_count, which[k])
+        t_members, path = t_members[k2], node_min[k][k2]
+        o, d = (t_members, s_members) if swap else (s_members, t_members)
+        t = o_min[o] + path + d_min[d]
+        ok = t <= cutoff_min
+        yield o[ok], d[ok], t[ok]
+
+
 def travel_times(
     graph: WalkGraph | nx.MultiDiGraph,
     origins: gpd.GeoDataFrame,
@@ -668,12 +921,13 @@ def travel_times(
     max_snap_m
         Points further from the network get no times (see :func:`snap_points`).
     chunk_size
-        Origin nodes per multi-source pass; they are grouped in space (Z-order) so their
-        reachable subgraph stays small.
+        At most this many search sources per Dijkstra call. Sources are grouped in square
+        tiles (side chosen by a cost model) and each tile is searched on the small subgraph
+        around it; with the graph undirected, the side with fewer distinct nodes is searched.
     max_chunk_bytes
         Memory budget of one dense Dijkstra block (rows × subgraph nodes); bounds peak memory.
     progress
-        Show a tqdm progress bar over chunks.
+        Show a tqdm progress bar over tiles.
 
     Returns
     -------
@@ -699,24 +953,14 @@ def travel_times(
     vals: list[np.ndarray] = []
     if len(o_idx) and len(d_idx):
         limit = _limit_pad(cutoff_min - o_min.min() - d_min.min())
-        uniq, order, start, count = _groups(o_node)  # origins snapped to one node share a pass
-        d_uniq, d_order, d_start, d_count = _groups(d_node)
         if limit >= 0:
-            for which, node, node_min in _node_hits(
-                graph, uniq, limit, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes,
-                progress=progress, desc="travel times",
+            for o, d, t in _pair_times(
+                graph, o_node, d_node, o_min, d_min, cutoff_min=cutoff_min, limit=limit,
+                chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes, progress=progress,
             ):
-                g = np.minimum(np.searchsorted(d_uniq, node), len(d_uniq) - 1)
-                hit = d_uniq[g] == node
-                which, g, node_min = which[hit], g[hit], node_min[hit]
-                dests, k = _expand(d_order, d_start, d_count, g)
-                origs, k2 = _expand(order, start, count, which[k])
-                dests = dests[k2]
-                t = o_min[origs] + node_min[k][k2] + d_min[dests]
-                ok = t <= cutoff_min
-                rows.append(o_idx[origs[ok]])
-                cols.append(d_idx[dests[ok]])
-                vals.append(t[ok])
+                rows.append(o_idx[o])
+                cols.append(d_idx[d])
+                vals.append(t)
     matrix = _csr(rows, cols, vals, (len(origins), len(destinations)))
     logger.info(
         "network travel times: %s origins × %s destinations, %s pairs within %g min",
@@ -832,11 +1076,12 @@ def service_areas(
             progress=progress, desc="service areas",
         ):
             members, owner = _expand(order, start, count, which)
+            by_node = np.argsort(sub_nodes)  # _isochrone looks nodes up by binary search
+            sorted_nodes = sub_nodes[by_node]
             for f, row in zip(members, owner, strict=True):
                 left = minutes - snap_min[f]
-                times = block[row]
                 geoms[idx[f]], reached_count[idx[f]] = _isochrone(
-                    graph, adj, sub_nodes, times, left, buffer_m, fill_holes
+                    graph, adj, sorted_nodes, block[row][by_node], left, buffer_m, fill_holes
                 )
     return gpd.GeoDataFrame(
         {"minutes": float(minutes), "reached_nodes": reached_count},
