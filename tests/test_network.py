@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -153,11 +154,81 @@ def test_load_osm_xml(tmp_path):
     assert got * M_PER_MIN == pytest.approx(want, rel=1e-6)
 
 
-def test_load_graph_errors(tmp_path):
+def write_pbf(path, extra_ways=()):
+    """The recorded .osm as .osm.pbf, written with pyosmium, plus ``extra_ways`` (id, node ids, tags)."""
+    osmium = pytest.importorskip("osmium")
+    with osmium.SimpleWriter(str(path)) as out:
+        for obj in osmium.FileProcessor(str(OSM)):
+            out.add(obj)
+        for way_id, refs, tags in extra_ways:
+            out.add_way(osmium.osm.mutable.Way(id=way_id, version=1, nodes=refs, tags=tags))
+    return path
+
+
+def graph_signature(G):
+    nodes = sorted(G.nodes)
+    edges = sorted((u, v, round(d["length"], 9)) for u, v, d in G.edges(data=True))
+    xy = {n: (round(G.nodes[n]["x"], 6), round(G.nodes[n]["y"], 6)) for n in nodes}
+    return nodes, edges, xy
+
+
+def test_load_osm_pbf_gives_the_osm_graph(tmp_path):
+    # ways a pedestrian cannot use, joined to the streets so they would show up if kept
+    extra = [
+        (900001, [4410000001, 4410000006], {"highway": "motorway"}),
+        (900002, [4410000002, 4410000007], {"highway": "residential", "foot": "no"}),
+        (900003, [4410000003, 4410000008], {"highway": "service", "access": "private"}),
+        (900004, [4410000006, 4410000007, 4410000011, 4410000010, 4410000006], {"building": "school"}),
+        (900005, [4410000004, 4410000007], {"highway": "cycleway"}),
+    ]
+    G_osm = N.load_graph(OSM)
+    G_pbf = N.load_graph(write_pbf(tmp_path / "guro.osm.pbf", extra))
+    assert graph_signature(G_pbf) == graph_signature(G_osm)
+    assert len(G_osm) == 8 and G_osm.number_of_edges() == 24  # after OSMnx simplification
+    assert G_pbf.graph["crs"] == "EPSG:5179" and G_pbf.graph["careplan_source"] == "file guro.osm.pbf"
+    # the same kind of link as a footway is kept: the corner 4410000001 becomes a junction
+    joined = [(900006, [4410000001, 4410000006], {"highway": "footway"})]
+    G_more = N.load_graph(write_pbf(tmp_path / "more.osm.pbf", joined))
+    assert 4410000001 in G_more and 4410000001 not in G_osm
+    assert G_more.has_edge(4410000001, 4410000006) and G_more.has_edge(4410000006, 4410000001)
+
+
+def test_walkable_rules():
+    assert N._walkable({"highway": "residential"}) and N._walkable({"highway": "footway"})
+    assert N._walkable({"highway": "service", "access": "private", "foot": "yes"})
+    for tags in (
+        {"highway": "motorway_link"}, {"highway": "cycleway"}, {"building": "yes"},
+        {"highway": "pedestrian", "area": "yes"}, {"highway": "primary", "sidewalk": "separate"},
+        {"highway": "service", "service": "private"}, {"highway": "proposed"},
+    ):
+        assert not N._walkable(tags), tags
+
+
+def test_load_osm_pbf_without_osmium_names_the_install(tmp_path, monkeypatch):
     pbf = tmp_path / "seoul.osm.pbf"
     pbf.write_bytes(b"\x00")
-    with pytest.raises(NetworkError, match="osmium cat seoul.osm.pbf -o seoul.osm"):
+    monkeypatch.setitem(sys.modules, "osmium", None)  # import osmium now raises ImportError
+    with pytest.raises(NetworkError, match="pip install osmium"):
         N.load_graph(pbf)
+
+
+def test_load_osm_pbf_errors(tmp_path):
+    osmium = pytest.importorskip("osmium")
+    pbf = tmp_path / "seoul.osm.pbf"
+    pbf.write_bytes(b"\x00")
+    with pytest.raises(NetworkError, match="could not read walk network 'seoul.osm.pbf'"):
+        N.load_graph(pbf)
+    buildings = tmp_path / "buildings.osm.pbf"
+    with osmium.SimpleWriter(str(buildings)) as out:
+        for obj in osmium.FileProcessor(str(OSM), osmium.osm.NODE):
+            out.add(obj)
+        ring = [4410000001, 4410000002, 4410000006, 4410000001]
+        out.add_way(osmium.osm.mutable.Way(id=1, version=1, nodes=ring, tags={"building": "yes"}))
+    with pytest.raises(NetworkError, match="no walkable ways"):
+        N.load_graph(buildings)
+
+
+def test_load_graph_errors(tmp_path):
     with pytest.raises(NetworkError, match="does not exist"):
         N.load_graph(tmp_path / "nothing.graphml")
     odd = tmp_path / "roads.shp"

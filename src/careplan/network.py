@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -423,29 +424,30 @@ def graph_from_place(
 def load_graph(path: str | Path, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH) -> nx.MultiDiGraph:
     """Load a walk network from a local file, projected to EPSG:5179 with ``walk_min``.
 
-    Supported: OSMnx ``.graphml``; OSM XML ``.osm`` / ``.osm.xml`` / ``.xml`` (optionally ``.bz2``),
-    read with ``ox.graph_from_xml`` (all ways in the file, made bidirectional for walking).
-    ``.osm.pbf`` is not read (it needs pyosmium); convert it first with
-    ``osmium cat in.osm.pbf -o out.osm``.
+    Supported:
+
+    * OSMnx ``.graphml``;
+    * OSM XML ``.osm`` / ``.osm.xml`` / ``.xml`` (optionally ``.bz2``), read with
+      ``ox.graph_from_xml`` (all ways in the file, made bidirectional for walking) — meant for
+      street extracts from Overpass or JOSM;
+    * ``.osm.pbf`` (e.g. a Geofabrik extract of 대한민국), read with pyosmium (``pip install
+      osmium``): only the walkable ways (:func:`_walkable`) and their nodes are kept, written to
+      a temporary OSM XML file and read like ``.osm``, so both formats give the same graph.
     """
     import osmnx as ox
 
     path = Path(path)
     name = path.name.lower()
     if not path.exists():
-        msg = f"walk network file {str(path)!r} does not exist; give the path of a .graphml or .osm file"
-        raise NetworkError(msg)
-    if name.endswith(".pbf"):
-        msg = (
-            f"{path.name}: .osm.pbf is not supported (it needs pyosmium, which careplan does not depend on). "
-            f"Convert it to OSM XML first: `osmium cat {path.name} -o {path.name[:-8] or 'out'}.osm`, then load the .osm file."
-        )
+        msg = f"walk network file {str(path)!r} does not exist; give the path of a .graphml, .osm or .osm.pbf file"
         raise NetworkError(msg)
     try:
         if name.endswith(".graphml"):
             G = ox.load_graphml(path)
         elif name.endswith((".osm", ".osm.xml", ".xml", ".osm.bz2", ".xml.bz2")):
             G = ox.graph_from_xml(path, bidirectional=True, simplify=True, retain_all=False)
+        elif name.endswith(".pbf"):
+            G = _graph_from_pbf(path)
         else:
             msg = f"unknown walk network file type {path.name!r}; expected .graphml, .osm, .osm.xml or .osm.pbf"
             raise NetworkError(msg)
@@ -455,6 +457,60 @@ def load_graph(path: str | Path, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_K
         msg = f"could not read walk network {path.name!r}: {err}"
         raise NetworkError(msg) from err
     return _prepared(G, f"file {path.name}", walk_speed_kmh)
+
+
+# Values of `highway` a pedestrian cannot use (or that are not built yet / any more).
+_NOT_WALKABLE_HIGHWAY = frozenset(
+    {
+        "abandoned", "bus_guideway", "construction", "cycleway", "motorway", "motorway_link", "no",
+        "planned", "platform", "proposed", "raceway", "razed", "rest_area", "services",
+    }
+)
+_SIDEWALK_KEYS = ("sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")
+
+
+def _walkable(tags: Any) -> bool:
+    """Whether an OSM way is part of the walk network (the rules of OSMnx's ``walk`` type).
+
+    A ``highway`` that is not motorway, cycleway, platform or unbuilt; not an area; not
+    ``foot=no``; not private (``access``/``service``); and not a street whose sidewalks are
+    mapped as separate ways (those ways are walked instead).
+    """
+    highway = tags.get("highway")
+    if highway is None or highway in _NOT_WALKABLE_HIGHWAY:
+        return False
+    if tags.get("area") == "yes" or tags.get("foot") == "no" or tags.get("service") == "private":
+        return False
+    if tags.get("access") == "private" and tags.get("foot") not in {"yes", "designated", "permissive"}:
+        return False
+    return all(tags.get(key) != "separate" for key in _SIDEWALK_KEYS)
+
+
+def _graph_from_pbf(path: Path) -> nx.MultiDiGraph:
+    import osmnx as ox
+
+    try:
+        import osmium
+    except ImportError:
+        msg = (
+            f"{path.name}: reading .osm.pbf needs pyosmium; install it with `pip install osmium` "
+            f"(or convert the file first: `osmium cat {path.name} -o out.osm` and load the .osm)"
+        )
+        raise NetworkError(msg) from None
+    with tempfile.TemporaryDirectory(prefix="careplan-pbf-") as tmp:
+        xml = Path(tmp) / "walk.osm"
+        n_ways = 0
+        # the writer adds every node the kept ways reference (with its tags, as the .osm has them)
+        with osmium.BackReferenceWriter(str(xml), ref_src=str(path), overwrite=True, remove_tags=False) as out:
+            for way in osmium.FileProcessor(str(path), osmium.osm.WAY):
+                if _walkable(way.tags):
+                    out.add_way(way)
+                    n_ways += 1
+        if not n_ways:
+            msg = f"{path.name} holds no walkable ways (highway=…); check that it is a street extract of the area"
+            raise NetworkError(msg)
+        logger.info("%s: %s walkable ways", path.name, f"{n_ways:,}")
+        return ox.graph_from_xml(xml, bidirectional=True, simplify=True, retain_all=False)
 
 
 def save_graph(G: nx.MultiDiGraph, path: str | Path) -> Path:
