@@ -1106,3 +1106,238 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------- generated region (in memory)
+
+#: 시도 of the generated region: fictional, so no real 시도 rule (키움센터 = 서울 only) applies by accident.
+REGION_SIDO = "가상도"
+_REGION_ORIGIN_XY = (900_000.0, 1_800_000.0)
+#: Kinds placed in a generated region: two school-age kinds that count, one context kind that does not.
+_REGION_KINDS = (("dahamkke", 0.4, (15.0, 30.0)), ("local_child_center", 0.4, (19.0, 29.0)),
+                 ("daycare", 0.2, (20.0, 80.0)))
+_REGION_HOURS = {"dahamkke": (840.0, 1200.0, 540.0, 1080.0), "local_child_center": (840.0, 1140.0, 720.0, 1020.0),
+                 "daycare": (450.0, 1170.0, 450.0, 1170.0)}
+
+
+@dataclass(frozen=True)
+class GeneratedRegion:
+    """A generated multi-시군구 region held in memory (every row ``synthetic = True``).
+
+    ``inputs`` is a :class:`careplan.pipeline.Inputs` (EPSG:5179, data-contract columns),
+    ``graph`` a :func:`careplan.network.synthetic_walk_graph` spanning the region (or None),
+    ``scenario`` a :class:`careplan.pipeline.Scenario` for it (its paths are placeholders:
+    nothing is read from disk).
+    """
+
+    inputs: Any
+    graph: nx.MultiDiGraph | None
+    scenario: Any
+    sigungu: Any  # DataFrame: sigungu_code → name, square bounds (minx, miny, maxx, maxy)
+
+
+def generate_region(
+    n_sigungu: int = 6,
+    *,
+    schools_per_sigungu: int = 24,
+    sigungu_km: float = 4.0,
+    dong_per_side: int = 3,
+    facilities_per_sigungu: int = 10,
+    border_share: float = 0.3,
+    shared_zone_share: float = 0.05,
+    walk_graph: bool = False,
+    seed: int = DEFAULT_SEED,
+    **scenario_options: Any,
+) -> GeneratedRegion:
+    """Invent a region of ``n_sigungu`` 시군구 (가상 데이터) for tests and benchmarks of scale-out.
+
+    The 시군구 are ``sigungu_km`` squares on a near-square grid; each is cut into
+    ``dong_per_side²`` 행정동 squares with a random 6–12세 population. Schools are
+    scattered uniformly; their 학구 are the Voronoi cells of all schools over the
+    whole region, so zones near a border straddle it (as real ones sometimes do).
+    A ``shared_zone_share`` of schools also share a small 공동통학구역 with their
+    nearest other school, which may be across a border. ``border_share`` of the
+    facilities stand within 150 m of a 시군구 border, so catchments cross borders.
+
+    Parameters
+    ----------
+    n_sigungu
+        Number of 시군구 (≈ 250 for a country-scale benchmark).
+    schools_per_sigungu
+        Elementary schools per 시군구 (≈ 24 gives 6,000 schools for 250 시군구).
+    sigungu_km
+        Side of each 시군구 square in km.
+    dong_per_side
+        행정동 per side of a 시군구.
+    facilities_per_sigungu
+        Care facilities per 시군구 (다함께돌봄센터 and 지역아동센터 40 % each, 어린이집 20 %).
+    border_share
+        Share of facilities placed within 150 m of a 시군구 border (either side).
+    shared_zone_share
+        Share of schools that also get a 공동통학구역 shared with their nearest school.
+    walk_graph
+        Also build a synthetic street graph spanning the region (slow beyond ~100 km²).
+    seed
+        Seed of the random generator; the same seed gives the same region.
+    **scenario_options
+        Passed to :class:`careplan.pipeline.Scenario` (e.g. ``siting_sites=2``).
+
+    Returns
+    -------
+    GeneratedRegion
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    from .network import synthetic_walk_graph
+    from .pipeline import Inputs, Scenario
+
+    if n_sigungu < 1 or schools_per_sigungu < 1 or sigungu_km <= 0 or dong_per_side < 1:
+        msg = ("n_sigungu, schools_per_sigungu and dong_per_side must be >= 1 and sigungu_km > 0; got "
+               f"{n_sigungu!r}, {schools_per_sigungu!r}, {dong_per_side!r}, {sigungu_km!r}")
+        raise InputDataError(msg)
+    rng = np.random.default_rng(seed)
+    side = sigungu_km * 1000.0
+    cols = math.ceil(math.sqrt(n_sigungu))
+    k = np.arange(n_sigungu)
+    x0 = _REGION_ORIGIN_XY[0] + (k % cols) * side
+    y0 = _REGION_ORIGIN_XY[1] + (k // cols) * side
+    codes = np.array([f"99{i:03d}" for i in k])
+    names = np.array([f"{_SCHOOL_STEMS[i % len(_SCHOOL_STEMS)]}{i // len(_SCHOOL_STEMS) + 1}구" for i in k])
+    sgg = pd.DataFrame({"sigungu": names, "minx": x0, "miny": y0, "maxx": x0 + side, "maxy": y0 + side},
+                       index=pd.Index(codes, name="sigungu_code"))
+    crs = "EPSG:5179"
+    common = {"sido": REGION_SIDO, "synthetic": True}
+
+    # 행정동: dong_per_side² squares per 시군구.
+    d = dong_per_side
+    owner = np.repeat(k, d * d)
+    j = np.tile(np.arange(d * d), n_sigungu)
+    step = side / d
+    dx, dy = x0[owner] + (j % d) * step, y0[owner] + (j // d) * step
+    children = rng.integers(150, 1500, len(owner)).astype(float)
+    ages = rng.multinomial(children.astype(np.int64), np.full(7, 1 / 7)).astype(float)
+    admin = gpd.GeoDataFrame(
+        {"name": [f"{n}{i + 1}동" for n, i in zip(names[owner], j, strict=True)],
+         "sido": REGION_SIDO, "sigungu": names[owner], "sigungu_code": codes[owner], "level": "행정동",
+         "population_total": children * 11.0,
+         **{f"age_{a}": ages[:, a - 6] for a in range(6, 13)},
+         "children_6_12": children, "data_date": "2025-05", "source": "가상 데이터", "synthetic": True},
+        geometry=_multi(shapely.box(dx, dy, dx + step, dy + step)),
+        index=pd.Index([f"{c}{i + 1:03d}00" for c, i in zip(codes[owner], j, strict=True)], name="adm_code"),
+        crs=crs)
+    admin.insert(1, "full_name", REGION_SIDO + " " + admin["sigungu"] + " " + admin["name"])
+
+    # Schools: uniform in each 시군구, 50 m from its edges.
+    n_s = schools_per_sigungu
+    s_owner = np.repeat(k, n_s)
+    sx = x0[s_owner] + rng.uniform(50.0, side - 50.0, len(s_owner))
+    sy = y0[s_owner] + rng.uniform(50.0, side - 50.0, len(s_owner))
+    grades = rng.integers(30, 160, (len(s_owner), 6)).astype(float)
+    special = rng.integers(0, 6, len(s_owner)).astype(float)
+    school_ids = np.array([f"B99{i:07d}" for i in range(len(s_owner))])
+    s_names = [f"{_SCHOOL_STEMS[i % len(_SCHOOL_STEMS)]}{i + 1}초등학교" for i in range(len(s_owner))]
+    schools = gpd.GeoDataFrame(
+        {"name": s_names, "level": "초등학교", "foundation": "공립", "branch": "본교", "status": "운영",
+         "data_date": _SCHOOL_DATE, "address": [f"{REGION_SIDO} {n} 가상로 {i + 1}"
+                                                for i, n in enumerate(names[s_owner])],
+         "sigungu": names[s_owner], "source": "가상 데이터",
+         **{f"pupils_g{g}": grades[:, g - 1] for g in range(1, 7)},
+         "pupils_special": special, "pupils_total": grades.sum(axis=1) + special,
+         "alimi_code": [f"S99{i:07d}" for i in range(len(s_owner))], **common},
+        geometry=shapely.points(sx, sy), index=pd.Index(school_ids, name="school_id"), crs=crs)
+
+    # 학구: Voronoi cells of all schools over the region (they straddle 시군구 borders).
+    outline = shapely.union_all(shapely.box(x0, y0, x0 + side, y0 + side))
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(np.column_stack([sx, sy])),
+                                                       extend_to=outline, ordered=True))
+    zone_geom = shapely.intersection(cells, outline)
+    zone_sid = list(school_ids)
+    zone_names = [n.replace("초등학교", "초통학구역") for n in s_names]
+    shared = rng.random(len(sx)) < shared_zone_share
+    if shared.any() and len(sx) > 1:
+        from scipy.spatial import cKDTree
+
+        _, near = cKDTree(np.column_stack([sx, sy])).query(np.column_stack([sx, sy])[shared], k=2)
+        a, b = np.flatnonzero(shared), near[:, 1]
+        mid = shapely.points((sx[a] + sx[b]) / 2, (sy[a] + sy[b]) / 2)
+        zone_geom = np.concatenate([zone_geom, shapely.intersection(shapely.buffer(mid, 200.0, quad_segs=4),
+                                                                   outline)])
+        zone_sid += [f"{school_ids[p]},{school_ids[q]}" for p, q in zip(a, b, strict=True)]
+        zone_names += [f"공동통학구역 {i + 1}" for i in range(len(a))]
+    n_z = len(zone_sid)
+    zones = gpd.GeoDataFrame(
+        {"name": zone_names, "school_ids": zone_sid, "shared": [", " in z or "," in z for z in zone_sid],
+         "sigungu": None, "synthetic": True},
+        geometry=_multi(zone_geom),
+        index=pd.Index([f"Z99{i:07d}" for i in range(n_z)], name="zone_id"), crs=crs)
+
+    facilities = _region_facilities(rng, sgg, facilities_per_sigungu, border_share, outline, crs)
+    inputs = Inputs(schools=schools, zones=zones, admin_areas=admin, facilities=facilities, candidates=None,
+                    reports=())
+    graph = None
+    if walk_graph:
+        minx, miny, maxx, maxy = outline.bounds
+        graph = synthetic_walk_graph(extent_m=max(maxx - minx, maxy - miny) + 400.0,
+                                     origin_xy=(minx - 200.0, miny - 200.0), seed=seed)
+    placeholder = Path("(generated in memory)")
+    options = {"name": f"가상 {n_sigungu}개 시군구 (가상 데이터)", "sido": REGION_SIDO,
+               "siting_kinds": ("dahamkke",), **scenario_options}
+    scenario = Scenario(schools=placeholder, students=placeholder, zones=placeholder, population=placeholder,
+                        admin_areas=placeholder, facilities=(), **options)
+    logger.info("generated region: %d 시군구, %d schools, %d 학구, %d 행정동, %d facilities", n_sigungu,
+                len(schools), len(zones), len(admin), len(facilities))
+    return GeneratedRegion(inputs=inputs, graph=graph, scenario=scenario, sigungu=sgg)
+
+
+def _multi(geoms: np.ndarray) -> np.ndarray:
+    """One MultiPolygon per geometry (the data contract's zone / 행정동 type); polygon parts only."""
+    parts, index = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    keep = shapely.get_type_id(parts) == 3
+    out = np.array([shapely.MultiPolygon()] * len(geoms), dtype=object)
+    if keep.any():
+        owners, pos = np.unique(index[keep], return_inverse=True)
+        out[owners] = shapely.multipolygons(parts[keep], indices=pos)
+    return out
+
+
+def _region_facilities(rng: np.random.Generator, sgg: Any, per_sigungu: int, border_share: float,
+                       outline: BaseGeometry, crs: str) -> Any:
+    """Facilities per 시군구; ``border_share`` of them within 150 m of a border (either side)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    n = per_sigungu * len(sgg)
+    owner = np.repeat(np.arange(len(sgg)), per_sigungu)
+    minx, miny = sgg["minx"].to_numpy()[owner], sgg["miny"].to_numpy()[owner]
+    side = float(sgg["maxx"].iloc[0] - sgg["minx"].iloc[0])
+    fx, fy = minx + rng.uniform(30.0, side - 30.0, n), miny + rng.uniform(30.0, side - 30.0, n)
+    border = rng.random(n) < border_share
+    # Near a border: pick one of the four edges and stand within ±150 m of it.
+    edge = rng.integers(0, 4, n)
+    off = rng.uniform(-150.0, 150.0, n)
+    fx = np.where(border & (edge == 0), minx + off, np.where(border & (edge == 1), minx + side + off, fx))
+    fy = np.where(border & (edge == 2), miny + off, np.where(border & (edge == 3), miny + side + off, fy))
+    pts = shapely.points(fx, fy)
+    inside = shapely.contains_properly(outline, pts)  # outer borders: keep only those inside the region
+    shares = np.array([s for _, s, _ in _REGION_KINDS])
+    kind_pos = rng.choice(len(_REGION_KINDS), n, p=shares / shares.sum())
+    kinds = np.array([k for k, _, _ in _REGION_KINDS])[kind_pos]
+    lo = np.array([c[0] for _, _, c in _REGION_KINDS])[kind_pos]
+    hi = np.array([c[1] for _, _, c in _REGION_KINDS])[kind_pos]
+    capacity = np.round(rng.uniform(lo, hi))
+    hours = np.array([_REGION_HOURS[k] for k in kinds]) if n else np.zeros((0, 4))
+    labels = {"dahamkke": "다함께돌봄센터", "local_child_center": "지역아동센터", "daycare": "어린이집"}
+    frame = gpd.GeoDataFrame(
+        {"name": [f"가상 {labels[k]} {i + 1}" for i, k in enumerate(kinds)], "kind": kinds,
+         "address": [f"{REGION_SIDO} {s} 가상로 {i + 1}" for i, s in enumerate(sgg["sigungu"].to_numpy()[owner])],
+         "sido": REGION_SIDO, "sigungu": sgg["sigungu"].to_numpy()[owner],
+         "sigungu_code": sgg.index.to_numpy()[owner], "status": "정상", "capacity_source": "data",
+         "capacity": capacity, "capacity_temp": 0.0, "enrolled": np.nan,
+         "term_open": hours[:, 0], "term_close": hours[:, 1], "vac_open": hours[:, 2], "vac_close": hours[:, 3],
+         "sat_open": np.nan, "sat_close": np.nan, "hours_source": "data", "fee_month": 0.0, "fee_day": 0.0,
+         "area_m2": np.round(rng.uniform(70.0, 200.0, n), 1),
+         "min_grade": np.where(kinds == "daycare", np.nan, 1.0), "max_grade": np.where(kinds == "daycare", np.nan, 6.0),
+         "source": "가상 데이터", "data_date": _FACILITY_DATE, "synthetic": True},
+        geometry=pts, index=pd.Index([f"F99{i:06d}" for i in range(n)], name="facility_id"), crs=crs)
+    return frame[inside]

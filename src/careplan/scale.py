@@ -1,0 +1,684 @@
+"""Scale-out: a whole 시도 or the country, partitioned by 시군구 and run on Dask.
+
+Walk catchments are local, so the analysis splits by 시군구 with a *halo*: every
+object within the walk radius that the partition's results depend on. Network
+distance is never shorter than straight-line distance, so a Euclidean radius is an
+exact bound. With ``R(t)`` the straight-line reach of ``t`` minutes (``t × speed``
+on a network, ``t × speed / detour`` for the straight-line fallback),
+``T = max(15, max_walk_min)`` the travel-time cutoff and ``A = max_walk_min``:
+
+* **core** — the 시군구's demand points (by the 행정동 they fall in);
+* **destinations** — facilities and candidate sites within ``R(T)`` of the core, so
+  every core row of the travel times is complete (for 3SFCA also facilities within
+  ``3·R(A)``: a halo point's selection weights need all of *its* facilities);
+* **halo demand** — points within ``2·R(A)`` of the core: capacity-aware access
+  (2SFCA and variants) divides a facility's places by all demand within ``R(A)`` of
+  the facility, and the facilities a core point reaches are within ``R(A)`` of it;
+* **graph** — nodes within ``max(R(T), 3·R(A)) + max_snap_m`` of the core: every
+  shortest path that decides a needed time (and every needed snap) lies inside.
+
+Demand is computed first, in its own Dask phase: each 학구 belongs to the
+partition of the 시군구 holding its representative point, and 학구 linked through a
+shared school stay together (a school splits its demand over all its 학구), so the
+partitioned demand points are the single-process points, id for id.
+
+The engine is ``dask.distributed``: a ``LocalCluster`` (one single-threaded worker
+process per core, a memory limit each) by default, or any scheduler address. Shared
+inputs are scattered once; a failing partition is retried and, if it still fails,
+reported by its 시군구 name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from tqdm.auto import tqdm
+
+from . import access, coverage, demand, network, pipeline
+from ._errors import CareplanError, CareplanWarning, SettingsError
+from .catalog import get_catalog
+from .io import zone_school_links
+
+__all__ = [
+    "SUMMARY_LABELS_KO",
+    "TOTAL_LABEL",
+    "HaloRadii",
+    "RegionResult",
+    "demand_owners",
+    "halo_radii",
+    "point_owners",
+    "region_summary",
+    "run_region",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Extra metres on every halo radius: rounding must only ever make a halo larger.
+_PAD_M = 1.0
+TOTAL_LABEL = "합계"
+
+
+# --------------------------------------------------------------------------- halo radii
+
+
+@dataclass(frozen=True)
+class HaloRadii:
+    """Straight-line radii (metres) of one partition's halo; see the module docstring."""
+
+    cutoff_min: float
+    demand_m: float  # halo demand points: 2·R(A)
+    destination_m: float  # facilities and sites: R(T) (3SFCA: max(R(T), 3·R(A)))
+    graph_m: float  # graph nodes: max(R(T), 3·R(A)) + max_snap_m (0 without a graph)
+
+
+def halo_radii(scenario: pipeline.Scenario, *, network_mode: bool,
+               max_snap_m: float = network.DEFAULT_MAX_SNAP_M) -> HaloRadii:
+    """The halo radii for ``scenario`` in network or straight-line mode.
+
+    Parameters
+    ----------
+    scenario
+        Supplies ``max_walk_min``, ``walk_speed_kmh``, ``detour_factor`` and ``access_method``.
+    network_mode
+        True when times come from a walk graph (network distance ≥ straight line),
+        False for the straight-line × detour fallback (reach shrinks by the detour).
+    max_snap_m
+        Snap distance of the network mode: a needed node may lie this far beyond a path's reach.
+    """
+    cutoff = max(15.0, scenario.max_walk_min)  # as pipeline.analyse
+    m_per_min = scenario.walk_speed_kmh * 1000.0 / 60.0
+    per_min = m_per_min if network_mode else m_per_min / scenario.detour_factor
+
+    def reach(minutes: float) -> float:
+        return minutes * per_min * (1 + 1e-9) + _PAD_M
+
+    times_m, access_m = reach(cutoff), reach(scenario.max_walk_min)
+    dest = max(times_m, 3 * access_m) if scenario.access_method == "3sfca" else times_m
+    graph_m = max(times_m, 3 * access_m) + max_snap_m + _PAD_M if network_mode else 0.0
+    return HaloRadii(cutoff, 2 * access_m, dest, graph_m)
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+def _areas_of(geoms: gpd.GeoSeries, admin_areas: gpd.GeoDataFrame) -> np.ndarray:
+    """sigungu_code of the 행정동 holding each point (nearest 행정동 when in none)."""
+    codes = admin_areas["sigungu_code"].astype(str).to_numpy()
+    tree = shapely.STRtree(np.asarray(admin_areas.geometry.array, dtype=object))
+    pts = np.asarray(geoms.array, dtype=object)
+    out = np.full(len(pts), None, dtype=object)
+    p_idx, a_idx = tree.query(pts, predicate="within")
+    first = ~pd.Series(p_idx).duplicated().to_numpy()
+    out[p_idx[first]] = codes[a_idx[first]]
+    rest = np.flatnonzero(pd.isna(out))
+    if len(rest):
+        out[rest] = codes[tree.nearest(pts[rest])]
+    return out
+
+
+def demand_owners(inputs: pipeline.Inputs) -> tuple[pd.Series, pd.Series]:
+    """The 시군구 that computes the demand of each 학구 and of each school.
+
+    A 학구 goes to the 시군구 holding its representative point. 학구 and schools
+    linked through ``school_ids`` form components (a school splits its demand over
+    all its 학구 in proportion to their children, so they must be computed
+    together); a component goes to the 시군구 of most of its 학구. A school without
+    a 학구 goes to the 시군구 it stands in (nearest 행정동 when outside all).
+
+    Returns
+    -------
+    zone_owner, school_owner
+        ``sigungu_code`` Series indexed by ``zone_id`` and ``school_id``.
+    """
+    zones, schools, admin = inputs.zones, inputs.schools, inputs.admin_areas
+    _check_admin(admin)
+    zone_code = _areas_of(zones.geometry.representative_point(), admin)
+    links = zone_school_links(zones)
+    links = links[links["school_id"].isin(schools.index)]
+    nz = len(zones)
+    z_pos = zones.index.get_indexer(links["zone_id"])
+    s_pos = nz + schools.index.get_indexer(links["school_id"])
+    n = nz + len(schools)
+    graph = sp.csr_matrix((np.ones(len(links)), (z_pos, s_pos)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    votes = pd.DataFrame({"label": label[:nz], "code": zone_code})
+    # Most frequent code per component; ties go to the smallest code (deterministic).
+    counts = votes.groupby(["label", "code"]).size().reset_index(name="n")
+    counts = counts.sort_values(["label", "n", "code"], ascending=[True, False, True])
+    comp_code = counts.drop_duplicates("label").set_index("label")["code"]
+    zone_owner = pd.Series(comp_code.reindex(label[:nz]).to_numpy(), index=zones.index, name="sigungu_code")
+    school_label = label[nz:]
+    linked = np.zeros(len(schools), dtype=bool)
+    linked[s_pos - nz] = True
+    school_owner = pd.Series(None, index=schools.index, dtype=object, name="sigungu_code")
+    school_owner[linked] = comp_code.reindex(school_label[linked]).to_numpy()
+    if (~linked).any():
+        school_owner[~linked] = _areas_of(schools.geometry[~linked], admin)
+    return zone_owner, school_owner
+
+
+def point_owners(points: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame,
+                 fallback: pd.Series | None = None) -> pd.Series:
+    """The 시군구 whose *core* each demand point is in: that of its 행정동 (``adm_code``).
+
+    Points outside every 행정동 (``adm_code`` missing) take ``fallback`` (the
+    partition that computed their demand), else the nearest 행정동's 시군구.
+    """
+    codes = admin_areas["sigungu_code"].astype(str)
+    owner = points["adm_code"].map(codes)
+    missing = owner.isna().to_numpy()
+    if missing.any():
+        fill = fallback.reindex(points.index[missing]) if fallback is not None else None
+        if fill is None or fill.isna().any():
+            fill = pd.Series(_areas_of(points.geometry[missing], admin_areas), index=points.index[missing])
+        owner[missing] = fill.to_numpy()
+    return owner.astype(object).rename("sigungu_code")
+
+
+def _check_admin(admin: gpd.GeoDataFrame) -> None:
+    if "sigungu_code" not in admin.columns or admin["sigungu_code"].isna().any():
+        msg = ("admin_areas need a `sigungu_code` (5-digit 시군구 code) on every 행정동 to partition by 시군구; "
+               f"columns are {list(admin.columns)[:10]} with "
+               f"{int(admin.get('sigungu_code', pd.Series([None])).isna().sum())} missing codes. Read them with "
+               "careplan.io.read_admin_areas, which fills the code from the 행정기관코드.")
+        raise SettingsError(msg)
+
+
+# --------------------------------------------------------------------------- tasks (run on workers)
+
+
+def _run_quietly(func: Any, *args: Any) -> tuple[Any, list[str]]:
+    """Run ``func`` recording CareplanWarnings, so the client can re-issue them once each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CareplanWarning)
+        result = func(*args)
+    return result, [str(w.message) for w in caught if issubclass(w.category, CareplanWarning)]
+
+
+def _demand_task(school_dem: pd.DataFrame, zones: gpd.GeoDataFrame, admin: gpd.GeoDataFrame,
+                 cell_m: float) -> tuple[gpd.GeoDataFrame, list[str]]:
+    return _run_quietly(lambda: demand.demand_points(school_dem, zones, admin, cell_m=cell_m))
+
+
+@dataclass(frozen=True)
+class _Region:
+    """Region-wide inputs of the access phase, scattered to every worker once."""
+
+    points: gpd.GeoDataFrame
+    point_xy: np.ndarray
+    point_owner: np.ndarray
+    facilities: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    dest_xy: np.ndarray  # facilities then sites
+    admin_areas: gpd.GeoDataFrame
+    graph: network.WalkGraph | None
+
+
+@dataclass(frozen=True)
+class _PartitionOutput:
+    code: str
+    nearest: pd.DataFrame
+    covered: pd.DataFrame
+    scores: pd.DataFrame
+    proposed: gpd.GeoDataFrame | None
+    times: tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index] | None  # rows (ids), cols (ids), minutes
+    params: dict
+    method_label: str
+    stats: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def _near(tree: cKDTree, core_xy: np.ndarray, xy: np.ndarray, radius_m: float) -> np.ndarray:
+    """Mask of ``xy`` within ``radius_m`` of any core point (bounding-box prefilter, then KD-tree)."""
+    lo, hi = core_xy.min(axis=0) - radius_m, core_xy.max(axis=0) + radius_m
+    box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
+    mask = np.zeros(len(xy), dtype=bool)
+    if len(box):
+        dist, _ = tree.query(xy[box], k=1, distance_upper_bound=radius_m)
+        mask[box[np.isfinite(dist)]] = True
+    return mask
+
+
+def _subgraph(graph: network.WalkGraph, keep: np.ndarray) -> network.WalkGraph:
+    nodes = np.flatnonzero(keep)
+    adjacency = graph.adjacency[nodes][:, nodes].tocsr()
+    return network.WalkGraph(adjacency, graph.node_ids[nodes], graph.x[nodes], graph.y[nodes], graph.crs,
+                             graph.walk_speed_kmh, graph.source)
+
+
+def _analyse_partition(region: _Region, code: str, scenario: pipeline.Scenario, radii: HaloRadii,
+                       catalog: dict, keep_times: bool) -> _PartitionOutput:
+    """Walk times, coverage, access and siting of one 시군구 (its core) on its halo."""
+    t0 = time.perf_counter()
+    result, caught = _run_quietly(_analyse_core, region, code, scenario, radii, catalog, keep_times)
+    result.stats["seconds"] = time.perf_counter() - t0
+    return dataclasses.replace(result, warnings=caught)
+
+
+def _analyse_core(region: _Region, code: str, scenario: pipeline.Scenario, radii: HaloRadii, catalog: dict,
+                  keep_times: bool) -> _PartitionOutput:
+    core = region.point_owner == code
+    core_xy = region.point_xy[core]
+    tree = cKDTree(core_xy)
+    halo = _near(tree, core_xy, region.point_xy, radii.demand_m) | core
+    dest = _near(tree, core_xy, region.dest_xy, radii.destination_m)
+    n_fac = len(region.facilities)
+    facilities = region.facilities[dest[:n_fac]]
+    sites = region.sites[dest[n_fac:]]
+    points = region.points[halo]
+    destinations = gpd.GeoDataFrame(pd.concat([facilities[["geometry"]], sites[["geometry"]]]),
+                                    crs=region.facilities.crs)
+    graph = None
+    if region.graph is not None:
+        g = region.graph
+        graph = _subgraph(g, _near(tree, core_xy, np.column_stack([g.x, g.y]), radii.graph_m))
+    times = network.walk_times(points, destinations, graph=graph, cutoff_min=radii.cutoff_min,
+                               walk_speed_kmh=scenario.walk_speed_kmh, detour_factor=scenario.detour_factor)
+    core_in_halo = np.flatnonzero(core[halo])
+    core_points = points.iloc[core_in_halo]
+    core_times = network.TravelTimes(times.matrix[core_in_halo], core_points.index, times.destination_ids,
+                                     times.cutoff_min, times.distance_method, times.params)
+    cov = coverage.coverage(core_points, facilities, core_times, slots=scenario.slots,
+                            max_walk_min=scenario.max_walk_min, catalog=catalog)
+    scores = access.access_scores(points, facilities, times, method=scenario.access_method,
+                                  max_walk_min=scenario.max_walk_min).iloc[core_in_halo]
+    area = region.admin_areas[region.admin_areas["sigungu_code"].astype(str) == code]
+    proposed = pipeline.propose(scenario, core_points, facilities, sites, core_times, area, catalog=catalog)
+    kept = None
+    if keep_times:
+        m = core_times.matrix.tocoo()
+        kept = (m.row, m.col, m.data, core_times.destination_ids)
+    stats = {"core_points": int(core.sum()), "halo_points": int(halo.sum()),
+             "facilities": len(facilities), "sites": len(sites),
+             "graph_nodes": 0 if graph is None else graph.n_nodes, "pairs": int(core_times.matrix.nnz),
+             "worker_pid": os.getpid()}
+    params = {k: v for k, v in times.params.items() if not k.startswith("unsnapped")}
+    return _PartitionOutput(code, cov.nearest_min, cov.covered, scores, proposed, kept, params,
+                            times.method_label, stats)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@contextlib.contextmanager
+def _dask_client(client: Any, scheduler: str | None, n_workers: int | None,
+                 memory_limit: str | float | None) -> Iterator[Any]:
+    """The given client, a client of ``scheduler``, or a new LocalCluster (closed afterwards)."""
+    from dask.distributed import Client, LocalCluster
+
+    if client is not None:
+        yield client
+        return
+    if scheduler is not None:
+        with Client(scheduler) as own:
+            yield own
+        return
+    workers = n_workers or os.cpu_count() or 1
+    # One single-threaded process per core: the work is GIL-bound pandas/shapely, and a
+    # per-process memory limit lets Dask pause or restart a worker instead of the machine swapping.
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      memory_limit=memory_limit if memory_limit is not None else "auto",
+                      dashboard_address=None) as cluster, Client(cluster) as own:
+        yield own
+
+
+def _gather(client: Any, futures: dict[Any, str], names: dict[str, str], *, progress: bool,
+            desc: str) -> dict[str, Any]:
+    """Results by 시군구 code; every partition that still fails after its retries is named."""
+    from dask.distributed import as_completed
+
+    results, failed = {}, {}
+    bar = tqdm(as_completed(list(futures)), total=len(futures), disable=not progress, desc=desc,
+               unit="시군구")
+    for fut in bar:
+        code = futures[fut]
+        if fut.status == "finished":
+            results[code] = fut.result()
+        else:
+            failed[code] = fut.exception()
+        fut.release()
+    if failed:
+        first = next(iter(failed.values()))
+        listed = "; ".join(f"{names.get(c, c)} ({c}): {type(e).__name__}: {e}" for c, e in sorted(failed.items()))
+        msg = (f"{len(failed)} of {len(futures)} 시군구 partitions failed in the {desc} phase after their retries "
+               f"(nothing was dropped; no region result was made): {listed}. Fix the named 시군구's input rows, "
+               "or raise memory_limit if a worker was killed.")
+        raise CareplanError(msg) from first
+    return results
+
+
+def _reissue(messages: Sequence[str]) -> None:
+    for text in dict.fromkeys(messages):  # once each, first-seen order
+        warnings.warn(text, CareplanWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class RegionResult:
+    """Region-wide results of a partitioned run (tables as :class:`careplan.pipeline.PlanResult`)."""
+
+    scenario: pipeline.Scenario
+    demand_points: gpd.GeoDataFrame
+    point_sigungu: pd.Series  # core 시군구 code of each demand point
+    coverage: coverage.CoverageResult
+    coverage_total: pd.DataFrame
+    coverage_by_zone: pd.DataFrame
+    coverage_by_adm: pd.DataFrame
+    coverage_by_sigungu: pd.DataFrame
+    access: pd.DataFrame
+    gaps: pd.DataFrame
+    gini: float
+    proposed: gpd.GeoDataFrame | None
+    proposals_by_sigungu: pd.DataFrame
+    summary: pd.DataFrame  # one row per 시군구 plus 합계
+    partitions: pd.DataFrame  # halo sizes, seconds and worker of each partition
+    times: network.TravelTimes | None  # only with keep_times=True
+    distance_method: str
+    seconds: dict[str, float]
+
+
+def run_region(
+    scenario: pipeline.Scenario,
+    inputs: pipeline.Inputs,
+    *,
+    graph: Any = None,
+    catalog: dict | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    memory_limit: str | float | None = "auto",
+    retries: int = 2,
+    keep_times: bool = False,
+    progress: bool = False,
+) -> RegionResult:
+    """Run demand → walk times → coverage/access → siting partitioned by 시군구 on Dask.
+
+    Results equal :func:`careplan.pipeline.analyse` on the whole region for demand
+    points, nearest times, coverage flags and tables, and access scores (see the module
+    docstring for why the halo makes them exact). Siting differs by design: each
+    시군구 proposes its own ``scenario.siting_sites`` sites inside its own area.
+
+    Parameters
+    ----------
+    scenario, inputs
+        As for :func:`careplan.pipeline.analyse`; ``inputs.admin_areas`` need ``sigungu_code``.
+    graph
+        Walk network (networkx graph or :class:`careplan.network.WalkGraph`); None: straight line × detour.
+    catalog
+        Kinds of care (default: ``scenario.catalog_overrides`` on the built-in catalog).
+    client
+        An existing ``dask.distributed.Client`` (left open).
+    scheduler
+        Address of a running scheduler (``tcp://host:8786``), used when no ``client`` is given.
+    n_workers
+        Workers of the default ``LocalCluster`` (default: number of cores).
+    memory_limit
+        Memory limit per ``LocalCluster`` worker (``"4GiB"``, bytes, or ``"auto"`` = RAM / workers).
+    retries
+        Times a failed partition task is retried before the run fails naming its 시군구.
+    keep_times
+        Also return the region-wide travel-time matrix (memory: every point × reachable site).
+    progress
+        Show progress bars over the partitions.
+
+    Returns
+    -------
+    RegionResult
+    """
+    if retries < 0:
+        msg = f"retries must be >= 0, got {retries!r}"
+        raise SettingsError(msg)
+    catalog = catalog or get_catalog(scenario.catalog_overrides or None)
+    _check_admin(inputs.admin_areas)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    admin = inputs.admin_areas
+    names = admin.drop_duplicates("sigungu_code").set_index(admin.drop_duplicates("sigungu_code")["sigungu_code"]
+                                                            .astype(str))["sigungu"].astype(str).to_dict()
+    school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
+    zone_owner, school_owner = demand_owners(inputs)
+    wgraph = None if graph is None else network.walk_graph(graph, walk_speed_kmh=scenario.walk_speed_kmh)
+    sites = pipeline.site_candidates(scenario, inputs)
+    seconds["prepare"] = time.perf_counter() - t0
+    with _dask_client(client, scheduler, n_workers, memory_limit) as dask_client:
+        t1 = time.perf_counter()
+        points = _demand_phase(dask_client, scenario, inputs, school_dem, zone_owner, school_owner, names,
+                               retries=retries, progress=progress)
+        seconds["demand"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        owner = point_owners(points, admin, _demand_owner_of_points(points, zone_owner, school_owner))
+        outputs = _access_phase(dask_client, scenario, inputs, points, owner, sites, wgraph, catalog, names,
+                                keep_times=keep_times, retries=retries, progress=progress)
+        seconds["access"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    result = _merge(scenario, inputs, points, owner, outputs, names, sites, keep_times=keep_times)
+    seconds["merge"] = time.perf_counter() - t3
+    seconds["total"] = time.perf_counter() - t0
+    logger.info("region run: %d 시군구, %s demand points in %.1f s", len(outputs), f"{len(points):,}",
+                seconds["total"])
+    return dataclasses.replace(result, seconds=seconds)
+
+
+def _demand_owner_of_points(points: gpd.GeoDataFrame, zone_owner: pd.Series, school_owner: pd.Series) -> pd.Series:
+    owner = points["zone_id"].map(zone_owner)
+    school = points["zone_id"].isna() & points.index.str.endswith("_school")
+    owner[school] = points.index[school].str.removesuffix("_school").map(school_owner)
+    return owner
+
+
+def _demand_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inputs, school_dem: pd.DataFrame,
+                  zone_owner: pd.Series, school_owner: pd.Series, names: dict[str, str], *, retries: int,
+                  progress: bool) -> gpd.GeoDataFrame:
+    """Phase 1: demand points per partition (each 학구 in exactly one), gathered in single-process order."""
+    admin = inputs.admin_areas
+    tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
+    futures = {}
+    for code in sorted(set(zone_owner.dropna()) | set(school_owner.dropna())):
+        zones = inputs.zones[(zone_owner == code).to_numpy()]
+        schools = school_dem[(school_owner == code).to_numpy()]
+        # Every 행정동 whose box meets a 학구's box (or holds a school): the same ones the
+        # single-process cut sees around these 학구, so the pieces come out identical.
+        near = np.unique(np.concatenate([tree.query(np.asarray(zones.geometry.array, dtype=object))[1],
+                                         tree.query(np.asarray(schools.geometry.array, dtype=object))[1]]))
+        fut = client.submit(_demand_task, schools, zones, admin.iloc[np.sort(near)], scenario.cell_m,
+                            retries=retries, pure=False, key=f"careplan-demand-{code}-{os.urandom(4).hex()}")
+        futures[fut] = code
+    results = _gather(client, futures, names, progress=progress, desc="demand")
+    frames, messages = [], []
+    for code in sorted(results):
+        frame, caught = results[code]
+        frames.append(frame)
+        messages += caught
+    _reissue(messages)
+    points = pd.concat(frames) if frames else demand.demand_points(school_dem.iloc[:0], inputs.zones.iloc[:0],
+                                                                  admin, cell_m=scenario.cell_m)
+    points = gpd.GeoDataFrame(points, crs=inputs.zones.crs)
+    # Single-process order: by 학구 (in zones order), schools without 학구 last; stable inside.
+    zone_pos = pd.Series(np.arange(len(inputs.zones)), index=inputs.zones.index.astype(str))
+    key = points["zone_id"].map(zone_pos).fillna(len(zone_pos)).to_numpy()
+    points = points.iloc[np.argsort(key, kind="stable")]
+    points.attrs["demand"] = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
+    return points
+
+
+def _merge_attrs(parts: list[dict]) -> dict:
+    """Partition ``attrs["demand"]``: lists concatenated, totals summed, settings kept."""
+    merged: dict = {}
+    for attrs in parts:
+        for key, value in attrs.items():
+            if isinstance(value, list):
+                merged.setdefault(key, []).extend(value)
+            elif key == "total_demand":
+                merged[key] = merged.get(key, 0.0) + value
+            else:
+                merged.setdefault(key, value)
+    return merged
+
+
+def _access_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame,
+                  owner: pd.Series, sites: gpd.GeoDataFrame, graph: network.WalkGraph | None, catalog: dict,
+                  names: dict[str, str], *, keep_times: bool, retries: int,
+                  progress: bool) -> dict[str, _PartitionOutput]:
+    """Phase 2: per 시군구 core with its halo; region inputs scattered once to every worker."""
+    radii = halo_radii(scenario, network_mode=graph is not None)
+    facilities = inputs.facilities
+    dest_xy = np.concatenate([shapely.get_coordinates(facilities.geometry.array).reshape(-1, 2),
+                              shapely.get_coordinates(sites.geometry.array).reshape(-1, 2)])
+    region = _Region(points=points, point_xy=shapely.get_coordinates(points.geometry.array).reshape(-1, 2),
+                     point_owner=owner.to_numpy(dtype=object), facilities=facilities, sites=sites,
+                     dest_xy=dest_xy, admin_areas=inputs.admin_areas, graph=graph)
+    [shared] = client.scatter([region], broadcast=True)
+    futures = {}
+    for code in sorted(set(owner.dropna())):
+        fut = client.submit(_analyse_partition, shared, code, scenario, radii, catalog, keep_times,
+                            retries=retries, pure=False, key=f"careplan-access-{code}-{os.urandom(4).hex()}")
+        futures[fut] = code
+    results = _gather(client, futures, names, progress=progress, desc="access")
+    _reissue([m for code in sorted(results) for m in results[code].warnings])
+    return results
+
+
+def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame, owner: pd.Series,
+           outputs: dict[str, _PartitionOutput], names: dict[str, str], sites: gpd.GeoDataFrame, *,
+           keep_times: bool) -> RegionResult:
+    """Region-wide tables from per-partition results (rows back in the demand points' order)."""
+    codes = sorted(outputs)
+    order = points.index
+    nearest = pd.concat([outputs[c].nearest for c in codes]).reindex(order)
+    covered = pd.concat([outputs[c].covered for c in codes]).reindex(order)
+    first = outputs[codes[0]] if codes else None
+    method = "network" if first is not None and "graph_source" in first.params else "straight_line"
+    for frame in (nearest, covered):
+        frame.attrs.update(distance_method=method, max_walk_min=scenario.max_walk_min)
+    kinds = tuple(dict.fromkeys(k for k in nearest.columns.get_level_values("kind") if k != coverage.ALL_KINDS))
+    cov = coverage.CoverageResult(nearest, covered, tuple(scenario.slots), kinds, float(scenario.max_walk_min),
+                                  method, first.method_label if first else "", dict(first.params) if first else {})
+    scores = pd.concat([outputs[c].scores for c in codes]).reindex(order)
+    if first is not None:
+        scores.attrs.update(first.scores.attrs)
+    with_code = points.assign(sigungu_code=owner.to_numpy())
+    tables = {by: coverage.coverage_table(cov, points, by=by) for by in ("zone_id", "adm_code", None)}
+    by_sigungu = coverage.coverage_table(cov, with_code, by="sigungu_code")
+    by_sigungu.insert(1, "sigungu", by_sigungu["sigungu_code"].map(names))
+    gaps = access.gaps(scores)
+    weights = scores["children"] if "children" in scores else scores["demand"]
+    gini = access.gini(scores["access"].fillna(0.0), weights.fillna(0.0))
+    proposed = _merge_proposals([outputs[c].proposed for c in codes], codes, names, points.crs)
+    proposals = _proposals_by_sigungu(proposed, names)
+    partitions = pd.DataFrame([{"sigungu_code": c, "sigungu": names.get(c, c), **outputs[c].stats} for c in codes])
+    times = _merge_times(outputs, codes, points, inputs.facilities, sites, scenario, cov) if keep_times else None
+    summary = region_summary(scenario, inputs, points, owner, covered, scores, proposed, names)
+    return RegionResult(
+        scenario=scenario, demand_points=points, point_sigungu=owner, coverage=cov,
+        coverage_total=tables[None], coverage_by_zone=tables["zone_id"], coverage_by_adm=tables["adm_code"],
+        coverage_by_sigungu=by_sigungu, access=scores, gaps=gaps, gini=gini, proposed=proposed,
+        proposals_by_sigungu=proposals, summary=summary, partitions=partitions, times=times,
+        distance_method=method, seconds={})
+
+
+def _merge_proposals(frames: list, codes: list[str], names: dict[str, str], crs: Any) -> gpd.GeoDataFrame | None:
+    parts = []
+    for code, frame in zip(codes, frames, strict=True):
+        if frame is not None and len(frame):
+            parts.append(frame.assign(sigungu_code=code, sigungu=names.get(code, code)))
+    return gpd.GeoDataFrame(pd.concat(parts), crs=crs) if parts else None
+
+
+def _proposals_by_sigungu(proposed: gpd.GeoDataFrame | None, names: dict[str, str]) -> pd.DataFrame:
+    """Sites proposed and children they add, per 시군구 and kind (제안 입지 요약)."""
+    columns = ["sigungu_code", "sigungu", "kind", "n_sites", "marginal_gain"]
+    if proposed is None:
+        return pd.DataFrame(columns=columns)
+    grouped = proposed.groupby(["sigungu_code", "kind"], sort=True)
+    table = grouped.agg(n_sites=("site_id", "size"), marginal_gain=("marginal_gain", "sum")).reset_index()
+    table.insert(1, "sigungu", table["sigungu_code"].map(names))
+    return table[columns]
+
+
+def _merge_times(outputs: dict[str, _PartitionOutput], codes: list[str], points: gpd.GeoDataFrame,
+                 facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: pipeline.Scenario,
+                 cov: coverage.CoverageResult) -> network.TravelTimes:
+    """Region-wide points × (facilities, sites) times from the partitions' core rows."""
+    dest_ids = pd.Index(np.concatenate([facilities.index.to_numpy(dtype=object), sites.index.to_numpy(dtype=object)]))
+    rows, cols, vals = [], [], []
+    for code in codes:
+        out = outputs[code]
+        r, c, v, local_dest = out.times
+        ids = out.nearest.index
+        rows.append(points.index.get_indexer(ids[r]))
+        cols.append(dest_ids.get_indexer(local_dest[c]))
+        vals.append(v)
+    m = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(len(points), len(dest_ids)))
+    m.sort_indices()
+    return network.TravelTimes(m, points.index, dest_ids, max(15.0, scenario.max_walk_min), cov.distance_method,
+                               dict(cov.params))
+
+
+def region_summary(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame,
+                   owner: pd.Series, covered: pd.DataFrame, scores: pd.DataFrame,
+                   proposed: gpd.GeoDataFrame | None, names: dict[str, str]) -> pd.DataFrame:
+    """시도-wide summary (시군구별 요약): one row per 시군구 plus a 합계 row.
+
+    Columns: 초등학교 수, 돌봄 수요, 돌봄시설 수 and 상시 정원 (eligible kinds), coverage % at
+    ``scenario.siting_slot``, 미충족 수요, 제안 입지 수 and the children they add.
+    """
+    admin = inputs.admin_areas
+    eligible = inputs.facilities[inputs.facilities["kind"].isin(coverage.default_kinds())]
+    fac_code = pd.Series(_areas_of(eligible.geometry, admin), index=eligible.index)
+    school_code = pd.Series(_areas_of(inputs.schools.geometry, admin), index=inputs.schools.index)
+    slot_cov = covered[(scenario.siting_slot, coverage.ALL_KINDS)].to_numpy()
+    d = points["demand"].astype(float).fillna(0.0).to_numpy()
+    frame = pd.DataFrame({"code": owner.to_numpy(), "demand": d, "covered": d * slot_cov,
+                          "unmet": scores["unmet_demand"].astype(float).fillna(0.0).to_numpy()})
+    per = frame.groupby("code").sum()
+    codes = sorted(set(admin["sigungu_code"].astype(str)))
+    table = pd.DataFrame(index=pd.Index(codes, name="sigungu_code"))
+    table["sigungu"] = [names.get(c, c) for c in codes]
+    table["schools"] = school_code.value_counts().reindex(codes).fillna(0).astype(int)
+    table["demand"] = per["demand"].reindex(codes).fillna(0.0)
+    table["facilities"] = fac_code.value_counts().reindex(codes).fillna(0).astype(int)
+    table["capacity"] = eligible["capacity"].groupby(fac_code).sum().reindex(codes).fillna(0.0)
+    table["covered_demand"] = per["covered"].reindex(codes).fillna(0.0)
+    table["unmet_demand"] = per["unmet"].reindex(codes).fillna(0.0)
+    if proposed is not None:
+        table["proposed_sites"] = proposed.groupby("sigungu_code").size().reindex(codes).fillna(0).astype(int)
+        table["proposed_gain"] = proposed.groupby("sigungu_code")["marginal_gain"].sum().reindex(codes).fillna(0.0)
+    else:
+        table["proposed_sites"], table["proposed_gain"] = 0, 0.0
+    total = table.drop(columns="sigungu").sum().to_frame().T
+    total.index = pd.Index([TOTAL_LABEL], name="sigungu_code")
+    total.insert(0, "sigungu", TOTAL_LABEL)
+    table = pd.concat([table, total])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["coverage_pct"] = np.where(table["demand"] > 0, 100.0 * table["covered_demand"] / table["demand"],
+                                         np.nan)
+    table["slot"] = scenario.siting_slot
+    table.attrs["labels_ko"] = SUMMARY_LABELS_KO
+    return table.reset_index()
+
+
+#: Korean headers for :func:`region_summary` (report tables, Excel).
+SUMMARY_LABELS_KO = {
+    "sigungu_code": "시군구 코드", "sigungu": "시군구", "schools": "초등학교 수", "demand": "돌봄 수요 (명)",
+    "facilities": "돌봄시설 수", "capacity": "상시 정원", "covered_demand": "도보권 안 수요",
+    "unmet_demand": "미충족 수요 (정원 기준)", "proposed_sites": "제안 입지 수",
+    "proposed_gain": "제안 입지로 늘어나는 도보권 수요", "coverage_pct": "도보권 수요 비율 (%)", "slot": "시간대",
+}
