@@ -164,6 +164,35 @@ def map_(
         typer.echo(f"지도 written: {path}")
 
 
+@app.command("region")
+def region(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML covering several 시군구 (a 시도 or the country).")],
+    workers: Annotated[int | None, typer.Option(help="Local Dask workers (default: number of cores).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    memory_limit: Annotated[str, typer.Option(help="Memory limit per local worker (e.g. 4GiB).")] = "auto",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default runs/<file name>-region).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Override [data] dir of the scenario.")] = None,
+    verbose: Verbose = 0,
+    quiet: Quiet = 0,
+) -> None:
+    """시도·전국 분산 실행: partition by 시군구 on Dask and write region-wide tables."""
+    from . import network, pipeline, scale
+
+    _setup_logging(verbose, quiet)
+    try:
+        sc = pipeline.load_scenario(scenario, data_dir=data_dir)
+        inputs = pipeline.read_inputs(sc)
+        graph = network.load_graph(sc.network, walk_speed_kmh=sc.walk_speed_kmh) if sc.network else None
+        result = scale.run_region(sc, inputs, graph=graph, n_workers=workers, scheduler=scheduler,
+                                  memory_limit=memory_limit, progress=quiet < 1)
+        written = scale.write_region(result, out or Path("runs") / f"{scenario.stem}-region")
+    except CareplanError as exc:
+        _fail(exc, verbose)
+    if quiet < 1:
+        typer.echo(result.summary.rename(columns=scale.SUMMARY_LABELS_KO).to_string(index=False))
+        typer.echo(f"결과 outputs: {', '.join(str(p) for p in written.values())}")
+
+
 def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int) -> None:
     from . import pipeline, report
 

@@ -64,6 +64,7 @@ __all__ = [
     "point_owners",
     "region_summary",
     "run_region",
+    "write_region",
 ]
 
 logger = logging.getLogger(__name__)
@@ -667,6 +668,8 @@ def region_summary(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points:
     total.index = pd.Index([TOTAL_LABEL], name="sigungu_code")
     total.insert(0, "sigungu", TOTAL_LABEL)
     table = pd.concat([table, total])
+    counts = ["schools", "facilities", "proposed_sites"]
+    table[counts] = table[counts].astype(int)
     with np.errstate(divide="ignore", invalid="ignore"):
         table["coverage_pct"] = np.where(table["demand"] > 0, 100.0 * table["covered_demand"] / table["demand"],
                                          np.nan)
@@ -682,3 +685,34 @@ SUMMARY_LABELS_KO = {
     "unmet_demand": "미충족 수요 (정원 기준)", "proposed_sites": "제안 입지 수",
     "proposed_gain": "제안 입지로 늘어나는 도보권 수요", "coverage_pct": "도보권 수요 비율 (%)", "slot": "시간대",
 }
+
+
+def write_region(result: RegionResult, out: str | os.PathLike) -> dict[str, Any]:
+    """Write the region tables as Excel-friendly CSVs (UTF-8 with BOM) and proposals as GeoPackage.
+
+    Files: ``summary.csv`` (시군구별 요약, Korean headers), ``coverage_by_sigungu.csv``,
+    ``coverage_total.csv``, ``coverage_by_zone.csv``, ``coverage_by_adm.csv``, ``access.csv``,
+    ``gaps.csv``, ``proposals_by_sigungu.csv``, ``partitions.csv`` and ``proposed.gpkg`` when
+    sites were proposed. Returns file name → path.
+    """
+    from pathlib import Path
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "summary": result.summary.rename(columns=SUMMARY_LABELS_KO),
+        "coverage_by_sigungu": result.coverage_by_sigungu, "coverage_total": result.coverage_total,
+        "coverage_by_zone": result.coverage_by_zone, "coverage_by_adm": result.coverage_by_adm,
+        "access": result.access.reset_index(), "gaps": result.gaps,
+        "proposals_by_sigungu": result.proposals_by_sigungu, "partitions": result.partitions,
+    }
+    written: dict[str, Any] = {}
+    for name, table in tables.items():
+        path = folder / f"{name}.csv"
+        table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        written[path.name] = path
+    if result.proposed is not None:
+        path = folder / "proposed.gpkg"
+        result.proposed.to_file(path, layer="proposed", driver="GPKG")
+        written[path.name] = path
+    return written
