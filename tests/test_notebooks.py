@@ -1,4 +1,4 @@
-"""The notebooks in ``notebooks/`` run top to bottom on the embedded sample and show the package's numbers.
+"""The notebooks in ``notebooks/`` run top to bottom on the sample and show the package's numbers.
 
 Each notebook is executed with nbclient in a temporary working folder, on a kernel that
 runs this interpreter (a temporary kernelspec, so no installed ``python3`` spec is
