@@ -83,6 +83,7 @@ def test_notebook_is_committed_without_outputs_and_labels_the_sample(name):
     assert not any(re.search(r"^\s*(def|class) ", c.source, flags=re.MULTILINE) for c in code)
 
 
+@pytest.mark.slow  # a kernel start and a full sample run each (~10–15 s)
 def test_01_demand(kernel_specs, result, tmp_path):
     nb = execute("01_demand", kernel_specs, tmp_path)
     out = tagged(nb, "total-demand")
@@ -98,6 +99,7 @@ def test_01_demand(kernel_specs, result, tmp_path):
     assert zones.splitlines()[2].split()[0] == top_zone  # first data row after the two header lines
 
 
+@pytest.mark.slow  # a kernel start and a full sample run each (~10–15 s)
 def test_02_coverage_gaps(kernel_specs, result, tmp_path):
     nb = execute("02_coverage_gaps", kernel_specs, tmp_path)
     slot = result.scenario.siting_slot
@@ -116,6 +118,7 @@ def test_02_coverage_gaps(kernel_specs, result, tmp_path):
     assert "<folium.folium.Map" in tagged(nb, "map")
 
 
+@pytest.mark.slow  # a kernel start and a full sample run each (~10–15 s)
 def test_03_siting(kernel_specs, result, tmp_path):
     nb = execute("03_siting", kernel_specs, tmp_path)
     s = result.scenario
