@@ -1,0 +1,282 @@
+"""careplan.scale: a region partitioned by 시군구 on Dask gives the single-process results."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from careplan import pipeline, sample, scale
+from careplan._errors import CareplanError, InputDataError
+
+dask_distributed = pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def region():
+    # 4 시군구 of 3 km; many shared 학구 so some link schools across a border.
+    return sample.generate_region(4, schools_per_sigungu=10, sigungu_km=3.0, facilities_per_sigungu=8,
+                                  shared_zone_share=0.3, walk_graph=True, seed=7, cell_m=150.0,
+                                  siting_sites=2, siting_time_limit_s=20.0)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with dask_distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    with dask_distributed.Client(cluster) as cl:
+        yield cl
+
+
+@pytest.fixture(scope="module", params=["straight_line", "network"])
+def both(request, region, client):
+    graph = region.graph if request.param == "network" else None
+    single = pipeline.analyse(region.scenario, region.inputs, graph=graph)
+    parted = scale.run_region(region.scenario, region.inputs, graph=graph, client=client, keep_times=True)
+    return request.param, single, parted
+
+
+def _same_rows(frame: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    assert set(frame.index) == set(like.index)
+    return frame.reindex(like.index)
+
+
+# --------------------------------------------------------------------------- equality with one process
+
+
+def test_region_has_borders_to_cross(region, both):
+    """The test region really exercises the halo: 학구 and catchments straddle 시군구 borders."""
+    _, _, parted = both
+    owner = parted.point_sigungu
+    per_zone = owner.groupby(parted.demand_points["zone_id"]).nunique()
+    assert (per_zone > 1).sum() >= 5  # 학구 with points in two cores
+    links = region.inputs.zones["school_ids"].str.contains(",")
+    assert links.sum() >= 3  # 공동통학구역
+    stats = parted.partitions.set_index("sigungu_code")
+    assert (stats["halo_points"] > stats["core_points"]).all()
+    assert stats["core_points"].sum() == len(parted.demand_points)
+
+
+def test_demand_points_equal(both):
+    _, single, parted = both
+    a = single.demand_points
+    b = _same_rows(parted.demand_points, a)
+    for col in ("zone_id", "adm_code", "basis"):
+        assert b[col].equals(a[col])
+    for col in ("children", "pupils", "demand", "priority_demand", "area_m2"):
+        np.testing.assert_allclose(b[col], a[col], rtol=1e-12, atol=1e-12)
+    assert shapely.equals_exact(b.geometry.array, a.geometry.array, tolerance=0).all()
+    assert parted.demand_points["demand"].sum() == pytest.approx(single.school_demand["demand"].sum(), rel=1e-12)
+
+
+def test_times_coverage_access_equal(both):
+    mode, single, parted = both
+    assert parted.distance_method == single.times.distance_method == mode
+    # the whole travel-time matrix: same pairs, same minutes
+    ts, tp = single.times, parted.times
+    rows = pd.Index(ts.origin_ids).get_indexer(tp.origin_ids)
+    cols = pd.Index(ts.destination_ids).get_indexer(tp.destination_ids)
+    assert (rows >= 0).all() and (cols >= 0).all()
+    reordered = ts.matrix[rows][:, cols].tocsr()
+    reordered.sort_indices()
+    assert np.array_equal(reordered.indptr, tp.matrix.indptr)
+    assert np.array_equal(reordered.indices, tp.matrix.indices)
+    np.testing.assert_allclose(tp.matrix.data, reordered.data, rtol=1e-9)
+
+    idx = single.demand_points.index
+    near_s, near_p = single.coverage.nearest_min, parted.coverage.nearest_min.reindex(idx)
+    assert list(near_p.columns) == list(near_s.columns)
+    np.testing.assert_allclose(near_p.to_numpy(), near_s.to_numpy(), rtol=1e-9)  # NaN where NaN
+    assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
+    assert single.coverage.covered.to_numpy().any()  # some points covered, some not
+    assert not single.coverage.covered.to_numpy().all()
+
+    acc_s, acc_p = single.access, parted.access.reindex(idx)
+    np.testing.assert_allclose(acc_p["access"], acc_s["access"], rtol=1e-9)
+    np.testing.assert_allclose(acc_p["unmet_demand"], acc_s["unmet_demand"], rtol=1e-9, atol=1e-9)
+    assert parted.gini == pytest.approx(single.gini, rel=1e-9)
+
+
+@pytest.mark.parametrize("table", ["coverage_total", "coverage_by_zone", "coverage_by_adm", "gaps"])
+def test_region_tables_equal(both, table):
+    _, single, parted = both
+    a, b = getattr(single, table), getattr(parted, table)
+    key = [c for c in a.columns if c in {"area", "zone_id", "adm_code", "slot", "kind", "level", "area_id"}]
+    a = a.sort_values(key).reset_index(drop=True)
+    b = b.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(b, a, rtol=1e-9, check_dtype=False)
+
+
+def test_three_sfca_needs_and_gets_the_wider_halo(region, client):
+    """3SFCA selection weights of halo points need facilities 3·R(A) away; still equal."""
+    scenario = dataclasses.replace(region.scenario, access_method="3sfca", siting_sites=0)
+    single = pipeline.analyse(scenario, region.inputs)
+    parted = scale.run_region(scenario, region.inputs, client=client)
+    idx = single.demand_points.index
+    np.testing.assert_allclose(parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9)
+
+
+def test_a_too_small_halo_changes_access(region, client, monkeypatch):
+    """Shrinking the demand halo to R(A) breaks the 2SFCA equality: the 2·R(A) halo is needed."""
+    single = pipeline.analyse(dataclasses.replace(region.scenario, siting_sites=0), region.inputs)
+    real = scale.halo_radii
+
+    def narrow(scenario, **kw):
+        r = real(scenario, **kw)
+        return dataclasses.replace(r, demand_m=r.demand_m / 2)
+
+    monkeypatch.setattr(scale, "halo_radii", narrow)
+    parted = scale.run_region(dataclasses.replace(region.scenario, siting_sites=0), region.inputs, client=client)
+    got = parted.access.reindex(single.demand_points.index)["access"].to_numpy()
+    want = single.access["access"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        off = np.abs(got - want) > 1e-6 * np.abs(want)
+    assert off.sum() > 10  # core points near borders see too little demand at their facilities
+
+
+# --------------------------------------------------------------------------- siting and summary
+
+
+def test_siting_per_sigungu_and_summary(region, both):
+    _, single, parted = both
+    sc = region.scenario
+    proposed = parted.proposed
+    assert proposed is not None
+    per = proposed.groupby(["sigungu_code", "kind"]).size()
+    assert (per <= sc.siting_sites).all() and len(per) == len(region.sigungu)
+    # each 시군구 sites only inside itself
+    bounds = region.sigungu.loc[proposed["sigungu_code"]]
+    x, y = proposed.geometry.x.to_numpy(), proposed.geometry.y.to_numpy()
+    assert ((x >= bounds["minx"].to_numpy()) & (x <= bounds["maxx"].to_numpy())
+            & (y >= bounds["miny"].to_numpy()) & (y <= bounds["maxy"].to_numpy())).all()
+    summary = parted.summary.set_index("sigungu_code")
+    total = summary.loc[scale.TOTAL_LABEL]
+    rows = summary.drop(index=scale.TOTAL_LABEL)
+    assert total["schools"] == len(region.inputs.schools) == rows["schools"].sum()
+    assert total["demand"] == pytest.approx(single.demand_points["demand"].sum(), rel=1e-12)
+    # per 시군구 demand: points by the 시군구 of their 행정동 (adm codes start with the 시군구 code)
+    by_code = single.demand_points.groupby(single.demand_points["adm_code"].str[:5])["demand"].sum()
+    np.testing.assert_allclose(rows["demand"], by_code.reindex(rows.index), rtol=1e-12)
+    # the region coverage % equals the single-process headline number
+    headline = single.summary().set_index("지표")["값"]
+    key = f"{sc.max_walk_min:g}분 안 수요 비율 ({sc.siting_slot})"
+    assert total["coverage_pct"] == pytest.approx(headline[key], rel=1e-9)
+    assert total["proposed_sites"] == len(proposed)
+    eligible = region.inputs.facilities["kind"].isin(["dahamkke", "local_child_center"])
+    assert total["capacity"] == region.inputs.facilities.loc[eligible, "capacity"].sum()
+
+
+def test_halo_radii_hand_computed(region):
+    sc = region.scenario  # 10 min, 4 km/h (66.67 m/min), detour 1.3
+    line = scale.halo_radii(sc, network_mode=False)
+    assert line.cutoff_min == 15.0
+    assert line.demand_m == pytest.approx(2 * (10 * 4000 / 60 / 1.3 + 1), rel=1e-8)
+    assert line.destination_m == pytest.approx(15 * 4000 / 60 / 1.3 + 1, rel=1e-8)
+    assert line.graph_m == 0.0
+    net = scale.halo_radii(sc, network_mode=True, max_snap_m=250.0)
+    assert net.destination_m == pytest.approx(1000 + 1, rel=1e-8)
+    assert net.graph_m == pytest.approx(3 * (2000 / 3 + 1) + 250 + 1, rel=1e-8)
+    three = scale.halo_radii(dataclasses.replace(sc, access_method="3sfca"), network_mode=False)
+    assert three.destination_m == pytest.approx(3 * (10 * 4000 / 60 / 1.3 + 1), rel=1e-8)
+
+
+def test_demand_owners_keep_linked_zones_together(region):
+    zone_owner, school_owner = scale.demand_owners(region.inputs)
+    links = region.inputs.zones["school_ids"].str.split(",").explode()
+    for zone_id, school_id in links.items():
+        assert zone_owner[zone_id] == school_owner[school_id]
+    assert set(zone_owner) <= set(region.sigungu.index)
+
+
+# --------------------------------------------------------------------------- engine: failures, scheduler address
+
+
+#: What _flaky does; module-level so the in-process workers see the same dict (pickled by reference).
+FAULT: dict = {"code": None, "times": 0, "attempts": 0}
+
+
+def _flaky(region_, code_, *args):
+    if code_ == FAULT["code"]:
+        FAULT["attempts"] += 1
+        if FAULT["attempts"] <= FAULT["times"]:
+            msg = f"deliberate failure {FAULT['attempts']}"
+            raise InputDataError(msg)
+    return REAL_ANALYSE(region_, code_, *args)
+
+
+REAL_ANALYSE = scale._analyse_partition
+
+
+def _fail(monkeypatch, code: str, times: int) -> None:
+    monkeypatch.setitem(FAULT, "code", code)
+    monkeypatch.setitem(FAULT, "times", times)
+    monkeypatch.setitem(FAULT, "attempts", 0)
+    monkeypatch.setattr(scale, "_analyse_partition", _flaky)
+
+
+@pytest.fixture(scope="module")
+def threads():
+    """In-process workers, so a monkeypatched task is the one that runs."""
+    with dask_distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                       dashboard_address=":0") as c, dask_distributed.Client(c) as cl:
+        yield cl
+
+
+def test_failed_partition_is_retried(region, threads, monkeypatch):
+    _fail(monkeypatch, "99002", times=1)
+    sc = dataclasses.replace(region.scenario, siting_sites=0)
+    parted = scale.run_region(sc, region.inputs, client=threads, retries=1)
+    assert FAULT["attempts"] == 2
+    assert set(parted.partitions["sigungu_code"]) == set(region.sigungu.index)
+
+
+def test_failing_partition_is_reported_by_name(region, threads, monkeypatch):
+    _fail(monkeypatch, "99001", times=99)
+    sc = dataclasses.replace(region.scenario, siting_sites=0)
+    name = region.sigungu.loc["99001", "sigungu"]
+    with pytest.raises(CareplanError, match=f"1 of 4 .*{name} \\(99001\\): InputDataError: deliberate failure 3"):
+        scale.run_region(sc, region.inputs, client=threads, retries=2)
+    assert FAULT["attempts"] == 3
+
+
+def test_scheduler_address(region, cluster):
+    sc = dataclasses.replace(region.scenario, siting_sites=0)
+    single = pipeline.analyse(sc, region.inputs)
+    parted = scale.run_region(sc, region.inputs, scheduler=cluster.scheduler_address)
+    idx = single.demand_points.index
+    assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
+    np.testing.assert_allclose(parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9)
+    assert parted.partitions["worker_pid"].nunique() >= 1
+
+
+# --------------------------------------------------------------------------- the generator
+
+
+def test_generated_region_layout():
+    r = sample.generate_region(9, schools_per_sigungu=5, sigungu_km=2.0, dong_per_side=2,
+                               facilities_per_sigungu=20, border_share=0.5, seed=3)
+    inp = r.inputs
+    assert len(r.sigungu) == 9 and len(inp.schools) == 45 and len(inp.admin_areas) == 36
+    for layer in (inp.schools, inp.zones, inp.admin_areas, inp.facilities):
+        assert layer["synthetic"].all() and layer.crs.to_epsg() == 5179 and layer.index.is_unique
+    # 행정동 tile each 2 km square exactly; 학구 tile the whole region
+    assert inp.admin_areas.area.sum() == pytest.approx(9 * 4e6)
+    own = ~inp.zones["shared"]
+    assert inp.zones[own].area.sum() == pytest.approx(9 * 4e6)
+    # borders at multiples of 2 km: some facilities stand within 150 m of one
+    fx, fy = inp.facilities.geometry.x - 900_000, inp.facilities.geometry.y - 1_800_000
+    to_border = np.minimum(np.abs(fx - np.round(fx / 2000) * 2000), np.abs(fy - np.round(fy / 2000) * 2000))
+    assert (to_border <= 150).sum() >= 40
+    pupils = inp.schools[[f"pupils_g{g}" for g in range(1, 7)]].sum(axis=1) + inp.schools["pupils_special"]
+    np.testing.assert_array_equal(pupils, inp.schools["pupils_total"])
+    assert math.isclose(sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7],
+                        sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7])
