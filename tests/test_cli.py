@@ -323,3 +323,52 @@ def test_map_errors_exit_2_with_one_line(demo_dir, tmp_path):
         result.exit_code == 2
         and "2 row(s) with an empty or repeated facility_id (rows [1, 2])" in result.stderr
     )
+
+
+# ---------------------------------------------------------------- real 구로구 data
+
+
+@pytest.mark.shared
+@pytest.mark.slow  # two real-data runs and their maps (~20–40 s)
+def test_guro_compare_and_map_on_real_data(korea, tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    guro = repo / "examples" / "guro.toml"
+    text = guro.read_text(encoding="utf-8")
+    without = "\n".join(line for line in text.splitlines() if "지역아동센터.csv" not in line)
+    b = tmp_path / "guro_b.toml"
+    b.write_text(
+        without.replace('name = "서울특별시 구로구"', 'name = "구로구 지역아동센터 제외"'), "utf-8"
+    )
+    check = invoke("check", korea / "facilities" / "지역아동센터.csv", "--sigungu", "구로구")
+    local = int(re.search(r"유지 kept (\d+)", check.stdout).group(1))
+    assert local == 24
+
+    out = tmp_path / "cmp"
+    result = invoke("compare", guro, b, "--data-dir", korea, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "compare_확인지표.csv", encoding="utf-8-sig").set_index("지표")
+    counts = table.loc["돌봄시설 수"].to_numpy()
+    assert list(counts) == [43, 43 - local, -local]
+    html = (out / "compare_map.html").read_text(encoding="utf-8")
+    assert layer_name(html, "A · 돌봄시설 (43)") and layer_name(
+        html, f"B · 돌봄시설 ({43 - local})"
+    )
+    assert layer_name(html, f"A에만 있는 시설 ({local}, B에는 없음)")
+    cov = table.loc["10분 안 수요 비율 (학기 18시)"]
+    assert f"<td>{cov.iloc[0]:.1f}%</td><td>{cov.iloc[1]:.1f}%</td>" in html
+    assert "가상 데이터" not in html and "직선거리" in html
+
+    run_dir = tmp_path / "guro"
+    result = invoke("run", guro, "--data-dir", korea, "--out", run_dir, "-q")
+    assert result.exit_code == 0, result.output
+    result = invoke("map", run_dir, "--out", tmp_path / "maps")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "maps" / "public_map" / "data.js").read_text(encoding="utf-8")
+    data = json.loads(text[text.index("{") : text.rstrip().rstrip(";").rindex("}") + 1])
+    fac = gpd.read_file(run_dir / "careplan.gpkg", layer="facilities")
+    assert len(data["facilities"]) == int((fac["status"].isna() | (fac["status"] == "정상")).sum())
+    assert data["meta"]["synthetic"] is False and data["meta"]["data_date"] == max(
+        d for d in fac["data_date"].dropna().astype(str) if d != "nan"
+    )
+    planner = (tmp_path / "maps" / "planner_map.html").read_text(encoding="utf-8")
+    assert "직선거리 × 우회계수 1.3" in planner and "가상 데이터" not in planner

@@ -105,6 +105,7 @@ def compare(
     out: Annotated[Path | None, typer.Option(help="Folder for the comparison table (CSV) and map (HTML).")] = None,
     layout: Annotated[str, typer.Option(help="Map layout: dual (A left, B right) | overlay (toggled layers).")]
     = "dual",
+    data_dir: Annotated[Path | None, typer.Option(help="Override [data] dir of both scenarios.")] = None,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -116,7 +117,8 @@ def compare(
         if layout not in {"dual", "overlay"}:
             msg = f"--layout must be dual or overlay, got {layout!r}"
             raise SettingsError(msg)
-        results = [pipeline.run(pipeline.load_scenario(p), progress=quiet < 1) for p in (a, b)]
+        results = [pipeline.run(pipeline.load_scenario(p, data_dir=data_dir), progress=quiet < 1)
+                   for p in (a, b)]
         # "A: …" / "B: …" keeps the table's two columns apart even when both scenarios share a name
         labelled = [dataclasses.replace(r, scenario=dataclasses.replace(r.scenario, name=f"{t}: {r.scenario.name}"))
                     for t, r in zip("AB", results, strict=True)]

@@ -115,7 +115,8 @@ class _Attributions(folium.MacroElement):
 
 
 _LEGEND_CSS = """<style>
-.careplan-compare {position: fixed; top: 10px; left: 50%; transform: translateX(-50%);
+/* bottom centre: clear of both maps' layer controls (top right) and zoom buttons (top left) */
+.careplan-compare {position: fixed; bottom: 60px; left: 50%; transform: translateX(-50%);
   z-index: 1000;
   background: rgba(255,255,255,0.95); padding: 6px 10px; border-radius: 4px; max-width: 520px;
   font: 12px/1.35 sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,.3);}
@@ -287,16 +288,23 @@ def _add_proposed(m: folium.Map, proposed: gpd.GeoDataFrame, tag: str) -> None:
     for _sid, row in proposed.iterrows():
         rank = int(row["rank"]) if "rank" in row and not pd.isna(row["rank"]) else 0
         label = escape_text(row.get("kind_label", row.get("kind")), missing="")
+        # ranks restart per kind, so the badge carries the kind's letter too (A키1, A다1)
+        kind = row.get("kind")
+        letter = kind_style(kind).letter if isinstance(kind, str) else ""
+        badge = f"{tag}{letter}{rank}"
         name = escape_text(row.get("name"), missing="후보지")
+        why = escape_text(row.get("explanation"), missing="")
         icon = (
             f"<div style='background:{colour};color:#fff;border:2px solid #000;border-radius:4px;"
-            "width:30px;height:22px;line-height:18px;text-align:center;font:700 12px sans-serif'>"
-            f"{tag}{rank}</div>"
+            "width:40px;height:22px;line-height:18px;text-align:center;font:700 12px sans-serif'>"
+            f"{badge}</div>"
         )
         folium.Marker(
             location=(row.geometry.y, row.geometry.x),
-            icon=folium.DivIcon(html=icon, icon_size=(30, 22), icon_anchor=(15, 11)),
-            popup=folium.Popup(f"{tag} 제안 {rank}순위 · {label} · {name}", max_width=300),
+            icon=folium.DivIcon(html=icon, icon_size=(40, 22), icon_anchor=(20, 11)),
+            popup=folium.Popup(
+                f"<b>{tag} 제안 {rank}순위</b> · {label} · {name}<br>{why}", max_width=300
+            ),
             tooltip=folium.Tooltip(f"{tag} 제안 {rank}순위 {label}"),
         ).add_to(layer)
     layer.add_to(m)
