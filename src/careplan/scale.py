@@ -288,16 +288,26 @@ def _analyse_core(region: _Region, code: str, scenario: pipeline.Scenario, radii
     if region.graph is not None:
         g = region.graph
         graph = _subgraph(g, _near(tree, core_xy, np.column_stack([g.x, g.y]), radii.graph_m))
-    times = network.walk_times(points, destinations, graph=graph, cutoff_min=radii.cutoff_min,
-                               walk_speed_kmh=scenario.walk_speed_kmh, detour_factor=scenario.detour_factor)
+    # Core points need every destination (coverage, siting); halo points only the facilities (access).
     core_in_halo = np.flatnonzero(core[halo])
     core_points = points.iloc[core_in_halo]
-    core_times = network.TravelTimes(times.matrix[core_in_halo], core_points.index, times.destination_ids,
-                                     times.cutoff_min, times.distance_method, times.params)
+    halo_only = points.drop(index=core_points.index)
+    options = {"graph": graph, "cutoff_min": radii.cutoff_min, "walk_speed_kmh": scenario.walk_speed_kmh,
+               "detour_factor": scenario.detour_factor}
+    core_times = network.walk_times(core_points, destinations, **options)
+    halo_times = network.walk_times(halo_only, facilities[["geometry"]], **options)
+    # Halo rows get empty site columns: a core row keeps its sites, as access_scores reads "no
+    # destination in reach" (NaN) from the whole row, sites included, in the single-process run.
+    halo_rows = sp.csr_matrix((halo_times.matrix.data, halo_times.matrix.indices, halo_times.matrix.indptr),
+                              shape=(len(halo_only), len(destinations)))
+    both = sp.vstack([core_times.matrix, halo_rows]).tocsr()
+    access_times = network.TravelTimes(both, core_points.index.append(halo_only.index), destinations.index,
+                                       radii.cutoff_min, core_times.distance_method, core_times.params)
     cov = coverage.coverage(core_points, facilities, core_times, slots=scenario.slots,
                             max_walk_min=scenario.max_walk_min, catalog=catalog)
-    scores = access.access_scores(points, facilities, times, method=scenario.access_method,
-                                  max_walk_min=scenario.max_walk_min).iloc[core_in_halo]
+    access_points = pd.concat([core_points, halo_only])
+    scores = access.access_scores(access_points, facilities, access_times, method=scenario.access_method,
+                                  max_walk_min=scenario.max_walk_min).iloc[:len(core_points)]
     area = region.admin_areas[region.admin_areas["sigungu_code"].astype(str) == code]
     proposed = pipeline.propose(scenario, core_points, facilities, sites, core_times, area, catalog=catalog)
     kept = None
@@ -308,9 +318,9 @@ def _analyse_core(region: _Region, code: str, scenario: pipeline.Scenario, radii
              "facilities": len(facilities), "sites": len(sites),
              "graph_nodes": 0 if graph is None else graph.n_nodes, "pairs": int(core_times.matrix.nnz),
              "worker_pid": os.getpid()}
-    params = {k: v for k, v in times.params.items() if not k.startswith("unsnapped")}
+    params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
     return _PartitionOutput(code, cov.nearest_min, cov.covered, scores, proposed, kept, params,
-                            times.method_label, stats)
+                            core_times.method_label, stats)
 
 
 # --------------------------------------------------------------------------- engine

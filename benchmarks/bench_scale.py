@@ -1,0 +1,172 @@
+"""Benchmark careplan.scale: a country-scale generated region on Dask, 1 vs 2 workers, vs one process.
+
+    .venv/bin/python benchmarks/bench_scale.py            # ≈250 시군구, ≈6,000 schools
+    .venv/bin/python benchmarks/bench_scale.py --quick    # 60 시군구, for a re-run in a few minutes
+    .venv/bin/python benchmarks/bench_scale.py --network  # also the walk-network mode (slower)
+
+Every run is in fresh processes (the single-process run in its own child process, each
+Dask configuration on a new LocalCluster), so peak RSS is per run. Results go to
+``benchmarks/results/scale.md`` (``--out`` to change). Timings on a shared machine are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from careplan import pipeline, sample, scale
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scale.md"
+
+
+def _region(args: argparse.Namespace, *, network: bool, siting: bool) -> sample.GeneratedRegion:
+    return sample.generate_region(args.sigungu, schools_per_sigungu=args.schools, sigungu_km=args.km,
+                                  walk_graph=network, seed=args.seed, cell_m=args.cell_m,
+                                  siting_sites=3 if siting else 0)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _single(args: argparse.Namespace, network: bool) -> dict:
+    """One process: generate, then pipeline.analyse (run in a child so its peak RSS is its own)."""
+    region = _region(args, network=network, siting=False)
+    t0 = time.perf_counter()
+    result = pipeline.analyse(region.scenario, region.inputs, graph=region.graph)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "points": len(result.demand_points),
+            "access_sum": float(np.nansum(result.access["access"])),
+            "covered": float(result.coverage_total["covered_demand"].sum())}
+
+
+def _in_child(func, *args):
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        return pool.submit(func, *args).result()
+
+
+def _dask(region: sample.GeneratedRegion, workers: int, memory_limit: str, scenario=None) -> dict:
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        client.run(lambda: None)  # workers up before the clock starts
+        t0 = time.perf_counter()
+        result = scale.run_region(scenario or region.scenario, region.inputs, graph=region.graph, client=client)
+        seconds = time.perf_counter() - t0
+        rss = client.run(_peak_rss_mb)
+    return {"seconds": seconds, "worker_peak_rss_mb": sorted(rss.values()), "phases": result.seconds,
+            "points": len(result.demand_points), "access_sum": float(np.nansum(result.access["access"])),
+            "covered": float(result.coverage_total["covered_demand"].sum()),
+            "proposed": 0 if result.proposed is None else len(result.proposed)}
+
+
+def _mode(args: argparse.Namespace, network: bool) -> dict:
+    label = "network" if network else "straight_line"
+    print(f"[{label}] single process …", flush=True)
+    single = _in_child(_single, args, network)
+    print(f"  {single['seconds']:.1f} s, peak {single['peak_rss_mb']:.0f} MB", flush=True)
+    region = _region(args, network=network, siting=False)
+    runs = {}
+    for workers in args.workers:
+        print(f"[{label}] Dask, {workers} worker(s) …", flush=True)
+        runs[workers] = _dask(region, workers, args.memory_limit)
+        print(f"  {runs[workers]['seconds']:.1f} s, worker peaks {runs[workers]['worker_peak_rss_mb']}", flush=True)
+        # the partitioned run reproduces the single-process numbers
+        assert runs[workers]["points"] == single["points"]
+        assert np.isclose(runs[workers]["access_sum"], single["access_sum"], rtol=1e-9)
+        assert np.isclose(runs[workers]["covered"], single["covered"], rtol=1e-9)
+    siting = None
+    if args.siting and not network:
+        workers = max(args.workers)
+        print(f"[{label}] Dask with per-시군구 siting (3 sites each), {workers} workers …", flush=True)
+        scenario = dataclasses.replace(region.scenario, siting_sites=3)
+        siting = _dask(region, workers, args.memory_limit, scenario)
+        print(f"  {siting['seconds']:.1f} s, {siting['proposed']} sites", flush=True)
+    return {"single": single, "runs": runs, "siting": siting, "graph_nodes":
+            0 if region.graph is None else region.graph.number_of_nodes(), "schools": len(region.inputs.schools)}
+
+
+def _table(label: str, res: dict) -> list[str]:
+    single, runs = res["single"], res["runs"]
+    lines = [f"### {label}", "",
+             f"{res['schools']:,} schools, {single['points']:,} demand points"
+             + (f", walk graph {res['graph_nodes']:,} nodes" if res["graph_nodes"] else ""), "",
+             "| run | wall s | vs 1 worker | vs single process | peak RSS per process (MB) | phases (s) |",
+             "|---|---:|---:|---:|---|---|",
+             f"| single process (`pipeline.analyse`, no siting) | {single['seconds']:.1f} | | 1.00× | "
+             f"{single['peak_rss_mb']:.0f} | |"]
+    one = runs.get(1, {}).get("seconds")
+    for workers, run in runs.items():
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in run["phases"].items() if k != "total")
+        lines.append(f"| Dask {workers} worker(s) | {run['seconds']:.1f} | "
+                     f"{(one / run['seconds']) if one else float('nan'):.2f}× | "
+                     f"{single['seconds'] / run['seconds']:.2f}× | "
+                     f"{', '.join(f'{m:.0f}' for m in run['worker_peak_rss_mb'])} | {phases} |")
+    if res["siting"]:
+        s = res["siting"]
+        lines.append(f"| Dask {len(s['worker_peak_rss_mb'])} workers + siting (3 다함께돌봄센터 per 시군구, "
+                     f"{s['proposed']} sites) | {s['seconds']:.1f} | | | "
+                     f"{', '.join(f'{m:.0f}' for m in s['worker_peak_rss_mb'])} | |")
+    if 1 in runs and 2 in runs:
+        lines += ["", f"Speed-up 2 workers / 1 worker: **{runs[1]['seconds'] / runs[2]['seconds']:.2f}×** "
+                      "(target ≥ 1.7× on a quiet 2-core machine)."]
+    return lines + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="60 시군구 instead of 250")
+    parser.add_argument("--sigungu", type=int, default=None)
+    parser.add_argument("--schools", type=int, default=24, help="schools per 시군구")
+    parser.add_argument("--km", type=float, default=4.0, help="side of a 시군구 square")
+    parser.add_argument("--cell-m", type=float, default=100.0)
+    parser.add_argument("--network", action="store_true", help="also the walk-network mode")
+    parser.add_argument("--siting", action="store_true", help="also a run with per-시군구 siting")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--memory-limit", default="4GiB")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.sigungu is None:
+        args.sigungu = 60 if args.quick else 250
+    started = dt.datetime.now(dt.UTC)
+    load = os.getloadavg()
+    results = {"straight-line (× detour 1.3)": _mode(args, network=False)}
+    if args.network:
+        results["walk network"] = _mode(args, network=True)
+    command = "  ".join([".venv/bin/python benchmarks/bench_scale.py", *(argv if argv is not None else sys.argv[1:])])
+    lines = ["# careplan.scale — partitioned region on Dask", "",
+             f"- command: `{command.strip()}`",
+             f"- started: {started:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores; load average at start "
+             f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; Python {platform.python_version()}",
+             f"- region: {args.sigungu} 시군구 of {args.km:g} km × {args.km:g} km, {args.schools} schools each, "
+             f"{args.cell_m:g} m demand cells; LocalCluster(threads_per_worker=1, processes=True, "
+             f"memory_limit={args.memory_limit}); wall time of `scale.run_region` from a running cluster "
+             "(demand phase, scatter, access phase, merge).",
+             "- The machine is shared with other engineers' work while this runs: timings and the speed-up "
+             "are noisy and depressed; re-run on a quiet machine for the real ratio.",
+             "- Every partitioned run is checked against the single-process numbers (points, Σ access, "
+             "Σ covered demand, rel 1e-9).", ""]
+    for label, res in results.items():
+        lines += _table(label, res)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
