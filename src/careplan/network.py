@@ -678,8 +678,12 @@ def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def _box_nodes(grid: _CellGrid, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> np.ndarray:
     """Nodes of every cell touching the box (a superset of the nodes inside it), in cell order."""
-    cx0, cx1 = int(grid.cols(x_lo)), int(grid.cols(x_hi))
-    first = np.arange(int(grid.rows(y_lo)), int(grid.rows(y_hi)) + 1) * grid.nx
+
+    def cell(v: float, origin: float, count: int) -> int:  # scalar twin of _CellGrid.cols/rows
+        return min(max(math.floor((v - origin) / grid.size_m), 0), count - 1)
+
+    cx0, cx1 = cell(x_lo, grid.x0, grid.nx), cell(x_hi, grid.x0, grid.nx)
+    first = np.arange(cell(y_lo, grid.y0, grid.ny), cell(y_hi, grid.y0, grid.ny) + 1) * grid.nx
     return grid.order[_ranges(grid.start[first + cx0], grid.start[first + cx1 + 1])]
 
 
@@ -906,6 +910,14 @@ def _expand(order: np.ndarray, start: np.ndarray, count: np.ndarray, which: np.n
     return order[start[which][owner] + offset], owner
 
 
+def _members(
+    order: np.ndarray, start: np.ndarray, count: np.ndarray, which: np.ndarray, *, single: bool
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The one member of each group in ``which`` when every group is a single point (the usual
+    case: one gather), else ``_expand``'s ``(members, owner)``."""
+    return order[start[which]] if single else _expand(order, start, count, which)
+
+
 def _limit_pad(limit: float) -> float:
     # A hair above the cut-off so no pair at exactly the cut-off is lost to rounding in
     # (cutoff - snap times); the exact cut-off is applied to the final sums.
@@ -957,13 +969,20 @@ def _pair_times(
     )
     group_of = np.full(graph.n_nodes, -1, dtype=np.int64)
     group_of[t_uniq] = np.arange(len(t_uniq))
+    s_single, t_single = bool(s_count.max() == 1), bool(t_count.max() == 1)
     for which, node, node_min in _node_hits(
         graph, s_uniq, limit, targets=group_of >= 0, chunk_size=chunk_size,
         max_chunk_bytes=max_chunk_bytes, progress=progress, desc="travel times",
     ):
-        t_members, k = _expand(t_order, t_start, t_count, group_of[node])
-        s_members, k2 = _expand(s_order, s_start, s_count, which[k])
-        t_members, path = t_members[k2], node_min[k][k2]
+        t_members = _members(t_order, t_start, t_count, group_of[node], single=t_single)
+        s_which, path = which, node_min
+        if isinstance(t_members, tuple):  # some points share a node: one row per point
+            t_members, k = t_members
+            s_which, path = which[k], node_min[k]
+        s_members = _members(s_order, s_start, s_count, s_which, single=s_single)
+        if isinstance(s_members, tuple):
+            s_members, k = s_members
+            t_members, path = t_members[k], path[k]
         o, d = (t_members, s_members) if swap else (s_members, t_members)
         t = o_min[o] + path + d_min[d]
         ok = t <= cutoff_min
