@@ -175,7 +175,7 @@ def test_compare_writes_table_and_map(scenarios, results, tmp_path):
     for tag, col in (("A", col_a), ("B", col_b)):
         expected = results[tag].summary().set_index("지표")["값"]
         assert table[col].to_numpy() == pytest.approx(expected.reindex(table.index).to_numpy())
-    cov = "10분 안 수요 비율 (학기 18시)"
+    cov = "도보권 안 수요 비율 (학기 18시, %)"
     assert table.loc[cov, col_a] == pytest.approx(run_counts(a).coverage_pct)
     assert table.loc[cov, col_b] == pytest.approx(run_counts(b).coverage_pct)
     assert table.loc["돌봄시설 수", "차이 (B − A)"] == -7
@@ -354,7 +354,7 @@ def test_guro_compare_and_map_on_real_data(korea, tmp_path):
         html, f"B · 돌봄시설 ({43 - local})"
     )
     assert layer_name(html, f"A에만 있는 시설 ({local}, B에는 없음)")
-    cov = table.loc["10분 안 수요 비율 (학기 18시)"]
+    cov = table.loc["도보권 안 수요 비율 (학기 18시, %)"]
     assert f"<td>{cov.iloc[0]:.1f}%</td><td>{cov.iloc[1]:.1f}%</td>" in html
     assert "가상 데이터" not in html and "직선거리" in html
 
@@ -367,8 +367,8 @@ def test_guro_compare_and_map_on_real_data(korea, tmp_path):
     data = json.loads(text[text.index("{") : text.rstrip().rstrip(";").rindex("}") + 1])
     fac = gpd.read_file(run_dir / "careplan.gpkg", layer="facilities")
     assert len(data["facilities"]) == int((fac["status"].isna() | (fac["status"] == "정상")).sum())
-    assert data["meta"]["synthetic"] is False and data["meta"]["data_date"] == max(
-        d for d in fac["data_date"].dropna().astype(str) if d != "nan"
-    )
+    text_cols = [c for c in fac.columns if c != "geometry" and not pd.api.types.is_numeric_dtype(fac[c])]
+    assert not (fac[text_cols] == "nan").any().any()  # missing values stay NULL in the GeoPackage
+    assert data["meta"]["synthetic"] is False and data["meta"]["data_date"] == fac["data_date"].dropna().max()
     planner = (tmp_path / "maps" / "planner_map.html").read_text(encoding="utf-8")
     assert "직선거리 × 우회계수 1.3" in planner and "가상 데이터" not in planner

@@ -46,7 +46,7 @@ def test_sample_run_numbers(sample_result):
     assert summary["초등학교 수"] == len(r.schools) == 8
     covered = r.coverage.covered[("학기 18시", "all")]
     share = 100 * r.demand_points.loc[covered[covered].index, "demand"].sum() / r.demand_points["demand"].sum()
-    assert summary["10분 안 수요 비율 (학기 18시)"] == pytest.approx(share)
+    assert summary["도보권 안 수요 비율 (학기 18시, %)"] == pytest.approx(share)
     # later slots can only lose facilities that close earlier
     total = r.coverage_total[r.coverage_total["kind"] == "all"].set_index("slot")["coverage_pct"]
     assert total["학기 22시"] <= total["학기 20시"] <= total["학기 18시"]

@@ -168,7 +168,7 @@ def test_siting_per_sigungu_and_summary(region, both):
     np.testing.assert_allclose(rows["demand"], by_code.reindex(rows.index), rtol=1e-12)
     # the region coverage % equals the single-process headline number
     headline = single.summary().set_index("지표")["값"]
-    key = f"{sc.max_walk_min:g}분 안 수요 비율 ({sc.siting_slot})"
+    key = f"도보권 안 수요 비율 ({sc.siting_slot}, %)"
     assert total["coverage_pct"] == pytest.approx(headline[key], rel=1e-9)
     assert total["proposed_sites"] == len(proposed)
     eligible = region.inputs.facilities["kind"].isin(["dahamkke", "local_child_center"])

@@ -39,7 +39,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._errors import CareplanWarning, CRSError, InputDataError, MissingColumnError, SettingsError
 from .io import zone_school_links

@@ -46,7 +46,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._errors import CareplanWarning, CRSError, InputDataError, NetworkError, SettingsError
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: its notebook widget warns where ipywidgets is absent
 
 from . import access, coverage, demand, io, network, siting
 from . import candidates as candidates_mod
@@ -191,7 +191,8 @@ class PlanResult:
             ("돌봄시설 수", int(self.facilities["kind"].isin(coverage.default_kinds()).sum())),
             ("상시 정원 합계", self.facilities.loc[self.facilities["kind"].isin(coverage.default_kinds()),
                                               "capacity"].sum()),
-            (f"{self.scenario.max_walk_min:g}분 안 수요 비율 ({slot})",
+            ("도보 기준 (분)", self.scenario.max_walk_min),
+            (f"도보권 안 수요 비율 ({slot}, %)",
              float(covered["coverage_pct"].iloc[0]) if len(covered) else float("nan")),
             ("미충족 수요 (정원 기준)", self.access["unmet_demand"].sum()),
             ("접근성 지니계수", self.gini),
@@ -290,6 +291,10 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     for source in scenario.facilities:
         frame, report = io.read_facilities(source.path, kind=source.kind, mapping=source.mapping or None,
                                            catalog=catalog, **area)
+        if report.kept == 0:
+            msg = (f"no usable row in facility file {source.path} ({report.summary()}); see why with "
+                   f"`careplan check {source.path} --rows`, or remove it from the scenario")
+            raise InputDataError(msg)
         frames.append(frame)
         reports.append(report)
     facilities = pd.concat(frames)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ from ._errors import CareplanWarning  # noqa: E402
 from .candidates import GRID_SITE_TYPE  # noqa: E402
 from .catalog import KIND_LABELS  # noqa: E402
 
-__all__ = ["compare", "report_markdown", "write_outputs"]
+__all__ = ["ATTRIBUTIONS", "compare", "report_markdown", "stable_ids", "write_outputs"]
 
 ATTRIBUTIONS = (
     "공공데이터포털 (data.go.kr) 전국초중등학교위치표준데이터·초등학교통학구역 — 한국교육시설안전원, 공공누리",
@@ -54,6 +55,8 @@ def write_outputs(result, out_dir: str | Path) -> Path:
     markdown = report_markdown(result, charts)
     (stage / "report.md").write_text(markdown, encoding="utf-8")
     (stage / "report.html").write_text(_report_html(result, charts), encoding="utf-8")
+    (stage / "run.json").write_text(json.dumps(_run_meta(result), ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+                                    encoding="utf-8")
     old = out_dir.parent / f".{out_dir.name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if out_dir.exists():
@@ -61,6 +64,14 @@ def write_outputs(result, out_dir: str | Path) -> Path:
     os.replace(stage, out_dir)
     shutil.rmtree(old, ignore_errors=True)
     return out_dir
+
+
+def _run_meta(result) -> dict:
+    """What `careplan map` needs to re-make the maps from the folder without re-running."""
+    s = result.scenario
+    return {"name": s.name, "max_walk_min": s.max_walk_min, "distance_method_label": result.times.method_label,
+            "distance_method": result.times.distance_method, "data_date": result.data_date,
+            "synthetic": result.synthetic, "siting_slot": s.siting_slot}
 
 
 def _layers(result) -> dict[str, gpd.GeoDataFrame]:
@@ -81,7 +92,10 @@ def _write_geopackage(result, path: Path) -> None:
         frame = layer.reset_index()
         for column in frame.columns:
             if frame[column].dtype == object and column != "geometry":
-                frame[column] = frame[column].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+                # NaN stays a GeoPackage NULL (not the text "nan"); other objects (lists, dates) become text
+                frame[column] = frame[column].map(
+                    lambda v: v if v is None or isinstance(v, str) or (not isinstance(v, list | tuple | dict)
+                                                                      and pd.isna(v)) else str(v))
         frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
 
 
@@ -166,10 +180,10 @@ def _write_maps(result, folder: Path) -> None:
                              synthetic=result.synthetic, distance_method_label=label,
                              attributions=ATTRIBUTIONS, walk_minutes=result.scenario.max_walk_min)
     for page in [folder / "planner_map.html", *sorted((folder / "public_map").glob("*.html"))]:
-        _stable_ids(page)
+        stable_ids(page)
 
 
-def _stable_ids(path: Path) -> None:
+def stable_ids(path: Path) -> None:
     """Folium names elements with random hex ids; number them in order so runs are identical."""
     content = path.read_text(encoding="utf-8")
     ids: dict[str, str] = {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,10 +37,6 @@ _INDEX = {
     "proposed_sites": None,
 }
 _REQUIRED = ("facilities", "schools", "school_zones")
-_LABELS = {
-    "network": "도보 네트워크 경로",
-    "straight_line": "직선거리 × 우회계수 (도보 네트워크 없음)",
-}
 
 
 @dataclass(frozen=True)
@@ -76,38 +71,16 @@ def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
             "and save again."
         )
         raise InputDataError(msg)
-    for column in frame.columns.drop(["geometry", index], errors="ignore"):
-        if not pd.api.types.is_numeric_dtype(frame[column]) and frame[column].dtype != bool:
-            # runs written before report.py kept NaN as NULL hold the text "nan": read it as missing
-            frame[column] = (
-                frame[column].astype(object).where(frame[column].astype(object) != "nan", None)
-            )
     return frame.set_index(frame[index].astype(str)).drop(columns=index).rename_axis(index)
 
 
-def _settings_from_files(folder: Path) -> dict:
-    """Name, walk minutes, distance label: ``run.json`` if present, else the report and tables."""
+def _run_settings(folder: Path) -> dict:
+    """Name, walk minutes, distance label … from the ``run.json`` every run writes."""
     meta_path = folder / "run.json"
-    if meta_path.is_file():
-        return json.loads(meta_path.read_text(encoding="utf-8"))
-    meta: dict = {}
-    report = folder / "report.md"
-    if report.is_file():
-        text = report.read_text(encoding="utf-8")
-        if hit := re.search(r"^# (.+?) — ", text, flags=re.MULTILINE):
-            meta["name"] = hit.group(1)
-        if hit := re.search(r"^- 거리 계산: \*\*(.+)\*\* \((\w+)\)$", text, flags=re.MULTILINE):
-            meta["distance_method_label"] = hit.group(1)
-        if hit := re.search(r"^- 도보 기준: ([0-9.]+)분", text, flags=re.MULTILINE):
-            meta["max_walk_min"] = float(hit.group(1))
-    slots = folder / "coverage_by_slot.csv"
-    if slots.is_file() and not {"max_walk_min", "distance_method_label"} <= set(meta):
-        table = pd.read_csv(slots, encoding="utf-8-sig", nrows=1)
-        meta.setdefault("max_walk_min", float(table["max_walk_min"].iloc[0]))
-        meta.setdefault(
-            "distance_method_label", _LABELS.get(str(table["distance_method"].iloc[0]), "미상")
-        )
-    return meta
+    if not meta_path.is_file():
+        msg = f"{folder} has no run.json (written by every `careplan run`); re-run the scenario into this folder"
+        raise InputDataError(msg)
+    return json.loads(meta_path.read_text(encoding="utf-8"))
 
 
 def _data_date(layers: dict[str, gpd.GeoDataFrame]) -> str:
@@ -161,7 +134,7 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
         )
         raise InputDataError(msg)
     layers = {name: _layer(gpkg, name) for name in _INDEX if name in present}
-    meta = _settings_from_files(folder)
+    meta = _run_settings(folder)
     synthetic = any(
         bool(layer["synthetic"].fillna(False).astype(bool).any())
         for layer in layers.values()
@@ -257,7 +230,7 @@ def remake_maps(
                 attributions=sources,
             )
             maps.save_planner_map(m, stage / "planner_map.html")
-            report._stable_ids(stage / "planner_map.html")
+            report.stable_ids(stage / "planner_map.html")
         if public:
             options = {"title": title} if title else {}
             maps.public_care_map(
@@ -274,7 +247,7 @@ def remake_maps(
                 **options,
             )
             for page in sorted((stage / "public_map").glob("*.html")):
-                report._stable_ids(page)
+                report.stable_ids(page)
         for name in ("planner_map.html", "public_map"):
             if (stage / name).exists():
                 _swap_in(stage / name, out / name)
