@@ -474,12 +474,16 @@ def run_region(
                                retries=retries, progress=progress)
         seconds["demand"] = time.perf_counter() - t1
         t2 = time.perf_counter()
+        # pandas deep-copies ``attrs`` on every operation; the demand notes list every school and
+        # 학구, which would make each partition's work grow with the region. Put them back at the end.
+        notes, points.attrs = points.attrs, {}
         owner = point_owners(points, admin, _demand_owner_of_points(points, zone_owner, school_owner))
         outputs = _access_phase(dask_client, scenario, inputs, points, owner, sites, wgraph, catalog, names,
                                 keep_times=keep_times, retries=retries, progress=progress)
         seconds["access"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     result = _merge(scenario, inputs, points, owner, outputs, names, sites, keep_times=keep_times)
+    result.demand_points.attrs = notes
     seconds["merge"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
     logger.info("region run: %d 시군구, %s demand points in %.1f s", len(outputs), f"{len(points):,}",
