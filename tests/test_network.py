@@ -14,6 +14,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import requests
+import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial.distance import cdist
@@ -638,3 +639,37 @@ def test_blocks_cover_each_source_once_within_the_budgets(wg):
         local = np.flatnonzero(nodes == src[which[0]])
         assert block[0, local[0]] == 0.0
     assert sorted(seen) == list(range(len(src)))
+
+
+def test_snapping_equals_brute_force_nearest_node(wg):
+    rng = np.random.default_rng(12)
+    lo, hi = np.array([wg.x.min(), wg.y.min()]) - 600, np.array([wg.x.max(), wg.y.max()]) + 600
+    xy = rng.uniform(lo, hi, (400, 2))  # some well outside the network
+    d = cdist(xy, np.column_stack([wg.x, wg.y]))
+    for max_snap_m in (40.0, 250.0, np.inf):
+        snap = N.snap_points(wg, points(xy), max_snap_m=max_snap_m, warn=False)
+        np.testing.assert_allclose(snap.distance_m, d.min(1), rtol=1e-12)
+        near = d.min(1) <= max_snap_m
+        assert 0 < near.sum() <= len(xy) and (snap.node[~near] == -1).all()
+        np.testing.assert_allclose(d[np.flatnonzero(near), snap.node[near]], d.min(1)[near], rtol=1e-12)
+    assert (snap.node >= 0).all()  # max_snap_m = inf snaps every point
+
+
+def test_csr_assembly_from_pieces_equals_scipy():
+    rng = np.random.default_rng(1)
+    shape = (50, 70)
+    flat = rng.choice(shape[0] * shape[1], 900, replace=False)  # unique pairs
+    r, c = np.divmod(flat, shape[1])
+    v = rng.random(900)
+    v[:5] = 0.0  # explicit zeros must survive
+    cuts = [0, 1, 300, 301, 700, 900]  # uneven pieces, one empty-ish, rows spread over pieces
+    pieces = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    m = N._csr([r[p] for p in pieces], [c[p] for p in pieces], [v[p] for p in pieces], shape)
+    want = sp.csr_matrix((v, (r, c)), shape=shape)
+    want.sort_indices()
+    assert m.has_sorted_indices and m.nnz == 900
+    np.testing.assert_array_equal(m.indptr, want.indptr)
+    np.testing.assert_array_equal(m.indices, want.indices)
+    np.testing.assert_array_equal(m.data, want.data)
+    empty = N._csr([], [], [], (3, 4))
+    assert empty.shape == (3, 4) and empty.nnz == 0

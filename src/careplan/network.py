@@ -1,7 +1,7 @@
 """Walk network and travel times.
 
 The walk graph comes from OpenStreetMap through OSMnx (downloaded with an on-disk cache, or
-loaded from a local ``.osm`` / ``.graphml`` file), or from :func:`synthetic_walk_graph`. It is
+loaded from a local ``.osm`` / ``.osm.pbf`` / ``.graphml`` file), or from :func:`synthetic_walk_graph`. It is
 projected to EPSG:5179 and turned once into a :class:`WalkGraph` (a symmetric CSR adjacency in
 minutes), so routing never touches networkx.
 
@@ -17,11 +17,16 @@ and returned as a sparse :class:`TravelTimes` (only pairs within the cut-off). M
 * Without a graph, :func:`straight_line_times` uses the straight-line distance times a detour
   factor, and says so in ``distance_method``.
 
-Speed: every Dijkstra pass of scipy costs O(number of nodes) before it starts searching. Sources
-are therefore grouped into spatially compact chunks (Z-order), one multi-source pass per chunk
-finds the nodes any of them can reach within the cut-off, and the per-source passes run on that
-small subgraph only. This is exact: every node on a shortest path shorter than the cut-off lies
-within the cut-off of its source, so the subgraph holds the whole path.
+Speed: every scipy Dijkstra call costs O(nodes of the graph it is given) before it starts
+searching, and returns a dense block (sources × nodes). Search sources are therefore grouped in
+square tiles (the side picked by a small cost model: call overhead vs dense output), and each
+tile is searched on the subgraph of the nodes within a straight-line radius of its sources, cut
+out in O(tile) with a node grid. The radius is ``limit × reach``, where ``reach`` is the largest
+chord / walk-time ratio over all edges, so the pruning is exact even where an edge is shorter
+than the straight line between its ends (a straight line is never longer than the chords it
+replaces). Without such a bound (a zero-time edge between two places, or no cut-off) a
+multi-source pass finds each chunk's subgraph instead. As the walk graph is undirected, the
+search starts from whichever side (origins or destinations) has fewer distinct nodes.
 """
 
 from __future__ import annotations
@@ -970,8 +975,9 @@ def _pair_times(
     group_of = np.full(graph.n_nodes, -1, dtype=np.int64)
     group_of[t_uniq] = np.arange(len(t_uniq))
     s_single, t_single = bool(s_count.max() == 1), bool(t_count.max() == 1)
+    targets = group_of >= 0
     for which, node, node_min in _node_hits(
-        graph, s_uniq, limit, targets=group_of >= 0, chunk_size=chunk_size,
+        graph, s_uniq, limit, targets=None if targets.all() else targets, chunk_size=chunk_size,
         max_chunk_bytes=max_chunk_bytes, progress=progress, desc="travel times",
     ):
         t_members = _members(t_order, t_start, t_count, group_of[node], single=t_single)
