@@ -304,8 +304,9 @@ def test_access_scores_and_gaps_hand_example():
     demand, facilities = _layers()
     times = _times()
     scores = A.access_scores(demand, facilities, times, max_walk_min=10)
-    # daycare (F3) is not a school-age kind -> same as the hand 2SFCA example
-    assert_same(scores["access"], [2.0 + 4 / 3, 4 / 3, 0.0, np.nan])
+    # daycare (F3) is not a school-age kind: the hand 2SFCA example, except that P3, which reaches only the
+    # daycare, has no eligible facility in reach (NaN, like P4) rather than a crowded one (0)
+    assert_same(scores["access"], [2.0 + 4 / 3, 4 / 3, np.nan, np.nan])
     assert_same(scores["unmet_demand"], [0.0, 0.0, 10.0, 7.0])
     assert (scores["distance_method"] == "network").all()
     assert scores.attrs["distance_method"] == "network"
@@ -313,7 +314,7 @@ def test_access_scores_and_gaps_hand_example():
     z = table[table["level"] == "학구"].set_index("area_id")
     assert list(z.index) == ["Z2", "Z1"] and list(z["rank"]) == [1, 2]
     assert z.loc["Z2", "unmet_demand"] == 17.0 and z.loc["Z2", "unmet_pct"] == 100.0
-    assert z.loc["Z2", "no_access_demand"] == 7.0 and z.loc["Z2", "children"] == 150.0
+    assert z.loc["Z2", "no_access_demand"] == 17.0 and z.loc["Z2", "children"] == 150.0
     assert z.loc["Z1", "mean_access"] == pytest.approx((5 * (2 + 4 / 3) + 10 * 4 / 3) / 15)
     a = table[table["level"] == "행정동"].set_index("area_id")
     assert list(a.index) == ["1153052000", "1153051000"]
@@ -326,8 +327,8 @@ def test_access_scores_at_a_slot_and_with_temporary_places():
     times = _times()
     slot = TimeSlot("학기 20시", "term", 1200)
     late = A.access_scores(demand, facilities, times, max_walk_min=10, slot=slot)
-    # only F1 (dahamkke, open to 20:00 inclusive) counts: R_F1 = 10/5
-    assert_same(late["access"], [2.0, 0.0, 0.0, np.nan])
+    # only F1 (dahamkke, open to 20:00 inclusive) counts: R_F1 = 10/5; P2 and P3 reach no centre open at 20시
+    assert_same(late["access"], [2.0, np.nan, np.nan, np.nan])
     both = A.access_scores(demand, facilities, times, max_walk_min=10,
                            capacity_cols=("capacity", "capacity_temp"))
     assert both["access"].iloc[0] == pytest.approx(15 / 5 + 20 / 15)

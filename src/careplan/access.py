@@ -41,6 +41,8 @@ From the canonical layers (see ``docs/data-contract.md``)::
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -559,8 +561,8 @@ def access_scores(
     Returns
     -------
     pandas.DataFrame
-        Index ``point_id``: ``access`` (places per child, NaN = no facility in
-        reach), ``unmet_demand``, the carried columns, ``distance_method``;
+        Index ``point_id``: ``access`` (places per child, NaN = no eligible facility
+        (of ``kinds``, open at ``slot``) in reach), ``unmet_demand``, the carried columns, ``distance_method``;
         ``.attrs`` hold ``distance_method``, ``method``, ``max_walk_min``, ``slot``.
     """
     from . import coverage as _coverage  # coverage imports nothing from here
@@ -579,6 +581,7 @@ def access_scores(
     if slot is not None:
         eligible &= _coverage.open_at(facilities, slot)
     places = facilities.loc[eligible, list(capacity_cols)].sum(axis=1, min_count=1).fillna(0.0)
+    times = _only_destinations(times, places.index)
     d = demand[demand_col].astype(float)
     funcs: dict[str, Callable[..., pd.Series]] = {
         "2sfca": two_sfca, "e2sfca": e2sfca, "gravity": gravity_2sfca, "3sfca": three_sfca,
@@ -597,6 +600,18 @@ def access_scores(
     logger.info("%s access for %s points: %s without a facility in %.0f min",
                 method, f"{len(out):,}", f"{int(out['access'].isna().sum()):,}", max_walk_min)
     return out
+
+
+def _only_destinations(times: TravelTimes, ids: pd.Index) -> TravelTimes:
+    """Keep the eligible facilities' columns, so "in reach" means an eligible facility (NaN access otherwise),
+    not a candidate site, a 0–5세 daycare or a centre closed at the slot."""
+    cols = pd.Index(times.destination_ids).get_indexer(ids)
+    if (cols < 0).any():
+        msg = (f"{int((cols < 0).sum())} facility id(s) are not in the travel times (e.g. {list(ids[cols < 0][:3])}); "
+               "compute travel times for the same facilities")
+        raise InputDataError(msg)
+    return dataclasses.replace(times, matrix=times.matrix.tocsc()[:, cols].tocsr(),
+                               destination_ids=pd.Index(times.destination_ids)[cols])
 
 
 def gaps(
