@@ -671,5 +671,10 @@ def test_csr_assembly_from_pieces_equals_scipy():
     np.testing.assert_array_equal(m.indptr, want.indptr)
     np.testing.assert_array_equal(m.indices, want.indices)
     np.testing.assert_array_equal(m.data, want.data)
+    # pieces whose rows come in runs (each row once, not sorted), as the tiled search yields them
+    down = np.argsort(-r, kind="stable")
+    halves = [down[:450], down[450:]]
+    m2 = N._csr([r[h] for h in halves], [c[h] for h in halves], [v[h] for h in halves], shape)
+    assert (m2 != want).nnz == 0 and np.array_equal(m2.indices, want.indices)
     empty = N._csr([], [], [], (3, 4))
     assert empty.shape == (3, 4) and empty.nnz == 0
