@@ -97,7 +97,7 @@ def run_spopt(model: str, solver: str, n: int, m: int, p: int, lscp_radius: floa
                                                    "child_rss_mb": float("nan")}
 
 
-def run_careplan(model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float) -> dict:
+def _careplan_child(model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, out) -> None:
     from careplan import siting
 
     cost, w = make_instance(n, m, seed=n)
@@ -108,8 +108,35 @@ def run_careplan(model: str, n: int, m: int, p: int, lscp_radius: float, time_li
         r = siting.lscp(cost, service_radius=lscp_radius, time_limit_s=time_limit_s)
     else:
         r = siting.pmedian(cost, w, p=p, time_limit_s=time_limit_s)
-    return {"time_s": time.perf_counter() - t0, "status": r.status, "objective": r.objective,
-            "bound": r.best_bound, "gap": r.gap, "proven": r.proven_optimal, "rss_mb": _peak_rss_mb()}
+    out.put({"time_s": time.perf_counter() - t0, "status": r.status, "objective": r.objective,
+             "bound": r.best_bound, "gap": r.gap, "proven": r.proven_optimal, "rss_mb": _peak_rss_mb(),
+             "params": {k: v for k, v in r.params.items() if isinstance(v, (int, float, str))}})
+
+
+def run_careplan(model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, *,
+                 repeats: int = 1) -> dict:
+    """Median of ``repeats`` runs, each in a fresh forked process (so peak RSS is per run)."""
+    ctx = mp.get_context("fork")
+    runs = []
+    for _ in range(repeats):
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_careplan_child, args=(model, n, m, p, lscp_radius, time_limit_s, queue))
+        proc.start()
+        res = queue.get()  # before join: a large result must leave the pipe first
+        proc.join()
+        runs.append(res)
+    times = sorted(r["time_s"] for r in runs)
+    median = min(runs, key=lambda r: abs(r["time_s"] - times[len(times) // 2]))
+    return {**median, "times_s": [r["time_s"] for r in runs], "all_proven": all(r["proven"] for r in runs),
+            "rss_mb": max(r["rss_mb"] for r in runs)}
+
+
+def _gap_note(res: dict) -> str:
+    return "" if res["proven"] else f" (bound {res['bound']:.10g}, gap {100 * res['gap']:.2f} %)"
+
+
+def _times(res: dict) -> str:
+    return "/".join(f"{t:.1f}" for t in res["times_s"])
 
 
 def _fmt_peer(res: dict, cap_s: float) -> str:
@@ -122,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cap-s", type=float, default=300.0, help="time cap per spopt run")
     ap.add_argument("--skip-peer", action="store_true", help="careplan only (no ratios)")
     ap.add_argument("--big-time-limit-s", type=float, default=60.0)
+    ap.add_argument("--time-limit-s", type=float, default=120.0, help="careplan time limit per run")
+    ap.add_argument("--repeats", type=int, default=3, help="careplan runs per case (median reported)")
     args = ap.parse_args(argv)
     started = dt.datetime.now()
     command = "cd /work/main && .venv/bin/python benchmarks/bench_siting.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -137,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
     for n, m, p, lr in SIZES:
         for model in ("MCLP", "LSCP", "PMedian"):
-            res = run_careplan(model, n, m, p, lr, time_limit_s=300.0)
+            res = run_careplan(model, n, m, p, lr, time_limit_s=args.time_limit_s, repeats=args.repeats)
             line = {"size": f"{n}x{m}", "model": model, "p": p, "careplan": res}
             for solver in ("CBC", "HiGHS"):
                 if (n, m, model, solver) in peer:
@@ -145,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                     line[solver] = pr
                     line[f"ratio_{solver}"] = pr["time_s"] / res["time_s"]
             rows.append(line)
-            print(f"careplan {model:7s} {n}x{m}: {res['time_s']:.2f} s, {res['status']}, obj {res['objective']:.10g}, "
-                  f"proven {res['proven']}, rss {res['rss_mb']:.0f} MB", flush=True)
-    big = run_careplan("MCLP", 20000, 1000, 50, 0, time_limit_s=args.big_time_limit_s)
+            print(f"careplan {model:7s} {n}x{m}: {res['time_s']:.2f} s (runs {_times(res)}), {res['status']}, "
+                  f"obj {res['objective']:.10g}, bound {res['bound']:.10g}, proven {res['proven']}, "
+                  f"rss {res['rss_mb']:.0f} MB", flush=True)
+    big = run_careplan("MCLP", 20000, 1000, 50, 0, time_limit_s=args.big_time_limit_s, repeats=args.repeats)
     print(f"careplan MCLP 20000x1000 p=50: {big}", flush=True)
     _write(rows, big, args, command, started)
     return 0
@@ -165,9 +195,10 @@ def _write(rows: list[dict], big: dict, args, command: str, started: dt.datetime
         f"MCLP S = {RADIUS_M:g} m; LSCP S = 1600 m (1000x100) / 2000 m (5000x300)",
         f"- spopt: one subprocess per run, time cap {cap:g} s (solver limit = cap − model build time; "
         "PuLP says \"Optimal\" even when stopped by the limit, so a run at the cap counts as unproven, \"> cap\").",
-        "- careplan: HiGHS via highspy, one process, `mip_rel_gap=0`, ratio = spopt time / careplan time "
-        "(a lower bound on the speed-up when spopt hit the cap). RSS = peak resident set of the measuring process "
-        "(careplan's grows monotonically over its runs).",
+        f"- careplan: HiGHS via highspy, `mip_rel_gap=0`, time limit {args.time_limit_s:g} s, {args.repeats} runs per "
+        "case, each in a fresh forked process; the table shows the median run (all run times in brackets). "
+        "ratio = spopt time / careplan median time (a lower bound on the speed-up, marked \">\", when spopt hit "
+        "the cap). RSS = peak resident set of the measuring process (max over careplan's runs; spopt's own child).",
         "",
         "| size | model | careplan time | status | proven | objective | spopt+CBC | spopt+HiGHS | × vs CBC | × vs HiGHS | careplan RSS MB | spopt+HiGHS RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -184,13 +215,15 @@ def _write(rows: list[dict], big: dict, args, command: str, started: dt.datetime
             return (">" if row[solver]["capped"] else "") + f"{row[key]:.1f}"
 
         rss = f"{r['HiGHS']['rss_mb']:.0f}" if "HiGHS" in r else "—"
-        lines.append(f"| {r['size']} | {r['model']} (p={r['p']}) | {c['time_s']:.2f} s | {c['status']} | {c['proven']} | "
-                     f"{c['objective']:.10g} | {cbc} | {hig} | {ratio('ratio_CBC')} | {ratio('ratio_HiGHS')} | "
+        lines.append(f"| {r['size']} | {r['model']} (p={r['p']}) | {c['time_s']:.2f} s ({_times(c)}) | {c['status']} | "
+                     f"{c['proven']}{'' if c['all_proven'] else ' (not in every run)'} | "
+                     f"{c['objective']:.10g}{_gap_note(c)} | {cbc} | {hig} | {ratio('ratio_CBC')} | {ratio('ratio_HiGHS')} | "
                      f"{c['rss_mb']:.0f} | {rss} |")
     lines += [
         "",
         f"**MCLP 20000 × 1000, p = 50, S = 1000 m, time limit {args.big_time_limit_s:g} s**: "
-        f"{big['time_s']:.1f} s, status {big['status']}, proven {big['proven']}, objective {big['objective']:.10g}, "
+        f"{big['time_s']:.1f} s (runs {_times(big)}), status {big['status']}, proven {big['proven']}, "
+        f"objective {big['objective']:.10g}, "
         f"bound {big['bound']:.10g}, gap {100 * big['gap']:.3f} %, peak RSS {big['rss_mb']:.0f} MB.",
         "",
         "Objectives: where both spopt runs finished below the cap they agree with careplan's proven optimum; "

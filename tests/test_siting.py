@@ -343,3 +343,99 @@ def test_bad_inputs_raise_with_fix():
         siting.pmedian(unreachable, [1, 1], p=1)
     with pytest.raises(InfeasibleError, match="smaller than the 2 fixed"):
         siting.mclp(np.ones((2, 3)), [1, 1], service_radius=1, p=1, fixed=[0, 1])
+
+
+# --------------------------------------------------------------------------- reductions and heuristics (issue #6 speed-ups)
+
+
+def _clustered(seed, n, m):
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 3000, (6, 2))
+    demand = centres[rng.integers(0, 6, n)] + rng.normal(0, 300, (n, 2))
+    sites = rng.uniform(0, 3000, (m, 2))
+    return np.rint(cdist(demand, sites)), rng.integers(1, 50, n).astype(float)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_reduced_cost_fixing_keeps_every_better_solution(seed):
+    """Brute force: every site set reaching the target agrees with each fixing."""
+    cost, w = _clustered(seed, 60, 9)
+    cov = siting._coverage(siting._as_csr(cost), 400.0)
+    g, gw, _ = siting._merge_rows(cov, w)
+    m, p = g.shape[1], 3
+    lp = siting._mclp_mip(g, gw, np.ones(m), p, None)
+    lp.integer[:] = False
+    res = siting._run_highs(lp, start=None, time_limit_s=10, mip_rel_gap=0, threads=None, what="test LP")
+    values = {s: float(gw[(g[:, list(s)].toarray() > 0).any(axis=1)].sum()) for s in itertools.combinations(range(m), p)}
+    best = max(values.values())
+    n_fixed = 0
+    for target in (best, best - 30, best - 80):  # strong and weak incumbents
+        fix0, fix1 = siting._reduced_cost_fixing(res.objective, res.x[:m], res.col_dual[:m], target)
+        n_fixed += int(fix0.sum() + fix1.sum())
+        for s, v in values.items():
+            if v >= target:
+                assert not set(np.flatnonzero(fix0)) & set(s), (target, s)
+                assert set(np.flatnonzero(fix1)) <= set(s), (target, s)
+    assert n_fixed > 0  # the test exercises the fixing rule, not only the empty case
+
+
+def _unreduced_mclp(cost, w, radius, p, fixed=()):
+    """The textbook MCLP (one u per point, no reduction, no start) solved by scipy's HiGHS."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    a = (cost <= radius).astype(float)
+    n, m = a.shape
+    rows = [LinearConstraint(np.hstack([-a, np.eye(n)]), -np.inf, 0),
+            LinearConstraint(np.concatenate([np.ones(m), np.zeros(n)])[None, :], p, p)]
+    lower = np.zeros(m + n)
+    lower[list(fixed)] = 1
+    res = milp(-np.concatenate([np.zeros(m), w]), constraints=rows, bounds=Bounds(lower, np.ones(m + n)),
+               integrality=np.concatenate([np.ones(m), np.zeros(n)]), options={"mip_rel_gap": 0})
+    assert res.status == 0
+    return -res.fun
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mclp_reductions_match_unreduced_model(seed):
+    cost, w = _clustered(seed, 400, 40)
+    fixed = [] if seed % 2 else [3, 17]
+    r = siting.mclp(cost, w, service_radius=450.0, p=8, fixed=fixed)
+    assert r.proven_optimal and r.objective == pytest.approx(_unreduced_mclp(cost, w, 450.0, 8, fixed), abs=1e-6)
+    assert r.objective == float(w[(cost[:, r.selected] <= 450).any(axis=1)].sum())
+    assert set(fixed) <= set(r.selected.tolist()) and len(r.selected) == 8
+
+
+def test_mclp_reductions_fire_on_a_clustered_instance():
+    cost, w = _clustered(11, 1500, 120)
+    r = siting.mclp(cost, w, service_radius=350.0, p=12)
+    prm = r.params
+    assert r.proven_optimal and prm["incumbent"] <= r.objective <= prm["lp_bound"] + 1e-6
+    assert prm["fixed_closed"] > 0 and prm["sites_after_fixing"] < prm["sites"]
+    assert r.objective == pytest.approx(_unreduced_mclp(cost, w, 350.0, 12), abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_median_swap_ends_in_a_1_swap_local_optimum(seed):
+    cost, w = _clustered(seed, 80, 12)
+    mat = siting._as_csr(cost)
+    big = float(cost.max() * 10 + 1)
+    start = np.arange(4)
+    sel = siting._median_swap(mat, w, start, np.array([0]), big, deadline=1e18)
+    assert 0 in sel and len(set(sel.tolist())) == 4
+
+    def value(s):
+        return float(w @ cost[:, list(s)].min(axis=1))
+
+    assert value(sel) <= value(start)
+    for j in sel[sel != 0]:  # no single swap of a non-fixed site improves (brute force)
+        for k in np.setdiff1d(np.arange(12), sel):
+            assert value(np.where(sel == j, k, sel)) >= value(sel) - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_median_local_search_finds_brute_force_optimum_on_small_cases(seed):
+    cost, w = _clustered(seed, 60, 10)
+    best = min(float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(10), 3))
+    sel = siting._median_local_search(siting._as_csr(cost), w, 3, np.zeros(0, dtype=np.int64),
+                                      float(cost.max() * 10 + 1), deadline=1e18)
+    assert float(w @ cost[:, sel].min(axis=1)) == best
