@@ -372,3 +372,26 @@ def test_guro_compare_and_map_on_real_data(korea, tmp_path):
     assert data["meta"]["synthetic"] is False and data["meta"]["data_date"] == fac["data_date"].dropna().max()
     planner = (tmp_path / "maps" / "planner_map.html").read_text(encoding="utf-8")
     assert "직선거리 × 우회계수 1.3" in planner and "가상 데이터" not in planner
+
+
+def test_region_on_one_sigungu_equals_run(scenarios, results, tmp_path):
+    """`careplan region` on a real Dask LocalCluster: one 시군구 partition gives the single-process numbers."""
+    out = tmp_path / "region"
+    result = invoke("region", scenarios["A"], "--workers", "1", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "summary.csv", encoding="utf-8-sig", dtype={"시군구 코드": str}).set_index("시군구")
+    single = results["A"]
+    slot = single.scenario.siting_slot
+    total = single.coverage_total.set_index(["slot", "kind"]).loc[(slot, "all")]
+    row = summary.loc["가온구"]
+    assert row["돌봄 수요 (명)"] == pytest.approx(single.demand_points["demand"].sum(), rel=1e-12)
+    assert row["도보권 안 수요"] == pytest.approx(total["covered_demand"], rel=1e-12)
+    assert row["미충족 수요 (정원 기준)"] == pytest.approx(single.access["unmet_demand"].sum(), rel=1e-9)
+    assert row["제안 입지 수"] == len(single.proposed)
+    assert row["제안 입지로 늘어나는 도보권 수요"] == pytest.approx(single.proposed["marginal_gain"].sum(), rel=1e-9)
+    assert summary.loc["합계", "도보권 안 수요"] == pytest.approx(row["도보권 안 수요"])
+
+
+def test_region_with_a_dead_scheduler_exits_2(scenarios):
+    result = invoke("region", scenarios["A"], "--scheduler", "tcp://127.0.0.1:9", "-q")
+    assert result.exit_code == 2 and len(error_lines(result)) == 1, result.output

@@ -178,18 +178,26 @@ def region(
     quiet: Quiet = 0,
 ) -> None:
     """시도·전국 분산 실행: partition by 시군구 on Dask and write region-wide tables."""
+    import dask
+    import distributed  # noqa: F401  (loads its config defaults before dask.config.set below)
+
     from . import network, pipeline, scale
 
     _setup_logging(verbose, quiet)
+    if verbose < 2:  # distributed logs every worker start/stop at INFO
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     try:
         sc = pipeline.load_scenario(scenario, data_dir=data_dir)
         inputs = pipeline.read_inputs(sc)
         graph = network.load_graph(sc.network, walk_speed_kmh=sc.walk_speed_kmh) if sc.network else None
-        result = scale.run_region(sc, inputs, graph=graph, n_workers=workers, scheduler=scheduler,
-                                  memory_limit=memory_limit, progress=quiet < 1)
+        with dask.config.set({"distributed.comm.timeouts.connect": "10s"}):
+            result = scale.run_region(sc, inputs, graph=graph, n_workers=workers, scheduler=scheduler,
+                                      memory_limit=memory_limit, progress=quiet < 1)
         written = scale.write_region(result, out or Path("runs") / f"{scenario.stem}-region")
     except CareplanError as exc:
         _fail(exc, verbose)
+    except OSError as exc:  # no scheduler at --scheduler, or a worker could not start
+        _fail(CareplanError(f"Dask: {exc}; check --scheduler (is `dask scheduler` running there?)"), verbose)
     if quiet < 1:
         typer.echo(result.summary.rename(columns=scale.SUMMARY_LABELS_KO).to_string(index=False))
         typer.echo(f"결과 outputs: {', '.join(str(p) for p in written.values())}")
