@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_GRADE_RATES",
     "DEFAULT_PRIORITY_WEIGHT",
     "DEFAULT_SPECIAL_RATE",
+    "DemandNotes",
     "DemandRates",
     "LABELS_KO",
     "demand_points",
@@ -91,6 +92,48 @@ LABELS_KO: Mapping[str, str] = MappingProxyType(
         "rate_basis": "수요율 근거",
     }
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# run notes kept in ``attrs``
+
+
+class DemandNotes(dict):
+    """``attrs["demand"]`` of demand layers: rates, settings and notes, read-only.
+
+    pandas deep-copies ``DataFrame.attrs`` on every operation (``__finalize__``:
+    each slice, column read, ``assign``, ``groupby``). These notes list every school,
+    학구 and school → 학구 split of the region, so copying them made every pandas
+    call on the demand points cost O(region) — a 시군구 partition of a country run
+    paid for the whole country on each call. The notes are written once, by the
+    function that makes the layer, and only read afterwards, so every copy of the
+    frame may share the one object: ``copy.deepcopy`` returns it unchanged, and
+    changing it in place is refused (it would change every frame sharing it).
+
+    Use it as a plain ``dict`` for reading; ``dict(notes)`` gives a private
+    copy to change.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict) -> DemandNotes:
+        return self
+
+    def __copy__(self) -> DemandNotes:
+        return self
+
+    def __reduce__(self) -> tuple:
+        # pickle would refill a dict subclass item by item through __setitem__.
+        return (DemandNotes, (dict(self),))
+
+    def _read_only(self, *args: object, **kwargs: object) -> None:
+        msg = ("attrs['demand'] (DemandNotes) is shared, read-only metadata of the demand points: every "
+               "frame derived from them holds the same object. Make a private copy first, e.g. "
+               "`notes = dict(points.attrs['demand'])`, and change or store that.")
+        raise TypeError(msg)
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only
+    __ior__ = _read_only
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,8 +304,8 @@ def school_demand(
     clipped = schools.index[(served_s > gross).fillna(False)]
     if len(clipped):
         notes.append(f"학교돌봄 이용 ≥ 추정 수요 → 수요 0: {list(clipped)}")
-    out.attrs["demand"] = {**rates.as_dict(), "served_subtracted": served is not None,
-                           "notes": notes}
+    out.attrs["demand"] = DemandNotes({**rates.as_dict(), "served_subtracted": served is not None,
+                                       "notes": notes})
     logger.info(
         "school demand: %d schools, %.0f pupils, demand %.1f (gross %.1f, served %.0f)",
         len(out), np.nansum(pupils), np.nansum(out["demand"]), np.nansum(gross), served_s.sum(),
@@ -742,7 +785,7 @@ def demand_points(
     imputed = sorted(set(out.loc[out["basis"] == "imputed", "zone_id"]))
     area_zones = list(zones.index[fallback])
     _warn_edges(no_zone, no_data)
-    out.attrs["demand"] = {
+    out.attrs["demand"] = DemandNotes({
         **school_dem.attrs.get("demand", {}),
         "cell_m": float(cell_m),
         "children_col": children_col,
@@ -757,7 +800,7 @@ def demand_points(
         "zones_imputed_outside": imputed,
         "school_zone_split": split[["school_id", "zone_id", "share"]].values.tolist(),
         "notes": _notes(no_zone, no_data, area_zones, imputed, missing_share),
-    }
+    })
     logger.info("demand points: %d points in %d zones, demand %.1f (cell %g m)",
                 len(out), len(zones), out["demand"].sum(), cell_m)
     return out
@@ -921,13 +964,13 @@ def population_demand(
     out["priority_demand"] = priority
     out = out[["zone_id", "adm_code", "children", "pupils", "demand", "priority_demand",
                "area_m2", "basis", "geometry"]]
-    out.attrs["demand"] = {
+    out.attrs["demand"] = DemandNotes({
         "rate": float(rate), "cell_m": float(cell_m), "children_col": children_col,
         "priority_weight": float(priority_weight), "priority_by": key,
         "priority_share_missing": missing, "admin_without_population": list(unknown),
         "total_demand": float(out["demand"].sum()),
         "notes": [f"학교 자료 없음: 행정동 아동(6–12세) × {rate:g}, 면적 비례 배분"],
-    }
+    })
     return out
 
 

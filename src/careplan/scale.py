@@ -217,17 +217,19 @@ def _demand_task(school_dem: pd.DataFrame, zones: gpd.GeoDataFrame, admin: gpd.G
 
 
 @dataclass(frozen=True)
-class _Region:
-    """Region-wide inputs of the access phase, scattered to every worker once."""
+class _Partition:
+    """One 시군구's inputs of the access phase: its core and halo only, cut on the client.
 
-    points: gpd.GeoDataFrame
-    point_xy: np.ndarray
-    point_owner: np.ndarray
-    facilities: gpd.GeoDataFrame
+    Each task gets just its slice (a few times the 시군구's own rows), so a task's work
+    and a worker's memory follow the partition, not the region.
+    """
+
+    points: gpd.GeoDataFrame  # core and halo demand points, in region order
+    core: np.ndarray  # bool per row of ``points``
+    facilities: gpd.GeoDataFrame  # within the destination radius of the core
     sites: gpd.GeoDataFrame
-    dest_xy: np.ndarray  # facilities then sites
-    admin_areas: gpd.GeoDataFrame
-    graph: network.WalkGraph | None
+    area: gpd.GeoDataFrame  # the 시군구's 행정동 (siting stays inside)
+    graph: network.WalkGraph | None  # walk graph cut to the graph radius
 
 
 @dataclass(frozen=True)
@@ -244,54 +246,55 @@ class _PartitionOutput:
     warnings: list[str] = field(default_factory=list)
 
 
-def _near(tree: cKDTree, core_xy: np.ndarray, xy: np.ndarray, radius_m: float) -> np.ndarray:
-    """Mask of ``xy`` within ``radius_m`` of any core point (bounding-box prefilter, then KD-tree)."""
-    lo, hi = core_xy.min(axis=0) - radius_m, core_xy.max(axis=0) + radius_m
-    box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
-    mask = np.zeros(len(xy), dtype=bool)
-    if len(box):
-        dist, _ = tree.query(xy[box], k=1, distance_upper_bound=radius_m)
-        mask[box[np.isfinite(dist)]] = True
-    return mask
+class _BandIndex:
+    """Points sorted by x: a partition's box is one ``searchsorted`` band, not a scan of the region."""
+
+    def __init__(self, xy: np.ndarray) -> None:
+        self.xy = xy
+        self.order = np.argsort(xy[:, 0], kind="stable")
+        self.x_sorted = xy[self.order, 0]
+
+    def near(self, tree: cKDTree, core_xy: np.ndarray, radius_m: float) -> np.ndarray:
+        """Sorted positions of the points within ``radius_m`` of any core point (box, then KD-tree)."""
+        if not len(core_xy) or not len(self.xy):
+            return np.zeros(0, dtype=np.intp)
+        lo, hi = core_xy.min(axis=0) - radius_m, core_xy.max(axis=0) + radius_m
+        a = np.searchsorted(self.x_sorted, lo[0], side="left")
+        b = np.searchsorted(self.x_sorted, hi[0], side="right")
+        band = self.order[a:b]
+        y = self.xy[band, 1]
+        box = band[(y >= lo[1]) & (y <= hi[1])]
+        if not len(box):
+            return box
+        dist, _ = tree.query(self.xy[box], k=1, distance_upper_bound=radius_m)
+        return np.sort(box[np.isfinite(dist)])
 
 
-def _subgraph(graph: network.WalkGraph, keep: np.ndarray) -> network.WalkGraph:
-    nodes = np.flatnonzero(keep)
+def _subgraph(graph: network.WalkGraph, nodes: np.ndarray) -> network.WalkGraph:
+    """The walk graph on the sorted node positions ``nodes`` (row and column slices of its CSR)."""
     adjacency = graph.adjacency[nodes][:, nodes].tocsr()
     return network.WalkGraph(adjacency, graph.node_ids[nodes], graph.x[nodes], graph.y[nodes], graph.crs,
                              graph.walk_speed_kmh, graph.source)
 
 
-def _analyse_partition(region: _Region, code: str, scenario: pipeline.Scenario, radii: HaloRadii,
+def _analyse_partition(part: _Partition, code: str, scenario: pipeline.Scenario, radii: HaloRadii,
                        catalog: dict, keep_times: bool) -> _PartitionOutput:
     """Walk times, coverage, access and siting of one 시군구 (its core) on its halo."""
     t0 = time.perf_counter()
-    result, caught = _run_quietly(_analyse_core, region, code, scenario, radii, catalog, keep_times)
+    result, caught = _run_quietly(_analyse_core, part, code, scenario, radii, catalog, keep_times)
     result.stats["seconds"] = time.perf_counter() - t0
     return dataclasses.replace(result, warnings=caught)
 
 
-def _analyse_core(region: _Region, code: str, scenario: pipeline.Scenario, radii: HaloRadii, catalog: dict,
+def _analyse_core(part: _Partition, code: str, scenario: pipeline.Scenario, radii: HaloRadii, catalog: dict,
                   keep_times: bool) -> _PartitionOutput:
-    core = region.point_owner == code
-    core_xy = region.point_xy[core]
-    tree = cKDTree(core_xy)
-    halo = _near(tree, core_xy, region.point_xy, radii.demand_m) | core
-    dest = _near(tree, core_xy, region.dest_xy, radii.destination_m)
-    n_fac = len(region.facilities)
-    facilities = region.facilities[dest[:n_fac]]
-    sites = region.sites[dest[n_fac:]]
-    points = region.points[halo]
+    points, facilities, sites, graph = part.points, part.facilities, part.sites, part.graph
     destinations = gpd.GeoDataFrame(pd.concat([facilities[["geometry"]], sites[["geometry"]]]),
-                                    crs=region.facilities.crs)
-    graph = None
-    if region.graph is not None:
-        g = region.graph
-        graph = _subgraph(g, _near(tree, core_xy, np.column_stack([g.x, g.y]), radii.graph_m))
+                                    crs=facilities.crs)
     # Core points need every destination (coverage, siting); halo points only the facilities (access).
-    core_in_halo = np.flatnonzero(core[halo])
+    core_in_halo = np.flatnonzero(part.core)
     core_points = points.iloc[core_in_halo]
-    halo_only = points.drop(index=core_points.index)
+    halo_only = points.iloc[np.flatnonzero(~part.core)]
     options = {"graph": graph, "cutoff_min": radii.cutoff_min, "walk_speed_kmh": scenario.walk_speed_kmh,
                "detour_factor": scenario.detour_factor}
     core_times = network.walk_times(core_points, destinations, **options)
@@ -308,13 +311,12 @@ def _analyse_core(region: _Region, code: str, scenario: pipeline.Scenario, radii
     access_points = pd.concat([core_points, halo_only])
     scores = access.access_scores(access_points, facilities, access_times, method=scenario.access_method,
                                   max_walk_min=scenario.max_walk_min).iloc[:len(core_points)]
-    area = region.admin_areas[region.admin_areas["sigungu_code"].astype(str) == code]
-    proposed = pipeline.propose(scenario, core_points, facilities, sites, core_times, area, catalog=catalog)
+    proposed = pipeline.propose(scenario, core_points, facilities, sites, core_times, part.area, catalog=catalog)
     kept = None
     if keep_times:
         m = core_times.matrix.tocoo()
         kept = (m.row, m.col, m.data, core_times.destination_ids)
-    stats = {"core_points": int(core.sum()), "halo_points": int(halo.sum()),
+    stats = {"core_points": len(core_points), "halo_points": len(points),
              "facilities": len(facilities), "sites": len(sites),
              "graph_nodes": 0 if graph is None else graph.n_nodes, "pairs": int(core_times.matrix.nnz),
              "worker_pid": os.getpid()}
@@ -348,25 +350,57 @@ def _dask_client(client: Any, scheduler: str | None, n_workers: int | None,
         yield own
 
 
-def _gather(client: Any, futures: dict[Any, str], names: dict[str, str], *, progress: bool,
-            desc: str) -> dict[str, Any]:
-    """Results by 시군구 code; every partition that still fails after its retries is named."""
+def _in_flight(client: Any) -> int:
+    """Partitions submitted ahead of the results: enough to keep every worker busy, few enough
+    that the inputs in flight (and the client's queue of results) stay bounded."""
+    try:
+        workers = len(client.scheduler_info().get("workers", {})) or 1
+    except Exception:  # noqa: BLE001 - a scheduler without the info still runs the tasks
+        workers = 1
+    return max(4, 3 * workers)
+
+
+def _map_partitions(client: Any, func: Any, codes: Sequence[str], make_args: Any, names: dict[str, str], *,
+                    retries: int, progress: bool, desc: str) -> dict[str, Any]:
+    """``func(*make_args(code))`` for every 시군구 code on Dask; results by code.
+
+    Inputs are cut (``make_args``) only when a slot frees up, so at most a few
+    partitions per worker are in flight: client memory and scheduler queue stay bounded
+    whatever the region size, and the cutting overlaps the workers' compute. Every
+    partition that still fails after its retries is named in the error.
+    """
     from dask.distributed import as_completed
 
+    pending = iter(codes)
+    futures: dict[Any, str] = {}
+    done = as_completed()
+
+    def submit_next() -> None:
+        code = next(pending, None)
+        if code is None:
+            return
+        fut = client.submit(func, *make_args(code), retries=retries, pure=False,
+                            key=f"careplan-{desc}-{code}-{os.urandom(4).hex()}")
+        futures[fut] = code
+        done.add(fut)
+
+    for _ in range(_in_flight(client)):
+        submit_next()
     results, failed = {}, {}
-    bar = tqdm(as_completed(list(futures)), total=len(futures), disable=not progress, desc=desc,
-               unit="시군구")
-    for fut in bar:
-        code = futures[fut]
-        if fut.status == "finished":
-            results[code] = fut.result()
-        else:
-            failed[code] = fut.exception()
-        fut.release()
+    with tqdm(total=len(codes), disable=not progress, desc=desc, unit="시군구") as bar:
+        for fut in done:
+            code = futures.pop(fut)
+            if fut.status == "finished":
+                results[code] = fut.result()
+            else:
+                failed[code] = fut.exception()
+            fut.release()
+            bar.update()
+            submit_next()
     if failed:
         first = next(iter(failed.values()))
         listed = "; ".join(f"{names.get(c, c)} ({c}): {type(e).__name__}: {e}" for c, e in sorted(failed.items()))
-        msg = (f"{len(failed)} of {len(futures)} 시군구 partitions failed in the {desc} phase after their retries "
+        msg = (f"{len(failed)} of {len(codes)} 시군구 partitions failed in the {desc} phase after their retries "
                f"(nothing was dropped; no region result was made): {listed}. Fix the named 시군구's input rows, "
                "or raise memory_limit if a worker was killed.")
         raise CareplanError(msg) from first
@@ -474,16 +508,12 @@ def run_region(
                                retries=retries, progress=progress)
         seconds["demand"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        # pandas deep-copies ``attrs`` on every operation; the demand notes list every school and
-        # 학구, which would make each partition's work grow with the region. Put them back at the end.
-        notes, points.attrs = points.attrs, {}
         owner = point_owners(points, admin, _demand_owner_of_points(points, zone_owner, school_owner))
         outputs = _access_phase(dask_client, scenario, inputs, points, owner, sites, wgraph, catalog, names,
                                 keep_times=keep_times, retries=retries, progress=progress)
         seconds["access"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     result = _merge(scenario, inputs, points, owner, outputs, names, sites, keep_times=keep_times)
-    result.demand_points.attrs = notes
     seconds["merge"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
     logger.info("region run: %d 시군구, %s demand points in %.1f s", len(outputs), f"{len(points):,}",
@@ -504,24 +534,31 @@ def _demand_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inp
     """Phase 1: demand points per partition (each 학구 in exactly one), gathered in single-process order."""
     admin = inputs.admin_areas
     tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
-    futures = {}
-    for code in sorted(set(zone_owner.dropna()) | set(school_owner.dropna())):
-        zones = inputs.zones[(zone_owner == code).to_numpy()]
-        schools = school_dem[(school_owner == code).to_numpy()]
+    zone_rows = _positions_by(zone_owner)
+    school_rows = _positions_by(school_owner)
+    empty = np.zeros(0, dtype=np.intp)
+
+    def make_args(code: str) -> tuple:
+        zones = inputs.zones.iloc[zone_rows.get(code, empty)]
+        schools = school_dem.iloc[school_rows.get(code, empty)]
         # Every 행정동 whose box meets a 학구's box (or holds a school): the same ones the
         # single-process cut sees around these 학구, so the pieces come out identical.
         near = np.unique(np.concatenate([tree.query(np.asarray(zones.geometry.array, dtype=object))[1],
                                          tree.query(np.asarray(schools.geometry.array, dtype=object))[1]]))
-        fut = client.submit(_demand_task, schools, zones, admin.iloc[np.sort(near)], scenario.cell_m,
-                            retries=retries, pure=False, key=f"careplan-demand-{code}-{os.urandom(4).hex()}")
-        futures[fut] = code
-    results = _gather(client, futures, names, progress=progress, desc="demand")
+        return schools, zones, admin.iloc[np.sort(near)], scenario.cell_m
+
+    codes = sorted(set(zone_rows) | set(school_rows))
+    results = _map_partitions(client, _demand_task, codes, make_args, names, retries=retries,
+                              progress=progress, desc="demand")
     frames, messages = [], []
     for code in sorted(results):
         frame, caught = results[code]
         frames.append(frame)
         messages += caught
     _reissue(messages)
+    notes = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
+    for frame in frames:
+        frame.attrs = {}  # concat compares every frame's attrs; the merged notes go on at the end
     points = pd.concat(frames) if frames else demand.demand_points(school_dem.iloc[:0], inputs.zones.iloc[:0],
                                                                   admin, cell_m=scenario.cell_m)
     points = gpd.GeoDataFrame(points, crs=inputs.zones.crs)
@@ -529,11 +566,19 @@ def _demand_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inp
     zone_pos = pd.Series(np.arange(len(inputs.zones)), index=inputs.zones.index.astype(str))
     key = points["zone_id"].map(zone_pos).fillna(len(zone_pos)).to_numpy()
     points = points.iloc[np.argsort(key, kind="stable")]
-    points.attrs["demand"] = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
+    points.attrs["demand"] = notes
     return points
 
 
-def _merge_attrs(parts: list[dict]) -> dict:
+def _positions_by(owner: pd.Series) -> dict[str, np.ndarray]:
+    """Row positions per owner code (one pass, not one scan per partition)."""
+    valid = owner.notna().to_numpy()
+    groups = pd.Series(np.flatnonzero(valid)).groupby(owner.to_numpy()[valid]).indices
+    pos = np.flatnonzero(valid)
+    return {str(code): pos[idx] for code, idx in groups.items()}
+
+
+def _merge_attrs(parts: list[dict]) -> demand.DemandNotes:
     """Partition ``attrs["demand"]``: lists concatenated, totals summed, settings kept."""
     merged: dict = {}
     for attrs in parts:
@@ -544,28 +589,39 @@ def _merge_attrs(parts: list[dict]) -> dict:
                 merged[key] = merged.get(key, 0.0) + value
             else:
                 merged.setdefault(key, value)
-    return merged
+    return demand.DemandNotes(merged)
 
 
 def _access_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame,
                   owner: pd.Series, sites: gpd.GeoDataFrame, graph: network.WalkGraph | None, catalog: dict,
                   names: dict[str, str], *, keep_times: bool, retries: int,
                   progress: bool) -> dict[str, _PartitionOutput]:
-    """Phase 2: per 시군구 core with its halo; region inputs scattered once to every worker."""
+    """Phase 2: per 시군구 core with its halo, each task shipped only its own slice."""
     radii = halo_radii(scenario, network_mode=graph is not None)
     facilities = inputs.facilities
-    dest_xy = np.concatenate([shapely.get_coordinates(facilities.geometry.array).reshape(-1, 2),
-                              shapely.get_coordinates(sites.geometry.array).reshape(-1, 2)])
-    region = _Region(points=points, point_xy=shapely.get_coordinates(points.geometry.array).reshape(-1, 2),
-                     point_owner=owner.to_numpy(dtype=object), facilities=facilities, sites=sites,
-                     dest_xy=dest_xy, admin_areas=inputs.admin_areas, graph=graph)
-    [shared] = client.scatter([region], broadcast=True)
-    futures = {}
-    for code in sorted(set(owner.dropna())):
-        fut = client.submit(_analyse_partition, shared, code, scenario, radii, catalog, keep_times,
-                            retries=retries, pure=False, key=f"careplan-access-{code}-{os.urandom(4).hex()}")
-        futures[fut] = code
-    results = _gather(client, futures, names, progress=progress, desc="access")
+    n_fac = len(facilities)
+    point_index = _BandIndex(shapely.get_coordinates(points.geometry.array).reshape(-1, 2))
+    dest_index = _BandIndex(np.concatenate([shapely.get_coordinates(facilities.geometry.array).reshape(-1, 2),
+                                            shapely.get_coordinates(sites.geometry.array).reshape(-1, 2)]))
+    node_index = None if graph is None else _BandIndex(np.column_stack([graph.x, graph.y]))
+    admin = inputs.admin_areas
+    area_rows = _positions_by(admin["sigungu_code"].astype(str))
+    core_rows = _positions_by(owner)
+
+    def make_args(code: str) -> tuple:
+        core = core_rows[code]
+        core_xy = point_index.xy[core]
+        tree = cKDTree(core_xy)  # once per partition, queried for points, destinations and nodes
+        halo = np.union1d(point_index.near(tree, core_xy, radii.demand_m), core)
+        dest = dest_index.near(tree, core_xy, radii.destination_m)
+        sub = None if graph is None else _subgraph(graph, node_index.near(tree, core_xy, radii.graph_m))
+        part = _Partition(points=points.iloc[halo], core=np.isin(halo, core, assume_unique=True),
+                          facilities=facilities.iloc[dest[dest < n_fac]], sites=sites.iloc[dest[dest >= n_fac] - n_fac],
+                          area=admin.iloc[area_rows.get(code, np.zeros(0, dtype=np.intp))], graph=sub)
+        return part, code, scenario, radii, catalog, keep_times
+
+    results = _map_partitions(client, _analyse_partition, sorted(core_rows), make_args, names, retries=retries,
+                              progress=progress, desc="access")
     _reissue([m for code in sorted(results) for m in results[code].warnings])
     return results
 
