@@ -395,8 +395,10 @@ def _unreduced_mclp(cost, w, radius, p, fixed=()):
     return -res.fun
 
 
+@pytest.mark.parametrize("rc_fixing", [False, True])
 @pytest.mark.parametrize("seed", range(4))
-def test_mclp_reductions_match_unreduced_model(seed):
+def test_mclp_reductions_match_unreduced_model(seed, rc_fixing, monkeypatch):
+    monkeypatch.setattr(siting, "_MCLP_RC_FIXING", rc_fixing)
     cost, w = _clustered(seed, 400, 40)
     fixed = [] if seed % 2 else [3, 17]
     r = siting.mclp(cost, w, service_radius=450.0, p=8, fixed=fixed)
@@ -405,7 +407,8 @@ def test_mclp_reductions_match_unreduced_model(seed):
     assert set(fixed) <= set(r.selected.tolist()) and len(r.selected) == 8
 
 
-def test_mclp_reductions_fire_on_a_clustered_instance():
+def test_mclp_reductions_fire_on_a_clustered_instance(monkeypatch):
+    monkeypatch.setattr(siting, "_MCLP_RC_FIXING", True)
     cost, w = _clustered(11, 1500, 120)
     r = siting.mclp(cost, w, service_radius=350.0, p=12)
     prm = r.params

@@ -864,6 +864,12 @@ def _reduced_cost_fixing(lp_value: float, x: np.ndarray, dual: np.ndarray, targe
     return out & (x <= 1e-9), out & (x >= 1 - 1e-9)
 
 
+#: Exact reduced-cost fixing before the MCLP MIP. Measured off: on six 5000×300 seeds
+#: (two runs each) it closed 6–83 sites yet made HiGHS 18 % slower in total and slower on
+#: 4 of 6 seeds (HiGHS fixes by reduced cost itself at the root). Kept, tested, for instances
+#: where the LP gap is small relative to the reduced costs.
+_MCLP_RC_FIXING = False
+
 #: Share of the remaining time the support sub-MIP may use (it usually needs < 3 s).
 _SUPPORT_SHARE = 0.25
 
@@ -929,7 +935,7 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
         return np.sort(np.asarray(best, dtype=np.int64)), "Optimal", True, best_val, stats
     ms = g.shape[1]
     fix0 = fix1 = np.zeros(ms, dtype=bool)
-    if res.col_dual is not None:
+    if _MCLP_RC_FIXING and res.col_dual is not None:
         fix0, fix1 = _reduced_cost_fixing(res.objective, res.x[:ms], res.col_dual[:ms], target)
     stats.update(fixed_closed=int(fix0.sum()), fixed_open=int(fix1.sum()))
     ones = np.flatnonzero(fix1)
@@ -1126,6 +1132,9 @@ def _nearest_cost(mat: sp.csr_matrix, chosen: np.ndarray) -> tuple[np.ndarray, n
     return _row_min(_cols(mat, np.asarray(chosen, dtype=np.int64)))
 
 
+#: Levels start at this multiple of each point's Lagrangian reach λ_i / w_i.
+_REACH_FACTOR = 1.0
+
 #: Share of the time limit the Lagrangian bound may use (it usually stops far sooner).
 _LAGRANGE_SHARE = 0.3
 
@@ -1137,10 +1146,14 @@ class _Lagrange:
     closed: np.ndarray  # sites closed in every solution better than the incumbent
     opened: np.ndarray  # sites open in every such solution
     iterations: int
+    incumbent: np.ndarray  # best sites found (the input or better)
+    upper: float
+    multipliers: np.ndarray  # λ of the best bound; λ_i / w_i is the LP's reach of point i
 
 
-def _median_lagrangian(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarray, upper: float, *,
-                       integral: bool, deadline: float, max_iterations: int = 600) -> _Lagrange:
+def _median_lagrangian(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarray, incumbent: np.ndarray,
+                       big: float, *, integral: bool, deadline: float, max_iterations: int = 600,
+                       radius_factor: float | None = None, heuristic_every: int = 40) -> _Lagrange:
     """Lagrangian bound of the p-median (assignment rows relaxed) and exact site fixing.
 
     For multipliers λ, site j costs ``ρ_j = Σ_i min(0, w_i·c_ij − λ_i)`` and the
@@ -1149,8 +1162,23 @@ def _median_lagrangian(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndar
     the cheapest set raises the bound by a known amount; when the raised bound
     exceeds every value better than the incumbent, the site's state is fixed. The
     fixings hold for any λ, so they accumulate over the iterations.
+
+    Optional speed-up: ``radius_factor`` caps λ_i at ``w_i·R_i`` with ``R_i = radius_factor ×``
+    the point's incumbent cost; pairs beyond ``R_i`` then never price below zero and
+    are dropped (any λ gives a valid bound). Off by default: at 5000×300 a cap of 4×
+    halved the time but lowered the bound from 190.7 M to 189.1 M and fixed half as many sites.
+    Every ``heuristic_every`` iterations the Lagrangian's open set is polished by
+    interchange, which often improves the incumbent (and so the fixing).
     """
     n, m = mat.shape
+    inc = np.sort(np.asarray(incumbent, dtype=np.int64))
+    inc_cost = _nearest_two(mat, inc, big)[0]
+    upper = float(w @ inc_cost)
+    full = mat
+    cap = np.full(n, np.inf)
+    if radius_factor is not None:
+        cap = radius_factor * inc_cost
+        mat = _filter(mat, mat.data < cap[_row_of(mat)])
     rows = _row_of(mat)
     wc = w[rows] * mat.data
     is_fixed = np.zeros(m, dtype=bool)
@@ -1161,9 +1189,9 @@ def _median_lagrangian(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndar
     target = upper - (1.0 if integral else 0.0) + 1e-9 * max(abs(upper), 1.0) * 100
     closed = np.zeros(m, dtype=bool)
     opened = np.zeros(m, dtype=bool)
-    lam = w * _row_min(mat)[0]
-    lam = np.where(np.isfinite(lam), lam, 0.0) * 1.2
-    best, step, stale, it = -np.inf, 2.0, 0, 0
+    lam_cap = w * cap
+    lam = np.minimum(w * inc_cost, lam_cap)
+    best, step, stale, it, best_lam = -np.inf, 2.0, 0, 0, lam.copy()
     for it in range(1, max_iterations + 1):
         v = wc - lam[rows]
         neg = v < 0
@@ -1181,37 +1209,47 @@ def _median_lagrangian(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndar
             inside[order[:k]] = True
             opened |= inside & (value - rho + nxt > target)
         if value > best + 1e-9 * abs(best if np.isfinite(best) else 1.0):
-            best, stale = value, 0
+            best, stale, best_lam = value, 0, lam.copy()
         else:
             stale += 1
             if stale >= 15:
                 step, stale = step / 2, 0
         if best > target or step < 1e-3 or time.perf_counter() > deadline:
             break
+        if heuristic_every and it % heuristic_every == 0 and k > 0:
+            trial = _median_swap(full, w, open_, fixed, big, deadline=deadline)
+            val = float(w @ _nearest_two(full, trial, big)[0])
+            if val < upper:  # earlier fixings stay valid: they covered every value below the old incumbent
+                inc, upper = trial, val
+                target = upper - (1.0 if integral else 0.0) + 1e-9 * max(abs(upper), 1.0) * 100
         is_open = np.zeros(m, dtype=bool)
         is_open[open_] = True
         grad = 1.0 - np.bincount(rows[neg & is_open[mat.indices]], minlength=n)
+        grad[((lam >= lam_cap) & (grad > 0)) | ((lam <= 0) & (grad < 0))] = 0.0  # projected on the box
         norm = float(grad @ grad)
         if norm == 0:  # λ is optimal: every point served exactly once
             break
-        lam = np.maximum(lam + step * max(upper - value, 1e-9 * abs(upper)) / norm * grad, 0.0)
+        lam = np.clip(lam + step * max(upper - value, 1e-9 * abs(upper)) / norm * grad, 0.0, lam_cap)
     logger.debug("p-median Lagrangian: bound %.10g after %d iterations, %d sites closed, %d opened",
                  best, it, closed.sum(), opened.sum())
-    return _Lagrange(float(best), bool(best > target), closed, opened, it)
+    return _Lagrange(float(best), bool(best > target), closed, opened, it, inc, upper, best_lam)
 
 
 
 def _pmedian_levels(sub: sp.csr_matrix, wl: np.ndarray, p: int, fixed_idx: np.ndarray, best_y: np.ndarray, *,
                     t0: float, time_limit_s: float, mip_rel_gap: float, threads: int | None,
-                    ) -> tuple[np.ndarray, float, float, str, bool, int]:
+                    reach: np.ndarray | None = None) -> tuple[np.ndarray, float, float, str, bool, int]:
     """Exact p-median by the level model, grown from the incumbent ``best_y``.
+
+    ``reach`` (per point, e.g. λ_i / w_i of a Lagrangian) starts the levels further
+    out, where the LP is expected to need them, saving growth rounds.
 
     Returns (sites, objective, lower bound, status, proven, rounds).
     """
     m = sub.shape[1]
     d_best, _ = _nearest_cost(sub, best_y)
     best_val = float(wl @ d_best)
-    radius = d_best.copy()
+    radius = d_best.copy() if reach is None else np.maximum(d_best, reach)
     lower_bound, status, proven, rounds = -np.inf, "Heuristic", False, 0
     # Grow levels on the LP relaxation first (cheap): stop when the LP uses no truncated level,
     # so the truncated LP bound equals the full radius-formulation bound.
@@ -1315,10 +1353,11 @@ def pmedian(cost: Any, weights: Any, *, p: int, fixed: Any = None, capacities: A
     best_y = _median_local_search(sub, wl, p, fixed_idx, big, deadline=t0 + min(0.1 * time_limit_s, 4.0))
     best_val = float(wl @ _nearest_cost(sub, best_y)[0])
     integral = bool(np.all(wl == np.rint(wl)) and np.all(sub.data == np.rint(sub.data)))
-    lag = _median_lagrangian(sub, wl, p, fixed_idx, best_val, integral=integral,
+    lag = _median_lagrangian(sub, wl, p, fixed_idx, best_y, big, integral=integral,
                              deadline=t0 + _LAGRANGE_SHARE * time_limit_s)
-    stats = {"heuristic": best_val, "lagrangian_bound": lag.bound, "fixed_closed": int(lag.closed.sum()),
+    stats = {"heuristic": best_val, "lagrangian_incumbent": lag.upper, "lagrangian_bound": lag.bound, "fixed_closed": int(lag.closed.sum()),
              "fixed_open": int(lag.opened.sum()), "lagrangian_iterations": lag.iterations}
+    best_y, best_val = lag.incumbent, lag.upper
     keep_cols = np.flatnonzero(~lag.closed)
     red = _cols(sub, keep_cols)[:, keep_cols] if keep_cols.size else None
     lower_bound, status, proven, rounds = lag.bound, "Optimal", True, 0
@@ -1330,9 +1369,10 @@ def pmedian(cost: Any, weights: Any, *, p: int, fixed: Any = None, capacities: A
         start = [int(pos_of[j]) for j in best_y if pos_of[j] >= 0]
         start = _median_greedy_fill(red, wl, sorted(set(start) | set(red_fixed.tolist())), p, big)
         start = _median_swap(red, wl, start, red_fixed, big, deadline=time.perf_counter() + 0.05 * time_limit_s)
+        reach = _REACH_FACTOR * lag.multipliers / np.maximum(wl, 1e-300)
         y, val, bound, status, proven, rounds = _pmedian_levels(red, wl, p, red_fixed, start, t0=t0,
                                                                 time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
-                                                                threads=threads)
+                                                                threads=threads, reach=reach)
         lower_bound = max(lower_bound, min(bound, best_val))
         if val < best_val:
             best_y, best_val = keep_cols[y], val
