@@ -662,7 +662,7 @@ def test_csr_assembly_from_pieces_equals_scipy():
     r, c = np.divmod(flat, shape[1])
     v = rng.random(900)
     v[:5] = 0.0  # explicit zeros must survive
-    cuts = [0, 1, 300, 301, 700, 900]  # uneven pieces, one empty-ish, rows spread over pieces
+    cuts = [0, 1, 300, 300, 301, 700, 900]  # uneven pieces, one empty, rows spread over pieces
     pieces = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     m = N._csr([r[p] for p in pieces], [c[p] for p in pieces], [v[p] for p in pieces], shape)
     want = sp.csr_matrix((v, (r, c)), shape=shape)
@@ -678,3 +678,15 @@ def test_csr_assembly_from_pieces_equals_scipy():
     assert (m2 != want).nnz == 0 and np.array_equal(m2.indices, want.indices)
     empty = N._csr([], [], [], (3, 4))
     assert empty.shape == (3, 4) and empty.nnz == 0
+
+
+def test_no_pair_within_the_cutoff_gives_an_empty_matrix(wg):
+    # two tiles far apart, each with no destination in reach: every search yields nothing
+    xy = np.column_stack([wg.x, wg.y])
+    far_a, far_b = np.argmin(wg.x + wg.y), np.argmax(wg.x + wg.y)
+    O = points(xy[[far_a, far_b]], "O")
+    D = points(xy[[far_b, far_a]] + [[0.0, 0.0], [0.0, 0.0]], "D")
+    tt = N.travel_times(wg, O, D.iloc[[0]], cutoff_min=5.0)
+    assert tt.matrix.shape == (2, 1) and tt.matrix[1, 0] == 0.0 and tt.matrix.nnz == 1
+    none = N.travel_times(wg, O.iloc[[0]], D.iloc[[0]], cutoff_min=5.0)
+    assert none.matrix.shape == (1, 1) and none.matrix.nnz == 0 and none.to_frame().empty

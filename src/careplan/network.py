@@ -949,6 +949,8 @@ def _csr(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray],
     fill = indptr[:-1].copy()
     while rows:
         r, c, v = rows.pop(), cols.pop(), vals.pop()
+        if not len(r):
+            continue
         first = np.flatnonzero(np.concatenate([[True], r[1:] != r[:-1]]))
         if len(np.unique(r[first])) < len(first):  # a row in several runs: group it first
             order = np.argsort(r, kind="stable")
