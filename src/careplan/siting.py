@@ -313,6 +313,16 @@ def _run_highs(mip: _Mip, *, start: np.ndarray | None, time_limit_s: float, mip_
     return _Solved(x, objective, bound, label, optimal, col_dual)
 
 
+def _solver_time(t0: float, time_limit_s: float) -> float:
+    """Time to give HiGHS so the whole call ends by ``time_limit_s``.
+
+    HiGHS checks its clock between LP solves, so a large root LP overshoots the
+    limit (by 2–5 s at 20000×1000); keep a margin for that and for post-processing.
+    """
+    left = time_limit_s - (time.perf_counter() - t0)
+    return max(0.01, 0.85 * left - min(1.0, 0.05 * time_limit_s))
+
+
 def _gap(objective: float, bound: float) -> float:
     if not np.isfinite(bound) or not np.isfinite(objective):
         return float("inf")
@@ -428,37 +438,6 @@ def _cover_value(groups: sp.csr_matrix, gw: np.ndarray, chosen: list[int]) -> fl
     y = np.zeros(groups.shape[1])
     y[list(chosen)] = 1.0
     return float(gw[groups @ y > 0].sum())
-
-
-def _local_search_cover(groups: sp.csr_matrix, gw: np.ndarray, site_cost: np.ndarray, start: list[int], *,
-                        p: int | None, budget: float | None, deadline: float, max_rounds: int = 300,
-                        stall_rounds: int = 60, seed: int = 0) -> list[int]:
-    """Iterated local search for max coverage: interchange, then kick (drop 1–3 sites, refill greedily).
-
-    1-opt interchange alone stalls 1–3 % below the optimum on 5000×300 instances;
-    a strong incumbent is what lets HiGHS prune (and fix by reduced cost) early.
-    Deterministic for a given ``seed``.
-    """
-    rng = np.random.default_rng(seed)
-    best = _swap_cover(groups, gw, list(start), site_cost, budget=budget)
-    best_val = _cover_value(groups, gw, best)
-    current, stale = best, 0
-    for _ in range(max_rounds):
-        if not current or stale >= stall_rounds or time.perf_counter() > deadline:
-            break
-        k = int(rng.integers(1, min(3, len(current)) + 1))
-        drop = set(rng.choice(len(current), size=k, replace=False).tolist())
-        kept = [c for i, c in enumerate(current) if i not in drop]
-        trial = _greedy_cover(groups, gw, site_cost, p=p, budget=budget, start=kept,
-                              banned=[current[i] for i in drop])
-        trial = _swap_cover(groups, gw, trial, site_cost, budget=budget)
-        val = _cover_value(groups, gw, trial)
-        stale = 0 if val > best_val + 1e-9 else stale + 1
-        if val >= best_val - 1e-9:  # accept sideways moves: plateaus are common in coverage
-            current = trial
-            if val > best_val:
-                best, best_val = trial, val
-    return [int(j) for j in best]
 
 
 def _swap_cover(groups: sp.csr_matrix, gw: np.ndarray, chosen: list[int], site_cost: np.ndarray, *,
@@ -909,8 +888,8 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
 
     Steps: greedy + interchange; LP relaxation; a small MIP on the LP's support
     for a strong incumbent; exact reduced-cost fixing (sites whose LP value holds in
-    every solution better than the incumbent); re-merge the groups on the
-    remaining sites; HiGHS MIP on what is left.
+    every solution better than the incumbent; off by default, ``_MCLP_RC_FIXING``);
+    re-merge the groups on the remaining sites; HiGHS MIP (no restarts) on what is left.
     """
     start = _greedy_cover(g, gw, kc, p=p_free, budget=budget)
     best = _swap_cover(g, gw, start, kc, budget=budget)
@@ -918,12 +897,12 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
     stats: dict[str, Any] = {"greedy_swap": best_val}
     lp = _mclp_mip(g, gw, kc, p_free, budget)
     lp.integer = np.zeros_like(lp.integer)
-    left = time_limit_s - (time.perf_counter() - t0)
+    left = _solver_time(t0, time_limit_s)
     res = _run_highs(lp, start=None, time_limit_s=left, mip_rel_gap=0.0, threads=threads, what="MCLP LP")
     if res.optimal:
         stats["lp_bound"] = res.objective
         sub = _support_cover(g, gw, kc, res.x[: g.shape[1]], res.col_dual, best, p_free=p_free, budget=budget,
-                             time_limit_s=_SUPPORT_SHARE * (time_limit_s - (time.perf_counter() - t0)),
+                             time_limit_s=_SUPPORT_SHARE * _solver_time(t0, time_limit_s),
                              threads=threads)
         sub = _swap_cover(g, gw, sub, kc, budget=budget)
         if _cover_value(g, gw, sub) > best_val:
@@ -958,7 +937,7 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
         rstart = _greedy_cover(rg, rw, kc[cols], p=p_rest, budget=b_rest, start=seed_cols)
         rstart = _swap_cover(rg, rw, rstart, kc[cols], budget=b_rest)
         mip = _mclp_mip(rg, rw, kc[cols], p_rest, b_rest)
-        left = time_limit_s - (time.perf_counter() - t0)
+        left = _solver_time(t0, time_limit_s)
         res = _run_highs(mip, start=_cover_start(rg, rstart), time_limit_s=left, mip_rel_gap=mip_rel_gap,
                          threads=threads, what="MCLP", options=_MCLP_HIGHS_OPTIONS)
         x = res.x[: len(cols)] if res.x is not None else _cover_start(rg, rstart)[: len(cols)]
@@ -1271,7 +1250,7 @@ def _pmedian_levels(sub: sp.csr_matrix, wl: np.ndarray, p: int, fixed_idx: np.nd
             break
         radius = _extend_radius(sub, active, radius)
     while True:
-        left = time_limit_s - (time.perf_counter() - t0)
+        left = _solver_time(t0, time_limit_s)
         if left <= 0.05:
             status = "Time limit reached"
             break
