@@ -37,16 +37,27 @@ def _region(args: argparse.Namespace, *, network: bool, siting: bool) -> sample.
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    """Peak RSS of this process (Linux VmHWM). Not ru_maxrss: that keeps the peak of the
+    forked parent across exec, so a spawned worker would report the benchmark's own size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # not Linux: KiB
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process: the work done, whatever the machine's load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _single(args: argparse.Namespace, network: bool) -> dict:
     """One process: generate, then pipeline.analyse (run in a child so its peak RSS is its own)."""
     region = _region(args, network=network, siting=False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     result = pipeline.analyse(region.scenario, region.inputs, graph=region.graph)
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "points": len(result.demand_points),
+    seconds, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    return {"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": _peak_rss_mb(), "points": len(result.demand_points),
             "access_sum": float(np.nansum(result.access["access"])),
             "covered": float(result.coverage_total["covered_demand"].sum())}
 
@@ -62,12 +73,16 @@ def _dask(region: sample.GeneratedRegion, workers: int, memory_limit: str, scena
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
-        client.run(lambda: None)  # workers up before the clock starts
-        t0 = time.perf_counter()
+        # Workers up and careplan imported before the clock starts, as in the single-process run.
+        client.run(__import__, "careplan.scale")
+        worker_cpu0 = sum(client.run(_cpu_s).values())
+        t0, c0 = time.perf_counter(), _cpu_s()
         result = scale.run_region(scenario or region.scenario, region.inputs, graph=region.graph, client=client)
-        seconds = time.perf_counter() - t0
+        seconds, client_cpu = time.perf_counter() - t0, _cpu_s() - c0
+        worker_cpu = sum(client.run(_cpu_s).values()) - worker_cpu0
         rss = client.run(_peak_rss_mb)
-    return {"seconds": seconds, "worker_peak_rss_mb": sorted(rss.values()), "phases": result.seconds,
+    return {"seconds": seconds, "cpu_s": worker_cpu + client_cpu, "client_cpu_s": client_cpu,
+            "worker_peak_rss_mb": sorted(rss.values()), "phases": result.seconds,
             "points": len(result.demand_points), "access_sum": float(np.nansum(result.access["access"])),
             "covered": float(result.coverage_total["covered_demand"].sum()),
             "proposed": 0 if result.proposed is None else len(result.proposed)}
@@ -104,21 +119,23 @@ def _table(label: str, res: dict) -> list[str]:
     lines = [f"### {label}", "",
              f"{res['schools']:,} schools, {single['points']:,} demand points"
              + (f", walk graph {res['graph_nodes']:,} nodes" if res["graph_nodes"] else ""), "",
-             "| run | wall s | vs 1 worker | vs single process | peak RSS per process (MB) | phases (s) |",
-             "|---|---:|---:|---:|---|---|",
+             "| run | wall s | vs 1 worker | vs single process | CPU s (client) | CPU vs single process "
+             "| peak RSS per process (MB) | phases (s) |",
+             "|---|---:|---:|---:|---:|---:|---|---|",
              f"| single process (`pipeline.analyse`, no siting) | {single['seconds']:.1f} | | 1.00× | "
-             f"{single['peak_rss_mb']:.0f} | |"]
+             f"{single['cpu_s']:.1f} | 1.00× | {single['peak_rss_mb']:.0f} | |"]
     one = runs.get(1, {}).get("seconds")
     for workers, run in runs.items():
         phases = ", ".join(f"{k} {v:.1f}" for k, v in run["phases"].items() if k != "total")
         lines.append(f"| Dask {workers} worker(s) | {run['seconds']:.1f} | "
                      f"{(one / run['seconds']) if one else float('nan'):.2f}× | "
                      f"{single['seconds'] / run['seconds']:.2f}× | "
+                     f"{run['cpu_s']:.1f} ({run['client_cpu_s']:.1f}) | {run['cpu_s'] / single['cpu_s']:.2f}× | "
                      f"{', '.join(f'{m:.0f}' for m in run['worker_peak_rss_mb'])} | {phases} |")
     if res["siting"]:
         s = res["siting"]
         lines.append(f"| Dask {len(s['worker_peak_rss_mb'])} workers + siting (3 다함께돌봄센터 per 시군구, "
-                     f"{s['proposed']} sites) | {s['seconds']:.1f} | | | "
+                     f"{s['proposed']} sites) | {s['seconds']:.1f} | | | {s['cpu_s']:.1f} | | "
                      f"{', '.join(f'{m:.0f}' for m in s['worker_peak_rss_mb'])} | |")
     if 1 in runs and 2 in runs:
         lines += ["", f"Speed-up 2 workers / 1 worker: **{runs[1]['seconds'] / runs[2]['seconds']:.2f}×** "
@@ -162,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
              "Σ covered demand, rel 1e-9).", ""]
     for label, res in results.items():
         lines += _table(label, res)
+    end_load = os.getloadavg()
+    lines += [f"- load average at the end: {end_load[0]:.2f} / {end_load[1]:.2f} / {end_load[2]:.2f}", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 
-from careplan import pipeline, sample, scale
+from careplan import demand, pipeline, sample, scale
 from careplan._errors import CareplanError, InputDataError
 
 dask_distributed = pytest.importorskip("dask.distributed")
@@ -280,3 +282,56 @@ def test_generated_region_layout():
     np.testing.assert_array_equal(pupils, inp.schools["pupils_total"])
     assert math.isclose(sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7],
                         sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7])
+
+
+# --------------------------------------------------------------------------- per-partition work stays per partition
+
+
+def test_demand_notes_are_shared_not_copied(region):
+    """pandas deep-copies attrs on every operation; the demand notes must be shared, read-only."""
+    school_dem = demand.school_demand(region.inputs.schools)
+    pts = demand.demand_points(school_dem, region.inputs.zones, region.inputs.admin_areas, cell_m=300.0)
+    notes = pts.attrs["demand"]
+    assert isinstance(notes, demand.DemandNotes)
+    links = region.inputs.zones["school_ids"].str.split(",").explode()
+    # the region-sized list that pandas used to copy on every operation
+    assert len(notes["school_zone_split"]) == links.isin(school_dem.index).sum()
+    for derived in (pts.iloc[:3], pts[["demand"]], pts.assign(x=1.0), pts.copy(deep=True)):
+        assert derived.attrs["demand"] is notes
+    assert copy.deepcopy(notes) is notes
+    with pytest.raises(TypeError, match="read-only"):
+        notes["cell_m"] = 50.0
+    with pytest.raises(TypeError, match="read-only"):
+        notes.update(cell_m=50.0)
+    assert notes["cell_m"] == 300.0
+    back = pickle.loads(pickle.dumps(notes))
+    assert isinstance(back, demand.DemandNotes) and back == notes
+    private = dict(notes)
+    private["cell_m"] = 50.0  # a plain copy is the caller's to change
+    assert notes["cell_m"] == 300.0
+
+
+def test_band_index_equals_brute_force():
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 10_000, size=(3000, 2))
+    core_xy = rng.uniform(4000, 5000, size=(40, 2))
+    index = scale._BandIndex(xy)
+    for radius in (0.0, 150.0, 900.0):
+        got = index.near(scale.cKDTree(core_xy), core_xy, radius)
+        dist = np.sqrt(((xy[:, None, :] - core_xy[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+        np.testing.assert_array_equal(got, np.flatnonzero(dist <= radius))
+    assert len(index.near(scale.cKDTree(core_xy), core_xy, 900.0)) > 100
+
+
+def test_a_window_of_one_partition_gives_the_same_results(region, threads, monkeypatch):
+    """Partitions submitted one at a time (the window refilled from results) change nothing."""
+    monkeypatch.setattr(scale, "_in_flight", lambda client: 1)
+    sc = dataclasses.replace(region.scenario, siting_sites=0)
+    single = pipeline.analyse(sc, region.inputs)
+    parted = scale.run_region(sc, region.inputs, client=threads)
+    idx = single.demand_points.index
+    assert set(parted.demand_points.index) == set(idx)
+    assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
+    got = parted.access.reindex(idx)["access"]
+    np.testing.assert_allclose(got, single.access["access"], rtol=1e-9)
+    assert len(parted.partitions) == 4

@@ -127,9 +127,9 @@ class DemandNotes(dict):
         return (DemandNotes, (dict(self),))
 
     def _read_only(self, *args: object, **kwargs: object) -> None:
-        msg = ("attrs['demand'] (DemandNotes) is shared, read-only metadata of the demand points: every "
-               "frame derived from them holds the same object. Make a private copy first, e.g. "
-               "`notes = dict(points.attrs['demand'])`, and change or store that.")
+        msg = ("attrs['demand'] (DemandNotes) is shared, read-only metadata of the demand "
+               "points: every frame derived from them holds the same object. Make a private "
+               "copy first, e.g. `notes = dict(points.attrs['demand'])`, and change that.")
         raise TypeError(msg)
 
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only

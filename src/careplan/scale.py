@@ -23,9 +23,16 @@ shared school stay together (a school splits its demand over all its 학구), so
 partitioned demand points are the single-process points, id for id.
 
 The engine is ``dask.distributed``: a ``LocalCluster`` (one single-threaded worker
-process per core, a memory limit each) by default, or any scheduler address. Shared
-inputs are scattered once; a failing partition is retried and, if it still fails,
-reported by its 시군구 name.
+process per core, a memory limit each) by default, or any scheduler address. A failing
+partition is retried and, if it still fails, reported by its 시군구 name.
+
+Per-partition work follows the partition, not the region: the client cuts each task's
+slice (its 학구 and 행정동; or its core, halo, nearby destinations and graph nodes, found
+by an x-sorted band and a KD-tree of the core) and ships only that — no region-wide
+frame is broadcast, so a worker holds a few partitions, never the country. At most a
+few partitions per worker are in flight; the next is cut when a result comes back. The
+demand notes (``attrs["demand"]``) are a shared :class:`careplan.demand.DemandNotes`,
+which pandas does not copy on every operation.
 """
 
 from __future__ import annotations
@@ -298,7 +305,10 @@ def _analyse_core(part: _Partition, code: str, scenario: pipeline.Scenario, radi
     options = {"graph": graph, "cutoff_min": radii.cutoff_min, "walk_speed_kmh": scenario.walk_speed_kmh,
                "detour_factor": scenario.detour_factor}
     core_times = network.walk_times(core_points, destinations, **options)
-    halo_times = network.walk_times(halo_only, facilities[["geometry"]], **options)
+    # Halo rows only feed access, which never looks past max_walk_min: a shorter search
+    # (about (A/T)² of the pairs) gives the same scores.
+    halo_options = {**options, "cutoff_min": min(radii.cutoff_min, float(scenario.max_walk_min))}
+    halo_times = network.walk_times(halo_only, facilities[["geometry"]], **halo_options)
     # Halo rows get empty site columns: a core row keeps its sites, as access_scores reads "no
     # destination in reach" (NaN) from the whole row, sites included, in the single-process run.
     halo_rows = sp.csr_matrix((halo_times.matrix.data, halo_times.matrix.indices, halo_times.matrix.indptr),
