@@ -331,6 +331,9 @@ def test_a_window_of_one_partition_gives_the_same_results(region, threads, monke
     parted = scale.run_region(sc, region.inputs, client=threads)
     idx = single.demand_points.index
     assert set(parted.demand_points.index) == set(idx)
+    # merged tables come back in the demand points' order (positions, not a label lookup)
+    for table in (parted.access, parted.coverage.covered, parted.coverage.nearest_min):
+        assert table.index.equals(parted.demand_points.index)
     assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
     got = parted.access.reindex(idx)["access"]
     np.testing.assert_allclose(got, single.access["access"], rtol=1e-9)

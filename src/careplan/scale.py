@@ -641,9 +641,9 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
            keep_times: bool) -> RegionResult:
     """Region-wide tables from per-partition results (rows back in the demand points' order)."""
     codes = sorted(outputs)
-    order = points.index
-    nearest = pd.concat([outputs[c].nearest for c in codes]).reindex(order)
-    covered = pd.concat([outputs[c].covered for c in codes]).reindex(order)
+    in_order = _region_order(points, owner, codes)
+    nearest = in_order([outputs[c].nearest for c in codes])
+    covered = in_order([outputs[c].covered for c in codes])
     first = outputs[codes[0]] if codes else None
     method = "network" if first is not None and "graph_source" in first.params else "straight_line"
     for frame in (nearest, covered):
@@ -651,7 +651,7 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
     kinds = tuple(dict.fromkeys(k for k in nearest.columns.get_level_values("kind") if k != coverage.ALL_KINDS))
     cov = coverage.CoverageResult(nearest, covered, tuple(scenario.slots), kinds, float(scenario.max_walk_min),
                                   method, first.method_label if first else "", dict(first.params) if first else {})
-    scores = pd.concat([outputs[c].scores for c in codes]).reindex(order)
+    scores = in_order([outputs[c].scores for c in codes])
     if first is not None:
         scores.attrs.update(first.scores.attrs)
     with_code = points.assign(sigungu_code=owner.to_numpy())
@@ -672,6 +672,26 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
         coverage_by_sigungu=by_sigungu, access=scores, gaps=gaps, gini=gini, proposed=proposed,
         proposals_by_sigungu=proposals, summary=summary, partitions=partitions, times=times,
         distance_method=method, seconds={})
+
+
+def _region_order(points: gpd.GeoDataFrame, owner: pd.Series, codes: list[str]) -> Any:
+    """A function putting per-partition core frames (concatenated in ``codes`` order) back in region order.
+
+    A partition's core rows come back in region order, so the positions of the cores
+    give the permutation: a ``take`` instead of a label lookup of every point id.
+    """
+    rows = _positions_by(owner)
+    pos = np.concatenate([rows.get(c, np.zeros(0, dtype=np.intp)) for c in codes]) if codes else np.zeros(0, int)
+
+    def in_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        merged = pd.concat(frames)
+        if len(pos) != len(points) or len(merged) != len(points):  # not every point in one core
+            return merged.reindex(points.index)
+        perm = np.empty(len(pos), dtype=np.intp)
+        perm[pos] = np.arange(len(pos))
+        return merged.iloc[perm]
+
+    return in_order
 
 
 def _merge_proposals(frames: list, codes: list[str], names: dict[str, str], crs: Any) -> gpd.GeoDataFrame | None:
