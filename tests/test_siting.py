@@ -442,3 +442,26 @@ def test_median_local_search_finds_brute_force_optimum_on_small_cases(seed):
     sel = siting._median_local_search(siting._as_csr(cost), w, 3, np.zeros(0, dtype=np.int64),
                                       float(cost.max() * 10 + 1), deadline=1e18)
     assert float(w @ cost[:, sel].min(axis=1)) == best
+
+
+def test_minimal_rows_keeps_exactly_the_rows_without_a_subset_row():
+    sets = [{0, 1}, {0, 1, 2}, {2}, {1, 3}, {0, 3}, {0, 1, 3}]
+    cov = sp.csr_matrix(np.array([[int(j in s) for j in range(4)] for s in sets], float))
+    brute = [a for a, sa in enumerate(sets) if not any(sb < sa for sb in sets)]
+    assert siting._minimal_rows(cov).tolist() == brute == [0, 2, 3, 4]
+    assert siting._minimal_rows(cov, block=2).tolist() == brute  # block boundaries change nothing
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lscp_dominance_matches_unreduced_set_cover(seed):
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    cost, _ = _clustered(seed, 400, 40)
+    radius = float(np.sort(cost, axis=1)[:, 0].max()) + 50.0
+    a = (cost <= radius).astype(float)
+    res = milp(np.ones(40), constraints=[LinearConstraint(a, 1, np.inf)], bounds=Bounds(0, 1),
+               integrality=np.ones(40), options={"mip_rel_gap": 0})
+    r = siting.lscp(cost, service_radius=radius)
+    assert r.proven_optimal and r.objective == round(res.fun)
+    assert r.params["rows_after_dominance"] < r.params["groups"]
+    assert np.all((cost[:, r.selected] <= radius).any(axis=1))

@@ -655,6 +655,26 @@ def _median_local_search(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.nd
 # --------------------------------------------------------------------------- LSCP
 
 
+def _minimal_rows(cov: sp.csr_matrix, block: int = 2000) -> np.ndarray:
+    """Rows whose coverage set contains no other row's set (distinct sets assumed).
+
+    In a set cover a row that is a superset of another is covered whenever the
+    smaller one is, so only minimal rows need a constraint. Pairs are counted in row
+    blocks to bound memory.
+    """
+    cov = sp.csr_matrix(cov, dtype=np.float64)
+    size = np.diff(cov.indptr)
+    covt = cov.T.tocsc()
+    dominated = np.zeros(cov.shape[0], dtype=bool)
+    for lo in range(0, cov.shape[0], block):
+        inter = (cov[lo:lo + block] @ covt).tocoo()  # |A ∩ B| for rows A in the block
+        a, b = inter.row + lo, inter.col
+        # A ⊂ B strictly (sets are distinct after merging; equal sizes mean equal sets, kept once)
+        sub = (inter.data == size[a]) & (size[b] > size[a])
+        dominated[b[sub]] = True
+    return np.flatnonzero(~dominated)
+
+
 def _lscp_core(cov: sp.csr_matrix, fixed: np.ndarray, *, time_limit_s: float, mip_rel_gap: float,
                threads: int | None, what: str) -> tuple[np.ndarray, float, str, bool, dict[str, int]]:
     """Minimum set cover given fixed sites; returns (selected, lower bound, status, proven, stats)."""
@@ -665,8 +685,16 @@ def _lscp_core(cov: sp.csr_matrix, fixed: np.ndarray, *, time_limit_s: float, mi
     free = np.setdiff1d(np.arange(m), fixed)
     rest = cov[np.flatnonzero(~covered_by_fixed)]
     groups, gw, _ = _merge_rows(_cols(rest, free), np.ones(rest.shape[0]))
+    n_groups = groups.shape[0]
     keep = _undominated(groups, free, np.ones(m))
-    stats = {"demand_rows": int(rest.shape[0]), "groups": int(groups.shape[0]), "sites": int(len(keep))}
+    for _ in range(10):  # row and column dominance feed each other; a few rounds reach the fixpoint
+        groups = groups[_minimal_rows(_cols(groups, keep))]
+        smaller = _undominated(groups, keep, np.ones(m))
+        if len(smaller) == len(keep):
+            break
+        keep = smaller
+    stats = {"demand_rows": int(rest.shape[0]), "groups": int(n_groups), "rows_after_dominance": int(groups.shape[0]),
+             "sites": int(len(keep))}
     if groups.shape[0] == 0:
         return fixed, float(len(fixed)), "Optimal", True, stats
     g = groups[:, keep]
