@@ -659,19 +659,19 @@ def _minimal_rows(cov: sp.csr_matrix, block: int = 2000) -> np.ndarray:
     """Rows whose coverage set contains no other row's set (distinct sets assumed).
 
     In a set cover a row that is a superset of another is covered whenever the
-    smaller one is, so only minimal rows need a constraint. Pairs are counted in row
-    blocks to bound memory.
+    smaller one is, so only minimal rows need a constraint. Overlaps are counted by
+    dense float32 products (exact below 2**24 sites) over blocks of ``block`` rows,
+    which bounds the memory to ``block`` × rows floats besides the dense matrix.
     """
-    cov = sp.csr_matrix(cov, dtype=np.float64)
-    size = np.diff(cov.indptr)
-    covt = cov.T.tocsc()
+    cov = sp.csr_matrix(cov)
+    size = np.diff(cov.indptr).astype(np.float32)
+    dense = cov.astype(np.float32).toarray()
     dominated = np.zeros(cov.shape[0], dtype=bool)
     for lo in range(0, cov.shape[0], block):
-        inter = (cov[lo:lo + block] @ covt).tocoo()  # |A ∩ B| for rows A in the block
-        a, b = inter.row + lo, inter.col
-        # A ⊂ B strictly (sets are distinct after merging; equal sizes mean equal sets, kept once)
-        sub = (inter.data == size[a]) & (size[b] > size[a])
-        dominated[b[sub]] = True
+        inter = dense[lo:lo + block] @ dense.T  # |A ∩ B| for rows A of the block, all rows B
+        a_size = size[lo:lo + block, None]
+        # A ⊂ B strictly: equal sizes mean equal sets, which merging already made one row
+        dominated |= ((inter == a_size) & (size[None, :] > a_size)).any(axis=0)
     return np.flatnonzero(~dominated)
 
 
