@@ -370,7 +370,12 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_pd) -> str: 
         "The dense Dijkstra blocks are bounded by `max_chunk_bytes` (and in practice by the tile size) whatever the "
         "number of origins; what grows is the result and its assembly: pairs are collected at 16 bytes each "
         "(int32 row, int32 column, float64 minutes) and scattered into the CSR arrays (12 bytes per pair), so about "
-        "28 bytes per pair at the peak. Beyond that, the working memory stays at a few tens of MB.",
+        "28 bytes per pair at the peak. Subtracting the collected pairs (16 bytes each) as well leaves "
+        + " and ".join(
+            f"{r['memory']['peak_mb'] - r['memory']['after_load_mb'] - r['result_mb'] - r['pairs_all_nodes'] * 16 / 2**20:.0f} MB"
+            for r in (mem_run, large)
+        )
+        + f" for {N_ORIGINS:,} and {N_ORIGINS_LARGE:,} origins: the working memory of the search does not grow with them.",
     ]
     why = [
         "",
