@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
              f"- region: {args.sigungu} 시군구 of {args.km:g} km × {args.km:g} km, {args.schools} schools each, "
              f"{args.cell_m:g} m demand cells; LocalCluster(threads_per_worker=1, processes=True, "
              f"memory_limit={args.memory_limit}); wall time of `scale.run_region` from a running cluster "
-             "(demand phase, scatter, access phase, merge).",
+             "whose workers have imported careplan (demand phase, access phase, merge). CPU s = user + "
+             "system seconds of the workers and the client (in brackets) during the run: the work done, "
+             "much less sensitive to other load than wall time.",
              "- The machine is shared with other engineers' work while this runs: timings and the speed-up "
              "are noisy and depressed; re-run on a quiet machine for the real ratio.",
              "- Every partitioned run is checked against the single-process numbers (points, Σ access, "
