@@ -340,7 +340,11 @@ def test_real_graphml_equals_networkx_on_1000_pairs(korea):
     rng = np.random.default_rng(11)
     src = wg.node_ids[rng.choice(wg.n_nodes, 25, replace=False)]
     dst = wg.node_ids[rng.choice(wg.n_nodes, 60, replace=False)]
-    pos = lambda ids: np.column_stack([wg.x[wg.node_ids.get_indexer(ids)], wg.y[wg.node_ids.get_indexer(ids)]])
+
+    def pos(ids):
+        at = wg.node_ids.get_indexer(ids)
+        return np.column_stack([wg.x[at], wg.y[at]])
+
     tt = N.travel_times(wg, points(pos(src), "O"), points(pos(dst), "D"), cutoff_min=np.inf)
     dense = tt.matrix.toarray()
     by_source = [nx_times(G, s) for s in src]
