@@ -465,3 +465,36 @@ def test_lscp_dominance_matches_unreduced_set_cover(seed):
     assert r.proven_optimal and r.objective == round(res.fun)
     assert r.params["rows_after_dominance"] < r.params["groups"]
     assert np.all((cost[:, r.selected] <= radius).any(axis=1))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lagrangian_site_fixing_keeps_every_better_solution(seed):
+    """Brute force: every p-set cheaper than the incumbent opens no closed site and every opened one."""
+    cost, w = _clustered(seed, 70, 10)
+    mat = siting._as_csr(cost)
+    big = float(cost.max() * 10 + 1)
+    p = 3
+    values = {s: float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(10), p)}
+    ranked = sorted(values, key=values.get)
+    n_fixed = 0
+    for incumbent in (ranked[0], ranked[5], ranked[40]):  # optimal, good and poor incumbents
+        lag = siting._median_lagrangian(mat, w, p, np.zeros(0, dtype=np.int64), np.array(incumbent), big,
+                                        integral=True, deadline=1e18, heuristic_every=0)
+        assert lag.bound <= values[ranked[0]] + 1e-6  # a valid lower bound
+        assert lag.upper == values[incumbent]
+        n_fixed += int(lag.closed.sum() + lag.opened.sum())
+        for s, v in values.items():
+            if v < values[incumbent]:
+                assert not set(np.flatnonzero(lag.closed)) & set(s), (incumbent, s)
+                assert set(np.flatnonzero(lag.opened)) <= set(s), (incumbent, s)
+    assert n_fixed > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pmedian_with_lagrangian_fixing_matches_brute_force(seed):
+    cost, w = _clustered(seed, 150, 11)
+    for p, fixed in [(3, None), (4, [2])]:
+        best = min(float(w @ cost[:, s].min(axis=1)) for s in _subsets(11, p, fixed or ()))
+        r = siting.pmedian(cost, w, p=p, fixed=fixed)
+        assert r.proven_optimal and r.objective == best
+        assert r.params["fixed_closed"] > 0 or r.params["lagrangian_bound"] >= best - 1
