@@ -51,7 +51,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _spopt_child(model: str, solver: str, n: int, m: int, p: int, lscp_radius: float, cap_s: float, out) -> None:
+def _spopt_child(
+    model: str, solver: str, n: int, m: int, p: int, lscp_radius: float, cap_s: float, out
+) -> None:
     import pulp
     from spopt.locate import LSCP, MCLP, PMedian
 
@@ -65,7 +67,11 @@ def _spopt_child(model: str, solver: str, n: int, m: int, p: int, lscp_radius: f
         obj = PMedian.from_cost_matrix(cost, w, p_facilities=p)
     build = time.perf_counter() - t0
     left = max(cap_s - build, 1.0)
-    sol = pulp.PULP_CBC_CMD(msg=False, timeLimit=left) if solver == "CBC" else pulp.HiGHS(msg=False, timeLimit=left)
+    sol = (
+        pulp.PULP_CBC_CMD(msg=False, timeLimit=left)
+        if solver == "CBC"
+        else pulp.HiGHS(msg=False, timeLimit=left)
+    )
     try:
         obj.solve(sol, results=False)
         status = pulp.LpStatus[obj.problem.status]
@@ -75,29 +81,58 @@ def _spopt_child(model: str, solver: str, n: int, m: int, p: int, lscp_radius: f
     total = time.perf_counter() - t0
     # PuLP reports "Optimal" even when the time limit stopped the solver: treat a run at the cap as unproven.
     capped = total >= cap_s * 0.98
-    out.put({"time_s": total, "build_s": build, "status": status, "objective": value, "capped": capped,
-             "rss_mb": _peak_rss_mb(),
-             "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024})
+    out.put(
+        {
+            "time_s": total,
+            "build_s": build,
+            "status": status,
+            "objective": value,
+            "capped": capped,
+            "rss_mb": _peak_rss_mb(),
+            "child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        }
+    )
 
 
-def run_spopt(model: str, solver: str, n: int, m: int, p: int, lscp_radius: float, cap_s: float) -> dict:
+def run_spopt(
+    model: str, solver: str, n: int, m: int, p: int, lscp_radius: float, cap_s: float
+) -> dict:
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_spopt_child, args=(model, solver, n, m, p, lscp_radius, cap_s, queue))
+    proc = ctx.Process(
+        target=_spopt_child, args=(model, solver, n, m, p, lscp_radius, cap_s, queue)
+    )
     t0 = time.perf_counter()
     proc.start()
     proc.join(cap_s * 1.5 + 60)  # model building is outside the solver's limit; hard stop here
     if proc.is_alive():
         proc.kill()
         proc.join()
-        return {"time_s": time.perf_counter() - t0, "status": "killed at hard cap", "objective": float("nan"),
-                "capped": True, "rss_mb": float("nan"), "child_rss_mb": float("nan")}
-    return queue.get() if not queue.empty() else {"time_s": time.perf_counter() - t0, "status": "crashed",
-                                                   "objective": float("nan"), "capped": True, "rss_mb": float("nan"),
-                                                   "child_rss_mb": float("nan")}
+        return {
+            "time_s": time.perf_counter() - t0,
+            "status": "killed at hard cap",
+            "objective": float("nan"),
+            "capped": True,
+            "rss_mb": float("nan"),
+            "child_rss_mb": float("nan"),
+        }
+    return (
+        queue.get()
+        if not queue.empty()
+        else {
+            "time_s": time.perf_counter() - t0,
+            "status": "crashed",
+            "objective": float("nan"),
+            "capped": True,
+            "rss_mb": float("nan"),
+            "child_rss_mb": float("nan"),
+        }
+    )
 
 
-def _careplan_child(model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, out) -> None:
+def _careplan_child(
+    model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, out
+) -> None:
     from careplan import siting
 
     cost, w = make_instance(n, m, seed=n)
@@ -108,27 +143,43 @@ def _careplan_child(model: str, n: int, m: int, p: int, lscp_radius: float, time
         r = siting.lscp(cost, service_radius=lscp_radius, time_limit_s=time_limit_s)
     else:
         r = siting.pmedian(cost, w, p=p, time_limit_s=time_limit_s)
-    out.put({"time_s": time.perf_counter() - t0, "status": r.status, "objective": r.objective,
-             "bound": r.best_bound, "gap": r.gap, "proven": r.proven_optimal, "rss_mb": _peak_rss_mb(),
-             "params": {k: v for k, v in r.params.items() if isinstance(v, (int, float, str))}})
+    out.put(
+        {
+            "time_s": time.perf_counter() - t0,
+            "status": r.status,
+            "objective": r.objective,
+            "bound": r.best_bound,
+            "gap": r.gap,
+            "proven": r.proven_optimal,
+            "rss_mb": _peak_rss_mb(),
+            "params": {k: v for k, v in r.params.items() if isinstance(v, (int, float, str))},
+        }
+    )
 
 
-def run_careplan(model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, *,
-                 repeats: int = 1) -> dict:
+def run_careplan(
+    model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, *, repeats: int = 1
+) -> dict:
     """Median of ``repeats`` runs, each in a fresh forked process (so peak RSS is per run)."""
     ctx = mp.get_context("fork")
     runs = []
     for _ in range(repeats):
         queue = ctx.Queue()
-        proc = ctx.Process(target=_careplan_child, args=(model, n, m, p, lscp_radius, time_limit_s, queue))
+        proc = ctx.Process(
+            target=_careplan_child, args=(model, n, m, p, lscp_radius, time_limit_s, queue)
+        )
         proc.start()
         res = queue.get()  # before join: a large result must leave the pipe first
         proc.join()
         runs.append(res)
     times = sorted(r["time_s"] for r in runs)
     median = min(runs, key=lambda r: abs(r["time_s"] - times[len(times) // 2]))
-    return {**median, "times_s": [r["time_s"] for r in runs], "all_proven": all(r["proven"] for r in runs),
-            "rss_mb": max(r["rss_mb"] for r in runs)}
+    return {
+        **median,
+        "times_s": [r["time_s"] for r in runs],
+        "all_proven": all(r["proven"] for r in runs),
+        "rss_mb": max(r["rss_mb"] for r in runs),
+    }
 
 
 def _gap_note(res: dict) -> str:
@@ -150,10 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-peer", action="store_true", help="careplan only (no ratios)")
     ap.add_argument("--big-time-limit-s", type=float, default=60.0)
     ap.add_argument("--time-limit-s", type=float, default=120.0, help="careplan time limit per run")
-    ap.add_argument("--repeats", type=int, default=3, help="careplan runs per case (median reported)")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="careplan runs per case (median reported)"
+    )
     args = ap.parse_args(argv)
     started = dt.datetime.now()
-    command = "cd /work/main && .venv/bin/python benchmarks/bench_siting.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "cd /work/main && .venv/bin/python benchmarks/bench_siting.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     rows = []
     peer: dict[tuple, dict] = {}
     if not args.skip_peer:
@@ -162,11 +217,15 @@ def main(argv: list[str] | None = None) -> int:
                 for solver in ("CBC", "HiGHS"):
                     res = run_spopt(model, solver, n, m, p, lr, args.cap_s)
                     peer[(n, m, model, solver)] = res
-                    print(f"spopt {solver:5s} {model:7s} {n}x{m}: {_fmt_peer(res, args.cap_s)}  rss {res['rss_mb']:.0f} MB",
-                          flush=True)
+                    print(
+                        f"spopt {solver:5s} {model:7s} {n}x{m}: {_fmt_peer(res, args.cap_s)}  rss {res['rss_mb']:.0f} MB",
+                        flush=True,
+                    )
     for n, m, p, lr in SIZES:
         for model in ("MCLP", "LSCP", "PMedian"):
-            res = run_careplan(model, n, m, p, lr, time_limit_s=args.time_limit_s, repeats=args.repeats)
+            res = run_careplan(
+                model, n, m, p, lr, time_limit_s=args.time_limit_s, repeats=args.repeats
+            )
             line = {"size": f"{n}x{m}", "model": model, "p": p, "careplan": res}
             for solver in ("CBC", "HiGHS"):
                 if (n, m, model, solver) in peer:
@@ -174,10 +233,15 @@ def main(argv: list[str] | None = None) -> int:
                     line[solver] = pr
                     line[f"ratio_{solver}"] = pr["time_s"] / res["time_s"]
             rows.append(line)
-            print(f"careplan {model:7s} {n}x{m}: {res['time_s']:.2f} s (runs {_times(res)}), {res['status']}, "
-                  f"obj {res['objective']:.10g}, bound {res['bound']:.10g}, proven {res['proven']}, "
-                  f"rss {res['rss_mb']:.0f} MB", flush=True)
-    big = run_careplan("MCLP", 20000, 1000, 50, 0, time_limit_s=args.big_time_limit_s, repeats=args.repeats)
+            print(
+                f"careplan {model:7s} {n}x{m}: {res['time_s']:.2f} s (runs {_times(res)}), {res['status']}, "
+                f"obj {res['objective']:.10g}, bound {res['bound']:.10g}, proven {res['proven']}, "
+                f"rss {res['rss_mb']:.0f} MB",
+                flush=True,
+            )
+    big = run_careplan(
+        "MCLP", 20000, 1000, 50, 0, time_limit_s=args.big_time_limit_s, repeats=args.repeats
+    )
     print(f"careplan MCLP 20000x1000 p=50: {big}", flush=True)
     _write(rows, big, args, command, started)
     return 0
@@ -194,10 +258,10 @@ def _write(rows: list[dict], big: dict, args, command: str, started: dt.datetime
         f"- instances: `make_instance(n, m, seed=n)` (clustered demand, weights 1–120, uniform sites, rint euclidean m); "
         f"MCLP S = {RADIUS_M:g} m; LSCP S = 1600 m (1000x100) / 2000 m (5000x300)",
         f"- spopt: one subprocess per run, time cap {cap:g} s (solver limit = cap − model build time; "
-        "PuLP says \"Optimal\" even when stopped by the limit, so a run at the cap counts as unproven, \"> cap\").",
+        'PuLP says "Optimal" even when stopped by the limit, so a run at the cap counts as unproven, "> cap").',
         f"- careplan: HiGHS via highspy, `mip_rel_gap=0`, time limit {args.time_limit_s:g} s, {args.repeats} runs per "
         "case, each in a fresh forked process; the table shows the median run (all run times in brackets). "
-        "ratio = spopt time / careplan median time (a lower bound on the speed-up, marked \">\", when spopt hit "
+        'ratio = spopt time / careplan median time (a lower bound on the speed-up, marked ">", when spopt hit '
         "the cap). RSS = peak resident set of the measuring process (max over careplan's runs; spopt's own child).",
         "",
         "| size | model | careplan time | status | proven | objective | spopt+CBC | spopt+HiGHS | × vs CBC | × vs HiGHS | careplan RSS MB | spopt+HiGHS RSS MB |",
@@ -215,10 +279,12 @@ def _write(rows: list[dict], big: dict, args, command: str, started: dt.datetime
             return (">" if row[solver]["capped"] else "") + f"{row[key]:.1f}"
 
         rss = f"{r['HiGHS']['rss_mb']:.0f}" if "HiGHS" in r else "—"
-        lines.append(f"| {r['size']} | {r['model']} (p={r['p']}) | {c['time_s']:.2f} s ({_times(c)}) | {c['status']} | "
-                     f"{c['proven']}{'' if c['all_proven'] else ' (not in every run)'} | "
-                     f"{c['objective']:.10g}{_gap_note(c)} | {cbc} | {hig} | {ratio('ratio_CBC')} | {ratio('ratio_HiGHS')} | "
-                     f"{c['rss_mb']:.0f} | {rss} |")
+        lines.append(
+            f"| {r['size']} | {r['model']} (p={r['p']}) | {c['time_s']:.2f} s ({_times(c)}) | {c['status']} | "
+            f"{c['proven']}{'' if c['all_proven'] else ' (not in every run)'} | "
+            f"{c['objective']:.10g}{_gap_note(c)} | {cbc} | {hig} | {ratio('ratio_CBC')} | {ratio('ratio_HiGHS')} | "
+            f"{c['rss_mb']:.0f} | {rss} |"
+        )
     lines += [
         "",
         f"**MCLP 20000 × 1000, p = 50, S = 1000 m, time limit {args.big_time_limit_s:g} s**: "

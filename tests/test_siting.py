@@ -41,14 +41,20 @@ def test_sf_main_models_match_spopt(sf, block):
     m = exp[block]
     r = siting.mclp(cost, w, service_radius=5000, p=4)
     assert r.proven_optimal and r.objective == m["MCLP"]["objective"] == 875247.0
-    assert int((r.covered == 0).sum()) == exp["asserted_by_peer_tests"]["MCLP(S=5000,p=4).n_cli_uncov"] == 21
+    assert (
+        int((r.covered == 0).sum())
+        == exp["asserted_by_peer_tests"]["MCLP(S=5000,p=4).n_cli_uncov"]
+        == 21
+    )
     r = siting.lscp(cost, service_radius=5000)
     assert r.objective == m["LSCP"]["objective"] == 8
     # every point is covered by the returned sites
     assert np.all((cost[:, r.selected] <= 5000).any(axis=1))
     r = siting.pmedian(cost, w, p=4)
     assert r.objective == pytest.approx(m["PMedian"]["objective"], rel=REL)
-    assert r.objective / w.sum() == pytest.approx(exp["asserted_by_peer_tests"]["PMedian(p=4).mean_dist"], rel=REL)
+    assert r.objective / w.sum() == pytest.approx(
+        exp["asserted_by_peer_tests"]["PMedian(p=4).mean_dist"], rel=REL
+    )
     r = siting.pcenter(cost, p=4)
     assert r.objective == pytest.approx(m["PCenter"]["objective"], abs=1e-4)
     assert r.proven_optimal and r.gap == 0
@@ -76,7 +82,9 @@ def test_sf_infeasible_cases_raise(sf):
     assert set(exp["infeasible_cases"]) == {"MCLP_p1000", "LSCP_S20", "PMedian_p0", "PCenter_p0"}
     with pytest.raises(InfeasibleError, match="p = 1000"):
         siting.mclp(cost, w, service_radius=5000, p=1000)
-    with pytest.raises(InfeasibleError, match=r"205 demand point\(s\) have no site within service_radius=20") as err:
+    with pytest.raises(
+        InfeasibleError, match=r"205 demand point\(s\) have no site within service_radius=20"
+    ) as err:
         siting.lscp(cost, service_radius=20)
     # the message names the radius that would work (the peers' min feasible LSCP radius)
     assert f"{exp['min_feasible_lscp_radius']:g}" in str(err.value)
@@ -92,7 +100,10 @@ def test_sf_infeasible_cases_raise(sf):
 
 
 def _lattice_case(name):
-    m = re.match(r"(MCLP|LSCP|PMedian|PCenter)_(cost|euclid)(?:_S(\d+))?(?:_p(\d+))?(?:_predef_(\d+))?$", name)
+    m = re.match(
+        r"(MCLP|LSCP|PMedian|PCenter)_(cost|euclid)(?:_S(\d+))?(?:_p(\d+))?(?:_predef_(\d+))?$",
+        name,
+    )
     model, metric, radius, p, bits = m.groups()
     fixed = None if bits is None else [i for i, b in enumerate(bits) if b == "1"]
     return model, metric, radius and float(radius), p and int(p), fixed
@@ -143,7 +154,11 @@ def test_synth_optima_match_peer(peer_cases, size):
     assert r.objective == models["PMedian"]["objective"] == exact["PMedian"]["objective"]
     assert r.proven_optimal
     # p-center has a proven peer optimum only where the peer run finished (not for 1000x100)
-    proven_runs = [run for run in exp["runs"] if run["model"] == "PCenter" and run["solve_s"] < 0.9 * run["time_limit_s"]]
+    proven_runs = [
+        run
+        for run in exp["runs"]
+        if run["model"] == "PCenter" and run["solve_s"] < 0.9 * run["time_limit_s"]
+    ]
     r = siting.pcenter(cost, p=meta["p"])
     assert r.proven_optimal
     for run in proven_runs:
@@ -189,8 +204,14 @@ def test_capacitated_pmedian_toy(peer_cases):
 def test_capacitated_pmedian_schools_with_filled_existing(peer_cases):
     z = _load(peer_cases, "spopt_schools.npz")
     exp = _json(peer_cases, "spopt_schools.json")
-    r = siting.pmedian(z["cost"], z["weights"], p=exp["params"]["p"], capacities=z["capacities"],
-                       fixed=z["predefined"], fill_fixed=True)
+    r = siting.pmedian(
+        z["cost"],
+        z["weights"],
+        p=exp["params"]["p"],
+        capacities=z["capacities"],
+        fixed=z["predefined"],
+        fill_fixed=True,
+    )
     assert r.objective == exp["objective"] == 872.0
     assert r.objective / z["weights"].sum() == exp["peer_asserts"]["mean_dist"]
     loads = np.asarray(r.allocation.sum(axis=0)).ravel()
@@ -203,7 +224,9 @@ def test_knearest_capacitated_pmedian(peer_cases):
     r = siting.pmedian(cost, exp["demand"], p=exp["p"], capacities=exp["capacity"])
     assert r.objective / sum(exp["demand"]) == pytest.approx(exp["mean_dist"], rel=REL)
     # {0, 1} and {0, 2} are both optimal (mirror images); capacity 1 forces distinct sites
-    assert len(set(r.assignment.tolist())) == 2 and set(r.assignment.tolist()) <= set(r.selected.tolist())
+    assert len(set(r.assignment.tolist())) == 2 and set(r.assignment.tolist()) <= set(
+        r.selected.tolist()
+    )
 
 
 # --------------------------------------------------------------------------- brute force
@@ -215,7 +238,9 @@ def _instance(seed, n=12, m=7, sparse_holes=False):
     w = rng.integers(1, 20, n).astype(float)
     if sparse_holes:
         cost[rng.random((n, m)) < 0.3] = np.inf
-        cost[np.arange(n), rng.integers(0, m, n)] = rng.integers(0, 60, n)  # everyone reaches someone
+        cost[np.arange(n), rng.integers(0, m, n)] = rng.integers(
+            0, 60, n
+        )  # everyone reaches someone
         cost[0, 0] = 0.0  # an explicit co-located pair
     return cost, w
 
@@ -257,8 +282,12 @@ def test_lscp_brute_force(seed):
     radius = float(np.sort(cost, axis=1)[:, 1].max())  # every point has two sites in range
     for fixed in [None, [3]]:
         r = siting.lscp(cost, service_radius=radius, fixed=fixed)
-        best = min(size for size in range(1, 8) for s in _subsets(7, size, fixed or ())
-                   if (cost[:, s] <= radius).any(axis=1).all())
+        best = min(
+            size
+            for size in range(1, 8)
+            for s in _subsets(7, size, fixed or ())
+            if (cost[:, s] <= radius).any(axis=1).all()
+        )
         assert r.objective == best
 
 
@@ -365,8 +394,13 @@ def test_reduced_cost_fixing_keeps_every_better_solution(seed):
     m, p = g.shape[1], 3
     lp = siting._mclp_mip(g, gw, np.ones(m), p, None)
     lp.integer[:] = False
-    res = siting._run_highs(lp, start=None, time_limit_s=10, mip_rel_gap=0, threads=None, what="test LP")
-    values = {s: float(gw[(g[:, list(s)].toarray() > 0).any(axis=1)].sum()) for s in itertools.combinations(range(m), p)}
+    res = siting._run_highs(
+        lp, start=None, time_limit_s=10, mip_rel_gap=0, threads=None, what="test LP"
+    )
+    values = {
+        s: float(gw[(g[:, list(s)].toarray() > 0).any(axis=1)].sum())
+        for s in itertools.combinations(range(m), p)
+    }
     best = max(values.values())
     n_fixed = 0
     for target in (best, best - 30, best - 80):  # strong and weak incumbents
@@ -385,12 +419,19 @@ def _unreduced_mclp(cost, w, radius, p, fixed=()):
 
     a = (cost <= radius).astype(float)
     n, m = a.shape
-    rows = [LinearConstraint(np.hstack([-a, np.eye(n)]), -np.inf, 0),
-            LinearConstraint(np.concatenate([np.ones(m), np.zeros(n)])[None, :], p, p)]
+    rows = [
+        LinearConstraint(np.hstack([-a, np.eye(n)]), -np.inf, 0),
+        LinearConstraint(np.concatenate([np.ones(m), np.zeros(n)])[None, :], p, p),
+    ]
     lower = np.zeros(m + n)
     lower[list(fixed)] = 1
-    res = milp(-np.concatenate([np.zeros(m), w]), constraints=rows, bounds=Bounds(lower, np.ones(m + n)),
-               integrality=np.concatenate([np.ones(m), np.zeros(n)]), options={"mip_rel_gap": 0})
+    res = milp(
+        -np.concatenate([np.zeros(m), w]),
+        constraints=rows,
+        bounds=Bounds(lower, np.ones(m + n)),
+        integrality=np.concatenate([np.ones(m), np.zeros(n)]),
+        options={"mip_rel_gap": 0},
+    )
     assert res.status == 0
     return -res.fun
 
@@ -402,7 +443,9 @@ def test_mclp_reductions_match_unreduced_model(seed, rc_fixing, monkeypatch):
     cost, w = _clustered(seed, 400, 40)
     fixed = [] if seed % 2 else [3, 17]
     r = siting.mclp(cost, w, service_radius=450.0, p=8, fixed=fixed)
-    assert r.proven_optimal and r.objective == pytest.approx(_unreduced_mclp(cost, w, 450.0, 8, fixed), abs=1e-6)
+    assert r.proven_optimal and r.objective == pytest.approx(
+        _unreduced_mclp(cost, w, 450.0, 8, fixed), abs=1e-6
+    )
     assert r.objective == float(w[(cost[:, r.selected] <= 450).any(axis=1)].sum())
     assert set(fixed) <= set(r.selected.tolist()) and len(r.selected) == 8
 
@@ -438,9 +481,17 @@ def test_median_swap_ends_in_a_1_swap_local_optimum(seed):
 @pytest.mark.parametrize("seed", range(3))
 def test_median_local_search_finds_brute_force_optimum_on_small_cases(seed):
     cost, w = _clustered(seed, 60, 10)
-    best = min(float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(10), 3))
-    sel = siting._median_local_search(siting._as_csr(cost), w, 3, np.zeros(0, dtype=np.int64),
-                                      float(cost.max() * 10 + 1), deadline=1e18)
+    best = min(
+        float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(10), 3)
+    )
+    sel = siting._median_local_search(
+        siting._as_csr(cost),
+        w,
+        3,
+        np.zeros(0, dtype=np.int64),
+        float(cost.max() * 10 + 1),
+        deadline=1e18,
+    )
     assert float(w @ cost[:, sel].min(axis=1)) == best
 
 
@@ -459,8 +510,13 @@ def test_lscp_dominance_matches_unreduced_set_cover(seed):
     cost, _ = _clustered(seed, 400, 40)
     radius = float(np.sort(cost, axis=1)[:, 0].max()) + 50.0
     a = (cost <= radius).astype(float)
-    res = milp(np.ones(40), constraints=[LinearConstraint(a, 1, np.inf)], bounds=Bounds(0, 1),
-               integrality=np.ones(40), options={"mip_rel_gap": 0})
+    res = milp(
+        np.ones(40),
+        constraints=[LinearConstraint(a, 1, np.inf)],
+        bounds=Bounds(0, 1),
+        integrality=np.ones(40),
+        options={"mip_rel_gap": 0},
+    )
     r = siting.lscp(cost, service_radius=radius)
     assert r.proven_optimal and r.objective == round(res.fun)
     assert r.params["rows_after_dominance"] < r.params["groups"]
@@ -474,12 +530,23 @@ def test_lagrangian_site_fixing_keeps_every_better_solution(seed):
     mat = siting._as_csr(cost)
     big = float(cost.max() * 10 + 1)
     p = 3
-    values = {s: float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(10), p)}
+    values = {
+        s: float(w @ cost[:, list(s)].min(axis=1)) for s in itertools.combinations(range(10), p)
+    }
     ranked = sorted(values, key=values.get)
     n_fixed = 0
     for incumbent in (ranked[0], ranked[5], ranked[40]):  # optimal, good and poor incumbents
-        lag = siting._median_lagrangian(mat, w, p, np.zeros(0, dtype=np.int64), np.array(incumbent), big,
-                                        integral=True, deadline=1e18, heuristic_every=0)
+        lag = siting._median_lagrangian(
+            mat,
+            w,
+            p,
+            np.zeros(0, dtype=np.int64),
+            np.array(incumbent),
+            big,
+            integral=True,
+            deadline=1e18,
+            heuristic_every=0,
+        )
         assert lag.bound <= values[ranked[0]] + 1e-6  # a valid lower bound
         assert lag.upper == values[incumbent]
         n_fixed += int(lag.closed.sum() + lag.opened.sum())

@@ -254,9 +254,17 @@ class _Solved:
     col_dual: np.ndarray | None = None
 
 
-def _run_highs(mip: _Mip, *, start: np.ndarray | None, time_limit_s: float, mip_rel_gap: float,
-               threads: int | None, what: str, ipm: bool = False,
-               options: dict[str, Any] | None = None) -> _Solved:
+def _run_highs(
+    mip: _Mip,
+    *,
+    start: np.ndarray | None,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    threads: int | None,
+    what: str,
+    ipm: bool = False,
+    options: dict[str, Any] | None = None,
+) -> _Solved:
     n_col = len(mip.cost)
     rows = mip.rows.tocsr()
     lp = highspy.HighsLp()
@@ -275,8 +283,10 @@ def _run_highs(mip: _Mip, *, start: np.ndarray | None, time_limit_s: float, mip_
     lp.a_matrix_.start_ = rows.indptr.astype(np.int32)
     lp.a_matrix_.index_ = rows.indices.astype(np.int32)
     lp.a_matrix_.value_ = rows.data.astype(np.float64)
-    lp.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-                       for flag in mip.integer]
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+        for flag in mip.integer
+    ]
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
@@ -296,7 +306,10 @@ def _run_highs(mip: _Mip, *, start: np.ndarray | None, time_limit_s: float, mip_
     status = h.getModelStatus()
     label = h.modelStatusToString(status)
     info = h.getInfo()
-    if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+    if status in (
+        highspy.HighsModelStatus.kInfeasible,
+        highspy.HighsModelStatus.kUnboundedOrInfeasible,
+    ):
         msg = f"{what}: the solver proved the model infeasible"
         raise InfeasibleError(msg)
     has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -339,7 +352,9 @@ def _stack_rows(blocks: list[sp.spmatrix]) -> sp.csr_matrix:
 def _coverage(mat: sp.csr_matrix, service_radius: float) -> sp.csr_matrix:
     """0/1 coverage matrix (inclusive: cost <= radius)."""
     if not np.isfinite(service_radius) or service_radius < 0:
-        msg = f"service_radius must be a finite value >= 0 in the cost's unit, got {service_radius!r}"
+        msg = (
+            f"service_radius must be a finite value >= 0 in the cost's unit, got {service_radius!r}"
+        )
         raise SettingsError(msg)
     cov = _filter(mat, mat.data <= service_radius)
     cov.data = np.ones_like(cov.data)
@@ -365,13 +380,21 @@ def _merge_rows(cov: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_matrix, np.nd
             g = groups[key] = len(first_row)
             first_row.append(i)
         group_of[i] = g
-    merged = cov[np.asarray(first_row, dtype=np.int64)] if first_row else sp.csr_matrix((0, cov.shape[1]))
+    merged = (
+        cov[np.asarray(first_row, dtype=np.int64)]
+        if first_row
+        else sp.csr_matrix((0, cov.shape[1]))
+    )
     gw = np.bincount(group_of[group_of >= 0], weights=w[group_of >= 0], minlength=len(first_row))
     return sp.csr_matrix(merged), gw, group_of
 
 
-def _undominated(cov: sp.csr_matrix, candidates: np.ndarray, site_cost: np.ndarray,
-                 site_cap: np.ndarray | None = None) -> np.ndarray:
+def _undominated(
+    cov: sp.csr_matrix,
+    candidates: np.ndarray,
+    site_cost: np.ndarray,
+    site_cap: np.ndarray | None = None,
+) -> np.ndarray:
     """Candidate sites not dominated by another candidate.
 
     Site j is dominated by k when k covers every group j covers, costs no more,
@@ -402,8 +425,16 @@ def _undominated(cov: sp.csr_matrix, candidates: np.ndarray, site_cost: np.ndarr
 # --------------------------------------------------------------------------- heuristics
 
 
-def _greedy_cover(groups: sp.csr_matrix, gw: np.ndarray, site_cost: np.ndarray, *, p: int | None,
-                  budget: float | None, start: list[int] | None = None, banned: Any = ()) -> list[int]:
+def _greedy_cover(
+    groups: sp.csr_matrix,
+    gw: np.ndarray,
+    site_cost: np.ndarray,
+    *,
+    p: int | None,
+    budget: float | None,
+    start: list[int] | None = None,
+    banned: Any = (),
+) -> list[int]:
     """Greedy max-coverage (gain per cost under a budget), columns of ``groups``.
 
     ``start`` sites are kept and ``banned`` ones never added (the refill step of the
@@ -440,8 +471,15 @@ def _cover_value(groups: sp.csr_matrix, gw: np.ndarray, chosen: list[int]) -> fl
     return float(gw[groups @ y > 0].sum())
 
 
-def _swap_cover(groups: sp.csr_matrix, gw: np.ndarray, chosen: list[int], site_cost: np.ndarray, *,
-                budget: float | None, max_swaps: int = 500) -> list[int]:
+def _swap_cover(
+    groups: sp.csr_matrix,
+    gw: np.ndarray,
+    chosen: list[int],
+    site_cost: np.ndarray,
+    *,
+    budget: float | None,
+    max_swaps: int = 500,
+) -> list[int]:
     """1-opt interchange for max coverage: swap a chosen site for an unchosen one while it gains."""
     if not chosen:
         return chosen
@@ -456,7 +494,7 @@ def _swap_cover(groups: sp.csr_matrix, gw: np.ndarray, chosen: list[int], site_c
     while improved and swaps < max_swaps:
         improved = False
         for j in np.flatnonzero(y):
-            rows_j = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+            rows_j = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
             only_j = np.zeros_like(count, dtype=bool)
             only_j[rows_j] = count[rows_j] == 1
             loss = gw[only_j].sum()
@@ -469,14 +507,16 @@ def _swap_cover(groups: sp.csr_matrix, gw: np.ndarray, chosen: list[int], site_c
             if gain[k] - loss > 1e-9:
                 y[j], y[k] = False, True
                 count[rows_j] -= 1
-                count[csc.indices[csc.indptr[k]:csc.indptr[k + 1]]] += 1
+                count[csc.indices[csc.indptr[k] : csc.indptr[k + 1]]] += 1
                 spent += site_cost[k] - site_cost[j]
                 swaps += 1
                 improved = True
     return list(np.flatnonzero(y))
 
 
-def _nearest_two(mat: sp.csr_matrix, chosen: np.ndarray, big: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nearest_two(
+    mat: sp.csr_matrix, chosen: np.ndarray, big: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per demand: nearest chosen cost, its site, and the second-nearest cost (``big`` if absent)."""
     n = mat.shape[0]
     sub = _cols(mat, chosen)
@@ -495,8 +535,16 @@ def _nearest_two(mat: sp.csr_matrix, chosen: np.ndarray, big: float) -> tuple[np
     return d1, chosen[first], d2
 
 
-def _median_heuristic(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarray, big: float, *,
-                      deadline: float, max_passes: int = 30) -> np.ndarray:
+def _median_heuristic(
+    mat: sp.csr_matrix,
+    w: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    big: float,
+    *,
+    deadline: float,
+    max_passes: int = 30,
+) -> np.ndarray:
     """Greedy add then fast interchange (Teitz–Bart style) for the p-median."""
     rows = _row_of(mat)
     m = mat.shape[1]
@@ -507,7 +555,9 @@ def _median_heuristic(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarr
     is_chosen = np.zeros(m, dtype=bool)
     is_chosen[chosen] = True
     while len(chosen) < p:
-        saving = np.bincount(mat.indices, weights=w[rows] * np.maximum(current[rows] - mat.data, 0), minlength=m)
+        saving = np.bincount(
+            mat.indices, weights=w[rows] * np.maximum(current[rows] - mat.data, 0), minlength=m
+        )
         saving[is_chosen] = -1
         k = int(np.argmax(saving))
         chosen.append(k)
@@ -515,7 +565,7 @@ def _median_heuristic(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarr
         col = mat.indices == k
         current[rows[col]] = np.minimum(current[rows[col]], mat.data[col])
     chosen_arr = np.asarray(chosen)
-    fixed_set = set(int(f) for f in fixed)
+    fixed_set = {int(f) for f in fixed}
     for _ in range(max_passes):
         if time.perf_counter() > deadline:
             break
@@ -528,7 +578,9 @@ def _median_heuristic(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarr
             # Cost of each demand without j, then the best site to add instead of j.
             without = np.where(s1 == j, d2, d1)
             base = float(w @ without)
-            saving = np.bincount(mat.indices, weights=w[rows] * np.maximum(without[rows] - mat.data, 0), minlength=m)
+            saving = np.bincount(
+                mat.indices, weights=w[rows] * np.maximum(without[rows] - mat.data, 0), minlength=m
+            )
             saving[chosen_arr] = -1
             k = int(np.argmax(saving))
             if base - saving[k] < total - 1e-9 * max(total, 1):
@@ -558,8 +610,16 @@ def _dense_blocks(mat: sp.csr_matrix, big: float) -> list[tuple[int, int, np.nda
     return out
 
 
-def _median_swap(mat: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, fixed: np.ndarray, big: float, *,
-                 deadline: float, max_swaps: int = 10_000) -> np.ndarray:
+def _median_swap(
+    mat: sp.csr_matrix,
+    w: np.ndarray,
+    chosen: np.ndarray,
+    fixed: np.ndarray,
+    big: float,
+    *,
+    deadline: float,
+    max_swaps: int = 10_000,
+) -> np.ndarray:
     """Best-improvement interchange for the p-median, all p × m swaps priced at once.
 
     With the nearest (d1, site s1) and second-nearest (d2) open costs of each point,
@@ -589,7 +649,9 @@ def _median_swap(mat: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, fixed: n
             wb, d1b, d2b = w[lo:hi, None], d1[lo:hi, None], d2[lo:hi, None]
             gain += (wb * np.maximum(d1b - block, 0.0)).sum(axis=0)
             e = wb * np.maximum(d2b - np.maximum(block, d1b), 0.0)
-            onehot = sp.csr_matrix((np.ones(hi - lo), (slot[lo:hi], np.arange(hi - lo))), shape=(p, hi - lo))
+            onehot = sp.csr_matrix(
+                (np.ones(hi - lo), (slot[lo:hi], np.arange(hi - lo))), shape=(p, hi - lo)
+            )
             extra += onehot @ e
         loss = np.bincount(slot, weights=w * (d2 - d1), minlength=p)
         delta = loss[:, None] - gain[None, :] - extra
@@ -603,15 +665,20 @@ def _median_swap(mat: sp.csr_matrix, w: np.ndarray, chosen: np.ndarray, fixed: n
     return np.sort(chosen)
 
 
-def _median_greedy_fill(mat: sp.csr_matrix, w: np.ndarray, chosen: list[int], p: int, big: float,
-                        banned: Any = ()) -> np.ndarray:
+def _median_greedy_fill(
+    mat: sp.csr_matrix, w: np.ndarray, chosen: list[int], p: int, big: float, banned: Any = ()
+) -> np.ndarray:
     """Add the site with the largest saving until ``p`` sites are open."""
     rows = _row_of(mat)
     m = mat.shape[1]
-    current = _nearest_two(mat, np.asarray(chosen), big)[0] if chosen else np.full(mat.shape[0], big)
+    current = (
+        _nearest_two(mat, np.asarray(chosen), big)[0] if chosen else np.full(mat.shape[0], big)
+    )
     out = list(chosen)
     while len(out) < p:
-        saving = np.bincount(mat.indices, weights=w[rows] * np.maximum(current[rows] - mat.data, 0), minlength=m)
+        saving = np.bincount(
+            mat.indices, weights=w[rows] * np.maximum(current[rows] - mat.data, 0), minlength=m
+        )
         saving[out] = -1
         saving[list(banned)] = -1
         k = int(np.argmax(saving))
@@ -621,8 +688,18 @@ def _median_greedy_fill(mat: sp.csr_matrix, w: np.ndarray, chosen: list[int], p:
     return np.asarray(out, dtype=np.int64)
 
 
-def _median_local_search(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarray, big: float, *,
-                         deadline: float, max_rounds: int = 200, stall_rounds: int = 25, seed: int = 0) -> np.ndarray:
+def _median_local_search(
+    mat: sp.csr_matrix,
+    w: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    big: float,
+    *,
+    deadline: float,
+    max_rounds: int = 200,
+    stall_rounds: int = 25,
+    seed: int = 0,
+) -> np.ndarray:
     """Greedy, interchange, then kicks: close 1–3 random open sites, refill greedily, interchange again.
 
     Clustered demand traps plain interchange with two sites in one cluster and none
@@ -634,17 +711,27 @@ def _median_local_search(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.nd
     def value(sel: np.ndarray) -> float:
         return float(w @ _nearest_two(mat, sel, big)[0])
 
-    best = _median_swap(mat, w, _median_greedy_fill(mat, w, list(fixed), p, big), fixed, big, deadline=deadline)
+    best = _median_swap(
+        mat, w, _median_greedy_fill(mat, w, list(fixed), p, big), fixed, big, deadline=deadline
+    )
     best_val, stale = value(best), 0
     movable = np.setdiff1d(best, fixed)
     for _ in range(max_rounds):
         movable = np.setdiff1d(best, fixed)
         if movable.size == 0 or stale >= stall_rounds or time.perf_counter() > deadline:
             break
-        drop = rng.choice(movable, size=int(rng.integers(1, min(3, movable.size) + 1)), replace=False)
+        drop = rng.choice(
+            movable, size=int(rng.integers(1, min(3, movable.size) + 1)), replace=False
+        )
         kept = [int(j) for j in best if j not in set(drop.tolist())]
-        trial = _median_swap(mat, w, _median_greedy_fill(mat, w, kept, p, big, banned=drop), fixed, big,
-                             deadline=deadline)
+        trial = _median_swap(
+            mat,
+            w,
+            _median_greedy_fill(mat, w, kept, p, big, banned=drop),
+            fixed,
+            big,
+            deadline=deadline,
+        )
         val = value(trial)
         stale = 0 if val < best_val - 1e-9 * max(abs(best_val), 1.0) else stale + 1
         if val <= best_val:
@@ -668,15 +755,22 @@ def _minimal_rows(cov: sp.csr_matrix, block: int = 2000) -> np.ndarray:
     dense = cov.astype(np.float32).toarray()
     dominated = np.zeros(cov.shape[0], dtype=bool)
     for lo in range(0, cov.shape[0], block):
-        inter = dense[lo:lo + block] @ dense.T  # |A ∩ B| for rows A of the block, all rows B
-        a_size = size[lo:lo + block, None]
+        inter = dense[lo : lo + block] @ dense.T  # |A ∩ B| for rows A of the block, all rows B
+        a_size = size[lo : lo + block, None]
         # A ⊂ B strictly: equal sizes mean equal sets, which merging already made one row
         dominated |= ((inter == a_size) & (size[None, :] > a_size)).any(axis=0)
     return np.flatnonzero(~dominated)
 
 
-def _lscp_core(cov: sp.csr_matrix, fixed: np.ndarray, *, time_limit_s: float, mip_rel_gap: float,
-               threads: int | None, what: str) -> tuple[np.ndarray, float, str, bool, dict[str, int]]:
+def _lscp_core(
+    cov: sp.csr_matrix,
+    fixed: np.ndarray,
+    *,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    threads: int | None,
+    what: str,
+) -> tuple[np.ndarray, float, str, bool, dict[str, int]]:
     """Minimum set cover given fixed sites; returns (selected, lower bound, status, proven, stats)."""
     n, m = cov.shape
     covered_by_fixed = np.zeros(n, dtype=bool)
@@ -693,8 +787,12 @@ def _lscp_core(cov: sp.csr_matrix, fixed: np.ndarray, *, time_limit_s: float, mi
         if len(smaller) == len(keep):
             break
         keep = smaller
-    stats = {"demand_rows": int(rest.shape[0]), "groups": int(n_groups), "rows_after_dominance": int(groups.shape[0]),
-             "sites": int(len(keep))}
+    stats = {
+        "demand_rows": int(rest.shape[0]),
+        "groups": int(n_groups),
+        "rows_after_dominance": int(groups.shape[0]),
+        "sites": int(len(keep)),
+    }
     if groups.shape[0] == 0:
         return fixed, float(len(fixed)), "Optimal", True, stats
     g = groups[:, keep]
@@ -703,25 +801,52 @@ def _lscp_core(cov: sp.csr_matrix, fixed: np.ndarray, *, time_limit_s: float, mi
     counts = np.asarray(g[:, start_cols].sum(axis=1)).ravel()
     gcsc = g.tocsc()
     for k in reversed(list(start_cols)):
-        rows_k = gcsc.indices[gcsc.indptr[k]:gcsc.indptr[k + 1]]
+        rows_k = gcsc.indices[gcsc.indptr[k] : gcsc.indptr[k + 1]]
         if np.all(counts[rows_k] >= 2):
             counts[rows_k] -= 1
             start_cols.remove(k)
     start = np.zeros(len(keep))
     start[start_cols] = 1
-    mip = _Mip(cost=np.ones(len(keep)), lower=np.zeros(len(keep)), upper=np.ones(len(keep)),
-               integer=np.ones(len(keep), dtype=bool), rows=g, row_lower=np.ones(g.shape[0]),
-               row_upper=np.full(g.shape[0], _INF))
-    res = _run_highs(mip, start=start, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, what=what)
+    mip = _Mip(
+        cost=np.ones(len(keep)),
+        lower=np.zeros(len(keep)),
+        upper=np.ones(len(keep)),
+        integer=np.ones(len(keep), dtype=bool),
+        rows=g,
+        row_lower=np.ones(g.shape[0]),
+        row_upper=np.full(g.shape[0], _INF),
+    )
+    res = _run_highs(
+        mip,
+        start=start,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        what=what,
+    )
     x = res.x if res.x is not None else start
     chosen = keep[x > 0.5]
     bound = float(np.ceil(res.bound - 1e-6)) if np.isfinite(res.bound) else 0.0
-    return np.sort(np.concatenate([fixed, chosen])), bound + len(fixed), res.status, res.optimal, stats
+    return (
+        np.sort(np.concatenate([fixed, chosen])),
+        bound + len(fixed),
+        res.status,
+        res.optimal,
+        stats,
+    )
 
 
-def lscp(cost: Any, *, service_radius: float, fixed: Any = None, demand: Any = None, capacities: Any = None,
-         time_limit_s: float = DEFAULT_TIME_LIMIT_S, mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
-         threads: int | None = None) -> SitingResult:
+def lscp(
+    cost: Any,
+    *,
+    service_radius: float,
+    fixed: Any = None,
+    demand: Any = None,
+    capacities: Any = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+    threads: int | None = None,
+) -> SitingResult:
     """Location set covering: the fewest sites that cover every demand point.
 
     Parameters
@@ -761,26 +886,65 @@ def lscp(cost: Any, *, service_radius: float, fixed: Any = None, demand: Any = N
     if empty.size:
         nearest, _ = _row_min(mat)
         need = float(np.max(nearest))
-        hint = f"the smallest radius covering every point is {need:g}" if np.isfinite(need) else "some points reach no site at all"
-        msg = (f"LSCP infeasible: {empty.size} demand point(s) have no site within service_radius={service_radius:g} "
-               f"(first indices {empty[:10].tolist()}); {hint} — raise the radius or add candidate sites")
+        hint = (
+            f"the smallest radius covering every point is {need:g}"
+            if np.isfinite(need)
+            else "some points reach no site at all"
+        )
+        msg = (
+            f"LSCP infeasible: {empty.size} demand point(s) have no site within service_radius={service_radius:g} "
+            f"(first indices {empty[:10].tolist()}); {hint} — raise the radius or add candidate sites"
+        )
         raise InfeasibleError(msg)
     if capacities is not None:
-        return _clscp(cov, d, _site_vector(capacities, m, "capacities", 0), fixed_idx, t0=t0,
-                      time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads,
-                      service_radius=service_radius)
+        return _clscp(
+            cov,
+            d,
+            _site_vector(capacities, m, "capacities", 0),
+            fixed_idx,
+            t0=t0,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            service_radius=service_radius,
+        )
     selected, bound, status, proven, stats = _lscp_core(
-        cov, fixed_idx, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads, what="LSCP")
+        cov,
+        fixed_idx,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        what="LSCP",
+    )
     objective = float(len(selected))
     logger.info("LSCP: %d sites (%d fixed), %s", len(selected), len(fixed_idx), status)
     _, assign = _row_min(_cols(mat, selected))
-    return SitingResult("lscp", selected, objective, bound, _gap(objective, bound), status, proven,
-                        time.perf_counter() - t0, assignment=assign,
-                        params={"service_radius": service_radius, "n_fixed": len(fixed_idx), **stats})
+    return SitingResult(
+        "lscp",
+        selected,
+        objective,
+        bound,
+        _gap(objective, bound),
+        status,
+        proven,
+        time.perf_counter() - t0,
+        assignment=assign,
+        params={"service_radius": service_radius, "n_fixed": len(fixed_idx), **stats},
+    )
 
 
-def _clscp(cov: sp.csr_matrix, d: np.ndarray, cap: np.ndarray, fixed: np.ndarray, *, t0: float,
-           time_limit_s: float, mip_rel_gap: float, threads: int | None, service_radius: float) -> SitingResult:
+def _clscp(
+    cov: sp.csr_matrix,
+    d: np.ndarray,
+    cap: np.ndarray,
+    fixed: np.ndarray,
+    *,
+    t0: float,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    threads: int | None,
+    service_radius: float,
+) -> SitingResult:
     n, m = cov.shape
     if d.sum() > cap.sum() + 1e-9:
         msg = f"capacitated LSCP infeasible: total demand {d.sum():g} exceeds total capacity {cap.sum():g}; add sites or capacity"
@@ -791,18 +955,35 @@ def _clscp(cov: sp.csr_matrix, d: np.ndarray, cap: np.ndarray, fixed: np.ndarray
     n_x = len(pi)
     # Columns: y (m) then x_e = demand of point i served by site j.
     serve = sp.csr_matrix((np.ones(n_x), (pi, m + np.arange(n_x))), shape=(n, m + n_x))
-    load = sp.csr_matrix((np.concatenate([-cap, np.ones(n_x)]),
-                          (np.concatenate([np.arange(m), pj]), np.concatenate([np.arange(m), m + np.arange(n_x)]))),
-                         shape=(m, m + n_x))
+    load = sp.csr_matrix(
+        (
+            np.concatenate([-cap, np.ones(n_x)]),
+            (
+                np.concatenate([np.arange(m), pj]),
+                np.concatenate([np.arange(m), m + np.arange(n_x)]),
+            ),
+        ),
+        shape=(m, m + n_x),
+    )
     lower = np.zeros(m + n_x)
     lower[fixed] = 1
-    mip = _Mip(cost=np.concatenate([np.ones(m), np.zeros(n_x)]), lower=lower,
-               upper=np.concatenate([np.ones(m), np.full(n_x, _INF)]),
-               integer=np.concatenate([np.ones(m, dtype=bool), np.zeros(n_x, dtype=bool)]),
-               rows=_stack_rows([serve, load]), row_lower=np.concatenate([d, np.full(m, -_INF)]),
-               row_upper=np.concatenate([d, np.zeros(m)]))
-    res = _run_highs(mip, start=None, time_limit_s=time_limit_s - (time.perf_counter() - t0),
-                     mip_rel_gap=mip_rel_gap, threads=threads, what="capacitated LSCP")
+    mip = _Mip(
+        cost=np.concatenate([np.ones(m), np.zeros(n_x)]),
+        lower=lower,
+        upper=np.concatenate([np.ones(m), np.full(n_x, _INF)]),
+        integer=np.concatenate([np.ones(m, dtype=bool), np.zeros(n_x, dtype=bool)]),
+        rows=_stack_rows([serve, load]),
+        row_lower=np.concatenate([d, np.full(m, -_INF)]),
+        row_upper=np.concatenate([d, np.zeros(m)]),
+    )
+    res = _run_highs(
+        mip,
+        start=None,
+        time_limit_s=time_limit_s - (time.perf_counter() - t0),
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        what="capacitated LSCP",
+    )
     if res.x is None:
         msg = f"capacitated LSCP: no feasible cover found within {time_limit_s:g} s ({res.status}); raise time_limit_s"
         raise InfeasibleError(msg)
@@ -811,10 +992,20 @@ def _clscp(cov: sp.csr_matrix, d: np.ndarray, cap: np.ndarray, fixed: np.ndarray
     alloc.eliminate_zeros()
     objective = float(len(selected))
     bound = float(np.ceil(res.bound - 1e-6))
-    return SitingResult("clscp", selected, objective, bound, _gap(objective, bound), res.status, res.optimal,
-                        time.perf_counter() - t0, assignment=_main_share(alloc), allocation=alloc,
-                        covered=np.asarray(alloc.sum(axis=1)).ravel(),
-                        params={"service_radius": service_radius, "n_fixed": len(fixed)})
+    return SitingResult(
+        "clscp",
+        selected,
+        objective,
+        bound,
+        _gap(objective, bound),
+        res.status,
+        res.optimal,
+        time.perf_counter() - t0,
+        assignment=_main_share(alloc),
+        allocation=alloc,
+        covered=np.asarray(alloc.sum(axis=1)).ravel(),
+        params={"service_radius": service_radius, "n_fixed": len(fixed)},
+    )
 
 
 def _main_share(alloc: sp.csr_matrix) -> np.ndarray:
@@ -834,7 +1025,9 @@ def _main_share(alloc: sp.csr_matrix) -> np.ndarray:
 _MCLP_HIGHS_OPTIONS: dict[str, Any] = {"mip_allow_restart": False}
 
 
-def _mclp_mip(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, p_free: int | None, budget: float | None) -> _Mip:
+def _mclp_mip(
+    g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, p_free: int | None, budget: float | None
+) -> _Mip:
     """Columns: y (sites, binary) then u (groups, continuous in [0, 1]) with u_k <= Σ_{j covers k} y_j."""
     mg, ms = g.shape
     link = sp.hstack([-g, sp.identity(mg, format="csr")], format="csr")
@@ -847,9 +1040,16 @@ def _mclp_mip(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, p_free: int | No
         blocks.append(sp.csr_matrix(np.concatenate([kc, np.zeros(mg)])[None, :]))
         lo.append([-_INF])
         hi.append([budget])
-    return _Mip(cost=np.concatenate([np.zeros(ms), gw]), lower=np.zeros(ms + mg), upper=np.ones(ms + mg),
-                integer=np.concatenate([np.ones(ms, dtype=bool), np.zeros(mg, dtype=bool)]),
-                rows=_stack_rows(blocks), row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), maximize=True)
+    return _Mip(
+        cost=np.concatenate([np.zeros(ms), gw]),
+        lower=np.zeros(ms + mg),
+        upper=np.ones(ms + mg),
+        integer=np.concatenate([np.ones(ms, dtype=bool), np.zeros(mg, dtype=bool)]),
+        rows=_stack_rows(blocks),
+        row_lower=np.concatenate(lo),
+        row_upper=np.concatenate(hi),
+        maximize=True,
+    )
 
 
 def _cover_start(g: sp.csr_matrix, chosen: list[int]) -> np.ndarray:
@@ -858,8 +1058,12 @@ def _cover_start(g: sp.csr_matrix, chosen: list[int]) -> np.ndarray:
     return np.concatenate([y, np.minimum(g @ y, 1.0)])
 
 
-def _reduced_cost_fixing(lp_value: float, x: np.ndarray, dual: np.ndarray, target: float,
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def _reduced_cost_fixing(
+    lp_value: float,
+    x: np.ndarray,
+    dual: np.ndarray,
+    target: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Binary columns whose value is the same in every solution reaching ``target``.
 
     A column at a bound of the LP optimum with reduced cost ``d`` gives every
@@ -881,9 +1085,19 @@ _MCLP_RC_FIXING = False
 _SUPPORT_SHARE = 0.25
 
 
-def _support_cover(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, y_lp: np.ndarray, dual: np.ndarray | None,
-                   incumbent: list[int], *, p_free: int | None, budget: float | None, time_limit_s: float,
-                   threads: int | None) -> list[int]:
+def _support_cover(
+    g: sp.csr_matrix,
+    gw: np.ndarray,
+    kc: np.ndarray,
+    y_lp: np.ndarray,
+    dual: np.ndarray | None,
+    incumbent: list[int],
+    *,
+    p_free: int | None,
+    budget: float | None,
+    time_limit_s: float,
+    threads: int | None,
+) -> list[int]:
     """Best cover among the sites the LP likes: its support, the incumbent, the smallest reduced costs.
 
     On 5000×300 instances that is a quarter of the sites and the sub-MIP finds the
@@ -901,17 +1115,33 @@ def _support_cover(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, y_lp: np.nd
     pos_of = np.full(ms, -1)
     pos_of[cols] = np.arange(len(cols))
     mip = _mclp_mip(sub, sw, kc[cols], p_free, budget)
-    res = _run_highs(mip, start=_cover_start(sub, [int(pos_of[j]) for j in incumbent]), time_limit_s=time_limit_s,
-                     mip_rel_gap=0.0, threads=threads, what="MCLP support", options=_MCLP_HIGHS_OPTIONS)
+    res = _run_highs(
+        mip,
+        start=_cover_start(sub, [int(pos_of[j]) for j in incumbent]),
+        time_limit_s=time_limit_s,
+        mip_rel_gap=0.0,
+        threads=threads,
+        what="MCLP support",
+        options=_MCLP_HIGHS_OPTIONS,
+    )
     if res.x is None:
         return list(incumbent)
     return [int(j) for j in cols[res.x[: len(cols)] > 0.5]]
 
 
-
-def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int | None, budget: float | None,
-               integral: bool, t0: float, time_limit_s: float, mip_rel_gap: float,
-               threads: int | None) -> tuple[np.ndarray, str, bool, float, dict[str, Any]]:
+def _mclp_core(
+    g: sp.csr_matrix,
+    gw: np.ndarray,
+    kc: np.ndarray,
+    *,
+    p_free: int | None,
+    budget: float | None,
+    integral: bool,
+    t0: float,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    threads: int | None,
+) -> tuple[np.ndarray, str, bool, float, dict[str, Any]]:
     """Solve the reduced MCLP on groups × sites: returns chosen columns, status, proven, bound, stats.
 
     Steps: greedy + interchange; LP relaxation; a small MIP on the LP's support
@@ -926,12 +1156,23 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
     lp = _mclp_mip(g, gw, kc, p_free, budget)
     lp.integer = np.zeros_like(lp.integer)
     left = _solver_time(t0, time_limit_s)
-    res = _run_highs(lp, start=None, time_limit_s=left, mip_rel_gap=0.0, threads=threads, what="MCLP LP")
+    res = _run_highs(
+        lp, start=None, time_limit_s=left, mip_rel_gap=0.0, threads=threads, what="MCLP LP"
+    )
     if res.optimal:
         stats["lp_bound"] = res.objective
-        sub = _support_cover(g, gw, kc, res.x[: g.shape[1]], res.col_dual, best, p_free=p_free, budget=budget,
-                             time_limit_s=_SUPPORT_SHARE * _solver_time(t0, time_limit_s),
-                             threads=threads)
+        sub = _support_cover(
+            g,
+            gw,
+            kc,
+            res.x[: g.shape[1]],
+            res.col_dual,
+            best,
+            p_free=p_free,
+            budget=budget,
+            time_limit_s=_SUPPORT_SHARE * _solver_time(t0, time_limit_s),
+            threads=threads,
+        )
         sub = _swap_cover(g, gw, sub, kc, budget=budget)
         if _cover_value(g, gw, sub) > best_val:
             best, best_val = sub, _cover_value(g, gw, sub)
@@ -957,7 +1198,12 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
     stats.update(groups_after_fixing=int(groups.shape[0]), sites_after_fixing=int(len(cols)))
     red_chosen = np.zeros(0, dtype=np.int64)
     status, proven, bound = "Optimal", True, extra
-    if groups.shape[0] and len(cols) and (p_rest is None or p_rest > 0) and (b_rest is None or b_rest >= 0):
+    if (
+        groups.shape[0]
+        and len(cols)
+        and (p_rest is None or p_rest > 0)
+        and (b_rest is None or b_rest >= 0)
+    ):
         rg = sp.csr_matrix(groups[:, cols])
         pos_of = np.full(ms, -1)
         pos_of[cols] = np.arange(len(cols))
@@ -966,8 +1212,15 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
         rstart = _swap_cover(rg, rw, rstart, kc[cols], budget=b_rest)
         mip = _mclp_mip(rg, rw, kc[cols], p_rest, b_rest)
         left = _solver_time(t0, time_limit_s)
-        res = _run_highs(mip, start=_cover_start(rg, rstart), time_limit_s=left, mip_rel_gap=mip_rel_gap,
-                         threads=threads, what="MCLP", options=_MCLP_HIGHS_OPTIONS)
+        res = _run_highs(
+            mip,
+            start=_cover_start(rg, rstart),
+            time_limit_s=left,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            what="MCLP",
+            options=_MCLP_HIGHS_OPTIONS,
+        )
         x = res.x[: len(cols)] if res.x is not None else _cover_start(rg, rstart)[: len(cols)]
         red_chosen = cols[x > 0.5]
         status, proven, bound = res.status, res.optimal, extra + res.bound
@@ -979,9 +1232,19 @@ def _mclp_core(g: sp.csr_matrix, gw: np.ndarray, kc: np.ndarray, *, p_free: int 
     return np.sort(found), status, proven, (found_val if proven else bound), stats
 
 
-def mclp(cost: Any, weights: Any, *, service_radius: float, p: int | None = None, budget: float | None = None,
-         site_costs: Any = None, fixed: Any = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-         mip_rel_gap: float = DEFAULT_MIP_REL_GAP, threads: int | None = None) -> SitingResult:
+def mclp(
+    cost: Any,
+    weights: Any,
+    *,
+    service_radius: float,
+    p: int | None = None,
+    budget: float | None = None,
+    site_costs: Any = None,
+    fixed: Any = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+    threads: int | None = None,
+) -> SitingResult:
     """Maximal covering location: open sites to cover the most demand weight.
 
     Parameters
@@ -1031,16 +1294,29 @@ def mclp(cost: Any, weights: Any, *, service_radius: float, p: int | None = None
     groups, gw, _ = _merge_rows(_cols(cov[live], free), w[live])
     keep = _undominated(groups, free, c)
     p_free = None if p is None else p - len(fixed_idx)
-    stats = {"demand_rows": int(len(live)), "groups": int(groups.shape[0]), "sites": int(len(keep)),
-             "sites_before": int(len(free))}
+    stats = {
+        "demand_rows": int(len(live)),
+        "groups": int(groups.shape[0]),
+        "sites": int(len(keep)),
+        "sites_before": int(len(free)),
+    }
     chosen = np.zeros(0, dtype=np.int64)
     status, proven, bound = "Optimal", True, base
     if groups.shape[0] and len(keep) and (p_free is None or p_free > 0):
         g = sp.csr_matrix(groups[:, keep])
         integral = bool(np.all(gw == np.rint(gw)))
         pos, status, proven, core_bound, core_stats = _mclp_core(
-            g, gw, c[keep], p_free=p_free, budget=budget, integral=integral, t0=t0, time_limit_s=time_limit_s,
-            mip_rel_gap=mip_rel_gap, threads=threads)
+            g,
+            gw,
+            c[keep],
+            p_free=p_free,
+            budget=budget,
+            integral=integral,
+            t0=t0,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+        )
         chosen = keep[pos]
         bound = base + core_bound
         stats.update(core_stats)
@@ -1055,11 +1331,32 @@ def mclp(cost: Any, weights: Any, *, service_radius: float, p: int | None = None
     if proven:
         bound = objective
     _, assign = _row_min(_cols(_filter(mat, mat.data <= service_radius), selected))
-    logger.info("MCLP: %d sites, covered weight %.6g (bound %.6g), %s", len(selected), objective, bound, status)
-    return SitingResult("mclp", selected, objective, float(bound), _gap(objective, bound), status, proven,
-                        time.perf_counter() - t0, assignment=assign, covered=np.where(covered_mask, w, 0.0),
-                        params={"service_radius": service_radius, "p": p, "budget": budget,
-                                "n_fixed": len(fixed_idx), **stats})
+    logger.info(
+        "MCLP: %d sites, covered weight %.6g (bound %.6g), %s",
+        len(selected),
+        objective,
+        bound,
+        status,
+    )
+    return SitingResult(
+        "mclp",
+        selected,
+        objective,
+        float(bound),
+        _gap(objective, bound),
+        status,
+        proven,
+        time.perf_counter() - t0,
+        assignment=assign,
+        covered=np.where(covered_mask, w, 0.0),
+        params={
+            "service_radius": service_radius,
+            "p": p,
+            "budget": budget,
+            "n_fixed": len(fixed_idx),
+            **stats,
+        },
+    )
 
 
 # --------------------------------------------------------------------------- p-median
@@ -1071,13 +1368,16 @@ def _check_reachable(mat: sp.csr_matrix, w: np.ndarray | None, model: str) -> No
         empty &= w > 0
     if empty.any():
         idx = np.flatnonzero(empty)
-        msg = (f"{model} infeasible: {idx.size} demand point(s) reach no site at all (first indices "
-               f"{idx[:10].tolist()}); raise the travel-time cutoff, add candidate sites, or drop those points")
+        msg = (
+            f"{model} infeasible: {idx.size} demand point(s) reach no site at all (first indices "
+            f"{idx[:10].tolist()}); raise the travel-time cutoff, add candidate sites, or drop those points"
+        )
         raise InfeasibleError(msg)
 
 
-def _level_model(mat: sp.csr_matrix, w: np.ndarray, radius: np.ndarray, p: int,
-                 fixed: np.ndarray) -> tuple[_Mip, np.ndarray, np.ndarray, np.ndarray]:
+def _level_model(
+    mat: sp.csr_matrix, w: np.ndarray, radius: np.ndarray, p: int, fixed: np.ndarray
+) -> tuple[_Mip, np.ndarray, np.ndarray, np.ndarray]:
     """Level ("radius") p-median model truncated at ``radius`` per demand point.
 
     z_l = 1 means "the point's nearest open site is farther than level l". The
@@ -1113,15 +1413,25 @@ def _level_model(mat: sp.csr_matrix, w: np.ndarray, radius: np.ndarray, p: int,
     c_idx = np.concatenate([m + ids, m + prev - 1, sj])
     vals = np.concatenate([np.ones(n_lev), -np.ones(len(prev)), np.ones(len(sj))])
     rows = sp.csr_matrix((vals, (r_idx, c_idx)), shape=(n_lev, m + n_lev))
-    card = sp.csr_matrix((np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(m))), shape=(1, m + n_lev))
+    card = sp.csr_matrix(
+        (np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(m))), shape=(1, m + n_lev)
+    )
     lower = np.zeros(m + n_lev)
     lower[fixed] = 1
     upper = np.concatenate([np.ones(m), np.where(reachable, 1.0, 0.0)])
-    offset = float(w[lev_row[first]] @ lev_cost[first])  # every point pays at least its nearest level
-    mip = _Mip(cost=np.concatenate([np.zeros(m), coef]), lower=lower, upper=upper,
-               integer=np.concatenate([np.ones(m, dtype=bool), np.zeros(n_lev, dtype=bool)]),
-               rows=_stack_rows([rows, card]), row_lower=np.concatenate([first.astype(float), [p]]),
-               row_upper=np.concatenate([np.full(n_lev, _INF), [p]]), offset=offset)
+    offset = float(
+        w[lev_row[first]] @ lev_cost[first]
+    )  # every point pays at least its nearest level
+    mip = _Mip(
+        cost=np.concatenate([np.zeros(m), coef]),
+        lower=lower,
+        upper=upper,
+        integer=np.concatenate([np.ones(m, dtype=bool), np.zeros(n_lev, dtype=bool)]),
+        rows=_stack_rows([rows, card]),
+        row_lower=np.concatenate([first.astype(float), [p]]),
+        row_upper=np.concatenate([np.full(n_lev, _INF), [p]]),
+        offset=offset,
+    )
     return mip, lev_row, lev_cost, last & reachable
 
 
@@ -1129,7 +1439,7 @@ def _extend_radius(mat: sp.csr_matrix, rows: np.ndarray, radius: np.ndarray) -> 
     """Radius that doubles the number of cost levels (at least +4) of the given rows."""
     out = radius.copy()
     for i in rows:
-        levels = np.unique(mat.data[mat.indptr[i]:mat.indptr[i + 1]])
+        levels = np.unique(mat.data[mat.indptr[i] : mat.indptr[i + 1]])
         k = int(np.searchsorted(levels, radius[i], side="right"))
         out[i] = levels[min(len(levels) - 1, max(2 * k, k + 4) - 1)]
     return out
@@ -1158,9 +1468,20 @@ class _Lagrange:
     multipliers: np.ndarray  # λ of the best bound; λ_i / w_i is the LP's reach of point i
 
 
-def _median_lagrangian(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndarray, incumbent: np.ndarray,
-                       big: float, *, integral: bool, deadline: float, max_iterations: int = 600,
-                       radius_factor: float | None = None, heuristic_every: int = 40) -> _Lagrange:
+def _median_lagrangian(
+    mat: sp.csr_matrix,
+    w: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    incumbent: np.ndarray,
+    big: float,
+    *,
+    integral: bool,
+    deadline: float,
+    max_iterations: int = 600,
+    radius_factor: float | None = None,
+    heuristic_every: int = 40,
+) -> _Lagrange:
     """Lagrangian bound of the p-median (assignment rows relaxed) and exact site fixing.
 
     For multipliers λ, site j costs ``ρ_j = Σ_i min(0, w_i·c_ij − λ_i)`` and the
@@ -1226,26 +1547,46 @@ def _median_lagrangian(mat: sp.csr_matrix, w: np.ndarray, p: int, fixed: np.ndar
         if heuristic_every and it % heuristic_every == 0 and k > 0:
             trial = _median_swap(full, w, open_, fixed, big, deadline=deadline)
             val = float(w @ _nearest_two(full, trial, big)[0])
-            if val < upper:  # earlier fixings stay valid: they covered every value below the old incumbent
+            if (
+                val < upper
+            ):  # earlier fixings stay valid: they covered every value below the old incumbent
                 inc, upper = trial, val
                 target = upper - (1.0 if integral else 0.0) + 1e-9 * max(abs(upper), 1.0) * 100
         is_open = np.zeros(m, dtype=bool)
         is_open[open_] = True
         grad = 1.0 - np.bincount(rows[neg & is_open[mat.indices]], minlength=n)
-        grad[((lam >= lam_cap) & (grad > 0)) | ((lam <= 0) & (grad < 0))] = 0.0  # projected on the box
+        grad[((lam >= lam_cap) & (grad > 0)) | ((lam <= 0) & (grad < 0))] = (
+            0.0  # projected on the box
+        )
         norm = float(grad @ grad)
         if norm == 0:  # λ is optimal: every point served exactly once
             break
-        lam = np.clip(lam + step * max(upper - value, 1e-9 * abs(upper)) / norm * grad, 0.0, lam_cap)
-    logger.debug("p-median Lagrangian: bound %.10g after %d iterations, %d sites closed, %d opened",
-                 best, it, closed.sum(), opened.sum())
+        lam = np.clip(
+            lam + step * max(upper - value, 1e-9 * abs(upper)) / norm * grad, 0.0, lam_cap
+        )
+    logger.debug(
+        "p-median Lagrangian: bound %.10g after %d iterations, %d sites closed, %d opened",
+        best,
+        it,
+        closed.sum(),
+        opened.sum(),
+    )
     return _Lagrange(float(best), bool(best > target), closed, opened, it, inc, upper, best_lam)
 
 
-
-def _pmedian_levels(sub: sp.csr_matrix, wl: np.ndarray, p: int, fixed_idx: np.ndarray, best_y: np.ndarray, *,
-                    t0: float, time_limit_s: float, mip_rel_gap: float, threads: int | None,
-                    reach: np.ndarray | None = None) -> tuple[np.ndarray, float, float, str, bool, int]:
+def _pmedian_levels(
+    sub: sp.csr_matrix,
+    wl: np.ndarray,
+    p: int,
+    fixed_idx: np.ndarray,
+    best_y: np.ndarray,
+    *,
+    t0: float,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    threads: int | None,
+    reach: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, float, str, bool, int]:
     """Exact p-median by the level model, grown from the incumbent ``best_y``.
 
     ``reach`` (per point, e.g. λ_i / w_i of a Lagrangian) starts the levels further
@@ -1267,11 +1608,20 @@ def _pmedian_levels(sub: sp.csr_matrix, wl: np.ndarray, p: int, fixed_idx: np.nd
             break
         mip, lev_row, _, last = _level_model(sub, wl, radius, p, fixed_idx)
         mip.integer = np.zeros_like(mip.integer)
-        res = _run_highs(mip, start=None, time_limit_s=left, mip_rel_gap=mip_rel_gap, threads=threads,
-                         what="p-median LP", ipm=True)
+        res = _run_highs(
+            mip,
+            start=None,
+            time_limit_s=left,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            what="p-median LP",
+            ipm=True,
+        )
         if not res.optimal:
             break
-        lower_bound = max(lower_bound, res.objective)  # a relaxation of a relaxation: still a valid bound
+        lower_bound = max(
+            lower_bound, res.objective
+        )  # a relaxation of a relaxation: still a valid bound
         active = np.unique(lev_row[last & (res.x[m:] > 1e-7)])
         if active.size == 0:
             lower_bound = res.objective
@@ -1287,8 +1637,14 @@ def _pmedian_levels(sub: sp.csr_matrix, wl: np.ndarray, p: int, fixed_idx: np.nd
         y0 = np.zeros(m)
         y0[best_y] = 1
         z0 = (d_best[lev_row] > lev_cost).astype(float)
-        res = _run_highs(mip, start=np.concatenate([y0, z0]), time_limit_s=left, mip_rel_gap=mip_rel_gap,
-                         threads=threads, what="p-median")
+        res = _run_highs(
+            mip,
+            start=np.concatenate([y0, z0]),
+            time_limit_s=left,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            what="p-median",
+        )
         status = res.status
         if np.isfinite(res.bound):
             lower_bound = max(lower_bound, res.bound)
@@ -1312,9 +1668,19 @@ def _pmedian_levels(sub: sp.csr_matrix, wl: np.ndarray, p: int, fixed_idx: np.nd
     return np.sort(best_y), best_val, float(lower_bound), status, proven, rounds
 
 
-def pmedian(cost: Any, weights: Any, *, p: int, fixed: Any = None, capacities: Any = None,
-            fill_fixed: bool = False, split: bool = False, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-            mip_rel_gap: float = DEFAULT_MIP_REL_GAP, threads: int | None = None) -> SitingResult:
+def pmedian(
+    cost: Any,
+    weights: Any,
+    *,
+    p: int,
+    fixed: Any = None,
+    capacities: Any = None,
+    fill_fixed: bool = False,
+    split: bool = False,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+    threads: int | None = None,
+) -> SitingResult:
     """p-median: open ``p`` sites minimising total weighted cost to the nearest open site.
 
     Parameters
@@ -1351,35 +1717,75 @@ def pmedian(cost: Any, weights: Any, *, p: int, fixed: Any = None, capacities: A
     p = _check_p(p, m, len(fixed_idx), required=True)
     _check_reachable(mat, w, "p-median")
     if capacities is not None:
-        return _cpmedian(mat, w, _site_vector(capacities, m, "capacities", 0), p, fixed_idx, fill_fixed=fill_fixed,
-                         split=split, t0=t0, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, threads=threads)
+        return _cpmedian(
+            mat,
+            w,
+            _site_vector(capacities, m, "capacities", 0),
+            p,
+            fixed_idx,
+            fill_fixed=fill_fixed,
+            split=split,
+            t0=t0,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+        )
     live = np.flatnonzero(w > 0)
     sub = mat[live]
     wl = w[live]
     big = float(sub.data.max() * 10 + 1) if sub.nnz else 1.0
-    best_y = _median_local_search(sub, wl, p, fixed_idx, big, deadline=t0 + min(0.1 * time_limit_s, 4.0))
+    best_y = _median_local_search(
+        sub, wl, p, fixed_idx, big, deadline=t0 + min(0.1 * time_limit_s, 4.0)
+    )
     best_val = float(wl @ _nearest_cost(sub, best_y)[0])
     integral = bool(np.all(wl == np.rint(wl)) and np.all(sub.data == np.rint(sub.data)))
-    lag = _median_lagrangian(sub, wl, p, fixed_idx, best_y, big, integral=integral,
-                             deadline=t0 + _LAGRANGE_SHARE * time_limit_s)
-    stats = {"heuristic": best_val, "lagrangian_incumbent": lag.upper, "lagrangian_bound": lag.bound, "fixed_closed": int(lag.closed.sum()),
-             "fixed_open": int(lag.opened.sum()), "lagrangian_iterations": lag.iterations}
+    lag = _median_lagrangian(
+        sub,
+        wl,
+        p,
+        fixed_idx,
+        best_y,
+        big,
+        integral=integral,
+        deadline=t0 + _LAGRANGE_SHARE * time_limit_s,
+    )
+    stats = {
+        "heuristic": best_val,
+        "lagrangian_incumbent": lag.upper,
+        "lagrangian_bound": lag.bound,
+        "fixed_closed": int(lag.closed.sum()),
+        "fixed_open": int(lag.opened.sum()),
+        "lagrangian_iterations": lag.iterations,
+    }
     best_y, best_val = lag.incumbent, lag.upper
     keep_cols = np.flatnonzero(~lag.closed)
     red = _cols(sub, keep_cols)[:, keep_cols] if keep_cols.size else None
     lower_bound, status, proven, rounds = lag.bound, "Optimal", True, 0
     if not lag.proven and red is not None and np.all(np.diff(red.indptr) > 0):
         # Every solution better than the incumbent opens only kept sites, and the opened ones.
-        red_fixed = np.flatnonzero(np.isin(keep_cols, np.union1d(fixed_idx, np.flatnonzero(lag.opened))))
+        red_fixed = np.flatnonzero(
+            np.isin(keep_cols, np.union1d(fixed_idx, np.flatnonzero(lag.opened)))
+        )
         pos_of = np.full(m, -1)
         pos_of[keep_cols] = np.arange(keep_cols.size)
         start = [int(pos_of[j]) for j in best_y if pos_of[j] >= 0]
         start = _median_greedy_fill(red, wl, sorted(set(start) | set(red_fixed.tolist())), p, big)
-        start = _median_swap(red, wl, start, red_fixed, big, deadline=time.perf_counter() + 0.05 * time_limit_s)
+        start = _median_swap(
+            red, wl, start, red_fixed, big, deadline=time.perf_counter() + 0.05 * time_limit_s
+        )
         reach = _REACH_FACTOR * lag.multipliers / np.maximum(wl, 1e-300)
-        y, val, bound, status, proven, rounds = _pmedian_levels(red, wl, p, red_fixed, start, t0=t0,
-                                                                time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
-                                                                threads=threads, reach=reach)
+        y, val, bound, status, proven, rounds = _pmedian_levels(
+            red,
+            wl,
+            p,
+            red_fixed,
+            start,
+            t0=t0,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+            threads=threads,
+            reach=reach,
+        )
         lower_bound = max(lower_bound, min(bound, best_val))
         if val < best_val:
             best_y, best_val = keep_cols[y], val
@@ -1389,47 +1795,100 @@ def pmedian(cost: Any, weights: Any, *, p: int, fixed: Any = None, capacities: A
     d_all, assign = _nearest_cost(mat, selected)
     objective = float(w[live] @ d_all[live])
     bound = objective if proven else float(lower_bound)
-    logger.info("p-median: p=%d, objective %.10g, bound %.10g, %d level round(s), %s", p, objective, bound, rounds, status)
-    return SitingResult("pmedian", selected, objective, bound, _gap(objective, bound), status, proven,
-                        time.perf_counter() - t0, assignment=assign,
-                        params={"p": p, "n_fixed": len(fixed_idx), "rounds": rounds, **stats})
+    logger.info(
+        "p-median: p=%d, objective %.10g, bound %.10g, %d level round(s), %s",
+        p,
+        objective,
+        bound,
+        rounds,
+        status,
+    )
+    return SitingResult(
+        "pmedian",
+        selected,
+        objective,
+        bound,
+        _gap(objective, bound),
+        status,
+        proven,
+        time.perf_counter() - t0,
+        assignment=assign,
+        params={"p": p, "n_fixed": len(fixed_idx), "rounds": rounds, **stats},
+    )
 
 
-def _cpmedian(mat: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, p: int, fixed: np.ndarray, *, fill_fixed: bool,
-              split: bool, t0: float, time_limit_s: float, mip_rel_gap: float, threads: int | None) -> SitingResult:
+def _cpmedian(
+    mat: sp.csr_matrix,
+    w: np.ndarray,
+    cap: np.ndarray,
+    p: int,
+    fixed: np.ndarray,
+    *,
+    fill_fixed: bool,
+    split: bool,
+    t0: float,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    threads: int | None,
+) -> SitingResult:
     n, m = mat.shape
     top = np.sort(cap)[-p:].sum()
     if top < w.sum() - 1e-9:
-        msg = (f"capacitated p-median infeasible: the {p} largest capacities hold {top:g} but demand totals "
-               f"{w.sum():g}; raise p or the capacities")
+        msg = (
+            f"capacitated p-median infeasible: the {p} largest capacities hold {top:g} but demand totals "
+            f"{w.sum():g}; raise p or the capacities"
+        )
         raise InfeasibleError(msg)
     if fill_fixed and cap[fixed].sum() > w.sum() + 1e-9:
-        msg = (f"capacitated p-median infeasible: fixed sites must be filled to {cap[fixed].sum():g} but demand "
-               f"totals only {w.sum():g}; set fill_fixed=False")
+        msg = (
+            f"capacitated p-median infeasible: fixed sites must be filled to {cap[fixed].sum():g} but demand "
+            f"totals only {w.sum():g}; set fill_fixed=False"
+        )
         raise InfeasibleError(msg)
     coo = mat.tocoo()
     pi, pj, pc = coo.row, coo.col, coo.data
     e = len(pi)
     ye = np.arange(e)
     assign_rows = sp.csr_matrix((np.ones(e), (pi, m + ye)), shape=(n, m + e))
-    load = sp.csr_matrix((np.concatenate([w[pi], -cap]), (np.concatenate([pj, np.arange(m)]),
-                                                         np.concatenate([m + ye, np.arange(m)]))), shape=(m, m + e))
-    open_rows = sp.csr_matrix((np.concatenate([np.ones(e), -np.ones(e)]), (np.concatenate([ye, ye]),
-                                                                           np.concatenate([m + ye, pj]))),
-                              shape=(e, m + e))
-    card = sp.csr_matrix((np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(m))), shape=(1, m + e))
+    load = sp.csr_matrix(
+        (
+            np.concatenate([w[pi], -cap]),
+            (np.concatenate([pj, np.arange(m)]), np.concatenate([m + ye, np.arange(m)])),
+        ),
+        shape=(m, m + e),
+    )
+    open_rows = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(e), -np.ones(e)]),
+            (np.concatenate([ye, ye]), np.concatenate([m + ye, pj])),
+        ),
+        shape=(e, m + e),
+    )
+    card = sp.csr_matrix(
+        (np.ones(m), (np.zeros(m, dtype=np.int64), np.arange(m))), shape=(1, m + e)
+    )
     load_lo = np.full(m, -_INF)
     if fill_fixed:
         load_lo[fixed] = 0.0
     lower = np.zeros(m + e)
     lower[fixed] = 1
-    mip = _Mip(cost=np.concatenate([np.zeros(m), w[pi] * pc]), lower=lower, upper=np.ones(m + e),
-               integer=np.concatenate([np.ones(m, dtype=bool), np.full(e, not split)]),
-               rows=_stack_rows([assign_rows, load, open_rows, card]),
-               row_lower=np.concatenate([np.ones(n), load_lo, np.full(e, -_INF), [p]]),
-               row_upper=np.concatenate([np.ones(n), np.zeros(m), np.zeros(e), [p]]))
-    res = _run_highs(mip, start=None, time_limit_s=time_limit_s - (time.perf_counter() - t0),
-                     mip_rel_gap=mip_rel_gap, threads=threads, what="capacitated p-median")
+    mip = _Mip(
+        cost=np.concatenate([np.zeros(m), w[pi] * pc]),
+        lower=lower,
+        upper=np.ones(m + e),
+        integer=np.concatenate([np.ones(m, dtype=bool), np.full(e, not split)]),
+        rows=_stack_rows([assign_rows, load, open_rows, card]),
+        row_lower=np.concatenate([np.ones(n), load_lo, np.full(e, -_INF), [p]]),
+        row_upper=np.concatenate([np.ones(n), np.zeros(m), np.zeros(e), [p]]),
+    )
+    res = _run_highs(
+        mip,
+        start=None,
+        time_limit_s=time_limit_s - (time.perf_counter() - t0),
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        what="capacitated p-median",
+    )
     if res.x is None:
         msg = f"capacitated p-median: no feasible solution found within {time_limit_s:g} s ({res.status})"
         raise InfeasibleError(msg)
@@ -1439,16 +1898,33 @@ def _cpmedian(mat: sp.csr_matrix, w: np.ndarray, cap: np.ndarray, p: int, fixed:
     alloc = sp.csr_matrix(sp.diags(w) @ share)
     objective = float(np.asarray(share.multiply(mat).sum(axis=1)).ravel() @ w)
     bound = objective if res.optimal else res.bound
-    return SitingResult("cpmedian", selected, objective, float(bound), _gap(objective, bound), res.status, res.optimal,
-                        time.perf_counter() - t0, assignment=_main_share(share), allocation=alloc,
-                        params={"p": p, "n_fixed": len(fixed), "fill_fixed": fill_fixed, "split": split})
+    return SitingResult(
+        "cpmedian",
+        selected,
+        objective,
+        float(bound),
+        _gap(objective, bound),
+        res.status,
+        res.optimal,
+        time.perf_counter() - t0,
+        assignment=_main_share(share),
+        allocation=alloc,
+        params={"p": p, "n_fixed": len(fixed), "fill_fixed": fill_fixed, "split": split},
+    )
 
 
 # --------------------------------------------------------------------------- p-center
 
 
-def pcenter(cost: Any, *, p: int, fixed: Any = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-            mip_rel_gap: float = DEFAULT_MIP_REL_GAP, threads: int | None = None) -> SitingResult:
+def pcenter(
+    cost: Any,
+    *,
+    p: int,
+    fixed: Any = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+    threads: int | None = None,
+) -> SitingResult:
     """p-center: open ``p`` sites minimising the largest cost from a point to its nearest open site.
 
     Solved exactly as a search over the distinct cost values: the optimum is the
@@ -1485,8 +1961,14 @@ def pcenter(cost: Any, *, p: int, fixed: Any = None, time_limit_s: float = DEFAU
         mid = (lo + hi) // 2
         r = float(values[mid])
         cov = _coverage(mat, r)
-        sel, count_lb, st, proven, _ = _lscp_core(cov, fixed_idx, time_limit_s=left, mip_rel_gap=0.0,
-                                                 threads=threads, what="p-center cover")
+        sel, count_lb, st, proven, _ = _lscp_core(
+            cov,
+            fixed_idx,
+            time_limit_s=left,
+            mip_rel_gap=0.0,
+            threads=threads,
+            what="p-center cover",
+        )
         solves += 1
         if len(sel) <= p:
             best_sel, best_val, hi = sel, float(_nearest_cost(mat, sel)[0].max()), mid
@@ -1506,17 +1988,36 @@ def pcenter(cost: Any, *, p: int, fixed: Any = None, time_limit_s: float = DEFAU
     objective = float(d.max())
     bound = objective if not undecided else float(values[lo]) if lo < len(values) else objective
     proven = not undecided
-    logger.info("p-center: p=%d, objective %.10g after %d cover solve(s), %s", p, objective, solves, status)
-    return SitingResult("pcenter", selected, objective, bound, _gap(objective, bound),
-                        "Optimal" if proven else status, proven, time.perf_counter() - t0, assignment=assign,
-                        params={"p": p, "n_fixed": len(fixed_idx), "cover_solves": solves})
+    logger.info(
+        "p-center: p=%d, objective %.10g after %d cover solve(s), %s", p, objective, solves, status
+    )
+    return SitingResult(
+        "pcenter",
+        selected,
+        objective,
+        bound,
+        _gap(objective, bound),
+        "Optimal" if proven else status,
+        proven,
+        time.perf_counter() - t0,
+        assignment=assign,
+        params={"p": p, "n_fixed": len(fixed_idx), "cover_solves": solves},
+    )
 
 
 # --------------------------------------------------------------------------- capacitated MCLP
 
 
-def _greedy_capacitated(groups: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, site_cost: np.ndarray,
-                        start: np.ndarray, *, p: int | None, budget: float | None) -> np.ndarray:
+def _greedy_capacitated(
+    groups: sp.csr_matrix,
+    gw: np.ndarray,
+    cap: np.ndarray,
+    site_cost: np.ndarray,
+    start: np.ndarray,
+    *,
+    p: int | None,
+    budget: float | None,
+) -> np.ndarray:
     """Greedy start for the capacitated MCLP: add the site that can take the most residual demand."""
     csc = groups.tocsc()
     residual = gw.copy()
@@ -1525,7 +2026,7 @@ def _greedy_capacitated(groups: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, 
     spent = 0.0
 
     def fill(j: int) -> None:
-        rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+        rows = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
         room = cap[j] - load[j]
         for g in rows[np.argsort(-residual[rows])]:
             if room <= 0:
@@ -1545,7 +2046,9 @@ def _greedy_capacitated(groups: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, 
         gain = np.minimum(reach, cap)
         gain[is_chosen] = -1
         if budget is not None:
-            gain = np.where(site_cost + spent <= budget + 1e-9, gain / np.maximum(site_cost, 1e-12), -1)
+            gain = np.where(
+                site_cost + spent <= budget + 1e-9, gain / np.maximum(site_cost, 1e-12), -1
+            )
         k = int(np.argmax(gain))
         if gain[k] <= 0:
             break
@@ -1556,10 +2059,20 @@ def _greedy_capacitated(groups: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, 
     return is_chosen
 
 
-def cmclp(cost: Any, weights: Any, capacities: Any, *, service_radius: float, p: int | None = None,
-          budget: float | None = None, site_costs: Any = None, fixed: Any = None,
-          time_limit_s: float = DEFAULT_TIME_LIMIT_S, mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
-          threads: int | None = None) -> SitingResult:
+def cmclp(
+    cost: Any,
+    weights: Any,
+    capacities: Any,
+    *,
+    service_radius: float,
+    p: int | None = None,
+    budget: float | None = None,
+    site_costs: Any = None,
+    fixed: Any = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    mip_rel_gap: float = DEFAULT_MIP_REL_GAP,
+    threads: int | None = None,
+) -> SitingResult:
     """Capacitated maximal covering: cover the most demand that open sites can actually take.
 
     Demand of a point may be split across the open sites that cover it; a site
@@ -1610,34 +2123,59 @@ def cmclp(cost: Any, weights: Any, capacities: Any, *, service_radius: float, p:
     xe = ms + np.arange(e)
     # Columns: y (ms) then x_e = demand of group gi[e] served by site gj[e].
     demand_rows = sp.csr_matrix((np.ones(e), (gi, xe)), shape=(mg, ms + e))
-    cap_rows = sp.csr_matrix((np.concatenate([np.ones(e), -kcap]), (np.concatenate([gj, np.arange(ms)]),
-                                                                    np.concatenate([xe, np.arange(ms)]))),
-                             shape=(ms, ms + e))
+    cap_rows = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(e), -kcap]),
+            (np.concatenate([gj, np.arange(ms)]), np.concatenate([xe, np.arange(ms)])),
+        ),
+        shape=(ms, ms + e),
+    )
     # x_e <= min(w_g, C_j)·y_j: redundant for integers, but it tightens the LP bound a lot.
-    link = sp.csr_matrix((np.concatenate([np.ones(e), -np.minimum(gw[gi], kcap[gj])]),
-                          (np.concatenate([np.arange(e), np.arange(e)]), np.concatenate([xe, gj]))),
-                         shape=(e, ms + e))
+    link = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(e), -np.minimum(gw[gi], kcap[gj])]),
+            (np.concatenate([np.arange(e), np.arange(e)]), np.concatenate([xe, gj])),
+        ),
+        shape=(e, ms + e),
+    )
     blocks = [demand_rows, cap_rows, link]
     lo = [np.full(mg, -_INF), np.full(ms, -_INF), np.full(e, -_INF)]
     hi = [gw, np.zeros(ms), np.zeros(e)]
     if p is not None:
-        blocks.append(sp.csr_matrix((np.ones(ms), (np.zeros(ms, dtype=np.int64), np.arange(ms))), shape=(1, ms + e)))
+        blocks.append(
+            sp.csr_matrix(
+                (np.ones(ms), (np.zeros(ms, dtype=np.int64), np.arange(ms))), shape=(1, ms + e)
+            )
+        )
         lo.append([-_INF])
         hi.append([p])
     if budget is not None:
-        blocks.append(sp.csr_matrix((kc, (np.zeros(ms, dtype=np.int64), np.arange(ms))), shape=(1, ms + e)))
+        blocks.append(
+            sp.csr_matrix((kc, (np.zeros(ms, dtype=np.int64), np.arange(ms))), shape=(1, ms + e))
+        )
         lo.append([-_INF])
         hi.append([budget])
     lower = np.zeros(ms + e)
     lower[fixed_pos] = 1
-    mip = _Mip(cost=np.concatenate([np.zeros(ms), np.ones(e)]), lower=lower,
-               upper=np.concatenate([np.ones(ms), np.full(e, _INF)]),
-               integer=np.concatenate([np.ones(ms, dtype=bool), np.zeros(e, dtype=bool)]),
-               rows=_stack_rows(blocks), row_lower=np.concatenate(lo), row_upper=np.concatenate(hi), maximize=True)
+    mip = _Mip(
+        cost=np.concatenate([np.zeros(ms), np.ones(e)]),
+        lower=lower,
+        upper=np.concatenate([np.ones(ms), np.full(e, _INF)]),
+        integer=np.concatenate([np.ones(ms, dtype=bool), np.zeros(e, dtype=bool)]),
+        rows=_stack_rows(blocks),
+        row_lower=np.concatenate(lo),
+        row_upper=np.concatenate(hi),
+        maximize=True,
+    )
     start = _allocation_start(g, gw, kcap, start_y)
-    res = _run_highs(mip, start=np.concatenate([start_y.astype(float), start]),
-                     time_limit_s=time_limit_s - (time.perf_counter() - t0), mip_rel_gap=mip_rel_gap,
-                     threads=threads, what="capacitated MCLP")
+    res = _run_highs(
+        mip,
+        start=np.concatenate([start_y.astype(float), start]),
+        time_limit_s=time_limit_s - (time.perf_counter() - t0),
+        mip_rel_gap=mip_rel_gap,
+        threads=threads,
+        what="capacitated MCLP",
+    )
     x = res.x if res.x is not None else np.concatenate([start_y.astype(float), start])
     chosen_pos = np.flatnonzero(x[:ms] > 0.5)
     group_alloc = sp.csr_matrix((np.maximum(x[ms:], 0), (gi, keep[gj])), shape=(mg, m))
@@ -1647,7 +2185,9 @@ def cmclp(cost: Any, weights: Any, capacities: Any, *, service_radius: float, p:
     member_group = np.full(n, -1)
     member_group[live] = group_of_live
     has = member_group >= 0
-    alloc = sp.csr_matrix(sp.diags(np.where(has, member_share, 0.0)) @ group_alloc[np.where(has, member_group, 0)])
+    alloc = sp.csr_matrix(
+        sp.diags(np.where(has, member_share, 0.0)) @ group_alloc[np.where(has, member_group, 0)]
+    )
     alloc.eliminate_zeros()
     selected = np.sort(keep[chosen_pos])
     if p is not None and len(selected) < p:
@@ -1656,25 +2196,64 @@ def cmclp(cost: Any, weights: Any, capacities: Any, *, service_radius: float, p:
     covered = np.asarray(alloc.sum(axis=1)).ravel()
     objective = float(covered.sum())
     bound = objective if res.optimal else res.bound
-    logger.info("capacitated MCLP: %d sites, assigned demand %.6g (bound %.6g), %s", len(selected), objective, bound, res.status)
-    return SitingResult("cmclp", selected, objective, float(bound), _gap(objective, bound), res.status, res.optimal,
-                        time.perf_counter() - t0, assignment=_main_share(alloc), allocation=alloc, covered=covered,
-                        params={"service_radius": service_radius, "p": p, "budget": budget, "n_fixed": len(fixed_idx),
-                                "groups": int(mg), "sites": int(ms)})
+    logger.info(
+        "capacitated MCLP: %d sites, assigned demand %.6g (bound %.6g), %s",
+        len(selected),
+        objective,
+        bound,
+        res.status,
+    )
+    return SitingResult(
+        "cmclp",
+        selected,
+        objective,
+        float(bound),
+        _gap(objective, bound),
+        res.status,
+        res.optimal,
+        time.perf_counter() - t0,
+        assignment=_main_share(alloc),
+        allocation=alloc,
+        covered=covered,
+        params={
+            "service_radius": service_radius,
+            "p": p,
+            "budget": budget,
+            "n_fixed": len(fixed_idx),
+            "groups": int(mg),
+            "sites": int(ms),
+        },
+    )
 
 
-def _allocation_start(g: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _allocation_start(
+    g: sp.csr_matrix, gw: np.ndarray, cap: np.ndarray, y: np.ndarray
+) -> np.ndarray:
     """Max assignment for fixed open sites (an LP), giving HiGHS a complete start vector."""
     coo = g.tocoo()
     e = len(coo.row)
     if e == 0:
         return np.zeros(0)
     ub = np.where(y[coo.col], np.minimum(gw[coo.row], cap[coo.col]), 0.0)
-    rows = _stack_rows([sp.csr_matrix((np.ones(e), (coo.row, np.arange(e))), shape=(g.shape[0], e)),
-                        sp.csr_matrix((np.ones(e), (coo.col, np.arange(e))), shape=(g.shape[1], e))])
-    lp = _Mip(cost=np.ones(e), lower=np.zeros(e), upper=ub, integer=np.zeros(e, dtype=bool), rows=rows,
-              row_lower=np.full(rows.shape[0], -_INF), row_upper=np.concatenate([gw, cap]), maximize=True)
-    res = _run_highs(lp, start=None, time_limit_s=30.0, mip_rel_gap=0.0, threads=None, what="allocation")
+    rows = _stack_rows(
+        [
+            sp.csr_matrix((np.ones(e), (coo.row, np.arange(e))), shape=(g.shape[0], e)),
+            sp.csr_matrix((np.ones(e), (coo.col, np.arange(e))), shape=(g.shape[1], e)),
+        ]
+    )
+    lp = _Mip(
+        cost=np.ones(e),
+        lower=np.zeros(e),
+        upper=ub,
+        integer=np.zeros(e, dtype=bool),
+        rows=rows,
+        row_lower=np.full(rows.shape[0], -_INF),
+        row_upper=np.concatenate([gw, cap]),
+        maximize=True,
+    )
+    res = _run_highs(
+        lp, start=None, time_limit_s=30.0, mip_rel_gap=0.0, threads=None, what="allocation"
+    )
     return np.zeros(e) if res.x is None else np.clip(res.x, 0, ub)
 
 
@@ -1698,8 +2277,10 @@ def _cost_for(travel: Any, origin_ids: Any, dest_ids: list[str]) -> sp.csr_matri
     if not isinstance(travel, TravelTimes):
         mat = _as_csr(travel)
         if mat.shape != (len(origin_ids), len(dest_ids)):
-            msg = (f"cost matrix shape {mat.shape} does not match demand × (existing + candidates) "
-                   f"= ({len(origin_ids)}, {len(dest_ids)}); pass a TravelTimes or reorder the columns")
+            msg = (
+                f"cost matrix shape {mat.shape} does not match demand × (existing + candidates) "
+                f"= ({len(origin_ids)}, {len(dest_ids)}); pass a TravelTimes or reorder the columns"
+            )
             raise InputDataError(msg)
         return mat
     if not travel.origin_ids.astype(str).equals(origin_ids.astype(str)):
@@ -1716,7 +2297,9 @@ def _cost_for(travel: Any, origin_ids: Any, dest_ids: list[str]) -> sp.csr_matri
     keep = new_of_old[mat.indices] >= 0
     rows = _row_of(mat)[keep]
     # Build through COO: explicit 0.0 (co-located) entries survive, nothing is eliminated.
-    out = sp.coo_matrix((mat.data[keep], (rows, new_of_old[mat.indices[keep]])), shape=(mat.shape[0], len(dest_ids)))
+    out = sp.coo_matrix(
+        (mat.data[keep], (rows, new_of_old[mat.indices[keep]])), shape=(mat.shape[0], len(dest_ids))
+    )
     return _as_csr(out)
 
 
@@ -1727,10 +2310,23 @@ def _hour_label(minutes: float | None) -> str:
     return f"{h}시 운영 기준" if m == 0 else f"{h}시 {m}분 운영 기준"
 
 
-def propose_sites(demand: Any, existing: Any, candidates: Any, travel: Any, *, kind: str, n_new: int | None = None,
-                  budget: float | None = None, max_walk_min: float = 10.0, capacitated: bool = False,
-                  weight_col: str = "demand", sido: str | None = None, default_site_cost: float = 1.0,
-                  catalog: dict | None = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Proposal:
+def propose_sites(
+    demand: Any,
+    existing: Any,
+    candidates: Any,
+    travel: Any,
+    *,
+    kind: str,
+    n_new: int | None = None,
+    budget: float | None = None,
+    max_walk_min: float = 10.0,
+    capacitated: bool = False,
+    weight_col: str = "demand",
+    sido: str | None = None,
+    default_site_cost: float = 1.0,
+    catalog: dict | None = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+) -> Proposal:
     """Propose and rank new centres of one kind that add the most demand within a walk.
 
     Parameters
@@ -1783,21 +2379,51 @@ def propose_sites(demand: Any, existing: Any, candidates: Any, travel: Any, *, k
     mat = _cost_for(travel, demand.index, dest)
     n_ex = len(ex_ids)
     fixed = np.arange(n_ex)
-    costs = np.concatenate([np.zeros(n_ex), cands["cost"].fillna(default_site_cost).to_numpy(float)])
+    costs = np.concatenate(
+        [np.zeros(n_ex), cands["cost"].fillna(default_site_cost).to_numpy(float)]
+    )
     cap_new = kind_capacity(kind, cat)
     p = None if n_new is None else n_ex + int(n_new)
     if capacitated:
         ex_cap = existing["capacity"] if "capacity" in existing else np.full(n_ex, np.nan)
-        default = np.array([kind_capacity(k, cat) if k in cat else 0.0 for k in existing.get("kind", [kind] * n_ex)])
-        caps = np.concatenate([np.where(np.isnan(np.asarray(ex_cap, float)), default, np.asarray(ex_cap, float)),
-                               np.full(len(cands), cap_new)])
-        res = cmclp(mat, w, caps, service_radius=max_walk_min, p=p, budget=budget, site_costs=costs, fixed=fixed,
-                    time_limit_s=time_limit_s)
+        default = np.array(
+            [
+                kind_capacity(k, cat) if k in cat else 0.0
+                for k in existing.get("kind", [kind] * n_ex)
+            ]
+        )
+        caps = np.concatenate(
+            [
+                np.where(np.isnan(np.asarray(ex_cap, float)), default, np.asarray(ex_cap, float)),
+                np.full(len(cands), cap_new),
+            ]
+        )
+        res = cmclp(
+            mat,
+            w,
+            caps,
+            service_radius=max_walk_min,
+            p=p,
+            budget=budget,
+            site_costs=costs,
+            fixed=fixed,
+            time_limit_s=time_limit_s,
+        )
     else:
-        res = mclp(mat, w, service_radius=max_walk_min, p=p, budget=budget, site_costs=costs, fixed=fixed,
-                   time_limit_s=time_limit_s)
+        res = mclp(
+            mat,
+            w,
+            service_radius=max_walk_min,
+            p=p,
+            budget=budget,
+            site_costs=costs,
+            fixed=fixed,
+            time_limit_s=time_limit_s,
+        )
     cov = _coverage(mat, max_walk_min)
-    base_mask = np.asarray(cov[:, fixed].sum(axis=1)).ravel() > 0 if n_ex else np.zeros(len(w), dtype=bool)
+    base_mask = (
+        np.asarray(cov[:, fixed].sum(axis=1)).ravel() > 0 if n_ex else np.zeros(len(w), dtype=bool)
+    )
     new_cols = [int(j) for j in res.selected if j >= n_ex]
     if capacitated:
         loads = np.asarray(res.allocation.sum(axis=0)).ravel()
@@ -1822,22 +2448,39 @@ def propose_sites(demand: Any, existing: Any, candidates: Any, travel: Any, *, k
     sites["cumulative_demand"] = base + np.cumsum(gains) if gains else []
     sites["cumulative_share"] = sites["cumulative_demand"] / total if total > 0 else np.nan
     verb = "배정" if capacitated else "추가"
-    sites["explanation"] = [f"{max_walk_min:g}분 거리 안 돌봄 수요 {g:,.0f}명 {verb} ({_hour_label(close)})" for g in gains]
+    sites["explanation"] = [
+        f"{max_walk_min:g}분 거리 안 돌봄 수요 {g:,.0f}명 {verb} ({_hour_label(close)})"
+        for g in gains
+    ]
     sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=cands.crs)
-    logger.info("propose_sites: %d new %s, demand within %g min %.6g → %.6g of %.6g", len(order), kind,
-                max_walk_min, base, base + sum(gains), total)
+    logger.info(
+        "propose_sites: %d new %s, demand within %g min %.6g → %.6g of %.6g",
+        len(order),
+        kind,
+        max_walk_min,
+        base,
+        base + sum(gains),
+        total,
+    )
     return Proposal(sites, res, base, total)
 
 
-def _rank_by_gain(cov: sp.csr_matrix, w: np.ndarray, base_mask: np.ndarray, cols: list[int]) -> tuple[list[int], list[float]]:
+def _rank_by_gain(
+    cov: sp.csr_matrix, w: np.ndarray, base_mask: np.ndarray, cols: list[int]
+) -> tuple[list[int], list[float]]:
     """Order chosen sites greedily by the demand each adds given the existing and higher-ranked ones."""
     covered = base_mask.copy()
     csc = cov.tocsc()
     left, order, gains = list(cols), [], []
     while left:
-        best = max(left, key=lambda j: (w[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]]
-                                        * ~covered[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]]).sum())
-        rows = csc.indices[csc.indptr[best]:csc.indptr[best + 1]]
+        best = max(
+            left,
+            key=lambda j: (
+                w[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]]
+                * ~covered[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]]
+            ).sum(),
+        )
+        rows = csc.indices[csc.indptr[best] : csc.indptr[best + 1]]
         gains.append(float((w[rows] * ~covered[rows]).sum()))
         covered[rows] = True
         order.append(best)
@@ -1845,8 +2488,15 @@ def _rank_by_gain(cov: sp.csr_matrix, w: np.ndarray, base_mask: np.ndarray, cols
     return order, gains
 
 
-def care_clusters(facilities: Any, cost: Any, *, n_hubs: int | None = None, hubs: Any = None,
-                  weight_col: str | None = None, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Any:
+def care_clusters(
+    facilities: Any,
+    cost: Any,
+    *,
+    n_hubs: int | None = None,
+    hubs: Any = None,
+    weight_col: str | None = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+) -> Any:
     """Group facilities into 돌봄클러스터 around hubs (one intake desk per cluster, 김천 plan).
 
     Parameters
@@ -1877,9 +2527,18 @@ def care_clusters(facilities: Any, cost: Any, *, n_hubs: int | None = None, hubs
     diag = sp.csr_matrix((np.zeros(n), (np.arange(n), np.arange(n))), shape=(n, n))
     coo = mat.tocoo()
     off = coo.row != coo.col
-    mat = _as_csr(sp.coo_matrix((np.concatenate([coo.data[off], diag.data]),
-                                 (np.concatenate([coo.row[off], np.arange(n)]), np.concatenate([coo.col[off], np.arange(n)]))),
-                                shape=(n, n)))
+    mat = _as_csr(
+        sp.coo_matrix(
+            (
+                np.concatenate([coo.data[off], diag.data]),
+                (
+                    np.concatenate([coo.row[off], np.arange(n)]),
+                    np.concatenate([coo.col[off], np.arange(n)]),
+                ),
+            ),
+            shape=(n, n),
+        )
+    )
     if (n_hubs is None) == (hubs is None):
         msg = "care_clusters needs exactly one of n_hubs (choose hubs) or hubs (given hub ids)"
         raise SettingsError(msg)
@@ -1895,6 +2554,8 @@ def care_clusters(facilities: Any, cost: Any, *, n_hubs: int | None = None, hubs
         w = np.ones(n) if weight_col is None else facilities[weight_col].fillna(0).to_numpy(float)
         chosen = pmedian(mat, np.maximum(w, 1e-9), p=n_hubs, time_limit_s=time_limit_s).selected
     d, arg = _nearest_cost(mat, chosen)
-    out = pd.DataFrame({"hub_id": [ids[j] for j in arg], "time_to_hub": d}, index=pd.Index(ids, name="facility_id"))
+    out = pd.DataFrame(
+        {"hub_id": [ids[j] for j in arg], "time_to_hub": d}, index=pd.Index(ids, name="facility_id")
+    )
     out["is_hub"] = out.index == out["hub_id"]
     return out
