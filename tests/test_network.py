@@ -554,7 +554,7 @@ def test_walk_times_picks_network_or_straight_line(wg):
         N.walk_times(O, D, cutoff_min=15.0, walk_speed_kmh=-1)
 
 
-# --------------------------------------------------------------------------- tiled search (exactness of the pruning)
+# --------------------------------------------------------------------------- search order, pruning and chunking
 
 
 def full_graph_times(wg, src_nodes, cutoff):
@@ -570,42 +570,25 @@ def matrix_as_dense(m):
     return dense
 
 
-def test_cell_grid_boxes_hold_every_node_inside_and_counts_match(wg):
-    grid = wg._grid
-    rng = np.random.default_rng(8)
-    for _ in range(20):
-        cx, cy = rng.uniform(wg.x.min(), wg.x.max()), rng.uniform(wg.y.min(), wg.y.max())
-        half = rng.uniform(0, 900)
-        box = (cx - half, cx + half, cy - half, cy + half)
-        got = N._box_nodes(grid, *box)
-        inside = np.flatnonzero((wg.x >= box[0]) & (wg.x <= box[1]) & (wg.y >= box[2]) & (wg.y <= box[3]))
-        assert set(inside) <= set(got.tolist()) and len(np.unique(got)) == len(got)
-        # no node further than one cell outside the box
-        assert (np.abs(wg.x[got] - cx) <= half + grid.size_m + 1e-6).all()
-        assert N._box_counts(grid, *map(np.atleast_1d, box))[0] == len(got)
-
-
-def test_tiles_stay_exact_when_an_edge_is_shorter_than_its_chord():
+def test_an_edge_shorter_than_its_chord_is_walked():
     # a straight street of 100 m blocks plus a 'tunnel' that walks 1.5 km of straight line in 150 m
     n = 40
     x = np.arange(n) * 100.0
     edges = [[i, i + 1] for i in range(n - 1)] + [[0, 15]]
     lengths = [100.0] * (n - 1) + [150.0]
     wg = N.WalkGraph.from_edges(x, np.zeros(n), edges, lengths, walk_speed_kmh=6.0)  # 100 m/min
-    assert wg._reach_m_per_min == pytest.approx(1000.0)  # 1500 m of chord per 1.5 min
     xy = np.column_stack([x, np.zeros(n)])
     O, D = points(xy[:3], "O"), points(xy, "D")
     tt = N.travel_times(wg, O, D, cutoff_min=5.0)
     want = full_graph_times(wg, [0, 1, 2], 5.0)
-    # node 15 is 1.5 km away in a straight line but 1.5 min by the tunnel: a 500 m radius would lose it
+    # node 15 is 1.5 km away in a straight line but 1.5 min by the tunnel (a straight-line pruning would lose it)
     assert want[0, 15] == pytest.approx(1.5) and want[0, 18] == pytest.approx(4.5)
     np.testing.assert_allclose(matrix_as_dense(tt.matrix), want, rtol=1e-12)
 
 
-def test_zero_time_edge_between_two_places_uses_the_graph_search():
+def test_zero_time_edge_between_two_places():
     x = np.array([0.0, 100.0, 600.0, 700.0])
     wg = N.WalkGraph.from_edges(x, np.zeros(4), [[0, 1], [1, 2], [2, 3]], [100.0, 0.0, 100.0], walk_speed_kmh=6.0)
-    assert wg._reach_m_per_min == np.inf  # no straight-line bound: tiles cannot be used
     xy = np.column_stack([x, np.zeros(4)])
     tt = N.travel_times(wg, points(xy, "O"), points(xy, "D"), cutoff_min=1.5)
     want = np.array([[0, 1, 1, 2], [1, 0, 0, 1], [1, 0, 0, 1], [2, 1, 1, 0]], dtype=float)
@@ -614,8 +597,7 @@ def test_zero_time_edge_between_two_places_uses_the_graph_search():
 
 
 @pytest.mark.parametrize("n_origins", [5, 400, 1500])
-def test_every_tiling_equals_whole_graph_dijkstra(wg, n_origins):
-    # few sources get large tiles, every node as a source gets small ones: same answers
+def test_many_or_few_sources_equal_whole_graph_dijkstra(wg, n_origins):
     rng = np.random.default_rng(n_origins)
     src = rng.choice(wg.n_nodes, n_origins, replace=False)
     xy = np.column_stack([wg.x, wg.y])
@@ -629,20 +611,27 @@ def test_every_tiling_equals_whole_graph_dijkstra(wg, n_origins):
     np.testing.assert_allclose(matrix_as_dense(back.matrix), want.T, rtol=1e-12)
 
 
-def test_blocks_cover_each_source_once_within_the_budgets(wg):
+def test_searches_cover_each_source_once_within_the_buffer(wg):
     rng = np.random.default_rng(4)
     src = np.unique(rng.choice(wg.n_nodes, 300))
-    seen = []
-    for which, nodes, block in N._iter_blocks(
-        wg, src, 6.0, chunk_size=16, max_chunk_bytes=40_000, progress=False, desc=""
+    want = full_graph_times(wg, src, 6.0)
+    seen, pieces = [], 0
+    for which, counts, nodes, minutes in N._searches(
+        wg, src, 6.0, chunk_size=16, max_chunk_bytes=12 * 2000, progress=False, desc=""
     ):
-        assert block.shape == (len(which), len(nodes)) and len(which) <= 16
-        assert block.nbytes * 3 <= 40_000 or len(which) == 1
+        pieces += 1
+        assert len(which) <= 16 and counts.sum() == len(nodes) == len(minutes)
+        # the buffer: 2,000 pairs, or one search's worth (every node) when that is more
+        assert len(nodes) <= max(2000, wg.n_nodes)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        for k, s0, c in zip(which, starts, counts, strict=True):
+            got = np.full(wg.n_nodes, np.inf)
+            got[nodes[s0 : s0 + c]] = minutes[s0 : s0 + c]
+            np.testing.assert_array_equal(got, want[k])
+            assert nodes[s0] == src[k] and minutes[s0] == 0.0  # the source is settled first
+            assert (np.diff(minutes[s0 : s0 + c]) >= 0).all()  # in settling order
         seen.extend(which.tolist())
-        # each row is the source's own distances on the subgraph
-        local = np.flatnonzero(nodes == src[which[0]])
-        assert block[0, local[0]] == 0.0
-    assert sorted(seen) == list(range(len(src)))
+    assert sorted(seen) == list(range(len(src))) and pieces >= len(src) // 16
 
 
 def test_snapping_equals_brute_force_nearest_node(wg):
@@ -694,3 +683,155 @@ def test_no_pair_within_the_cutoff_gives_an_empty_matrix(wg):
     assert tt.matrix.shape == (2, 1) and tt.matrix[1, 0] == 0.0 and tt.matrix.nnz == 1
     none = N.travel_times(wg, O.iloc[[0]], D.iloc[[0]], cutoff_min=5.0)
     assert none.matrix.shape == (1, 1) and none.matrix.nnz == 0 and none.to_frame().empty
+
+
+# --------------------------------------------------------------------------- node_times (the compiled kernel)
+
+
+def csr_rows_as_dicts(m, columns=None):
+    """Each row of a CSR matrix as ``{column (or columns[column]): value}``, explicit zeros kept."""
+    out = []
+    for i in range(m.shape[0]):
+        cols, vals = m.indices[m.indptr[i] : m.indptr[i + 1]], m.data[m.indptr[i] : m.indptr[i + 1]]
+        keys = cols if columns is None else columns[cols]
+        out.append(dict(zip(keys.tolist(), vals.tolist(), strict=True)))
+    return out
+
+
+def test_node_times_equals_networkx_for_every_node(grid, wg):
+    rng = np.random.default_rng(21)
+    src = rng.choice(wg.n_nodes, 40, replace=False)
+    m = N.node_times(wg, src, cutoff_min=9.0)
+    assert m.shape == (40, wg.n_nodes) and m.has_sorted_indices
+    got = csr_rows_as_dicts(m, np.asarray(wg.node_ids))
+    n_pairs = 0
+    for i, s in enumerate(src):
+        want = nx_times(grid, wg.node_ids[s], cutoff=9.0)
+        assert got[i] == want  # same nodes, bit-identical float sums
+        n_pairs += len(want)
+    assert n_pairs > 1500 and m.nnz == n_pairs
+    # no cut-off: every node of the connected grid, still identical
+    full = N.node_times(wg, src[:3], cutoff_min=np.inf)
+    assert np.diff(full.indptr).tolist() == [wg.n_nodes] * 3
+    for i, s in enumerate(src[:3]):
+        assert csr_rows_as_dicts(full[i], np.asarray(wg.node_ids))[0] == nx_times(grid, wg.node_ids[s])
+
+
+def test_node_times_on_real_graphml_equals_networkx(korea):
+    G = N.load_graph(korea / "network" / "seoul_central_drive.graphml")
+    wg = N.walk_graph(G)
+    # The walk graph's model as a plain networkx Graph: each street once, the shortest of its
+    # edges in either direction. (G.to_undirected(as_view=True) keeps one of two opposite edges
+    # with the same key, and 419 of them differ from their twin in the last bit of `length`.)
+    H = nx.Graph()
+    H.add_nodes_from(G)
+    for u, v, w in G.edges(data="walk_min"):
+        if u != v and (not H.has_edge(u, v) or w < H[u][v]["walk_min"]):
+            H.add_edge(u, v, walk_min=w)
+    rng = np.random.default_rng(13)
+    src = rng.choice(wg.n_nodes, 30, replace=False)
+    got = csr_rows_as_dicts(N.node_times(wg, src, cutoff_min=12.0), np.asarray(wg.node_ids))
+    n_pairs = 0
+    for i, s in enumerate(src):
+        want = nx.single_source_dijkstra_path_length(H, wg.node_ids[s], cutoff=12.0, weight="walk_min")
+        assert got[i] == want  # same nodes, bit-identical float sums
+        n_pairs += len(want)
+    assert n_pairs >= 1000
+
+
+def line_graph(lengths_m, speed_kmh=6.0):
+    """Nodes along x joined in a row; 6 km/h is 100 m/min."""
+    x = np.concatenate([[0.0], np.cumsum(lengths_m)])
+    e = np.column_stack([np.arange(len(lengths_m)), np.arange(1, len(lengths_m) + 1)])
+    return N.WalkGraph.from_edges(x, np.zeros(len(x)), e, lengths_m, walk_speed_kmh=speed_kmh)
+
+
+def test_node_times_keeps_a_node_exactly_at_the_cutoff():
+    wg = line_graph([100.0] * 6)  # 1.0 min per edge: sums are exact
+    m = N.node_times(wg, [0, 3], cutoff_min=3.0)
+    assert csr_rows_as_dicts(m) == [{0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}, {0: 3.0, 1: 2.0, 2: 1.0, 3: 0.0, 4: 1.0, 5: 2.0, 6: 3.0}]
+    # a sum that is not exact in float64: kept or dropped exactly as networkx decides
+    wg2 = line_graph([10.0, 20.0], speed_kmh=6.0)  # 0.1 + 0.2 min
+    t = 10.0 / 100.0 + 20.0 / 100.0
+    assert t != 0.3  # 0.30000000000000004
+    for cutoff in (t, 0.3):
+        G = nx.Graph()
+        G.add_weighted_edges_from([(0, 1, 0.1), (1, 2, 0.2)], weight="walk_min")
+        want = nx.single_source_dijkstra_path_length(G, 0, cutoff=cutoff, weight="walk_min")
+        assert csr_rows_as_dicts(N.node_times(wg2, [0], cutoff_min=cutoff))[0] == want
+    assert csr_rows_as_dicts(N.node_times(wg, [2], cutoff_min=0.0)) == [{2: 0.0}]
+
+
+def test_node_times_zero_length_edges_and_disconnected_nodes():
+    # 0 -(0 m)- 1 -(100 m)- 2,  3 -(50 m)- 4 (another component),  5 alone (no edge at all)
+    x = np.array([0.0, 0.0, 100.0, 900.0, 950.0, 2000.0])
+    wg = N.WalkGraph.from_edges(x, np.zeros(6), [[0, 1], [1, 2], [3, 4]], [0.0, 100.0, 50.0], walk_speed_kmh=6.0)
+    m = N.node_times(wg, [1, 3, 5, 0], cutoff_min=np.inf)
+    assert csr_rows_as_dicts(m) == [{0: 0.0, 1: 0.0, 2: 1.0}, {3: 0.0, 4: 0.5}, {5: 0.0}, {0: 0.0, 1: 0.0, 2: 1.0}]
+    assert m.nnz == 9 and (m.data == 0).sum() == 6  # explicit zeros are stored
+    want = dijkstra(wg.adjacency, indices=[1, 3, 5, 0])
+    np.testing.assert_array_equal(matrix_as_dense(m), want)
+
+
+def test_node_times_targets_mask_or_positions(wg):
+    rng = np.random.default_rng(3)
+    src = rng.choice(wg.n_nodes, 25)  # repeats allowed
+    targets = rng.choice(wg.n_nodes, 300, replace=False)
+    full = matrix_as_dense(N.node_times(wg, src, cutoff_min=7.0))
+    mask = np.zeros(wg.n_nodes, bool)
+    mask[targets] = True
+    want = np.where(mask, full, np.inf)
+    assert 50 < np.isfinite(want).sum() < np.isfinite(full).sum()
+    for t in (mask, targets):
+        got = N.node_times(wg, src, cutoff_min=7.0, targets=t)
+        assert got.nnz == np.isfinite(want).sum() and got.has_sorted_indices
+        np.testing.assert_array_equal(matrix_as_dense(got), want)
+    none = N.node_times(wg, src, cutoff_min=7.0, targets=np.zeros(wg.n_nodes, bool))
+    assert none.shape == (25, wg.n_nodes) and none.nnz == 0
+
+
+def test_node_times_rows_follow_the_sources_whatever_the_buffer(wg):
+    rng = np.random.default_rng(6)
+    src = rng.choice(wg.n_nodes, 200)
+    want = full_graph_times(wg, src, 5.0)
+    for budget in (N.DEFAULT_MAX_CHUNK_BYTES, 1, 12 * 3000):  # tiny buffers: one search per kernel call
+        m = N.node_times(wg, src, cutoff_min=5.0, max_chunk_bytes=budget)
+        np.testing.assert_array_equal(matrix_as_dense(m), want)
+    empty = N.node_times(wg, np.zeros(0, dtype=int), cutoff_min=5.0)
+    assert empty.shape == (0, wg.n_nodes) and empty.nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("sources", "kw", "error", "match"),
+    [
+        ([0, 10**7], {}, NetworkError, "node positions"),
+        ([-1], {}, NetworkError, "node positions"),
+        ([0.5], {}, NetworkError, "get_indexer"),
+        ([0], {"targets": np.ones(3, bool)}, NetworkError, "one value per node"),
+        ([0], {"targets": [10**7]}, NetworkError, "node positions"),
+        ([0], {"cutoff_min": -1.0}, SettingsError, "cutoff_min"),
+        ([0], {"cutoff_min": np.nan}, SettingsError, "cutoff_min"),
+    ],
+)
+def test_node_times_rejects_bad_input(wg, sources, kw, error, match):
+    with pytest.raises(error, match=match):
+        N.node_times(wg, np.asarray(sources), **{"cutoff_min": 5.0, **kw})
+
+
+def test_kernel_compiles_without_a_writable_cache(monkeypatch):
+    # numba refuses cache=True at decoration time when no cache directory is writable
+    calls = []
+
+    def njit(**kw):
+        calls.append(kw)
+        if kw.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file '/ro/network.py'")
+        return lambda f: ("compiled", f)
+
+    monkeypatch.setattr(N.numba, "njit", njit)
+
+    def f():
+        return 1
+
+    assert N._njit(f) == ("compiled", f)
+    assert [c["cache"] for c in calls] == [True, False]

@@ -5,8 +5,10 @@ loaded from a local ``.osm`` / ``.osm.pbf`` / ``.graphml`` file), or from :func:
 projected to EPSG:5179 and turned once into a :class:`WalkGraph` (a symmetric CSR adjacency in
 minutes), so routing never touches networkx.
 
-Travel times are cut-off shortest paths computed with :func:`scipy.sparse.csgraph.dijkstra`
-and returned as a sparse :class:`TravelTimes` (only pairs within the cut-off). Modelling choices:
+Travel times are cut-off shortest paths, computed by a numba-compiled Dijkstra over the
+graph's CSR arrays (:func:`node_times`, used by :func:`travel_times` and :func:`service_areas`;
+see docs/design-changes.md for why not ``scipy.sparse.csgraph``), and returned as a sparse
+:class:`TravelTimes` (only pairs within the cut-off). Modelling choices:
 
 * The walk graph is **undirected**: pedestrians walk both ways along one-way streets. Parallel
   edges keep the shortest one; self-loops are dropped.
@@ -17,16 +19,12 @@ and returned as a sparse :class:`TravelTimes` (only pairs within the cut-off). M
 * Without a graph, :func:`straight_line_times` uses the straight-line distance times a detour
   factor, and says so in ``distance_method``.
 
-Speed: every scipy Dijkstra call costs O(nodes of the graph it is given) before it starts
-searching, and returns a dense block (sources × nodes). Search sources are therefore grouped in
-square tiles (the side picked by a small cost model: call overhead vs dense output), and each
-tile is searched on the subgraph of the nodes within a straight-line radius of its sources, cut
-out in O(tile) with a node grid. The radius is ``limit × reach``, where ``reach`` is the largest
-chord / walk-time ratio over all edges, so the pruning is exact even where an edge is shorter
-than the straight line between its ends (a straight line is never longer than the chords it
-replaces). Without such a bound (a zero-time edge between two places, or no cut-off) a
-multi-source pass finds each chunk's subgraph instead. As the walk graph is undirected, the
-search starts from whichever side (origins or destinations) has fewer distinct nodes.
+Speed and memory: each search from a source touches only the nodes within the cut-off (a
+binary heap, and one distance array reused across sources and reset at the touched nodes
+only), and appends what it reaches to an output buffer of bounded size; no dense rows. As the
+walk graph is undirected, the search starts from whichever side (origins or destinations) has
+fewer distinct nodes. The multi-source nearest-facility pass stays on
+:func:`scipy.sparse.csgraph.dijkstra` (``min_only``), which is one O(graph) call anyway.
 """
 
 from __future__ import annotations
@@ -44,6 +42,7 @@ from typing import Any
 
 import geopandas as gpd
 import networkx as nx
+import numba
 import numpy as np
 import pandas as pd
 import pyproj
@@ -70,6 +69,7 @@ __all__ = [
     "graph_from_polygon",
     "load_graph",
     "nearest_facility_time",
+    "node_times",
     "save_graph",
     "service_areas",
     "snap_points",
@@ -88,17 +88,13 @@ DEFAULT_WALK_SPEED_KMH = 4.0
 DEFAULT_DETOUR_FACTOR = 1.3
 #: Points further than this from every graph node are reported, not routed.
 DEFAULT_MAX_SNAP_M = 250.0
-#: Memory budget of one dense Dijkstra block (rows × subgraph nodes × float64).
+#: Memory budget of the searches' output buffer (12 bytes per pair found) before it is copied out.
 DEFAULT_MAX_CHUNK_BYTES = 256 * 2**20
 #: All metric work happens in Korea 2000 / Unified CS (docs/data-contract.md).
 NETWORK_CRS = "EPSG:5179"
 #: OSMnx download cache (relative to the working directory, like the CLI's data/cache).
 DEFAULT_CACHE_DIR = Path("data/cache/osmnx")
 
-# A dense block is read, gathered and masked: about three float64 copies per cell.
-_BYTES_PER_CELL = 8 * 3
-# Above this share of all nodes a subgraph saves nothing over the whole graph.
-_SUBGRAPH_MAX_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -187,28 +183,6 @@ class WalkGraph:
     @cached_property
     def _tree(self) -> cKDTree:
         return cKDTree(np.column_stack([self.x, self.y]))
-
-    @cached_property
-    def _grid(self) -> _CellGrid:
-        return _cell_grid(self.x, self.y)
-
-    @cached_property
-    def _reach_m_per_min(self) -> float:
-        """Largest straight-line displacement per minute walked along one edge (chord / time).
-
-        A node ``t`` minutes away lies within ``t ×`` this many metres; ``inf`` when a
-        zero-time edge joins two distinct places (then no straight-line bound exists).
-        """
-        adj = self.adjacency
-        u = np.repeat(np.arange(self.n_nodes), np.diff(adj.indptr))
-        chord = np.hypot(self.x[u] - self.x[adj.indices], self.y[u] - self.y[adj.indices])
-        moving = chord > 0
-        if not moving.any():
-            return 0.0
-        minutes = adj.data[moving]
-        if (minutes <= 0).any():
-            return math.inf
-        return float((chord[moving] / minutes).max())
 
     @classmethod
     def from_edges(
@@ -631,275 +605,279 @@ def snap_points(
 
 # --------------------------------------------------------------------------- routing core
 
-# Cost model used to pick the tile size, in units of one dense Dijkstra output cell (~2 ns):
-# the fixed Python + scipy overhead of one call on a tile, and the cost per subgraph node of
-# cutting the tile out of the graph. Measured on the 200k-node benchmark graph.
-_CALL_COST_CELLS = 30_000
-_EXTRACT_COST_CELLS = 12
-# Average nodes per cell of the grid that buckets the graph nodes (WalkGraph._grid).
-_NODES_PER_CELL = 4
+# Heap position of a node that has been settled (its time is final) or not reached yet.
+_SETTLED = -2
+_UNSEEN = -1
 
 
-@dataclass(frozen=True)
-class _CellGrid:
-    """Graph nodes bucketed in square cells (row-major), with a summed-area table of counts."""
+def _njit(func: Any) -> Any:
+    """``numba.njit(cache=True)``, or without the on-disk cache where none can be written.
 
-    x0: float
-    y0: float
-    size_m: float
-    nx: int
-    ny: int
-    order: np.ndarray  # node positions sorted by cell
-    start: np.ndarray  # the nodes of cell c are order[start[c] : start[c + 1]]
-    table: np.ndarray  # (ny + 1, nx + 1) cumulative node counts
-
-    def cols(self, x: np.ndarray | float) -> np.ndarray:
-        return np.clip(np.floor((np.asarray(x) - self.x0) / self.size_m), 0, self.nx - 1).astype(np.int64)
-
-    def rows(self, y: np.ndarray | float) -> np.ndarray:
-        return np.clip(np.floor((np.asarray(y) - self.y0) / self.size_m), 0, self.ny - 1).astype(np.int64)
-
-
-def _cell_grid(x: np.ndarray, y: np.ndarray) -> _CellGrid:
-    n = len(x)
-    x0, y0 = (float(x.min()), float(y.min())) if n else (0.0, 0.0)
-    w, h = (float(x.max()) - x0, float(y.max()) - y0) if n else (0.0, 0.0)
-    # about _NODES_PER_CELL nodes per cell, so the grid has about n / 4 cells whatever its shape
-    size = max(math.sqrt(max(w, 1.0) * max(h, 1.0) * _NODES_PER_CELL / max(n, 1)), 1e-3)
-    grid = _CellGrid(x0, y0, size, int(w // size) + 1, int(h // size) + 1, np.zeros(0), np.zeros(0), np.zeros(0))
-    key = grid.rows(y) * grid.nx + grid.cols(x)
-    counts = np.bincount(key, minlength=grid.nx * grid.ny)
-    table = np.zeros((grid.ny + 1, grid.nx + 1), dtype=np.int64)
-    table[1:, 1:] = counts.reshape(grid.ny, grid.nx).cumsum(0).cumsum(1)
-    start = np.concatenate([[0], np.cumsum(counts)])
-    return _CellGrid(x0, y0, size, grid.nx, grid.ny, np.argsort(key, kind="stable"), start, table)
-
-
-def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(lo[i], hi[i])`` for all i, without a Python loop."""
-    n = hi - lo
-    return np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-
-
-def _box_nodes(grid: _CellGrid, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> np.ndarray:
-    """Nodes of every cell touching the box (a superset of the nodes inside it), in cell order."""
-
-    def cell(v: float, origin: float, count: int) -> int:  # scalar twin of _CellGrid.cols/rows
-        return min(max(math.floor((v - origin) / grid.size_m), 0), count - 1)
-
-    cx0, cx1 = cell(x_lo, grid.x0, grid.nx), cell(x_hi, grid.x0, grid.nx)
-    first = np.arange(cell(y_lo, grid.y0, grid.ny), cell(y_hi, grid.y0, grid.ny) + 1) * grid.nx
-    return grid.order[_ranges(grid.start[first + cx0], grid.start[first + cx1 + 1])]
-
-
-def _box_counts(grid: _CellGrid, x_lo: np.ndarray, x_hi: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray) -> np.ndarray:
-    """Number of nodes :func:`_box_nodes` returns for each box (summed-area table lookups)."""
-    cx0, cx1 = grid.cols(x_lo), grid.cols(x_hi) + 1
-    cy0, cy1 = grid.rows(y_lo), grid.rows(y_hi) + 1
-    t = grid.table
-    return t[cy1, cx1] - t[cy0, cx1] - t[cy1, cx0] + t[cy0, cx0]
-
-
-def _tiles(sx: np.ndarray, sy: np.ndarray, side_m: float) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-    """Group points into square tiles: ``(order, bounds, (x_min, x_max, y_min, y_max) per tile)``.
-
-    The points of tile ``t`` are ``order[bounds[t] : bounds[t + 1]]``.
+    numba keeps compiled kernels next to this file (``__pycache__``) or, when that directory is
+    read-only, in a user-wide cache directory; if neither is writable it refuses ``cache=True``
+    at decoration time. Compiling on every import (about a second) beats failing to import.
     """
-    kx = np.floor((sx - sx.min()) / side_m).astype(np.int64)
-    ky = np.floor((sy - sy.min()) / side_m).astype(np.int64)
-    key = ky * (int(kx.max()) + 1) + kx
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
-    xs, ys = sx[order], sy[order]
-    box = (
-        np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts),
-        np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts),
-    )
-    return order, np.append(starts, len(order)), box
+    try:
+        return numba.njit(cache=True, nogil=True)(func)
+    except RuntimeError as err:  # "cannot cache function ...: no locator available"
+        logger.info("numba cache unavailable (%s); compiling the Dijkstra kernel in memory", err)
+        return numba.njit(cache=False, nogil=True)(func)
 
 
-def _plan_tiles(
-    grid: _CellGrid, sx: np.ndarray, sy: np.ndarray, radius_m: float, rows_max: int, n_nodes: int
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-    """Tiles of sources of the side that minimises the modelled cost of all Dijkstra calls.
-
-    Small tiles waste little dense output (rows × subgraph nodes) but pay the per-call overhead
-    often; sparse sources want tiles of a few cut-off radii, dense sources small ones.
-    """
-    best, best_cost = None, np.inf
-    base = max(radius_m, grid.size_m)
-    for side in [base * 2.0**j for j in range(-3, 7)]:
-        order, bounds, (x0, x1, y0, y1) = _tiles(sx, sy, side)
-        k = np.diff(bounds)
-        n_sub = np.minimum(_box_counts(grid, x0 - radius_m, x1 + radius_m, y0 - radius_m, y1 + radius_m), n_nodes)
-        cost = float(np.sum(np.ceil(k / rows_max) * _CALL_COST_CELLS + n_sub * (_EXTRACT_COST_CELLS + k)))
-        if cost < best_cost:
-            best, best_cost = (order, bounds, (x0, x1, y0, y1)), cost
-        if len(k) == 1:  # larger tiles give the same single tile
+@_njit
+def _sift_up(heap_node: np.ndarray, heap_key: np.ndarray, pos: np.ndarray, i: int) -> None:
+    node, key = heap_node[i], heap_key[i]
+    while i > 0:
+        parent = (i - 1) >> 1
+        if heap_key[parent] <= key:
             break
-    logger.debug("tiles: %d for %d sources (modelled cost %.3g cells)", len(best[1]) - 1, len(sx), best_cost)
-    return best
+        heap_node[i], heap_key[i] = heap_node[parent], heap_key[parent]
+        pos[heap_node[i]] = i
+        i = parent
+    heap_node[i], heap_key[i] = node, key
+    pos[node] = i
 
 
-def _induced(adjacency: sp.csr_matrix, nodes: np.ndarray, pos: np.ndarray) -> sp.csr_matrix:
-    """Subgraph induced by ``nodes``, where ``pos[nodes]`` already holds ``0..len(nodes)-1``.
+@_njit
+def _sift_down(heap_node: np.ndarray, heap_key: np.ndarray, pos: np.ndarray, size: int) -> None:
+    """Restore the heap after its last entry was moved to the root."""
+    node, key = heap_node[0], heap_key[0]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap_key[child + 1] < heap_key[child]:
+            child += 1
+        if heap_key[child] >= key:
+            break
+        heap_node[i], heap_key[i] = heap_node[child], heap_key[child]
+        pos[heap_node[i]] = i
+        i = child
+    heap_node[i], heap_key[i] = node, key
+    pos[node] = i
 
-    ``pos`` is -1 for every other node, so the cut costs O(edges of ``nodes``), not O(graph)
-    as scipy's column indexing would.
+
+@_njit
+def _cutoff_search(
+    indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, sources: np.ndarray,
+    first: int, last: int, limit: float, targets: np.ndarray, room: int,
+    dist: np.ndarray, pos: np.ndarray, heap_node: np.ndarray, heap_key: np.ndarray, touched: np.ndarray,
+    out_node: np.ndarray, out_time: np.ndarray, counts: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover - compiled; its Python twin is not run
+    """Dijkstra from ``sources[first:last]`` in turn, every node within ``limit`` minutes.
+
+    Binary heap keyed by time; ``dist``/``pos`` are all ``inf``/``_UNSEEN`` on entry and are
+    reset at the touched nodes only after each source, so a search costs O(its ball), never
+    O(graph). Times are ``dist[u] + w`` in float64, the sums networkx forms. The nodes reached
+    (only ``targets`` where that mask is not empty) are appended to ``out_node``/``out_time``
+    source by source, ``counts[k]`` of them for ``sources[k]``. A source is started only if
+    ``room`` more pairs fit in the buffer. Returns ``(next source, pairs written)``.
     """
-    lo, hi = adjacency.indptr[nodes], adjacency.indptr[nodes + 1]
-    n_out = hi - lo
-    idx = _ranges(lo.astype(np.int64), hi.astype(np.int64))
-    cols = pos[adjacency.indices[idx]]
-    keep = cols >= 0
-    kept = np.zeros(len(keep) + 1, dtype=pos.dtype)
-    np.cumsum(keep, out=kept[1:])
-    bounds = np.zeros(len(nodes) + 1, dtype=np.int64)
-    np.cumsum(n_out, out=bounds[1:])
-    m = len(nodes)
-    return sp.csr_matrix((adjacency.data[idx[keep]], cols[keep], kept[bounds]), shape=(m, m))
+    masked = len(targets) > 0
+    cap = len(out_node)
+    written = 0
+    k = first
+    while k < last and cap - written >= room:
+        s = sources[k]
+        before = written
+        dist[s] = 0.0
+        heap_node[0], heap_key[0], pos[s] = s, 0.0, 0
+        size, n_touched = 1, 1
+        touched[0] = s
+        while size > 0:
+            u, du = heap_node[0], heap_key[0]
+            pos[u] = _SETTLED
+            size -= 1
+            if size > 0:
+                heap_node[0], heap_key[0] = heap_node[size], heap_key[size]
+                _sift_down(heap_node, heap_key, pos, size)
+            if not masked or targets[u]:
+                out_node[written] = u
+                out_time[written] = du
+                written += 1
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                p = pos[v]
+                if p == _SETTLED:
+                    continue
+                t = du + weights[e]
+                if t > limit or t >= dist[v]:
+                    continue
+                dist[v] = t
+                if p == _UNSEEN:
+                    touched[n_touched] = v
+                    n_touched += 1
+                    p = size
+                    size += 1
+                heap_node[p], heap_key[p] = v, t
+                _sift_up(heap_node, heap_key, pos, p)
+        for i in range(n_touched):
+            dist[touched[i]] = np.inf
+            pos[touched[i]] = _UNSEEN
+        counts[k] = written - before
+        k += 1
+    return k, written
 
 
 def _morton(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Z-order key, so consecutive sources are near each other in space."""
+    """Z-order key of points, so that sorting by it puts points near each other in space next
+    to each other (consecutive searches then reuse the same nodes in the CPU caches)."""
 
     def spread(v: np.ndarray) -> np.ndarray:
-        v = v.astype(np.uint64) & 0xFFFF
+        v = v & 0xFFFF
         v = (v | (v << 8)) & 0x00FF00FF
         v = (v | (v << 4)) & 0x0F0F0F0F
         v = (v | (v << 2)) & 0x33333333
         return (v | (v << 1)) & 0x55555555
 
     def quantise(v: np.ndarray) -> np.ndarray:
-        span = max(float(v.max() - v.min()), 1e-9) if len(v) else 1.0
-        return ((v - (v.min() if len(v) else 0)) / span * 65535).astype(np.uint64)
+        lo, span = float(v.min()), max(float(v.max() - v.min()), 1e-9)
+        return ((v - lo) / span * 65535).astype(np.uint64)
 
-    return spread(quantise(x)) | (spread(quantise(y)) << 1)
-
-
-def _reachable_subgraph(
-    adjacency: sp.csr_matrix, sources: np.ndarray, limit: float
-) -> tuple[np.ndarray, sp.csr_matrix]:
-    """Nodes within ``limit`` of any source (one multi-source pass) and their induced subgraph."""
-    n = adjacency.shape[0]
-    if not np.isfinite(limit):
-        return np.arange(n), adjacency
-    dist = dijkstra(adjacency, directed=True, indices=sources, limit=limit, min_only=True)
-    nodes = np.flatnonzero(np.isfinite(dist))
-    if len(nodes) > _SUBGRAPH_MAX_SHARE * n:
-        return np.arange(n), adjacency
-    return nodes, adjacency[nodes][:, nodes]
+    return spread(quantise(x)) | (spread(quantise(y)) << np.uint64(1))
 
 
-def _rows_per_call(chunk_size: int, max_chunk_bytes: int, n_sub: int) -> int:
-    return max(1, min(chunk_size, int(max_chunk_bytes // (_BYTES_PER_CELL * max(n_sub, 1)))))
+def _searches(
+    graph: WalkGraph, sources: np.ndarray, limit: float, *, targets: np.ndarray | None = None,
+    chunk_size: int, max_chunk_bytes: int, progress: bool, desc: str,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Cut-off searches from ``sources`` (node positions), at most ``chunk_size`` per kernel call.
 
-
-def _blocks_by_search(
-    graph: WalkGraph, sources: np.ndarray, limit: float, *, chunk_size: int, max_chunk_bytes: int,
-    progress: bool, desc: str,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Blocks on subgraphs found by a multi-source pass per Z-order chunk of ``chunk_size``.
-
-    Used when no straight-line bound exists: no cut-off, or a zero-time edge between two
-    distinct places. Each pass costs O(graph), so this is the slow path.
-    """
-    order = np.argsort(_morton(graph.x[sources], graph.y[sources]), kind="stable")
-    for start in tqdm(range(0, len(order), chunk_size), disable=not progress, desc=desc, unit="chunk"):
-        chunk = order[start : start + chunk_size]
-        sub_nodes, sub_adj = _reachable_subgraph(graph.adjacency, sources[chunk], limit)
-        local = np.searchsorted(sub_nodes, sources[chunk])
-        rows = _rows_per_call(chunk_size, max_chunk_bytes, len(sub_nodes))
-        for s in range(0, len(chunk), rows):
-            block = dijkstra(sub_adj, directed=True, indices=local[s : s + rows], limit=limit)
-            yield chunk[s : s + rows], sub_nodes, block
-
-
-def _blocks_by_tiles(
-    graph: WalkGraph, sources: np.ndarray, limit: float, radius_m: float, *, chunk_size: int,
-    max_chunk_bytes: int, progress: bool, desc: str,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Blocks on the subgraph of each tile of sources: the nodes within ``radius_m`` of its box."""
-    grid, adj, n = graph._grid, graph.adjacency, graph.n_nodes
-    order, bounds, (x0, x1, y0, y1) = _plan_tiles(
-        grid, graph.x[sources], graph.y[sources], radius_m, chunk_size, n
-    )
-    pos = np.full(n, -1, dtype=adj.indices.dtype)  # scratch node -> subgraph position, reset after use
-    for t in tqdm(range(len(bounds) - 1), disable=not progress, desc=desc, unit="tile"):
-        chunk = order[bounds[t] : bounds[t + 1]]
-        nodes = _box_nodes(grid, x0[t] - radius_m, x1[t] + radius_m, y0[t] - radius_m, y1[t] + radius_m)
-        if len(nodes) > _SUBGRAPH_MAX_SHARE * n:
-            nodes, sub, local = np.arange(n), adj, sources[chunk]
-        else:
-            pos[nodes] = np.arange(len(nodes))
-            sub, local = _induced(adj, nodes, pos), pos[sources[chunk]]
-            pos[nodes] = -1
-        rows = _rows_per_call(chunk_size, max_chunk_bytes, len(nodes))
-        for s in range(0, len(chunk), rows):
-            yield chunk[s : s + rows], nodes, dijkstra(sub, directed=True, indices=local[s : s + rows], limit=limit)
-
-
-def _iter_blocks(
-    graph: WalkGraph,
-    sources: np.ndarray,
-    limit: float,
-    *,
-    chunk_size: int,
-    max_chunk_bytes: int,
-    progress: bool,
-    desc: str,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield ``(positions into sources, subgraph nodes, dense times block)``.
-
-    ``sources`` are unique node positions. The block has one row per yielded source and one
-    column per subgraph node (in no particular order), ``inf`` beyond ``limit``; its size stays
-    within ``max_chunk_bytes`` and it has at most ``chunk_size`` rows.
-
-    Exactness of the tile subgraphs: a node ``t`` minutes from a source along a path lies within
-    ``t × reach`` metres of it in a straight line, where ``reach`` is the largest chord / time
-    ratio over all edges (a straight line is never longer than the chords it replaces). The box
-    of a tile's sources grown by that radius therefore holds every path within ``limit``.
+    Yields ``(which, counts, nodes, minutes)``: the sources at positions ``which`` reached
+    ``counts[k]`` nodes each, listed source by source in ``nodes``/``minutes`` (in the order
+    the search settled them). Sources are searched in Z-order of their coordinates, which
+    measured about 1.5× faster than a random order on the benchmark graph. ``targets``
+    (boolean per node) keeps only those nodes. The output buffer holds about
+    ``max_chunk_bytes`` (12 bytes per pair), and never less than one search's worth; with the
+    five O(nodes) scratch arrays that is all the working memory.
     """
     if chunk_size < 1 or max_chunk_bytes < 1:
         msg = f"chunk_size and max_chunk_bytes must be >= 1, got {chunk_size!r} and {max_chunk_bytes!r}"
         raise SettingsError(msg)
-    if not len(sources):
+    adj = graph.adjacency
+    n = graph.n_nodes
+    mask = np.zeros(0, dtype=np.bool_) if targets is None else np.ascontiguousarray(targets, dtype=np.bool_)
+    room = n if targets is None else int(mask.sum())
+    if not len(sources) or room == 0:
         return
-    radius_m = limit * graph._reach_m_per_min
-    kw = {"chunk_size": chunk_size, "max_chunk_bytes": max_chunk_bytes, "progress": progress, "desc": desc}
-    if np.isfinite(radius_m):
-        # pad for rounding in the path sums and in reach itself
-        yield from _blocks_by_tiles(graph, sources, limit, radius_m * (1 + 1e-9) + 1e-6, **kw)
-    else:
-        yield from _blocks_by_search(graph, sources, limit, **kw)
+    order = np.argsort(_morton(graph.x[sources], graph.y[sources]), kind="stable")
+    src = np.ascontiguousarray(sources[order], dtype=np.int64)
+    cap = max(room, min(max_chunk_bytes // 12, room * chunk_size))
+    index_dtype = np.int32 if n < 2**31 - 1 else np.int64
+    dist = np.full(n, np.inf)
+    pos = np.full(n, _UNSEEN, dtype=index_dtype)
+    heap_node, touched = np.empty(n, dtype=index_dtype), np.empty(n, dtype=index_dtype)
+    heap_key = np.empty(n)
+    out_node, out_time = np.empty(cap, dtype=index_dtype), np.empty(cap)
+    counts = np.zeros(len(src), dtype=np.int64)
+    weights = np.ascontiguousarray(adj.data, dtype=np.float64)
+    with tqdm(total=len(src), disable=not progress, desc=desc, unit="source") as bar:
+        first = 0
+        while first < len(src):
+            last = min(first + chunk_size, len(src))
+            nxt, written = _cutoff_search(
+                adj.indptr, adj.indices, weights, src, first, last, float(limit), mask, room,
+                dist, pos, heap_node, heap_key, touched, out_node, out_time, counts,
+            )
+            yield order[first:nxt], counts[first:nxt], out_node[:written].copy(), out_time[:written].copy()
+            bar.update(nxt - first)
+            first = nxt
 
 
-def _node_hits(
-    graph: WalkGraph, sources: np.ndarray, limit: float, *, targets: np.ndarray | None = None,
-    chunk_size: int, max_chunk_bytes: int, progress: bool, desc: str,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``(positions into sources, reached nodes, minutes)`` for every node within ``limit``.
+def node_times(
+    graph: WalkGraph | nx.MultiDiGraph,
+    sources: Sequence[int] | np.ndarray,
+    *,
+    cutoff_min: float,
+    targets: np.ndarray | None = None,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+    progress: bool = False,
+) -> sp.csr_matrix:
+    """Walk minutes from graph nodes to every node within ``cutoff_min`` (cut-off Dijkstra).
 
-    ``targets`` (boolean per node) keeps only those nodes; when they are a small share of a
-    subgraph only their columns of the dense block are scanned.
+    The node-level answer networkx's ``single_source_dijkstra_path_length(G, s, cutoff=...)``
+    gives, for many sources at once and with the same float64 sums.
+
+    Parameters
+    ----------
+    graph
+        A :class:`WalkGraph` (or an OSMnx graph, converted first).
+    sources
+        Node positions ``0 .. n_nodes - 1`` of the WalkGraph (``graph.node_ids.get_indexer(ids)``
+        turns node ids into positions); repeats are allowed.
+    cutoff_min
+        Nodes with time ``<= cutoff_min`` are kept (``np.inf``: every reachable node).
+    targets
+        Keep only these nodes: a boolean mask over the nodes or an array of node positions.
+    max_chunk_bytes
+        Size of the output buffer the searches fill before it is copied out (12 bytes per pair).
+    progress
+        Show a tqdm progress bar over the sources.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Shape ``(len(sources), n_nodes)``, sorted indices; entry ``(i, v)`` is the time from
+        ``sources[i]`` to node ``v``. The source itself is stored as an explicit ``0.0``:
+        read reachability from ``indptr``/``indices``, never ``.nonzero()``.
     """
-    for which, sub_nodes, block in _iter_blocks(
-        graph, sources, limit, chunk_size=chunk_size, max_chunk_bytes=max_chunk_bytes,
-        progress=progress, desc=desc,
+    graph = walk_graph(graph)
+    n = graph.n_nodes
+    if not cutoff_min >= 0:
+        msg = f"cutoff_min must be >= 0 minutes (np.inf for no cut-off), got {cutoff_min!r}"
+        raise SettingsError(msg)
+    src = np.asarray(sources)
+    if src.ndim != 1 or (len(src) and (src.dtype.kind not in "iu" or src.min() < 0 or src.max() >= n)):
+        msg = (
+            f"sources must be a 1-D array of node positions 0..{n - 1}; got {src.dtype} values "
+            f"{src.min() if len(src) else ''}..{src.max() if len(src) else ''}. "
+            "Use graph.node_ids.get_indexer(ids) for node ids."
+        )
+        raise NetworkError(msg)
+    mask = None if targets is None else _target_mask(targets, n)
+    which: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    nodes: list[np.ndarray] = []
+    minutes: list[np.ndarray] = []
+    for w, c, v, t in _searches(
+        graph, src, float(cutoff_min), targets=mask, chunk_size=max(1, len(src)),
+        max_chunk_bytes=max_chunk_bytes, progress=progress, desc="node times",
     ):
-        if targets is not None:
-            cols = np.flatnonzero(targets[sub_nodes])
-            if len(cols) < len(sub_nodes) // 2:
-                block, sub_nodes = block[:, cols], sub_nodes[cols]
-        flat = block.ravel()
-        hit = np.flatnonzero(flat <= limit)  # 1-D scan: about 4× faster than a 2-D np.nonzero
-        r = hit // block.shape[1]
-        node = sub_nodes[hit - r * block.shape[1]]
-        if targets is not None:
-            keep = targets[node]
-            hit, r, node = hit[keep], r[keep], node[keep]
-        yield which[r], node, flat[hit]
+        which.append(w)
+        counts.append(c)
+        nodes.append(v)
+        minutes.append(t)
+    if not counts:  # no sources, or no targets
+        return sp.csr_matrix((len(src), n))
+    # rows come out in search order, each row in one piece: build CSR so, then reorder the rows
+    indptr = np.zeros(len(src) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=indptr[1:])
+    index_dtype = np.int32 if max(indptr[-1], n) < 2**31 - 1 else np.int64
+    searched = sp.csr_matrix(
+        (np.concatenate(minutes), np.concatenate(nodes).astype(index_dtype, copy=False), indptr.astype(index_dtype)),
+        shape=(len(src), n),
+    )
+    rows = np.empty(len(src), dtype=np.int64)
+    rows[np.concatenate(which)] = np.arange(len(src))
+    m = searched[rows]
+    m.sort_indices()
+    return m
+
+
+def _target_mask(targets: np.ndarray, n: int) -> np.ndarray:
+    t = np.asarray(targets)
+    if t.dtype == bool:
+        if t.shape != (n,):
+            msg = f"a boolean targets mask needs one value per node ({n}); got shape {t.shape}"
+            raise NetworkError(msg)
+        return t
+    if t.ndim != 1 or (len(t) and (t.dtype.kind not in "iu" or t.min() < 0 or t.max() >= n)):
+        msg = f"targets must be a boolean mask over the {n} nodes or an array of node positions 0..{n - 1}"
+        raise NetworkError(msg)
+    mask = np.zeros(n, dtype=bool)
+    mask[t] = True
+    return mask
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -983,10 +961,11 @@ def _pair_times(
     group_of[t_uniq] = np.arange(len(t_uniq))
     s_single, t_single = bool(s_count.max() == 1), bool(t_count.max() == 1)
     targets = group_of >= 0
-    for which, node, node_min in _node_hits(
+    for searched, counts, node, node_min in _searches(
         graph, s_uniq, limit, targets=None if targets.all() else targets, chunk_size=chunk_size,
         max_chunk_bytes=max_chunk_bytes, progress=progress, desc="travel times",
     ):
+        which = np.repeat(searched, counts)
         t_members = _members(t_order, t_start, t_count, group_of[node], single=t_single)
         s_which, path = which, node_min
         if isinstance(t_members, tuple):  # some points share a node: one row per point
@@ -1180,17 +1159,17 @@ def service_areas(
         limit = _limit_pad(minutes - snap_min.min())
         uniq, order, start, count = _groups(snap.node[idx])
         adj = graph.adjacency
-        for which, sub_nodes, block in _iter_blocks(
+        for searched, counts, nodes, times in _searches(
             graph, uniq, limit, chunk_size=64, max_chunk_bytes=max_chunk_bytes,
             progress=progress, desc="service areas",
         ):
-            members, owner = _expand(order, start, count, which)
-            by_node = np.argsort(sub_nodes)  # _isochrone looks nodes up by binary search
-            sorted_nodes = sub_nodes[by_node]
+            ends = np.cumsum(counts)
+            members, owner = _expand(order, start, count, searched)
             for f, row in zip(members, owner, strict=True):
-                left = minutes - snap_min[f]
+                reached, t = nodes[ends[row] - counts[row] : ends[row]], times[ends[row] - counts[row] : ends[row]]
+                by_node = np.argsort(reached)  # _isochrone looks nodes up by binary search
                 geoms[idx[f]], reached_count[idx[f]] = _isochrone(
-                    graph, adj, sorted_nodes, block[row][by_node], left, buffer_m, fill_holes
+                    graph, adj, reached[by_node], t[by_node], minutes - snap_min[f], buffer_m, fill_holes
                 )
     return gpd.GeoDataFrame(
         {"minutes": float(minutes), "reached_nodes": reached_count},
