@@ -206,13 +206,13 @@ def test_demand_owners_keep_linked_zones_together(region):
 FAULT: dict = {"code": None, "times": 0, "attempts": 0}
 
 
-def _flaky(region_, code_, *args):
-    if code_ == FAULT["code"]:
+def _flaky(region_, codes_, *args):
+    if FAULT["code"] in codes_:
         FAULT["attempts"] += 1
         if FAULT["attempts"] <= FAULT["times"]:
             msg = f"deliberate failure {FAULT['attempts']}"
             raise InputDataError(msg)
-    return REAL_ANALYSE(region_, code_, *args)
+    return REAL_ANALYSE(region_, codes_, *args)
 
 
 REAL_ANALYSE = scale._analyse_partition
@@ -338,3 +338,63 @@ def test_a_window_of_one_partition_gives_the_same_results(region, threads, monke
     got = parted.access.reindex(idx)["access"]
     np.testing.assert_allclose(got, single.access["access"], rtol=1e-9)
     assert len(parted.partitions) == 4
+
+
+# --------------------------------------------------------------------------- tasks: several 시군구 on one halo
+
+
+def test_tasks_are_whole_compact_balanced_groups():
+    r = sample.generate_region(16, schools_per_sigungu=4, sigungu_km=2.0, seed=5)
+    admin = r.inputs.admin_areas
+    codes = sorted(set(admin["sigungu_code"].astype(str)))
+    weight = pd.Series(1.0, index=codes)
+    # 6 tasks for one worker: 16 시군구 in strips of a 4 × 4 grid, 2–3 each, every one exactly once
+    tasks = scale._tasks(admin, weight, n_workers=1)
+    assert len(tasks) == 6
+    assert sorted(c for t in tasks for c in t) == codes
+    assert sorted(map(len, tasks)) == [2, 2, 3, 3, 3, 3]
+    # compact: the squares of a task touch (edge or corner: neighbours differ by at most one grid step)
+    box = r.sigungu.loc[codes, ["minx", "miny"]]
+    cell = ((box - box.min()) / 2000.0).round().astype(int)
+    for task in tasks:
+        cells = {tuple(cell.loc[c]) for c in task}
+        seen, todo = set(), [next(iter(cells))]
+        while todo:
+            x, y = todo.pop()
+            seen.add((x, y))
+            todo += [(x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                     if (x + dx, y + dy) in cells and (x + dx, y + dy) not in seen]
+        assert seen == cells, task
+    # weights count: a heavy 시군구 gets a task of its own
+    heavy = weight.copy()
+    heavy[codes[5]] = 14.0
+    assert (codes[5],) in scale._tasks(admin, heavy, n_workers=1)
+    # at least one task per 시군구 when there are more tasks than 시군구
+    assert scale._tasks(admin, weight, n_workers=3) == [(c,) for c in codes]
+
+
+def test_several_sigungu_per_task_equal_single_process(region, client, monkeypatch):
+    """Tasks of two 시군구 each (one halo around both) give the single-process numbers and
+    still site each 시군구 on its own budget inside itself."""
+    monkeypatch.setattr(scale, "_TASKS_PER_WORKER", 1)  # 2 workers → 2 tasks for 4 시군구
+    sc = region.scenario
+    single = pipeline.analyse(sc, region.inputs)
+    parted = scale.run_region(sc, region.inputs, client=client)
+    stats = parted.partitions
+    assert len(stats) == 4 and stats["task"].nunique() == 2
+    assert (stats.groupby("task")["sigungu_code"].size() == 2).all()
+    assert stats["core_points"].sum() == len(single.demand_points)
+    idx = single.demand_points.index
+    assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
+    np.testing.assert_allclose(parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9)
+    for name in ("coverage_total", "coverage_by_zone", "coverage_by_adm"):
+        a, b = getattr(single, name), getattr(parted, name)
+        key = [c for c in a.columns if c in {"area", "zone_id", "adm_code", "slot", "kind"}]
+        pd.testing.assert_frame_equal(b.sort_values(key).reset_index(drop=True),
+                                      a.sort_values(key).reset_index(drop=True), rtol=1e-9, check_dtype=False)
+    per = parted.proposed.groupby(["sigungu_code", "kind"]).size()
+    assert (per <= sc.siting_sites).all() and set(per.index.get_level_values(0)) == set(region.sigungu.index)
+    bounds = region.sigungu.loc[parted.proposed["sigungu_code"]]
+    x, y = parted.proposed.geometry.x.to_numpy(), parted.proposed.geometry.y.to_numpy()
+    assert ((x >= bounds["minx"].to_numpy()) & (x <= bounds["maxx"].to_numpy())
+            & (y >= bounds["miny"].to_numpy()) & (y <= bounds["maxy"].to_numpy())).all()

@@ -78,6 +78,13 @@ logger = logging.getLogger(__name__)
 
 #: Extra metres on every halo radius: rounding must only ever make a halo larger.
 _PAD_M = 1.0
+#: Tasks per worker: enough for the workers to share the last tasks evenly, few enough that a
+#: task's halo stays a small share of its core and Dask's per-task cost stays small.
+_TASKS_PER_WORKER = 6
+#: Area keys of the region coverage tables (None: the whole region).
+_TABLE_KEYS = ("zone_id", "adm_code", "sigungu_code", None)
+#: Most 학구 plus schools in one task, so a worker's memory follows the task, not the region.
+_MAX_TASK_WEIGHT = 3000
 TOTAL_LABEL = "합계"
 
 
@@ -207,6 +214,39 @@ def _check_admin(admin: gpd.GeoDataFrame) -> None:
         raise SettingsError(msg)
 
 
+def _tasks(admin: gpd.GeoDataFrame, weight: pd.Series, n_workers: int) -> list[tuple[str, ...]]:
+    """Whole 시군구 grouped into compact Dask tasks of similar ``weight`` (학구 + schools owned).
+
+    The partition stays the 시군구 (its own core, siting budget and summary row); a task
+    runs several neighbouring ones on one halo around all of them. One task per 시군구
+    made the halo 1–2× the core and Dask's cost per task as large as the work; a few
+    compact tasks per worker keep both small. 시군구 are ordered along serpentine strips
+    (so neighbours stay together) and cut into runs of equal weight.
+    """
+    codes = admin["sigungu_code"].astype(str)
+    bounds = admin.geometry.bounds.groupby(codes.to_numpy()).agg({"minx": "min", "miny": "min", "maxx": "max",
+                                                                  "maxy": "max"})
+    w = weight.reindex(bounds.index).fillna(0.0).to_numpy(dtype=float)
+    n_tasks = max(_TASKS_PER_WORKER * n_workers, int(np.ceil(w.sum() / _MAX_TASK_WEIGHT)))
+    if n_tasks >= len(bounds):
+        return [(c,) for c in bounds.index]
+    cx, cy = (bounds["minx"] + bounds["maxx"]).to_numpy() / 2, (bounds["miny"] + bounds["maxy"]).to_numpy() / 2
+    n_strips = max(1, int(round(np.sqrt(n_tasks))))
+    strip = np.minimum((pd.Series(cy).rank(method="first").to_numpy() - 1) * n_strips // len(cy), n_strips - 1)
+    serpentine = np.where(strip % 2 == 0, cx, -cx)
+    order = np.lexsort((serpentine, strip))
+    # a 시군구 joins the task its weight's midpoint falls in (a tiny count term spreads weightless ones)
+    ws = w[order] + 1e-6 * max(w.sum(), 1.0)
+    mid = np.cumsum(ws) - ws / 2
+    cut = np.minimum((mid / ws.sum() * n_tasks).astype(int), n_tasks - 1)
+    groups = pd.Series(bounds.index[order]).groupby(cut, sort=True)
+    return [tuple(sorted(g)) for _, g in groups]
+
+
+def _task_label(task: Sequence[str], names: dict[str, str]) -> str:
+    return ", ".join(f"{names.get(c, c)} ({c})" for c in task)
+
+
 # --------------------------------------------------------------------------- tasks (run on workers)
 
 
@@ -225,31 +265,33 @@ def _demand_task(school_dem: pd.DataFrame, zones: gpd.GeoDataFrame, admin: gpd.G
 
 @dataclass(frozen=True)
 class _Partition:
-    """One 시군구's inputs of the access phase: its core and halo only, cut on the client.
+    """One task's inputs of the access phase (its 시군구's cores and halo only), cut on the client.
 
-    Each task gets just its slice (a few times the 시군구's own rows), so a task's work
-    and a worker's memory follow the partition, not the region.
+    Each task gets just its slice (its cores plus a rim), so a task's work and a worker's
+    memory follow the task, not the region.
     """
 
     points: gpd.GeoDataFrame  # core and halo demand points, in region order
     core: np.ndarray  # bool per row of ``points``
+    core_owner: np.ndarray  # 시군구 code of each core row (in order)
     facilities: gpd.GeoDataFrame  # within the destination radius of the core
     sites: gpd.GeoDataFrame
-    area: gpd.GeoDataFrame  # the 시군구's 행정동 (siting stays inside)
+    area: gpd.GeoDataFrame  # the 시군구's 행정동 (siting stays inside each 시군구)
     graph: network.WalkGraph | None  # walk graph cut to the graph radius
 
 
 @dataclass(frozen=True)
 class _PartitionOutput:
-    code: str
+    codes: tuple[str, ...]
     nearest: pd.DataFrame
     covered: pd.DataFrame
     scores: pd.DataFrame
-    proposed: gpd.GeoDataFrame | None
+    proposed: dict[str, gpd.GeoDataFrame | None]  # by 시군구
+    sums: dict[str | None, tuple[pd.DataFrame, pd.Series]]  # coverage.coverage_sums of the cores, by area key
     times: tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index] | None  # rows (ids), cols (ids), minutes
     params: dict
     method_label: str
-    stats: dict
+    stats: list[dict]  # one row per 시군구 (task-wide sizes repeated)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -261,8 +303,11 @@ class _BandIndex:
         self.order = np.argsort(xy[:, 0], kind="stable")
         self.x_sorted = xy[self.order, 0]
 
-    def near(self, tree: cKDTree, core_xy: np.ndarray, radius_m: float) -> np.ndarray:
-        """Sorted positions of the points within ``radius_m`` of any core point (box, then KD-tree)."""
+    def near(self, tree: cKDTree, core_xy: np.ndarray, radius_m: float, skip: np.ndarray | None = None) -> np.ndarray:
+        """Sorted positions of the points within ``radius_m`` of any core point (box, then KD-tree).
+
+        ``skip`` (bool per point) leaves points out unasked, e.g. the core itself.
+        """
         if not len(core_xy) or not len(self.xy):
             return np.zeros(0, dtype=np.intp)
         lo, hi = core_xy.min(axis=0) - radius_m, core_xy.max(axis=0) + radius_m
@@ -271,6 +316,8 @@ class _BandIndex:
         band = self.order[a:b]
         y = self.xy[band, 1]
         box = band[(y >= lo[1]) & (y <= hi[1])]
+        if skip is not None:
+            box = box[~skip[box]]
         if not len(box):
             return box
         dist, _ = tree.query(self.xy[box], k=1, distance_upper_bound=radius_m)
@@ -284,17 +331,18 @@ def _subgraph(graph: network.WalkGraph, nodes: np.ndarray) -> network.WalkGraph:
                              graph.walk_speed_kmh, graph.source)
 
 
-def _analyse_partition(part: _Partition, code: str, scenario: pipeline.Scenario, radii: HaloRadii,
+def _analyse_partition(part: _Partition, codes: tuple[str, ...], scenario: pipeline.Scenario, radii: HaloRadii,
                        catalog: dict, keep_times: bool) -> _PartitionOutput:
-    """Walk times, coverage, access and siting of one 시군구 (its core) on its halo."""
+    """Walk times, coverage, access and siting of a task's 시군구 (their cores) on their halo."""
     t0 = time.perf_counter()
-    result, caught = _run_quietly(_analyse_core, part, code, scenario, radii, catalog, keep_times)
-    result.stats["seconds"] = time.perf_counter() - t0
+    result, caught = _run_quietly(_analyse_core, part, codes, scenario, radii, catalog, keep_times)
+    for row in result.stats:
+        row["seconds"] = time.perf_counter() - t0
     return dataclasses.replace(result, warnings=caught)
 
 
-def _analyse_core(part: _Partition, code: str, scenario: pipeline.Scenario, radii: HaloRadii, catalog: dict,
-                  keep_times: bool) -> _PartitionOutput:
+def _analyse_core(part: _Partition, codes: tuple[str, ...], scenario: pipeline.Scenario, radii: HaloRadii,
+                  catalog: dict, keep_times: bool) -> _PartitionOutput:
     points, facilities, sites, graph = part.points, part.facilities, part.sites, part.graph
     destinations = gpd.GeoDataFrame(pd.concat([facilities[["geometry"]], sites[["geometry"]]]),
                                     crs=facilities.crs)
@@ -321,18 +369,34 @@ def _analyse_core(part: _Partition, code: str, scenario: pipeline.Scenario, radi
     access_points = pd.concat([core_points, halo_only])
     scores = access.access_scores(access_points, facilities, access_times, method=scenario.access_method,
                                   max_walk_min=scenario.max_walk_min).iloc[:len(core_points)]
-    proposed = pipeline.propose(scenario, core_points, facilities, sites, core_times, part.area, catalog=catalog)
+    proposed = {code: _propose_in(code, part, scenario, core_points, core_times, catalog) for code in codes}
+    # the coverage tables add up over disjoint cores: the client only sums these
+    with_code = core_points.assign(sigungu_code=part.core_owner)
+    sums = {by: coverage.coverage_sums(cov, with_code, by=by) for by in _TABLE_KEYS}
     kept = None
     if keep_times:
         m = core_times.matrix.tocoo()
         kept = (m.row, m.col, m.data, core_times.destination_ids)
-    stats = {"core_points": len(core_points), "halo_points": len(points),
-             "facilities": len(facilities), "sites": len(sites),
-             "graph_nodes": 0 if graph is None else graph.n_nodes, "pairs": int(core_times.matrix.nnz),
-             "worker_pid": os.getpid()}
+    task = {"task": codes[0], "halo_points": len(points), "facilities": len(facilities), "sites": len(sites),
+            "graph_nodes": 0 if graph is None else graph.n_nodes, "pairs": int(core_times.matrix.nnz),
+            "worker_pid": os.getpid()}
+    stats = [{"sigungu_code": code, "core_points": int((part.core_owner == code).sum()), **task} for code in codes]
     params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
-    return _PartitionOutput(code, cov.nearest_min, cov.covered, scores, proposed, kept, params,
+    return _PartitionOutput(codes, cov.nearest_min, cov.covered, scores, proposed, sums, kept, params,
                             core_times.method_label, stats)
+
+
+def _propose_in(code: str, part: _Partition, scenario: pipeline.Scenario, core_points: gpd.GeoDataFrame,
+                core_times: network.TravelTimes, catalog: dict) -> gpd.GeoDataFrame | None:
+    """Siting of one 시군구: its own core demand and budget, sites inside its own 행정동."""
+    if scenario.siting_sites == 0 or not scenario.siting_kinds:
+        return None
+    rows = np.flatnonzero(part.core_owner == code)
+    times = network.TravelTimes(core_times.matrix[rows], core_points.index[rows], core_times.destination_ids,
+                                core_times.cutoff_min, core_times.distance_method, core_times.params)
+    area = part.area[part.area["sigungu_code"].astype(str).to_numpy() == code]
+    return pipeline.propose(scenario, core_points.iloc[rows], part.facilities, part.sites, times, area,
+                            catalog=catalog)
 
 
 # --------------------------------------------------------------------------- engine
@@ -360,57 +424,63 @@ def _dask_client(client: Any, scheduler: str | None, n_workers: int | None,
         yield own
 
 
-def _in_flight(client: Any) -> int:
-    """Partitions submitted ahead of the results: enough to keep every worker busy, few enough
-    that the inputs in flight (and the client's queue of results) stay bounded."""
+def _n_workers(client: Any) -> int:
     try:
-        workers = len(client.scheduler_info().get("workers", {})) or 1
+        return len(client.scheduler_info().get("workers", {})) or 1
     except Exception:  # noqa: BLE001 - a scheduler without the info still runs the tasks
-        workers = 1
-    return max(4, 3 * workers)
+        return 1
 
 
-def _map_partitions(client: Any, func: Any, codes: Sequence[str], make_args: Any, names: dict[str, str], *,
-                    retries: int, progress: bool, desc: str) -> dict[str, Any]:
-    """``func(*make_args(code))`` for every 시군구 code on Dask; results by code.
+def _in_flight(client: Any) -> int:
+    """Tasks submitted ahead of the results: enough to keep every worker busy, few enough
+    that the inputs in flight (and the client's queue of results) stay bounded."""
+    return max(4, 3 * _n_workers(client))
+
+
+def _map_partitions(client: Any, func: Any, tasks: Sequence[tuple[str, ...]], make_args: Any,
+                    names: dict[str, str], *, retries: int, progress: bool, desc: str) -> dict[tuple[str, ...], Any]:
+    """``func(*make_args(task))`` for every task (a tuple of 시군구 codes) on Dask; results by task.
 
     Inputs are cut (``make_args``) only when a slot frees up, so at most a few
     partitions per worker are in flight: client memory and scheduler queue stay bounded
     whatever the region size, and the cutting overlaps the workers' compute. Every
     partition that still fails after its retries is named in the error.
     """
+    import dask
     from dask.distributed import as_completed
 
-    pending = iter(codes)
-    futures: dict[Any, str] = {}
+    pending = iter(tasks)
+    futures: dict[Any, tuple[str, ...]] = {}
     done = as_completed()
 
     def submit_next() -> None:
-        code = next(pending, None)
-        if code is None:
+        task = next(pending, None)
+        if task is None:
             return
-        fut = client.submit(func, *make_args(code), retries=retries, pure=False,
-                            key=f"careplan-{desc}-{code}-{os.urandom(4).hex()}")
-        futures[fut] = code
+        fut = client.submit(func, *make_args(task), retries=retries, pure=False,
+                            key=f"careplan-{desc}-{task[0]}-{os.urandom(4).hex()}")
+        futures[fut] = task
         done.add(fut)
 
-    for _ in range(_in_flight(client)):
-        submit_next()
     results, failed = {}, {}
-    with tqdm(total=len(codes), disable=not progress, desc=desc, unit="시군구") as bar:
+    # A task's slice is its input by design (bounded by _MAX_TASK_WEIGHT), not a graph to slim down.
+    with (dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}),
+          tqdm(total=sum(map(len, tasks)), disable=not progress, desc=desc, unit="시군구") as bar):
+        for _ in range(_in_flight(client)):
+            submit_next()
         for fut in done:
-            code = futures.pop(fut)
+            task = futures.pop(fut)
             if fut.status == "finished":
-                results[code] = fut.result()
+                results[task] = fut.result()
             else:
-                failed[code] = fut.exception()
+                failed[task] = fut.exception()
             fut.release()
-            bar.update()
+            bar.update(len(task))
             submit_next()
     if failed:
         first = next(iter(failed.values()))
-        listed = "; ".join(f"{names.get(c, c)} ({c}): {type(e).__name__}: {e}" for c, e in sorted(failed.items()))
-        msg = (f"{len(failed)} of {len(codes)} 시군구 partitions failed in the {desc} phase after their retries "
+        listed = "; ".join(f"{_task_label(t, names)}: {type(e).__name__}: {e}" for t, e in sorted(failed.items()))
+        msg = (f"{len(failed)} of {len(tasks)} partition tasks failed in the {desc} phase after their retries "
                f"(nothing was dropped; no region result was made): {listed}. Fix the named 시군구's input rows, "
                "or raise memory_limit if a worker was killed.")
         raise CareplanError(msg) from first
@@ -512,22 +582,24 @@ def run_region(
     wgraph = None if graph is None else network.walk_graph(graph, walk_speed_kmh=scenario.walk_speed_kmh)
     sites = pipeline.site_candidates(scenario, inputs)
     seconds["prepare"] = time.perf_counter() - t0
+    weight = pd.concat([zone_owner, school_owner]).value_counts()
     with _dask_client(client, scheduler, n_workers, memory_limit) as dask_client:
+        tasks = _tasks(admin, weight, _n_workers(dask_client))
         t1 = time.perf_counter()
-        points = _demand_phase(dask_client, scenario, inputs, school_dem, zone_owner, school_owner, names,
+        points = _demand_phase(dask_client, scenario, inputs, school_dem, zone_owner, school_owner, names, tasks,
                                retries=retries, progress=progress)
         seconds["demand"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         owner = point_owners(points, admin, _demand_owner_of_points(points, zone_owner, school_owner))
-        outputs = _access_phase(dask_client, scenario, inputs, points, owner, sites, wgraph, catalog, names,
+        outputs = _access_phase(dask_client, scenario, inputs, points, owner, sites, wgraph, catalog, names, tasks,
                                 keep_times=keep_times, retries=retries, progress=progress)
         seconds["access"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     result = _merge(scenario, inputs, points, owner, outputs, names, sites, keep_times=keep_times)
     seconds["merge"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
-    logger.info("region run: %d 시군구, %s demand points in %.1f s", len(outputs), f"{len(points):,}",
-                seconds["total"])
+    logger.info("region run: %d 시군구 in %d tasks, %s demand points in %.1f s", len(result.partitions),
+                len(outputs), f"{len(points):,}", seconds["total"])
     return dataclasses.replace(result, seconds=seconds)
 
 
@@ -539,30 +611,34 @@ def _demand_owner_of_points(points: gpd.GeoDataFrame, zone_owner: pd.Series, sch
 
 
 def _demand_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inputs, school_dem: pd.DataFrame,
-                  zone_owner: pd.Series, school_owner: pd.Series, names: dict[str, str], *, retries: int,
-                  progress: bool) -> gpd.GeoDataFrame:
-    """Phase 1: demand points per partition (each 학구 in exactly one), gathered in single-process order."""
+                  zone_owner: pd.Series, school_owner: pd.Series, names: dict[str, str],
+                  tasks: list[tuple[str, ...]], *, retries: int, progress: bool) -> gpd.GeoDataFrame:
+    """Phase 1: demand points per task (each 학구 in exactly one), gathered in single-process order."""
     admin = inputs.admin_areas
     tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
     zone_rows = _positions_by(zone_owner)
     school_rows = _positions_by(school_owner)
     empty = np.zeros(0, dtype=np.intp)
 
-    def make_args(code: str) -> tuple:
-        zones = inputs.zones.iloc[zone_rows.get(code, empty)]
-        schools = school_dem.iloc[school_rows.get(code, empty)]
+    def rows_of(rows: dict[str, np.ndarray], task: tuple[str, ...]) -> np.ndarray:
+        return np.sort(np.concatenate([rows.get(code, empty) for code in task]))
+
+    def make_args(task: tuple[str, ...]) -> tuple:
+        zones = inputs.zones.iloc[rows_of(zone_rows, task)]
+        schools = school_dem.iloc[rows_of(school_rows, task)]
         # Every 행정동 whose box meets a 학구's box (or holds a school): the same ones the
         # single-process cut sees around these 학구, so the pieces come out identical.
         near = np.unique(np.concatenate([tree.query(np.asarray(zones.geometry.array, dtype=object))[1],
                                          tree.query(np.asarray(schools.geometry.array, dtype=object))[1]]))
         return schools, zones, admin.iloc[np.sort(near)], scenario.cell_m
 
-    codes = sorted(set(zone_rows) | set(school_rows))
-    results = _map_partitions(client, _demand_task, codes, make_args, names, retries=retries,
+    owning = set(zone_rows) | set(school_rows)
+    busy = [task for task in tasks if owning.intersection(task)]
+    results = _map_partitions(client, _demand_task, busy, make_args, names, retries=retries,
                               progress=progress, desc="demand")
     frames, messages = [], []
-    for code in sorted(results):
-        frame, caught = results[code]
+    for task in busy:
+        frame, caught = results[task]
         frames.append(frame)
         messages += caught
     _reissue(messages)
@@ -604,9 +680,9 @@ def _merge_attrs(parts: list[dict]) -> demand.DemandNotes:
 
 def _access_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame,
                   owner: pd.Series, sites: gpd.GeoDataFrame, graph: network.WalkGraph | None, catalog: dict,
-                  names: dict[str, str], *, keep_times: bool, retries: int,
-                  progress: bool) -> dict[str, _PartitionOutput]:
-    """Phase 2: per 시군구 core with its halo, each task shipped only its own slice."""
+                  names: dict[str, str], tasks: list[tuple[str, ...]], *, keep_times: bool, retries: int,
+                  progress: bool) -> dict[tuple[str, ...], _PartitionOutput]:
+    """Phase 2: per task, its 시군구's cores with their halo, each task shipped only its own slice."""
     radii = halo_radii(scenario, network_mode=graph is not None)
     facilities = inputs.facilities
     n_fac = len(facilities)
@@ -618,53 +694,64 @@ def _access_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inp
     area_rows = _positions_by(admin["sigungu_code"].astype(str))
     core_rows = _positions_by(owner)
 
-    def make_args(code: str) -> tuple:
-        core = core_rows[code]
+    empty = np.zeros(0, dtype=np.intp)
+    owner_codes = owner.to_numpy()
+    in_core = np.zeros(len(points), dtype=bool)  # scratch, reset after each task
+
+    def make_args(task: tuple[str, ...]) -> tuple:
+        core = np.sort(np.concatenate([core_rows.get(code, empty) for code in task]))
         core_xy = point_index.xy[core]
-        tree = cKDTree(core_xy)  # once per partition, queried for points, destinations and nodes
-        halo = np.union1d(point_index.near(tree, core_xy, radii.demand_m), core)
+        tree = cKDTree(core_xy)  # once per task, queried for points, destinations and nodes
+        in_core[core] = True
+        halo = np.sort(np.concatenate([core, point_index.near(tree, core_xy, radii.demand_m, skip=in_core)]))
+        is_core = in_core[halo]
+        in_core[core] = False
         dest = dest_index.near(tree, core_xy, radii.destination_m)
         sub = None if graph is None else _subgraph(graph, node_index.near(tree, core_xy, radii.graph_m))
-        part = _Partition(points=points.iloc[halo], core=np.isin(halo, core, assume_unique=True),
-                          facilities=facilities.iloc[dest[dest < n_fac]], sites=sites.iloc[dest[dest >= n_fac] - n_fac],
-                          area=admin.iloc[area_rows.get(code, np.zeros(0, dtype=np.intp))], graph=sub)
-        return part, code, scenario, radii, catalog, keep_times
+        part = _Partition(points=points.iloc[halo], core=is_core,
+                          core_owner=owner_codes[core], facilities=facilities.iloc[dest[dest < n_fac]],
+                          sites=sites.iloc[dest[dest >= n_fac] - n_fac],
+                          area=admin.iloc[np.sort(np.concatenate([area_rows.get(c, empty) for c in task]))], graph=sub)
+        return part, task, scenario, radii, catalog, keep_times
 
-    results = _map_partitions(client, _analyse_partition, sorted(core_rows), make_args, names, retries=retries,
+    busy = [task for task in tasks if set(core_rows).intersection(task)]
+    results = _map_partitions(client, _analyse_partition, busy, make_args, names, retries=retries,
                               progress=progress, desc="access")
-    _reissue([m for code in sorted(results) for m in results[code].warnings])
+    _reissue([m for task in busy for m in results[task].warnings])
     return results
 
 
 def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame, owner: pd.Series,
-           outputs: dict[str, _PartitionOutput], names: dict[str, str], sites: gpd.GeoDataFrame, *,
+           outputs: dict[tuple[str, ...], _PartitionOutput], names: dict[str, str], sites: gpd.GeoDataFrame, *,
            keep_times: bool) -> RegionResult:
-    """Region-wide tables from per-partition results (rows back in the demand points' order)."""
-    codes = sorted(outputs)
-    in_order = _region_order(points, owner, codes)
-    nearest = in_order([outputs[c].nearest for c in codes])
-    covered = in_order([outputs[c].covered for c in codes])
-    first = outputs[codes[0]] if codes else None
+    """Region-wide tables from per-task results (rows back in the demand points' order)."""
+    tasks = list(outputs)
+    in_order = _region_order(points, owner, tasks)
+    nearest = in_order([outputs[t].nearest for t in tasks])
+    covered = in_order([outputs[t].covered for t in tasks])
+    first = outputs[tasks[0]] if tasks else None
     method = "network" if first is not None and "graph_source" in first.params else "straight_line"
     for frame in (nearest, covered):
         frame.attrs.update(distance_method=method, max_walk_min=scenario.max_walk_min)
     kinds = tuple(dict.fromkeys(k for k in nearest.columns.get_level_values("kind") if k != coverage.ALL_KINDS))
     cov = coverage.CoverageResult(nearest, covered, tuple(scenario.slots), kinds, float(scenario.max_walk_min),
                                   method, first.method_label if first else "", dict(first.params) if first else {})
-    scores = in_order([outputs[c].scores for c in codes])
+    scores = in_order([outputs[t].scores for t in tasks])
     if first is not None:
         scores.attrs.update(first.scores.attrs)
-    with_code = points.assign(sigungu_code=owner.to_numpy())
-    tables = {by: coverage.coverage_table(cov, points, by=by) for by in ("zone_id", "adm_code", None)}
-    by_sigungu = coverage.coverage_table(cov, with_code, by="sigungu_code")
+    tables = _tables_from_sums(cov, list(outputs.values()), points.assign(sigungu_code=owner.to_numpy()))
+    by_sigungu = tables["sigungu_code"]
     by_sigungu.insert(1, "sigungu", by_sigungu["sigungu_code"].map(names))
     gaps = access.gaps(scores)
     weights = scores["children"] if "children" in scores else scores["demand"]
     gini = access.gini(scores["access"].fillna(0.0), weights.fillna(0.0))
-    proposed = _merge_proposals([outputs[c].proposed for c in codes], codes, names, points.crs)
+    by_code = {code: out.proposed[code] for out in outputs.values() for code in out.codes}
+    proposed = _merge_proposals(by_code, names, points.crs)
     proposals = _proposals_by_sigungu(proposed, names)
-    partitions = pd.DataFrame([{"sigungu_code": c, "sigungu": names.get(c, c), **outputs[c].stats} for c in codes])
-    times = _merge_times(outputs, codes, points, inputs.facilities, sites, scenario, cov) if keep_times else None
+    stats = sorted((row for out in outputs.values() for row in out.stats), key=lambda row: row["sigungu_code"])
+    partitions = pd.DataFrame([{"sigungu_code": row["sigungu_code"], "sigungu": names.get(row["sigungu_code"]), **row}
+                               for row in stats])
+    times = _merge_times(outputs, points, inputs.facilities, sites, scenario, cov) if keep_times else None
     summary = region_summary(scenario, inputs, points, owner, covered, scores, proposed, names)
     return RegionResult(
         scenario=scenario, demand_points=points, point_sigungu=owner, coverage=cov,
@@ -674,14 +761,28 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
         distance_method=method, seconds={})
 
 
-def _region_order(points: gpd.GeoDataFrame, owner: pd.Series, codes: list[str]) -> Any:
-    """A function putting per-partition core frames (concatenated in ``codes`` order) back in region order.
+def _tables_from_sums(cov: coverage.CoverageResult, outputs: list[_PartitionOutput],
+                      points: gpd.GeoDataFrame) -> dict[str | None, pd.DataFrame]:
+    """Region coverage tables from the tasks' additive sums (the points only when there are none)."""
+    if not outputs:
+        return {by: coverage.coverage_table(cov, points, by=by) for by in _TABLE_KEYS}
+    tables = {}
+    for by in _TABLE_KEYS:
+        covered = pd.concat([out.sums[by][0] for out in outputs]).groupby(level=0).sum()
+        totals = pd.concat([out.sums[by][1] for out in outputs]).groupby(level=0).sum()
+        tables[by] = coverage.table_from_sums(cov, covered, totals, by=by)
+    return tables
 
-    A partition's core rows come back in region order, so the positions of the cores
-    give the permutation: a ``take`` instead of a label lookup of every point id.
+
+def _region_order(points: gpd.GeoDataFrame, owner: pd.Series, tasks: list[tuple[str, ...]]) -> Any:
+    """A function putting per-task core frames (concatenated in ``tasks`` order) back in region order.
+
+    A task's core rows come back in region order, so the positions of the cores give
+    the permutation: a ``take`` instead of a label lookup of every point id.
     """
     rows = _positions_by(owner)
-    pos = np.concatenate([rows.get(c, np.zeros(0, dtype=np.intp)) for c in codes]) if codes else np.zeros(0, int)
+    empty = np.zeros(0, dtype=np.intp)
+    pos = np.concatenate([np.sort(np.concatenate([rows.get(c, empty) for c in t])) for t in tasks] or [empty])
 
     def in_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
         merged = pd.concat(frames)
@@ -694,9 +795,10 @@ def _region_order(points: gpd.GeoDataFrame, owner: pd.Series, codes: list[str]) 
     return in_order
 
 
-def _merge_proposals(frames: list, codes: list[str], names: dict[str, str], crs: Any) -> gpd.GeoDataFrame | None:
+def _merge_proposals(frames: dict[str, gpd.GeoDataFrame | None], names: dict[str, str],
+                     crs: Any) -> gpd.GeoDataFrame | None:
     parts = []
-    for code, frame in zip(codes, frames, strict=True):
+    for code, frame in sorted(frames.items()):
         if frame is not None and len(frame):
             parts.append(frame.assign(sigungu_code=code, sigungu=names.get(code, code)))
     return gpd.GeoDataFrame(pd.concat(parts), crs=crs) if parts else None
@@ -713,14 +815,13 @@ def _proposals_by_sigungu(proposed: gpd.GeoDataFrame | None, names: dict[str, st
     return table[columns]
 
 
-def _merge_times(outputs: dict[str, _PartitionOutput], codes: list[str], points: gpd.GeoDataFrame,
+def _merge_times(outputs: dict[tuple[str, ...], _PartitionOutput], points: gpd.GeoDataFrame,
                  facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: pipeline.Scenario,
                  cov: coverage.CoverageResult) -> network.TravelTimes:
-    """Region-wide points × (facilities, sites) times from the partitions' core rows."""
+    """Region-wide points × (facilities, sites) times from the tasks' core rows."""
     dest_ids = pd.Index(np.concatenate([facilities.index.to_numpy(dtype=object), sites.index.to_numpy(dtype=object)]))
     rows, cols, vals = [], [], []
-    for code in codes:
-        out = outputs[code]
+    for out in outputs.values():
         r, c, v, local_dest = out.times
         ids = out.nearest.index
         rows.append(points.index.get_indexer(ids[r]))
