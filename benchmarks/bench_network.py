@@ -3,8 +3,10 @@
 Task (the one coverage and access need): 5,000 random origins on a >= 200k-node walk graph, every
 node (and, separately, 500 random destinations) within a 15-minute walk at 4 km/h (1,000 m).
 
-* careplan: ``travel_times`` (snapping of origins and destinations included) on a ``WalkGraph``
-  built once from arrays.
+* careplan ``node_times``: the node-level answer networkx and pandana give (origin nodes to
+  every node within the cut-off), on a ``WalkGraph`` built once from arrays.
+* careplan ``travel_times``: the same as points, so snapping origins and destinations to their
+  nearest nodes and the pair bookkeeping are included (what coverage and access call).
 * networkx, as OSMnx users route: ``nx.single_source_dijkstra_path_length(G, src, cutoff=15,
   weight="walk_min")`` for **all** 5,000 origins on the MultiDiGraph.
 * pandana: ``Network(...)`` (contraction hierarchy) and ``precompute(1000)`` reported as
@@ -24,6 +26,10 @@ are interleaved for ``--rounds`` rounds and medians are reported.
 Same answers: every (origin, node) pair of the 5,000-origin run is compared between careplan and
 networkx, and against pandana (whose weights are rounded).
 
+JIT: careplan's Dijkstra kernel is compiled by numba on first use and cached on disk. Two fresh
+children with ``NUMBA_CACHE_DIR`` set to an empty temporary directory measure the first call
+without (compile) and with (load) the cache.
+
 Run: ``.venv/bin/python benchmarks/bench_network.py`` (``--nodes 20000 --rounds 1 --no-write`` for a
 quick check).
 """
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import resource
 import statistics
@@ -118,29 +125,48 @@ def child_careplan(args: argparse.Namespace) -> dict:
 
     O = pts(xy[data["origins"]] if args.origins == N_ORIGINS else data["large"], "O")
     D500, Dall = pts(xy[data["dest500"]], "D"), pts(xy, "N")
-    # one tiny query builds the graph's caches (KD-tree, node grid, reach) that every query reuses
+    # one tiny query compiles/loads the kernel and builds the graph's KD-tree that every query reuses
     N.travel_times(wg, O.iloc[:1], D500.iloc[:1], cutoff_min=CUTOFF_MIN)
     after_load = proc_status_mb("VmRSS")
-    out: dict = {"build_s": build_s, "runs": {"all_nodes": [], "dest500": []}, "cpu": {"all_nodes": [], "dest500": []}}
+    names = ("all_nodes", "dest500") + (("node_times",) if args.origins == N_ORIGINS else ())
+    out: dict = {"build_s": build_s, "runs": {k: [] for k in names}, "cpu": {k: [] for k in names}}
     for _ in range(args.repeat):
-        for name, D in (("all_nodes", Dall), ("dest500", D500)):
+        for name in names:
             t, c = time.perf_counter(), time.process_time()
-            tt = N.travel_times(wg, O, D, cutoff_min=CUTOFF_MIN)
+            if name == "node_times":
+                m = N.node_times(wg, data["origins"], cutoff_min=CUTOFF_MIN)
+            else:
+                m = N.travel_times(wg, O, Dall if name == "all_nodes" else D500, cutoff_min=CUTOFF_MIN).matrix
             out["runs"][name].append(time.perf_counter() - t)
             out["cpu"][name].append(time.process_time() - c)
-            out[f"pairs_{name}"] = int(tt.matrix.nnz)
+            out[f"pairs_{name}"] = int(m.nnz)
             if name == "all_nodes":
-                out["result_mb"] = (tt.matrix.data.nbytes + tt.matrix.indices.nbytes + tt.matrix.indptr.nbytes) / 2**20
-                if args.dump:
-                    m = tt.matrix
-                    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-                    np.savez(args.dump, origin=data["origins"][rows], node=m.indices, minutes=m.data)
-            del tt
+                out["result_mb"] = (m.data.nbytes + m.indices.nbytes + m.indptr.nbytes) / 2**20
+            if name in ("all_nodes", "node_times") and args.dump:
+                rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+                np.savez(f"{args.dump}.{name}.npz", origin=data["origins"][rows], node=m.indices, minutes=m.data)
+            del m
     c = time.process_time()
     N.snap_points(wg, Dall, warn=False)
     out["snap_all_nodes_cpu"] = time.process_time() - c
     out["memory"] = memory(after_load)
     return out
+
+
+def child_jit(args: argparse.Namespace) -> dict:
+    """First call of the compiled kernel in a fresh process (NUMBA_CACHE_DIR set by the parent)."""
+    t = time.perf_counter()
+    from careplan import network as N
+
+    import_s = time.perf_counter() - t
+    data = load(args.data)
+    wg = N.WalkGraph.from_edges(data["x"], data["y"], data["edges"], data["length"], walk_speed_kmh=SPEED_KMH)
+    t = time.perf_counter()
+    N.node_times(wg, data["origins"][:1], cutoff_min=CUTOFF_MIN)
+    first_s = time.perf_counter() - t
+    t = time.perf_counter()
+    N.node_times(wg, data["origins"][1:2], cutoff_min=CUTOFF_MIN)
+    return {"import_s": import_s, "first_s": first_s, "second_s": time.perf_counter() - t}
 
 
 def child_networkx(args: argparse.Namespace) -> dict:
@@ -202,18 +228,21 @@ def child_pandana(args: argparse.Namespace) -> dict:
     }
 
 
-CHILDREN = {"make": child_make, "careplan": child_careplan, "networkx": child_networkx, "pandana": child_pandana}
+CHILDREN = {
+    "make": child_make, "careplan": child_careplan, "networkx": child_networkx, "pandana": child_pandana,
+    "jit": child_jit,
+}
 
 
 # ----------------------------------------------------------------------------- parent
 
 
-def run_child(engine: str, args: argparse.Namespace, **extra: object) -> dict:
+def run_child(engine: str, args: argparse.Namespace, env: dict | None = None, **extra: object) -> dict:
     cmd = [sys.executable, __file__, "--child", engine, "--data", str(args.data), "--nodes", str(args.nodes),
            "--seed", str(args.seed), "--repeat", str(args.repeat)]
     for key, value in extra.items():
         cmd += [f"--{key}", str(value)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=None if env is None else {**os.environ, **env})
     if proc.returncode:
         raise RuntimeError(f"{engine} child failed:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -260,6 +289,7 @@ def main() -> None:
         return
 
     started = dt.datetime.now().isoformat(timespec="minutes")
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_network-") as tmp:
         tmp = Path(tmp)
         args.data = tmp / "graph.npz"
@@ -267,15 +297,19 @@ def main() -> None:
         print(f"graph: {info['nodes']:,} nodes, {info['segments']:,} street segments (generated in {info['gen_s']:.1f} s)")
         cps, nxs = [], []
         for r in range(args.rounds):
-            dump = {"dump": tmp / "careplan.npz"} if r == 0 else {}
+            dump = {"dump": tmp / "careplan"} if r == 0 else {}
             cps.append(run_child("careplan", args, **dump))
             dump = {"dump": tmp / "networkx.npz"} if r == 0 else {}
             nxs.append(run_child("networkx", args, **dump))
         large = run_child("careplan", args, origins=N_ORIGINS_LARGE)
+        jit_env = {"NUMBA_CACHE_DIR": str(tmp / "numba_cache")}
+        jit = [run_child("jit", args, env=jit_env) for _ in range(2)]  # compile, then load from the cache
         pdn = None if args.no_pandana else run_child("pandana", args, dump=tmp / "pandana.npz")
-        same_nx = compare(tmp / "careplan.npz", tmp / "networkx.npz", band=1e-9)
-        same_pd = None if pdn is None else compare(tmp / "careplan.npz", tmp / "pandana.npz", band=1e-3)
-    text = report(args, started, info, cps, nxs, large, pdn, same_nx, same_pd)
+        same_nx = compare(tmp / "careplan.node_times.npz", tmp / "networkx.npz", band=1e-9)
+        same_nx_tt = compare(tmp / "careplan.all_nodes.npz", tmp / "networkx.npz", band=1e-9)
+        same_pd = None if pdn is None else compare(tmp / "careplan.node_times.npz", tmp / "pandana.npz", band=1e-3)
+        load_avg = (load_start, os.getloadavg())
+    text = report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_pd, jit, load_avg)
     print(text)
     if not args.no_write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -283,41 +317,52 @@ def main() -> None:
         print(f"written to {RESULTS}")
 
 
-def report(args, started, info, cps, nxs, large, pdn, same_nx, same_pd) -> str:  # noqa: PLR0913
+def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_pd, jit, load_avg) -> str:  # noqa: PLR0913
     def cp(run: dict, name: str, key: str = "runs") -> float:
         return med(run[key][name])
 
-    cp_all, cp_500 = med([cp(c, "all_nodes") for c in cps]), med([cp(c, "dest500") for c in cps])
-    cpu_all, cpu_500 = med([cp(c, "all_nodes", "cpu") for c in cps]), med([cp(c, "dest500", "cpu") for c in cps])
+    def both(name: str) -> tuple[float, float]:  # median wall and CPU over the rounds
+        return med([cp(c, name) for c in cps]), med([cp(c, name, "cpu") for c in cps])
+
+    (nt, nt_cpu), (cp_all, cpu_all), (cp_500, cpu_500) = both("node_times"), both("all_nodes"), both("dest500")
     nx_s, nx_cpu = med([n["s"] for n in nxs]), med([n["cpu"] for n in nxs])
     snap_cpu = med([c["snap_all_nodes_cpu"] for c in cps])
     cp_mem, nx_mem = cps[-1]["memory"], nxs[-1]["memory"]
     rounds = "; ".join(
-        f"round {i + 1}: careplan {cp(c, 'all_nodes'):.3f} s / {cp(c, 'dest500'):.3f} s, networkx {n['s']:.2f} s"
+        f"round {i + 1}: careplan node_times {cp(c, 'node_times'):.3f} s, travel_times {cp(c, 'all_nodes'):.3f} s / "
+        f"{cp(c, 'dest500'):.3f} s, networkx {n['s']:.2f} s"
         for i, (c, n) in enumerate(zip(cps, nxs, strict=True))
     )
     cmd = ".venv/bin/python benchmarks/bench_network.py" + (f" --nodes {args.nodes}" if args.nodes != 200_000 else "")
+    cmd += " --no-pandana" if pdn is None else ""
+    (l1, l5, _), (e1, e5, _) = load_avg
+    target = lambda r: "target ≥ 50×: met" if r >= 50 else "target ≥ 50×: **not met**"  # noqa: E731
     lines = [
         "# Benchmark: cut-off walk times (careplan.network)",
         "",
         f"- command: `{cmd}` ({args.rounds} interleaved careplan/networkx rounds, {args.repeat} careplan and pandana query repeats per process)",
         f"- date: {started}; Python {platform.python_version()}, {platform.machine()}, 2 cores **shared with other "
-        "engineers' jobs right now: timings are noisy** (wall times moved by up to 2× between runs), so careplan and "
-        "networkx ran interleaved, medians are shown, and CPU time (`time.process_time`, less sensitive to the "
-        "other jobs) is given next to wall time",
+        f"engineers' jobs right now: timings are noisy** (load average {l1:.2f} / {l5:.2f} (1 / 5 min) at the start, "
+        f"{e1:.2f} / {e5:.2f} at the end), so careplan and networkx ran interleaved, medians are shown, and CPU time "
+        "(`time.process_time`, less sensitive to the other jobs) is given next to wall time",
         f"- graph: `synthetic_walk_graph(n_nodes_target={args.nodes:,}, seed={args.seed})`: {info['nodes']:,} nodes, "
         f"{info['segments']:,} street segments (blocks 80–160 m)",
         f"- task: {N_ORIGINS:,} random origin nodes, cut-off {CUTOFF_MIN:g} min at {SPEED_KMH:g} km/h ({CUTOFF_M:.0f} m); "
-        f"destinations = all nodes ({cps[0]['pairs_all_nodes']:,} pairs) or 500 random nodes ({cps[0]['pairs_dest500']:,} pairs)",
+        f"destinations = all nodes ({cps[0]['pairs_node_times']:,} pairs) or 500 random nodes ({cps[0]['pairs_dest500']:,} pairs)",
+        "- careplan `node_times(graph, origin_nodes, cutoff_min=15)` answers what networkx and pandana answer (node → "
+        "every node); `travel_times` answers it for point layers: it also snaps the 5,000 origin and the "
+        f"{info['nodes']:,} destination points to their nearest nodes and keeps the per-point bookkeeping",
         "- every engine ran in its own fresh process that loaded the graph arrays from an .npz and built its own "
         "structures; *peak RSS* is that process's `VmHWM`, *after load* its `VmRSS` once its graph was built "
-        "(for careplan: after one 1×1 query that builds the graph's KD-tree and node-grid caches); memory is "
+        "(for careplan: after one 1×1 query that loads the compiled kernel and builds the graph's KD-tree); memory is "
         "from the last round, whose processes do not write their answers to disk",
         "",
         "| engine | preprocessing | query, all nodes: wall (CPU) | query, 500 destinations: wall (CPU) | RSS after load | peak RSS |",
         "|---|---|---|---|---|---|",
-        f"| careplan `travel_times` | WalkGraph from arrays {cps[0]['build_s']:.2f} s | **{cp_all:.3f} s** ({cpu_all:.3f} s) "
-        f"| **{cp_500:.3f} s** ({cpu_500:.3f} s) | {cp_mem['after_load_mb']:.0f} MB | {cp_mem['peak_mb']:.0f} MB |",
+        f"| careplan `node_times` | WalkGraph from arrays {cps[0]['build_s']:.2f} s | **{nt:.3f} s** ({nt_cpu:.3f} s) "
+        f"| — | {cp_mem['after_load_mb']:.0f} MB | {cp_mem['peak_mb']:.0f} MB (same process as below) |",
+        f"| careplan `travel_times` (points) | same | {cp_all:.3f} s ({cpu_all:.3f} s) "
+        f"| **{cp_500:.3f} s** ({cpu_500:.3f} s) | same | same |",
         f"| networkx `single_source_dijkstra_path_length` ×{N_ORIGINS:,} (all timed) | — | {nx_s:.2f} s ({nx_cpu:.2f} s) "
         f"| same | {nx_mem['after_load_mb']:.0f} MB | {nx_mem['peak_mb']:.0f} MB |",
     ]
@@ -328,33 +373,42 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_pd) -> str: 
             f"| {pq:.3f} s ({pq_cpu:.3f} s) | {pq + pdn['filter500_s']:.3f} s (filtered) | {pdn['memory']['after_load_mb']:.0f} MB "
             f"| {pdn['memory']['peak_mb']:.0f} MB |"
         )
+    cold, warm = jit
     lines += [
         "",
         f"Per round (median of the careplan repeats in that process): {rounds}.",
         "",
+        f"First call (numba JIT, fresh processes, `NUMBA_CACHE_DIR` an empty temporary directory): "
+        f"**{cold['first_s']:.2f} s** to compile the kernel, {warm['first_s']:.2f} s to load it from the on-disk "
+        f"cache in the next process (the call itself, one source: {warm['second_s'] * 1e3:.2f} ms); "
+        f"`import careplan.network` {cold['import_s']:.2f} s / {warm['import_s']:.2f} s (numba's import is part of it).",
+        "",
         "## Ratios",
         "",
-        f"- careplan vs networkx, all nodes: **{nx_s / cp_all:.1f}×** faster by wall time, {nx_cpu / cpu_all:.1f}× by CPU time "
-        "(target ≥ 50×: **not met** for all nodes)" if nx_s / cp_all < 50 else
-        f"- careplan vs networkx, all nodes: **{nx_s / cp_all:.1f}×** faster by wall time, {nx_cpu / cpu_all:.1f}× by CPU time (target ≥ 50×)",
-        f"- careplan vs networkx, 500 destinations: **{nx_s / cp_500:.0f}×** by wall time, {nx_cpu / cpu_500:.0f}× by CPU time (target ≥ 50×)",
+        f"- careplan `node_times` vs networkx, all nodes: **{nx_s / nt:.1f}×** faster by wall time, **{nx_cpu / nt_cpu:.1f}×** "
+        f"by CPU time ({target(min(nx_s / nt, nx_cpu / nt_cpu))})",
+        f"- careplan `travel_times` (points, snapping included) vs networkx, all nodes: {nx_s / cp_all:.1f}× by wall time, "
+        f"{nx_cpu / cpu_all:.1f}× by CPU time ({target(min(nx_s / cp_all, nx_cpu / cpu_all))})",
+        f"- careplan `travel_times` vs networkx, 500 destinations: **{nx_s / cp_500:.0f}×** by wall time, "
+        f"{nx_cpu / cpu_500:.0f}× by CPU time ({target(min(nx_s / cp_500, nx_cpu / cpu_500))})",
     ]
     if pdn is not None:
         pq = med(pdn["query"])
         pd_total = pdn["init_s"] + pdn["precompute_s"] + pq
         lines += [
-            f"- careplan vs pandana query only (wall): {pq / cp_all:.2f}× (all nodes), {(pq + pdn['filter500_s']) / cp_500:.1f}× "
-            "(500 destinations); >1 means careplan is faster",
+            f"- careplan vs pandana query only (wall): {pq / nt:.1f}× (`node_times`, all nodes), {pq / cp_all:.1f}× "
+            f"(`travel_times`, all nodes), {(pq + pdn['filter500_s']) / cp_500:.1f}× (500 destinations); >1 means careplan is faster",
             f"- careplan vs pandana incl. its preprocessing ({pd_total:.1f} s): {pd_total / (cp_all + cps[0]['build_s']):.0f}× "
-            "(careplan incl. WalkGraph build)",
+            "(careplan `travel_times` incl. WalkGraph build)",
         ]
     lines += [
-        f"- where careplan's all-nodes time goes: snapping the {info['nodes']:,} destination points alone takes "
-        f"{med([c['snap_all_nodes_cpu'] for c in cps]):.3f} s CPU (cKDTree); the rest is the tiled Dijkstra and the sparse result",
+        f"- where `travel_times`' extra time over `node_times` goes: snapping the {info['nodes']:,} destination points "
+        f"alone takes {snap_cpu:.3f} s CPU (cKDTree); the rest is mapping nodes to points and assembling the "
+        "sparse result",
         "",
         "## Memory: more origins, same working memory",
         "",
-        "| careplan run | query, all nodes (wall) | RSS after load | peak RSS | peak − after load | result (CSR) | peak − after load − result |",
+        "| careplan `travel_times` run | query, all nodes (wall) | RSS after load | peak RSS | peak − after load | result (CSR) | peak − after load − result |",
         "|---|---|---|---|---|---|---|",
     ]
     mem_run = cps[-1]  # the first round also writes its pairs to disk for the answer check: not that one
@@ -367,53 +421,58 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_pd) -> str: 
         )
     lines += [
         "",
-        "The dense Dijkstra blocks are bounded by `max_chunk_bytes` (and in practice by the tile size) whatever the "
-        "number of origins; what grows is the result and its assembly: pairs are collected at 16 bytes each "
-        "(int32 row, int32 column, float64 minutes) and scattered into the CSR arrays (12 bytes per pair), so about "
-        "28 bytes per pair at the peak. Subtracting the collected pairs (16 bytes each) as well leaves "
+        "The search itself needs four arrays of one entry per graph node (heap, heap keys, heap positions, touched "
+        "nodes) and an output buffer that is copied out when it holds `max_chunk_bytes` (12 bytes per pair); "
+        "none of it grows with the number of origins. What grows is the result and its assembly: "
+        "`travel_times` collects pairs at 16 bytes each (int32 row, int32 column, float64 minutes) and scatters "
+        "them into the CSR arrays (12 bytes per pair), so about 28 bytes per pair at the peak. Subtracting the "
+        "collected pairs (16 bytes each) as well leaves "
         + " and ".join(
             f"{r['memory']['peak_mb'] - r['memory']['after_load_mb'] - r['result_mb'] - r['pairs_all_nodes'] * 16 / 2**20:.0f} MB"
             for r in (mem_run, large)
         )
-        + f" for {N_ORIGINS:,} and {N_ORIGINS_LARGE:,} origins: the working memory of the search does not grow with them.",
-    ]
-    why = [
+        + f" for {N_ORIGINS:,} and {N_ORIGINS_LARGE:,} origins.",
         "",
-        "## Why all nodes misses 50×",
+        "## Why this speed, and what is left",
         "",
-        "Every (origin, node) pair within the cut-off has to be settled by a Dijkstra search and written out: "
-        f"{cps[0]['pairs_all_nodes']:,} pairs. scipy's Dijkstra (Fibonacci heap, Cython) settles a node in roughly "
-        "60–100 ns on this graph and writes a dense row per source over its tile, so the search alone is of the "
-        f"order of 0.1 s; snapping the {info['nodes']:,} destination points with a cKDTree adds the time shown above, "
-        f"and assembling the pairs into a sorted CSR matrix adds a few tens of ms. Together that is "
-        f"{100 * cp_all / nx_s:.0f} % of networkx's wall time here ({nx_s / cp_all:.0f}×), not 2 % (50×). A compiled kernel "
-        "(numba: heap Dijkstra with a reusable distance array, no dense rows) would shrink the search part but not "
-        f"the snapping, which alone is 1/{nx_cpu / snap_cpu:.0f} of networkx's CPU time, so by our estimate (not "
-        f"measured) all nodes could at best approach {nx_cpu / snap_cpu:.0f}× even then; careplan keeps scipy and does not add numba. When the destinations "
-        "are the usual few hundred facilities or candidate sites, the search runs from them (the graph is "
-        "undirected) and the target is met.",
-    ]
-    lines += why if nx_s / cp_all < 50 else []
-    lines += [
+        f"Every (origin, node) pair within the cut-off has to be settled by a Dijkstra search and written out: "
+        f"{cps[0]['pairs_node_times']:,} pairs. careplan's kernel (numba, `careplan.network._cutoff_search`) runs one "
+        "search per origin over the graph's CSR arrays with a 4-ary heap keyed by time; a node's tentative time lives "
+        "in its heap slot, the heap-position array is reset only at the nodes a search touched, and the reached nodes "
+        "are appended to a flat buffer, so a search costs O(its 15-minute ball), never O(graph), and writes no dense "
+        f"rows. Origins are searched in Z-order so consecutive searches reuse the same nodes in the CPU caches. That "
+        f"is {1e9 * nt_cpu / cps[0]['pairs_node_times']:.0f} ns CPU per pair for `node_times` here (sorting each row by "
+        "node, scipy's `sort_indices`, is part of it), against "
+        f"{1e9 * nx_cpu / cps[0]['pairs_node_times']:.0f} ns for networkx's pure-Python Dijkstra. "
+        f"`travel_times` with all {info['nodes']:,} nodes as destination *points* does more: the KD-tree snapping of "
+        f"those points ({snap_cpu:.3f} s CPU, 1/{nx_cpu / snap_cpu:.0f} of networkx's time on its own), mapping nodes "
+        "back to points with their snap times, and assembling the CSR by origin"
+        + (", which is why it stays below 50×. " if min(nx_s / cp_all, nx_cpu / cpu_all) < 50 else ". ")
+        + "When the destinations are the usual few hundred facilities or candidate sites, the search runs from them "
+        "(the walk graph is undirected) and `travel_times` is far above the target.",
         "",
         "## Same answers",
         "",
-        f"- careplan vs networkx, all {N_ORIGINS:,} origins: {same_nx['a']:,} / {same_nx['b']:,} (origin, node) pairs, "
-        f"{same_nx['common']:,} in common, {same_nx['only_one']} found by only one (pairs within 1e-9 of the cut-off "
+        f"- careplan `node_times` vs networkx, all {N_ORIGINS:,} origins: {same_nx['a']:,} / {same_nx['b']:,} (origin, node) "
+        f"pairs, {same_nx['common']:,} in common, {same_nx['only_one']} found by only one (pairs within 1e-9 of the cut-off "
         f"ignored), max relative difference {same_nx['max_rel']:.1e}",
+        f"- careplan `travel_times` (points at the nodes) vs networkx: {same_nx_tt['a']:,} / {same_nx_tt['b']:,} pairs, "
+        f"{same_nx_tt['only_one']} found by only one, max relative difference {same_nx_tt['max_rel']:.1e}",
     ]
     if same_pd is not None:
         lines.append(
-            f"- careplan vs pandana: {same_pd['a']:,} / {same_pd['b']:,} pairs, {same_pd['only_one']} found by only one "
+            f"- careplan `node_times` vs pandana: {same_pd['a']:,} / {same_pd['b']:,} pairs, {same_pd['only_one']} found by only one "
             f"(pairs within 1e-3 of the cut-off ignored: pandana rounds its weights), max relative difference "
             f"{same_pd['max_rel']:.1e}"
         )
     lines += [
         "",
-        "Notes: careplan's time includes snapping origins and destinations to nodes and building the sparse "
-        "result; pandana's query time includes its own DataFrame assembly (that is its public API); networkx "
-        "returns a dict per origin. careplan searches from the side with fewer distinct nodes (the walk graph is "
-        "undirected), which is why 500 destinations are much faster than all nodes.",
+        "Notes: `travel_times`' time includes snapping origins and destinations to nodes and building the sparse "
+        "result; `node_times` returns a sorted CSR matrix (origins × nodes); pandana's query time includes its own "
+        "DataFrame assembly (that is its public API); networkx returns a dict per origin. careplan searches from the "
+        "side with fewer distinct nodes (the walk graph is undirected), which is why 500 destinations are much "
+        "faster than all nodes. The kernel replaced the tiled `scipy.sparse.csgraph.dijkstra` search of the previous "
+        "version of this page (0.336 s for all nodes on a quiet machine, 12.9×): see docs/design-changes.md.",
     ]
     return "\n".join(lines) + "\n"
 

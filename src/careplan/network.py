@@ -620,7 +620,7 @@ def _njit(func: Any) -> Any:
     try:
         return numba.njit(cache=True, nogil=True)(func)
     except RuntimeError as err:  # "cannot cache function ...: no locator available"
-        logger.info("numba cache unavailable (%s); compiling the Dijkstra kernel in memory", err)
+        logger.info("numba cache unavailable (%s); compiling %s in memory on every run", err, func.__name__)
         return numba.njit(cache=False, nogil=True)(func)
 
 
