@@ -1507,8 +1507,8 @@ def _median_lagrangian(
     if radius_factor is not None:
         cap = radius_factor * inc_cost
         mat = _filter(mat, mat.data < cap[_row_of(mat)])
-    rows = _row_of(mat)
-    wc = w[rows] * mat.data
+    all_rows = _row_of(mat)
+    all_wc = w[all_rows] * mat.data
     is_fixed = np.zeros(m, dtype=bool)
     is_fixed[fixed] = True
     k = p - len(fixed)  # free sites to open
@@ -1519,11 +1519,20 @@ def _median_lagrangian(
     opened = np.zeros(m, dtype=bool)
     lam_cap = w * cap
     lam = np.minimum(w * inc_cost, lam_cap)
+    # Only pairs with w_i·c_ij < λ_i price below zero. Keep the pairs under a per-point
+    # threshold above λ (a fraction of the 1.5 M pairs at 5000×300) and re-select them
+    # whenever some λ_i passes its threshold, so every step stays exact.
+    slack = 0.5 * w * float(np.median(inc_cost)) + 1e-12
+    thresh = np.full(n, -np.inf)
     best, step, stale, it, best_lam = -np.inf, 2.0, 0, 0, lam.copy()
     for it in range(1, max_iterations + 1):
+        if np.any(lam >= thresh):
+            thresh = np.maximum(thresh, 1.5 * lam + slack)
+            near = all_wc < thresh[all_rows]
+            wc, rows, cols = all_wc[near], all_rows[near], mat.indices[near]
         v = wc - lam[rows]
         neg = v < 0
-        rho = np.bincount(mat.indices[neg], weights=v[neg], minlength=m)
+        rho = np.bincount(cols[neg], weights=v[neg], minlength=m)
         order = free[np.argsort(rho[free], kind="stable")]
         open_ = np.concatenate([fixed, order[:k]]).astype(np.int64)
         value = float(lam.sum() + rho[open_].sum())
@@ -1554,7 +1563,7 @@ def _median_lagrangian(
                 target = upper - (1.0 if integral else 0.0) + 1e-9 * max(abs(upper), 1.0) * 100
         is_open = np.zeros(m, dtype=bool)
         is_open[open_] = True
-        grad = 1.0 - np.bincount(rows[neg & is_open[mat.indices]], minlength=n)
+        grad = 1.0 - np.bincount(rows[neg & is_open[cols]], minlength=n)
         grad[((lam >= lam_cap) & (grad > 0)) | ((lam <= 0) & (grad < 0))] = (
             0.0  # projected on the box
         )
