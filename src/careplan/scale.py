@@ -282,6 +282,8 @@ class _Partition:
 
 @dataclass(frozen=True)
 class _PartitionOutput:
+    """One task's results; ``nearest``, ``covered`` and ``scores`` hold its core rows in region order."""
+
     codes: tuple[str, ...]
     nearest: pd.DataFrame
     covered: pd.DataFrame
@@ -382,8 +384,9 @@ def _analyse_core(part: _Partition, codes: tuple[str, ...], scenario: pipeline.S
             "worker_pid": os.getpid()}
     stats = [{"sigungu_code": code, "core_points": int((part.core_owner == code).sum()), **task} for code in codes]
     params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
-    return _PartitionOutput(codes, cov.nearest_min, cov.covered, scores, proposed, sums, kept, params,
-                            core_times.method_label, stats)
+    # rows are the core's, in region order: the client places them by position, so no ids travel back
+    plain = [frame.reset_index(drop=True) for frame in (cov.nearest_min, cov.covered, scores)]
+    return _PartitionOutput(codes, *plain, proposed, sums, kept, params, core_times.method_label, stats)
 
 
 def _propose_in(code: str, part: _Partition, scenario: pipeline.Scenario, core_points: gpd.GeoDataFrame,
@@ -726,7 +729,8 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
            keep_times: bool) -> RegionResult:
     """Region-wide tables from per-task results (rows back in the demand points' order)."""
     tasks = list(outputs)
-    in_order = _region_order(points, owner, tasks)
+    positions = _core_positions(owner, tasks)
+    in_order = _region_order(points.index, [positions[t] for t in tasks])
     nearest = in_order([outputs[t].nearest for t in tasks])
     covered = in_order([outputs[t].covered for t in tasks])
     first = outputs[tasks[0]] if tasks else None
@@ -751,7 +755,7 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
     stats = sorted((row for out in outputs.values() for row in out.stats), key=lambda row: row["sigungu_code"])
     partitions = pd.DataFrame([{"sigungu_code": row["sigungu_code"], "sigungu": names.get(row["sigungu_code"]), **row}
                                for row in stats])
-    times = _merge_times(outputs, points, inputs.facilities, sites, scenario, cov) if keep_times else None
+    times = _merge_times(outputs, positions, points, inputs.facilities, sites, scenario, cov) if keep_times else None
     summary = region_summary(scenario, inputs, points, owner, covered, scores, proposed, names)
     return RegionResult(
         scenario=scenario, demand_points=points, point_sigungu=owner, coverage=cov,
@@ -774,23 +778,30 @@ def _tables_from_sums(cov: coverage.CoverageResult, outputs: list[_PartitionOutp
     return tables
 
 
-def _region_order(points: gpd.GeoDataFrame, owner: pd.Series, tasks: list[tuple[str, ...]]) -> Any:
-    """A function putting per-task core frames (concatenated in ``tasks`` order) back in region order.
-
-    A task's core rows come back in region order, so the positions of the cores give
-    the permutation: a ``take`` instead of a label lookup of every point id.
-    """
+def _core_positions(owner: pd.Series, tasks: list[tuple[str, ...]]) -> dict[tuple[str, ...], np.ndarray]:
+    """Sorted region positions of each task's core points (as the task returns its rows)."""
     rows = _positions_by(owner)
     empty = np.zeros(0, dtype=np.intp)
-    pos = np.concatenate([np.sort(np.concatenate([rows.get(c, empty) for c in t])) for t in tasks] or [empty])
+    return {task: np.sort(np.concatenate([rows.get(code, empty) for code in task])) for task in tasks}
+
+
+def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
+    """A function stacking per-task core frames and putting their rows back in region order.
+
+    Every point is in exactly one core, so the cores' positions are a permutation of the
+    region: one ``take``, no label lookup of every point id.
+    """
+    pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.intp)
+    if len(pos) != len(index):
+        msg = f"partition cores hold {len(pos):,} rows for {len(index):,} demand points; every point needs one core"
+        raise CareplanError(msg)
+    perm = np.empty(len(pos), dtype=np.intp)
+    perm[pos] = np.arange(len(pos))
 
     def in_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        merged = pd.concat(frames)
-        if len(pos) != len(points) or len(merged) != len(points):  # not every point in one core
-            return merged.reindex(points.index)
-        perm = np.empty(len(pos), dtype=np.intp)
-        perm[pos] = np.arange(len(pos))
-        return merged.iloc[perm]
+        merged = pd.concat(frames, ignore_index=True).take(perm)
+        merged.index = index
+        return merged
 
     return in_order
 
@@ -815,16 +826,16 @@ def _proposals_by_sigungu(proposed: gpd.GeoDataFrame | None, names: dict[str, st
     return table[columns]
 
 
-def _merge_times(outputs: dict[tuple[str, ...], _PartitionOutput], points: gpd.GeoDataFrame,
+def _merge_times(outputs: dict[tuple[str, ...], _PartitionOutput], positions: dict[tuple[str, ...], np.ndarray],
+                 points: gpd.GeoDataFrame,
                  facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: pipeline.Scenario,
                  cov: coverage.CoverageResult) -> network.TravelTimes:
     """Region-wide points × (facilities, sites) times from the tasks' core rows."""
     dest_ids = pd.Index(np.concatenate([facilities.index.to_numpy(dtype=object), sites.index.to_numpy(dtype=object)]))
     rows, cols, vals = [], [], []
-    for out in outputs.values():
+    for task, out in outputs.items():
         r, c, v, local_dest = out.times
-        ids = out.nearest.index
-        rows.append(points.index.get_indexer(ids[r]))
+        rows.append(positions[task][r])
         cols.append(dest_ids.get_indexer(local_dest[c]))
         vals.append(v)
     m = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
