@@ -835,3 +835,23 @@ def test_kernel_compiles_without_a_writable_cache(monkeypatch):
 
     assert N._njit(f) == ("compiled", f)
     assert [c["cache"] for c in calls] == [True, False]
+
+
+def test_node_times_do_not_depend_on_the_node_numbering(wg):
+    # the kernel runs on a Z-order renumbering of the graph; any input order gives the same times
+    g = wg._search
+    np.testing.assert_array_equal(g.order[g.rank], np.arange(wg.n_nodes))
+    renumbered = sp.csr_matrix((g.weights, g.indices, g.indptr), shape=wg.adjacency.shape)
+    assert (renumbered != wg.adjacency[g.order][:, g.order]).nnz == 0
+    rng = np.random.default_rng(17)
+    perm = rng.permutation(wg.n_nodes)  # shuffled node k is node perm[k]
+    inv = np.argsort(perm)
+    adj = wg.adjacency.tocoo()
+    shuffled = N.WalkGraph.from_edges(
+        wg.x[perm], wg.y[perm], np.column_stack([inv[adj.row], inv[adj.col]]), adj.data * M_PER_MIN,
+    )
+    src = rng.choice(wg.n_nodes, 60, replace=False)
+    want = matrix_as_dense(N.node_times(wg, src, cutoff_min=8.0))
+    got = matrix_as_dense(N.node_times(shuffled, inv[src], cutoff_min=8.0))[:, inv]
+    np.testing.assert_allclose(got, want, rtol=1e-14)  # lengths went through m → min → m
+    assert np.isfinite(want).sum() > 2000
