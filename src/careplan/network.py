@@ -885,7 +885,7 @@ def node_times(
     nodes: list[np.ndarray] = []
     minutes: list[np.ndarray] = []
     for w, c, v, t in _searches(
-        graph, src, float(cutoff_min), targets=mask, chunk_size=max(1, len(src)),
+        graph, src, float(cutoff_min), targets=mask, chunk_size=256 if progress else max(1, len(src)),
         max_chunk_bytes=max_chunk_bytes, progress=progress, desc="node times",
     ):
         which.append(w)
@@ -898,6 +898,7 @@ def node_times(
     indptr = np.zeros(len(src) + 1, dtype=np.int64)
     np.cumsum(np.concatenate(counts), out=indptr[1:])
     index_dtype = np.int32 if max(indptr[-1], n) < 2**31 - 1 else np.int64
+
     def joined(pieces: list[np.ndarray]) -> np.ndarray:
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
@@ -1055,13 +1056,15 @@ def travel_times(
     max_snap_m
         Points further from the network get no times (see :func:`snap_points`).
     chunk_size
-        At most this many search sources per Dijkstra call. Sources are grouped in square
-        tiles (side chosen by a cost model) and each tile is searched on the small subgraph
-        around it; with the graph undirected, the side with fewer distinct nodes is searched.
+        At most this many searches per call of the compiled Dijkstra kernel (the pairs they
+        find are turned into point pairs between calls). With the graph undirected, the side
+        with fewer distinct nodes is searched.
     max_chunk_bytes
-        Memory budget of one dense Dijkstra block (rows × subgraph nodes); bounds peak memory.
+        Size of the kernel's output buffer (12 bytes per node pair found) before its pairs are
+        turned into point pairs; with four arrays of one entry per node, the search's working
+        memory, whatever the number of points. The result grows by the pairs kept.
     progress
-        Show a tqdm progress bar over tiles.
+        Show a tqdm progress bar over the searches.
 
     Returns
     -------
