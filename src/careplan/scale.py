@@ -26,13 +26,19 @@ The engine is ``dask.distributed``: a ``LocalCluster`` (one single-threaded work
 process per core, a memory limit each) by default, or any scheduler address. A failing
 partition is retried and, if it still fails, reported by its 시군구 name.
 
-Per-partition work follows the partition, not the region: the client cuts each task's
-slice (its 학구 and 행정동; or its core, halo, nearby destinations and graph nodes, found
-by an x-sorted band and a KD-tree of the core) and ships only that — no region-wide
-frame is broadcast, so a worker holds a few partitions, never the country. At most a
-few partitions per worker are in flight; the next is cut when a result comes back. The
-demand notes (``attrs["demand"]``) are a shared :class:`careplan.demand.DemandNotes`,
-which pandas does not copy on every operation.
+A Dask task runs several neighbouring 시군구 on one halo around all of them (compact
+groups of similar weight, a few per worker; see ``_tasks``): one task per 시군구 made
+the halo as large as the core and Dask's cost per task as large as the work. Each
+시군구 keeps its own core, siting budget and summary row.
+
+Per-task work follows the task, not the region: the client cuts each task's slice (its
+학구 and 행정동; or its cores, halo, nearby destinations and graph nodes, found by an
+x-sorted band and a KD-tree of the cores) and ships only that — no region-wide frame is
+broadcast, so a worker holds a few tasks, never the country. At most a few tasks per
+worker are in flight; the next is cut when a result comes back. Tasks return their
+core rows without ids (the client places them by position) and coverage tables as
+additive sums. The demand notes (``attrs["demand"]``) are a shared
+:class:`careplan.demand.DemandNotes`, which pandas does not copy on every operation.
 """
 
 from __future__ import annotations
