@@ -21,15 +21,25 @@ dask_distributed = pytest.importorskip("dask.distributed")
 @pytest.fixture(scope="module")
 def region():
     # 4 시군구 of 3 km; many shared 학구 so some link schools across a border.
-    return sample.generate_region(4, schools_per_sigungu=10, sigungu_km=3.0, facilities_per_sigungu=8,
-                                  shared_zone_share=0.3, walk_graph=True, seed=7, cell_m=150.0,
-                                  siting_sites=2, siting_time_limit_s=20.0)
+    return sample.generate_region(
+        4,
+        schools_per_sigungu=10,
+        sigungu_km=3.0,
+        facilities_per_sigungu=8,
+        shared_zone_share=0.3,
+        walk_graph=True,
+        seed=7,
+        cell_m=150.0,
+        siting_sites=2,
+        siting_time_limit_s=20.0,
+    )
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with dask_distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0") as c:
+    with dask_distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as c:
         yield c
 
 
@@ -43,7 +53,9 @@ def client(cluster):
 def both(request, region, client):
     graph = region.graph if request.param == "network" else None
     single = pipeline.analyse(region.scenario, region.inputs, graph=graph)
-    parted = scale.run_region(region.scenario, region.inputs, graph=graph, client=client, keep_times=True)
+    parted = scale.run_region(
+        region.scenario, region.inputs, graph=graph, client=client, keep_times=True
+    )
     return request.param, single, parted
 
 
@@ -77,7 +89,9 @@ def test_demand_points_equal(both):
     for col in ("children", "pupils", "demand", "priority_demand", "area_m2"):
         np.testing.assert_allclose(b[col], a[col], rtol=1e-12, atol=1e-12)
     assert shapely.equals_exact(b.geometry.array, a.geometry.array, tolerance=0).all()
-    assert parted.demand_points["demand"].sum() == pytest.approx(single.school_demand["demand"].sum(), rel=1e-12)
+    assert parted.demand_points["demand"].sum() == pytest.approx(
+        single.school_demand["demand"].sum(), rel=1e-12
+    )
 
 
 def test_times_coverage_access_equal(both):
@@ -112,7 +126,11 @@ def test_times_coverage_access_equal(both):
 def test_region_tables_equal(both, table):
     _, single, parted = both
     a, b = getattr(single, table), getattr(parted, table)
-    key = [c for c in a.columns if c in {"area", "zone_id", "adm_code", "slot", "kind", "level", "area_id"}]
+    key = [
+        c
+        for c in a.columns
+        if c in {"area", "zone_id", "adm_code", "slot", "kind", "level", "area_id"}
+    ]
     a = a.sort_values(key).reset_index(drop=True)
     b = b.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(b, a, rtol=1e-9, check_dtype=False)
@@ -124,7 +142,9 @@ def test_three_sfca_needs_and_gets_the_wider_halo(region, client):
     single = pipeline.analyse(scenario, region.inputs)
     parted = scale.run_region(scenario, region.inputs, client=client)
     idx = single.demand_points.index
-    np.testing.assert_allclose(parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9)
+    np.testing.assert_allclose(
+        parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9
+    )
 
 
 def test_a_too_small_halo_changes_access(region, client, monkeypatch):
@@ -137,7 +157,9 @@ def test_a_too_small_halo_changes_access(region, client, monkeypatch):
         return dataclasses.replace(r, demand_m=r.demand_m / 2)
 
     monkeypatch.setattr(scale, "halo_radii", narrow)
-    parted = scale.run_region(dataclasses.replace(region.scenario, siting_sites=0), region.inputs, client=client)
+    parted = scale.run_region(
+        dataclasses.replace(region.scenario, siting_sites=0), region.inputs, client=client
+    )
     got = parted.access.reindex(single.demand_points.index)["access"].to_numpy()
     want = single.access["access"].to_numpy()
     with np.errstate(invalid="ignore"):
@@ -158,8 +180,12 @@ def test_siting_per_sigungu_and_summary(region, both):
     # each 시군구 sites only inside itself
     bounds = region.sigungu.loc[proposed["sigungu_code"]]
     x, y = proposed.geometry.x.to_numpy(), proposed.geometry.y.to_numpy()
-    assert ((x >= bounds["minx"].to_numpy()) & (x <= bounds["maxx"].to_numpy())
-            & (y >= bounds["miny"].to_numpy()) & (y <= bounds["maxy"].to_numpy())).all()
+    assert (
+        (x >= bounds["minx"].to_numpy())
+        & (x <= bounds["maxx"].to_numpy())
+        & (y >= bounds["miny"].to_numpy())
+        & (y <= bounds["maxy"].to_numpy())
+    ).all()
     summary = parted.summary.set_index("sigungu_code")
     total = summary.loc[scale.TOTAL_LABEL]
     rows = summary.drop(index=scale.TOTAL_LABEL)
@@ -228,8 +254,12 @@ def _fail(monkeypatch, code: str, times: int) -> None:
 @pytest.fixture(scope="module")
 def threads():
     """In-process workers, so a monkeypatched task is the one that runs."""
-    with dask_distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=":0") as c, dask_distributed.Client(c) as cl:
+    with (
+        dask_distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as c,
+        dask_distributed.Client(c) as cl,
+    ):
         yield cl
 
 
@@ -245,7 +275,9 @@ def test_failing_partition_is_reported_by_name(region, threads, monkeypatch):
     _fail(monkeypatch, "99001", times=99)
     sc = dataclasses.replace(region.scenario, siting_sites=0)
     name = region.sigungu.loc["99001", "sigungu"]
-    with pytest.raises(CareplanError, match=f"1 of 4 .*{name} \\(99001\\): InputDataError: deliberate failure 3"):
+    with pytest.raises(
+        CareplanError, match=f"1 of 4 .*{name} \\(99001\\): InputDataError: deliberate failure 3"
+    ):
         scale.run_region(sc, region.inputs, client=threads, retries=2)
     assert FAULT["attempts"] == 3
 
@@ -256,7 +288,9 @@ def test_scheduler_address(region, cluster):
     parted = scale.run_region(sc, region.inputs, scheduler=cluster.scheduler_address)
     idx = single.demand_points.index
     assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
-    np.testing.assert_allclose(parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9)
+    np.testing.assert_allclose(
+        parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9
+    )
     assert parted.partitions["worker_pid"].nunique() >= 1
 
 
@@ -264,8 +298,15 @@ def test_scheduler_address(region, cluster):
 
 
 def test_generated_region_layout():
-    r = sample.generate_region(9, schools_per_sigungu=5, sigungu_km=2.0, dong_per_side=2,
-                               facilities_per_sigungu=20, border_share=0.5, seed=3)
+    r = sample.generate_region(
+        9,
+        schools_per_sigungu=5,
+        sigungu_km=2.0,
+        dong_per_side=2,
+        facilities_per_sigungu=20,
+        border_share=0.5,
+        seed=3,
+    )
     inp = r.inputs
     assert len(r.sigungu) == 9 and len(inp.schools) == 45 and len(inp.admin_areas) == 36
     for layer in (inp.schools, inp.zones, inp.admin_areas, inp.facilities):
@@ -276,12 +317,19 @@ def test_generated_region_layout():
     assert inp.zones[own].area.sum() == pytest.approx(9 * 4e6)
     # borders at multiples of 2 km: some facilities stand within 150 m of one
     fx, fy = inp.facilities.geometry.x - 900_000, inp.facilities.geometry.y - 1_800_000
-    to_border = np.minimum(np.abs(fx - np.round(fx / 2000) * 2000), np.abs(fy - np.round(fy / 2000) * 2000))
+    to_border = np.minimum(
+        np.abs(fx - np.round(fx / 2000) * 2000), np.abs(fy - np.round(fy / 2000) * 2000)
+    )
     assert (to_border <= 150).sum() >= 40
-    pupils = inp.schools[[f"pupils_g{g}" for g in range(1, 7)]].sum(axis=1) + inp.schools["pupils_special"]
+    pupils = (
+        inp.schools[[f"pupils_g{g}" for g in range(1, 7)]].sum(axis=1)
+        + inp.schools["pupils_special"]
+    )
     np.testing.assert_array_equal(pupils, inp.schools["pupils_total"])
-    assert math.isclose(sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7],
-                        sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7])
+    assert math.isclose(
+        sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7],
+        sample.generate_region(9, seed=3).inputs.schools.geometry.x.iloc[7],
+    )
 
 
 # --------------------------------------------------------------------------- per-partition work stays per partition
@@ -290,7 +338,9 @@ def test_generated_region_layout():
 def test_demand_notes_are_shared_not_copied(region):
     """pandas deep-copies attrs on every operation; the demand notes must be shared, read-only."""
     school_dem = demand.school_demand(region.inputs.schools)
-    pts = demand.demand_points(school_dem, region.inputs.zones, region.inputs.admin_areas, cell_m=300.0)
+    pts = demand.demand_points(
+        school_dem, region.inputs.zones, region.inputs.admin_areas, cell_m=300.0
+    )
     notes = pts.attrs["demand"]
     assert isinstance(notes, demand.DemandNotes)
     links = region.inputs.zones["school_ids"].str.split(",").explode()
@@ -362,8 +412,12 @@ def test_tasks_are_whole_compact_balanced_groups():
         while todo:
             x, y = todo.pop()
             seen.add((x, y))
-            todo += [(x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
-                     if (x + dx, y + dy) in cells and (x + dx, y + dy) not in seen]
+            todo += [
+                (x + dx, y + dy)
+                for dx in (-1, 0, 1)
+                for dy in (-1, 0, 1)
+                if (x + dx, y + dy) in cells and (x + dx, y + dy) not in seen
+            ]
         assert seen == cells, task
     # weights count: a heavy 시군구 gets a task of its own
     heavy = weight.copy()
@@ -386,15 +440,27 @@ def test_several_sigungu_per_task_equal_single_process(region, client, monkeypat
     assert stats["core_points"].sum() == len(single.demand_points)
     idx = single.demand_points.index
     assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
-    np.testing.assert_allclose(parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9)
+    np.testing.assert_allclose(
+        parted.access.reindex(idx)["access"], single.access["access"], rtol=1e-9
+    )
     for name in ("coverage_total", "coverage_by_zone", "coverage_by_adm"):
         a, b = getattr(single, name), getattr(parted, name)
         key = [c for c in a.columns if c in {"area", "zone_id", "adm_code", "slot", "kind"}]
-        pd.testing.assert_frame_equal(b.sort_values(key).reset_index(drop=True),
-                                      a.sort_values(key).reset_index(drop=True), rtol=1e-9, check_dtype=False)
+        pd.testing.assert_frame_equal(
+            b.sort_values(key).reset_index(drop=True),
+            a.sort_values(key).reset_index(drop=True),
+            rtol=1e-9,
+            check_dtype=False,
+        )
     per = parted.proposed.groupby(["sigungu_code", "kind"]).size()
-    assert (per <= sc.siting_sites).all() and set(per.index.get_level_values(0)) == set(region.sigungu.index)
+    assert (per <= sc.siting_sites).all() and set(per.index.get_level_values(0)) == set(
+        region.sigungu.index
+    )
     bounds = region.sigungu.loc[parted.proposed["sigungu_code"]]
     x, y = parted.proposed.geometry.x.to_numpy(), parted.proposed.geometry.y.to_numpy()
-    assert ((x >= bounds["minx"].to_numpy()) & (x <= bounds["maxx"].to_numpy())
-            & (y >= bounds["miny"].to_numpy()) & (y <= bounds["maxy"].to_numpy())).all()
+    assert (
+        (x >= bounds["minx"].to_numpy())
+        & (x <= bounds["maxx"].to_numpy())
+        & (y >= bounds["miny"].to_numpy())
+        & (y <= bounds["maxy"].to_numpy())
+    ).all()

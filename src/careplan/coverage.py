@@ -29,7 +29,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import scipy.sparse as sp
 
 from ._errors import (
     CareplanWarning,
@@ -113,8 +112,10 @@ class TimeSlot:
             msg = f"TimeSlot period must be one of {sorted(PERIODS)}, got {self.period!r}"
             raise SettingsError(msg)
         if not 0 <= self.minute <= 24 * 60:
-            msg = ("TimeSlot minute must be within 0..1440 (minutes after midnight), "
-                   f"got {self.minute!r}")
+            msg = (
+                "TimeSlot minute must be within 0..1440 (minutes after midnight), "
+                f"got {self.minute!r}"
+            )
             raise SettingsError(msg)
 
 
@@ -183,16 +184,27 @@ def facility_schedule(
                 warnings.warn(
                     f"{int(half.sum())} facilities have only one of {open_col}/{close_col} "
                     f"(e.g. {ids}); treated as not operating in {period}. Give both or neither.",
-                    CareplanWarning, stacklevel=2)
+                    CareplanWarning,
+                    stacklevel=2,
+                )
                 opens, closes = np.where(half, np.nan, opens), np.where(half, np.nan, closes)
             source = _source(hours_source, opens, closes, default_open, default_close)
         else:
             opens, closes = default_open, default_close
             source = np.full(len(facilities), "catalog", dtype=object)
-        frames.append(pd.DataFrame({
-            "facility_id": facilities.index, "kind": kinds.to_numpy(), "period": period,
-            "open": opens, "close": closes, "operating": ~np.isnan(opens), "source": source,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "facility_id": facilities.index,
+                    "kind": kinds.to_numpy(),
+                    "period": period,
+                    "open": opens,
+                    "close": closes,
+                    "operating": ~np.isnan(opens),
+                    "source": source,
+                }
+            )
+        )
     out = pd.concat(frames, ignore_index=True)
     # facility by facility, periods in PERIODS order (term, vacation, saturday)
     order = np.argsort(np.tile(np.arange(len(facilities)), len(PERIODS)), kind="stable")
@@ -216,7 +228,8 @@ def _source(hours_source, opens, closes, default_open, default_close) -> np.ndar
         return np.full(len(opens), "data", dtype=object)
     src = hours_source.fillna("data").astype(str).to_numpy()
     same = ((opens == default_open) | (np.isnan(opens) & np.isnan(default_open))) & (
-        (closes == default_close) | (np.isnan(closes) & np.isnan(default_close)))
+        (closes == default_close) | (np.isnan(closes) & np.isnan(default_close))
+    )
     mixed = np.where(same, "catalog", "data")
     plain = np.where(src == "catalog", "catalog", "data")
     return np.where(src == "data+catalog", mixed, plain).astype(object)
@@ -244,8 +257,10 @@ def open_at(
         opens = np.where(half, np.nan, opens)
     else:
         if "kind" not in facilities.columns:
-            msg = (f"facilities have neither {open_col}/{close_col} nor 'kind' "
-                   "to take catalog hours from")
+            msg = (
+                f"facilities have neither {open_col}/{close_col} nor 'kind' "
+                "to take catalog hours from"
+            )
             raise MissingColumnError(msg)
         opens, closes = _catalog_hours(facilities["kind"], catalog or get_catalog(), attr)
     return pd.Series(_serves(opens, closes, slot.minute), index=facilities.index, name=slot.name)
@@ -293,9 +308,11 @@ def _align(times: TravelTimes, demand: pd.DataFrame, facilities: pd.DataFrame) -
     for what, pos, ids in checks:
         if (pos < 0).any():
             missing = list(ids[pos < 0][:3])
-            msg = (f"{int((pos < 0).sum())} {what} id(s) are not in the travel times "
-                   f"(e.g. {missing}); "
-                   "compute travel times for these layers (careplan.network)")
+            msg = (
+                f"{int((pos < 0).sum())} {what} id(s) are not in the travel times "
+                f"(e.g. {missing}); "
+                "compute travel times for these layers (careplan.network)"
+            )
             raise InputDataError(msg)
     matrix = times.matrix.tocsr()
     if not np.array_equal(rows, np.arange(matrix.shape[0])):
@@ -350,9 +367,11 @@ def coverage(
     CoverageResult
     """
     if max_walk_min > times.cutoff_min:
-        msg = (f"max_walk_min={max_walk_min!r} exceeds the travel-time cutoff "
-               f"{times.cutoff_min!r} min, so points beyond the cutoff would look uncovered; "
-               "recompute travel times with a larger cutoff")
+        msg = (
+            f"max_walk_min={max_walk_min!r} exceeds the travel-time cutoff "
+            f"{times.cutoff_min!r} min, so points beyond the cutoff would look uncovered; "
+            "recompute travel times with a larger cutoff"
+        )
         raise SettingsError(msg)
     if not slots:
         msg = "slots is empty; pass at least one TimeSlot (e.g. careplan.coverage.DEFAULT_SLOTS)"
@@ -386,10 +405,23 @@ def coverage(
     covered = pd.DataFrame(flags, index=demand.index, columns=index)
     for frame in (nearest, covered):
         frame.attrs.update(distance_method=times.distance_method, max_walk_min=max_walk_min)
-    logger.info("coverage of %s points by %d kinds at %d slots (%s)", f"{len(demand):,}",
-                len(kinds), len(slots), times.distance_method)
-    return CoverageResult(nearest, covered, tuple(slots), kinds, float(max_walk_min),
-                          times.distance_method, times.method_label, dict(times.params))
+    logger.info(
+        "coverage of %s points by %d kinds at %d slots (%s)",
+        f"{len(demand):,}",
+        len(kinds),
+        len(slots),
+        times.distance_method,
+    )
+    return CoverageResult(
+        nearest,
+        covered,
+        tuple(slots),
+        kinds,
+        float(max_walk_min),
+        times.distance_method,
+        times.method_label,
+        dict(times.params),
+    )
 
 
 def coverage_table(
@@ -453,7 +485,9 @@ def coverage_sums(
     codes, areas = pd.factorize(groups, sort=True)
     rows = np.flatnonzero(codes >= 0)  # points with no area (NaN) are left out, as in a groupby
     member = sp.csr_matrix((weights[rows], (codes[rows], rows)), shape=(len(areas), len(codes)))
-    covered_sum = pd.DataFrame(member @ cov.covered.to_numpy(dtype=float), index=areas, columns=cov.covered.columns)
+    covered_sum = pd.DataFrame(
+        member @ cov.covered.to_numpy(dtype=float), index=areas, columns=cov.covered.columns
+    )
     totals = pd.Series(np.asarray(member.sum(axis=1)).ravel(), index=areas)
     return covered_sum, totals
 
@@ -467,7 +501,9 @@ def table_from_sums(
 ) -> pd.DataFrame:
     """The long :func:`coverage_table` from :func:`coverage_sums` (possibly summed over partitions)."""
     area_col = by or "area"
-    long = covered_sum.sort_index().stack(["slot", "kind"], future_stack=True).rename("covered_demand")
+    long = (
+        covered_sum.sort_index().stack(["slot", "kind"], future_stack=True).rename("covered_demand")
+    )
     long = long.reset_index()
     long = long.rename(columns={long.columns[0]: area_col})
     long["demand"] = long[area_col].map(totals).to_numpy()
@@ -480,7 +516,20 @@ def table_from_sums(
     long["kind_label"] = long["kind"].map(labels).fillna(long["kind"])
     long["max_walk_min"] = cov.max_walk_min
     long["distance_method"] = cov.distance_method
-    long = long[[area_col, "slot", "period", "minute", "kind", "kind_label", "demand",
-                 "covered_demand", "coverage_pct", "max_walk_min", "distance_method"]]
+    long = long[
+        [
+            area_col,
+            "slot",
+            "period",
+            "minute",
+            "kind",
+            "kind_label",
+            "demand",
+            "covered_demand",
+            "coverage_pct",
+            "max_walk_min",
+            "distance_method",
+        ]
+    ]
     long.attrs.update(distance_method=cov.distance_method, max_walk_min=cov.max_walk_min)
     return long

@@ -107,8 +107,12 @@ class HaloRadii:
     graph_m: float  # graph nodes: max(R(T), 3·R(A)) + max_snap_m (0 without a graph)
 
 
-def halo_radii(scenario: pipeline.Scenario, *, network_mode: bool,
-               max_snap_m: float = network.DEFAULT_MAX_SNAP_M) -> HaloRadii:
+def halo_radii(
+    scenario: pipeline.Scenario,
+    *,
+    network_mode: bool,
+    max_snap_m: float = network.DEFAULT_MAX_SNAP_M,
+) -> HaloRadii:
     """The halo radii for ``scenario`` in network or straight-line mode.
 
     Parameters
@@ -182,7 +186,9 @@ def demand_owners(inputs: pipeline.Inputs) -> tuple[pd.Series, pd.Series]:
     counts = votes.groupby(["label", "code"]).size().reset_index(name="n")
     counts = counts.sort_values(["label", "n", "code"], ascending=[True, False, True])
     comp_code = counts.drop_duplicates("label").set_index("label")["code"]
-    zone_owner = pd.Series(comp_code.reindex(label[:nz]).to_numpy(), index=zones.index, name="sigungu_code")
+    zone_owner = pd.Series(
+        comp_code.reindex(label[:nz]).to_numpy(), index=zones.index, name="sigungu_code"
+    )
     school_label = label[nz:]
     linked = np.zeros(len(schools), dtype=bool)
     linked[s_pos - nz] = True
@@ -193,8 +199,9 @@ def demand_owners(inputs: pipeline.Inputs) -> tuple[pd.Series, pd.Series]:
     return zone_owner, school_owner
 
 
-def point_owners(points: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame,
-                 fallback: pd.Series | None = None) -> pd.Series:
+def point_owners(
+    points: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame, fallback: pd.Series | None = None
+) -> pd.Series:
     """The 시군구 whose *core* each demand point is in: that of its 행정동 (``adm_code``).
 
     Points outside every 행정동 (``adm_code`` missing) take ``fallback`` (the
@@ -206,17 +213,21 @@ def point_owners(points: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame,
     if missing.any():
         fill = fallback.reindex(points.index[missing]) if fallback is not None else None
         if fill is None or fill.isna().any():
-            fill = pd.Series(_areas_of(points.geometry[missing], admin_areas), index=points.index[missing])
+            fill = pd.Series(
+                _areas_of(points.geometry[missing], admin_areas), index=points.index[missing]
+            )
         owner[missing] = fill.to_numpy()
     return owner.astype(object).rename("sigungu_code")
 
 
 def _check_admin(admin: gpd.GeoDataFrame) -> None:
     if "sigungu_code" not in admin.columns or admin["sigungu_code"].isna().any():
-        msg = ("admin_areas need a `sigungu_code` (5-digit 시군구 code) on every 행정동 to partition by 시군구; "
-               f"columns are {list(admin.columns)[:10]} with "
-               f"{int(admin.get('sigungu_code', pd.Series([None])).isna().sum())} missing codes. Read them with "
-               "careplan.io.read_admin_areas, which fills the code from the 행정기관코드.")
+        msg = (
+            "admin_areas need a `sigungu_code` (5-digit 시군구 code) on every 행정동 to partition by 시군구; "
+            f"columns are {list(admin.columns)[:10]} with "
+            f"{int(admin.get('sigungu_code', pd.Series([None])).isna().sum())} missing codes. Read them with "
+            "careplan.io.read_admin_areas, which fills the code from the 행정기관코드."
+        )
         raise SettingsError(msg)
 
 
@@ -230,15 +241,21 @@ def _tasks(admin: gpd.GeoDataFrame, weight: pd.Series, n_workers: int) -> list[t
     (so neighbours stay together) and cut into runs of equal weight.
     """
     codes = admin["sigungu_code"].astype(str)
-    bounds = admin.geometry.bounds.groupby(codes.to_numpy()).agg({"minx": "min", "miny": "min", "maxx": "max",
-                                                                  "maxy": "max"})
+    bounds = admin.geometry.bounds.groupby(codes.to_numpy()).agg(
+        {"minx": "min", "miny": "min", "maxx": "max", "maxy": "max"}
+    )
     w = weight.reindex(bounds.index).fillna(0.0).to_numpy(dtype=float)
     n_tasks = max(_TASKS_PER_WORKER * n_workers, int(np.ceil(w.sum() / _MAX_TASK_WEIGHT)))
     if n_tasks >= len(bounds):
         return [(c,) for c in bounds.index]
-    cx, cy = (bounds["minx"] + bounds["maxx"]).to_numpy() / 2, (bounds["miny"] + bounds["maxy"]).to_numpy() / 2
+    cx, cy = (
+        (bounds["minx"] + bounds["maxx"]).to_numpy() / 2,
+        (bounds["miny"] + bounds["maxy"]).to_numpy() / 2,
+    )
     n_strips = max(1, int(round(np.sqrt(n_tasks))))
-    strip = np.minimum((pd.Series(cy).rank(method="first").to_numpy() - 1) * n_strips // len(cy), n_strips - 1)
+    strip = np.minimum(
+        (pd.Series(cy).rank(method="first").to_numpy() - 1) * n_strips // len(cy), n_strips - 1
+    )
     serpentine = np.where(strip % 2 == 0, cx, -cx)
     order = np.lexsort((serpentine, strip))
     # a 시군구 joins the task its weight's midpoint falls in (a tiny count term spreads weightless ones)
@@ -264,22 +281,22 @@ def _run_quietly(func: Any, *args: Any) -> tuple[Any, list[str]]:
     return result, [str(w.message) for w in caught if issubclass(w.category, CareplanWarning)]
 
 
-def _demand_task(school_dem: pd.DataFrame, zones: gpd.GeoDataFrame, admin: gpd.GeoDataFrame,
-                 cell_m: float) -> tuple[gpd.GeoDataFrame, list[str]]:
+def _demand_task(
+    school_dem: pd.DataFrame, zones: gpd.GeoDataFrame, admin: gpd.GeoDataFrame, cell_m: float
+) -> tuple[gpd.GeoDataFrame, list[str]]:
     return _run_quietly(lambda: demand.demand_points(school_dem, zones, admin, cell_m=cell_m))
 
 
 @dataclass(frozen=True)
 class _Partition:
-    """One task's inputs of the access phase (its 시군구's cores and halo only), cut on the client.
+    """One task's inputs of the access phase besides its demand points, cut on the client.
 
-    Each task gets just its slice (its cores plus a rim), so a task's work and a worker's
-    memory follow the task, not the region.
+    The demand points come as slices of the demand tasks' results, cut on the workers that
+    hold them (``_slice_points``); with those, a task's work and a worker's memory follow
+    the task, not the region.
     """
 
-    points: gpd.GeoDataFrame  # core and halo demand points, in region order
-    core: np.ndarray  # bool per row of ``points``
-    core_owner: np.ndarray  # 시군구 code of each core row (in order)
+    core_owner: np.ndarray  # 시군구 code of each core row, in the order the slices give them
     facilities: gpd.GeoDataFrame  # within the destination radius of the core
     sites: gpd.GeoDataFrame
     area: gpd.GeoDataFrame  # the 시군구's 행정동 (siting stays inside each 시군구)
@@ -295,8 +312,12 @@ class _PartitionOutput:
     covered: pd.DataFrame
     scores: pd.DataFrame
     proposed: dict[str, gpd.GeoDataFrame | None]  # by 시군구
-    sums: dict[str | None, tuple[pd.DataFrame, pd.Series]]  # coverage.coverage_sums of the cores, by area key
-    times: tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index] | None  # rows (ids), cols (ids), minutes
+    sums: dict[
+        str | None, tuple[pd.DataFrame, pd.Series]
+    ]  # coverage.coverage_sums of the cores, by area key
+    times: (
+        tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index] | None
+    )  # rows (ids), cols (ids), minutes
     params: dict
     method_label: str
     stats: list[dict]  # one row per 시군구 (task-wide sizes repeated)
@@ -311,11 +332,8 @@ class _BandIndex:
         self.order = np.argsort(xy[:, 0], kind="stable")
         self.x_sorted = xy[self.order, 0]
 
-    def near(self, tree: cKDTree, core_xy: np.ndarray, radius_m: float, skip: np.ndarray | None = None) -> np.ndarray:
-        """Sorted positions of the points within ``radius_m`` of any core point (box, then KD-tree).
-
-        ``skip`` (bool per point) leaves points out unasked, e.g. the core itself.
-        """
+    def near(self, tree: cKDTree, core_xy: np.ndarray, radius_m: float) -> np.ndarray:
+        """Sorted positions of the points within ``radius_m`` of any core point (box, then KD-tree)."""
         if not len(core_xy) or not len(self.xy):
             return np.zeros(0, dtype=np.intp)
         lo, hi = core_xy.min(axis=0) - radius_m, core_xy.max(axis=0) + radius_m
@@ -324,8 +342,6 @@ class _BandIndex:
         band = self.order[a:b]
         y = self.xy[band, 1]
         box = band[(y >= lo[1]) & (y <= hi[1])]
-        if skip is not None:
-            box = box[~skip[box]]
         if not len(box):
             return box
         dist, _ = tree.query(self.xy[box], k=1, distance_upper_bound=radius_m)
@@ -335,31 +351,97 @@ class _BandIndex:
 def _subgraph(graph: network.WalkGraph, nodes: np.ndarray) -> network.WalkGraph:
     """The walk graph on the sorted node positions ``nodes`` (row and column slices of its CSR)."""
     adjacency = graph.adjacency[nodes][:, nodes].tocsr()
-    return network.WalkGraph(adjacency, graph.node_ids[nodes], graph.x[nodes], graph.y[nodes], graph.crs,
-                             graph.walk_speed_kmh, graph.source)
+    return network.WalkGraph(
+        adjacency,
+        graph.node_ids[nodes],
+        graph.x[nodes],
+        graph.y[nodes],
+        graph.crs,
+        graph.walk_speed_kmh,
+        graph.source,
+    )
 
 
-def _analyse_partition(part: _Partition, codes: tuple[str, ...], scenario: pipeline.Scenario, radii: HaloRadii,
-                       catalog: dict, keep_times: bool) -> _PartitionOutput:
+def _slice_points(
+    demand_result: tuple[gpd.GeoDataFrame, list[str]],
+    box: tuple[float, float, float, float],
+    core_rows: np.ndarray,
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The rows of one demand task's points that a task may need: in ``box`` or in its core.
+
+    Runs where the demand result lives, so only the slice travels. Returns the rows (in
+    their order) and which of them are core rows.
+    """
+    frame = demand_result[0]
+    xy = shapely.get_coordinates(frame.geometry.array).reshape(-1, 2)
+    keep = (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
+    core = np.zeros(len(frame), dtype=bool)
+    core[core_rows] = True
+    keep |= core
+    piece = frame.iloc[np.flatnonzero(keep)]
+    piece.attrs = {}  # the task's notes are the client's; no need to ship them again
+    return piece, core[keep]
+
+
+def _halo_points(
+    slices: list[tuple[gpd.GeoDataFrame, np.ndarray]], radius_m: float
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Core points plus the others within ``radius_m`` of any of them (KD-tree of the core)."""
+    points = pd.concat([piece for piece, _ in slices])
+    core = np.concatenate([mask for _, mask in slices])
+    xy = shapely.get_coordinates(points.geometry.array).reshape(-1, 2)
+    rim = np.flatnonzero(~core)
+    keep = core.copy()
+    if core.any() and len(rim):
+        dist, _ = cKDTree(xy[core]).query(xy[rim], k=1, distance_upper_bound=radius_m)
+        keep[rim[np.isfinite(dist)]] = True
+    rows = np.flatnonzero(keep)
+    return points.iloc[rows], core[rows]
+
+
+def _analyse_partition(
+    part: _Partition,
+    codes: tuple[str, ...],
+    slices: list,
+    scenario: pipeline.Scenario,
+    radii: HaloRadii,
+    catalog: dict,
+    keep_times: bool,
+) -> _PartitionOutput:
     """Walk times, coverage, access and siting of a task's 시군구 (their cores) on their halo."""
     t0 = time.perf_counter()
-    result, caught = _run_quietly(_analyse_core, part, codes, scenario, radii, catalog, keep_times)
+    points, core = _halo_points(slices, radii.demand_m)
+    result, caught = _run_quietly(
+        _analyse_core, part, points, core, codes, scenario, radii, catalog, keep_times
+    )
     for row in result.stats:
         row["seconds"] = time.perf_counter() - t0
     return dataclasses.replace(result, warnings=caught)
 
 
-def _analyse_core(part: _Partition, codes: tuple[str, ...], scenario: pipeline.Scenario, radii: HaloRadii,
-                  catalog: dict, keep_times: bool) -> _PartitionOutput:
-    points, facilities, sites, graph = part.points, part.facilities, part.sites, part.graph
-    destinations = gpd.GeoDataFrame(pd.concat([facilities[["geometry"]], sites[["geometry"]]]),
-                                    crs=facilities.crs)
+def _analyse_core(
+    part: _Partition,
+    points: gpd.GeoDataFrame,
+    core: np.ndarray,
+    codes: tuple[str, ...],
+    scenario: pipeline.Scenario,
+    radii: HaloRadii,
+    catalog: dict,
+    keep_times: bool,
+) -> _PartitionOutput:
+    facilities, sites, graph = part.facilities, part.sites, part.graph
+    destinations = gpd.GeoDataFrame(
+        pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs
+    )
     # Core points need every destination (coverage, siting); halo points only the facilities (access).
-    core_in_halo = np.flatnonzero(part.core)
-    core_points = points.iloc[core_in_halo]
-    halo_only = points.iloc[np.flatnonzero(~part.core)]
-    options = {"graph": graph, "cutoff_min": radii.cutoff_min, "walk_speed_kmh": scenario.walk_speed_kmh,
-               "detour_factor": scenario.detour_factor}
+    core_points = points.iloc[np.flatnonzero(core)]
+    halo_only = points.iloc[np.flatnonzero(~core)]
+    options = {
+        "graph": graph,
+        "cutoff_min": radii.cutoff_min,
+        "walk_speed_kmh": scenario.walk_speed_kmh,
+        "detour_factor": scenario.detour_factor,
+    }
     core_times = network.walk_times(core_points, destinations, **options)
     # Halo rows only feed access, which never looks past max_walk_min: a shorter search
     # (about (A/T)² of the pairs) gives the same scores.
@@ -367,17 +449,38 @@ def _analyse_core(part: _Partition, codes: tuple[str, ...], scenario: pipeline.S
     halo_times = network.walk_times(halo_only, facilities[["geometry"]], **halo_options)
     # Halo rows get empty site columns: a core row keeps its sites, as access_scores reads "no
     # destination in reach" (NaN) from the whole row, sites included, in the single-process run.
-    halo_rows = sp.csr_matrix((halo_times.matrix.data, halo_times.matrix.indices, halo_times.matrix.indptr),
-                              shape=(len(halo_only), len(destinations)))
+    halo_rows = sp.csr_matrix(
+        (halo_times.matrix.data, halo_times.matrix.indices, halo_times.matrix.indptr),
+        shape=(len(halo_only), len(destinations)),
+    )
     both = sp.vstack([core_times.matrix, halo_rows]).tocsr()
-    access_times = network.TravelTimes(both, core_points.index.append(halo_only.index), destinations.index,
-                                       radii.cutoff_min, core_times.distance_method, core_times.params)
-    cov = coverage.coverage(core_points, facilities, core_times, slots=scenario.slots,
-                            max_walk_min=scenario.max_walk_min, catalog=catalog)
+    access_times = network.TravelTimes(
+        both,
+        core_points.index.append(halo_only.index),
+        destinations.index,
+        radii.cutoff_min,
+        core_times.distance_method,
+        core_times.params,
+    )
+    cov = coverage.coverage(
+        core_points,
+        facilities,
+        core_times,
+        slots=scenario.slots,
+        max_walk_min=scenario.max_walk_min,
+        catalog=catalog,
+    )
     access_points = pd.concat([core_points, halo_only])
-    scores = access.access_scores(access_points, facilities, access_times, method=scenario.access_method,
-                                  max_walk_min=scenario.max_walk_min).iloc[:len(core_points)]
-    proposed = {code: _propose_in(code, part, scenario, core_points, core_times, catalog) for code in codes}
+    scores = access.access_scores(
+        access_points,
+        facilities,
+        access_times,
+        method=scenario.access_method,
+        max_walk_min=scenario.max_walk_min,
+    ).iloc[: len(core_points)]
+    proposed = {
+        code: _propose_in(code, part, scenario, core_points, core_times, catalog) for code in codes
+    }
     # the coverage tables add up over disjoint cores: the client only sums these
     with_code = core_points.assign(sigungu_code=part.core_owner)
     sums = {by: coverage.coverage_sums(cov, with_code, by=by) for by in _TABLE_KEYS}
@@ -385,35 +488,60 @@ def _analyse_core(part: _Partition, codes: tuple[str, ...], scenario: pipeline.S
     if keep_times:
         m = core_times.matrix.tocoo()
         kept = (m.row, m.col, m.data, core_times.destination_ids)
-    task = {"task": codes[0], "halo_points": len(points), "facilities": len(facilities), "sites": len(sites),
-            "graph_nodes": 0 if graph is None else graph.n_nodes, "pairs": int(core_times.matrix.nnz),
-            "worker_pid": os.getpid()}
-    stats = [{"sigungu_code": code, "core_points": int((part.core_owner == code).sum()), **task} for code in codes]
+    task = {
+        "task": codes[0],
+        "halo_points": len(points),
+        "facilities": len(facilities),
+        "sites": len(sites),
+        "graph_nodes": 0 if graph is None else graph.n_nodes,
+        "pairs": int(core_times.matrix.nnz),
+        "worker_pid": os.getpid(),
+    }
+    stats = [
+        {"sigungu_code": code, "core_points": int((part.core_owner == code).sum()), **task}
+        for code in codes
+    ]
     params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
     # rows are the core's, in region order: the client places them by position, so no ids travel back
     plain = [frame.reset_index(drop=True) for frame in (cov.nearest_min, cov.covered, scores)]
-    return _PartitionOutput(codes, *plain, proposed, sums, kept, params, core_times.method_label, stats)
+    return _PartitionOutput(
+        codes, *plain, proposed, sums, kept, params, core_times.method_label, stats
+    )
 
 
-def _propose_in(code: str, part: _Partition, scenario: pipeline.Scenario, core_points: gpd.GeoDataFrame,
-                core_times: network.TravelTimes, catalog: dict) -> gpd.GeoDataFrame | None:
+def _propose_in(
+    code: str,
+    part: _Partition,
+    scenario: pipeline.Scenario,
+    core_points: gpd.GeoDataFrame,
+    core_times: network.TravelTimes,
+    catalog: dict,
+) -> gpd.GeoDataFrame | None:
     """Siting of one 시군구: its own core demand and budget, sites inside its own 행정동."""
     if scenario.siting_sites == 0 or not scenario.siting_kinds:
         return None
     rows = np.flatnonzero(part.core_owner == code)
-    times = network.TravelTimes(core_times.matrix[rows], core_points.index[rows], core_times.destination_ids,
-                                core_times.cutoff_min, core_times.distance_method, core_times.params)
+    times = network.TravelTimes(
+        core_times.matrix[rows],
+        core_points.index[rows],
+        core_times.destination_ids,
+        core_times.cutoff_min,
+        core_times.distance_method,
+        core_times.params,
+    )
     area = part.area[part.area["sigungu_code"].astype(str).to_numpy() == code]
-    return pipeline.propose(scenario, core_points.iloc[rows], part.facilities, part.sites, times, area,
-                            catalog=catalog)
+    return pipeline.propose(
+        scenario, core_points.iloc[rows], part.facilities, part.sites, times, area, catalog=catalog
+    )
 
 
 # --------------------------------------------------------------------------- engine
 
 
 @contextlib.contextmanager
-def _dask_client(client: Any, scheduler: str | None, n_workers: int | None,
-                 memory_limit: str | float | None) -> Iterator[Any]:
+def _dask_client(
+    client: Any, scheduler: str | None, n_workers: int | None, memory_limit: str | float | None
+) -> Iterator[Any]:
     """The given client, a client of ``scheduler``, or a new LocalCluster (closed afterwards)."""
     from dask.distributed import Client, LocalCluster
 
@@ -427,9 +555,16 @@ def _dask_client(client: Any, scheduler: str | None, n_workers: int | None,
     workers = n_workers or os.cpu_count() or 1
     # One single-threaded process per core: the work is GIL-bound pandas/shapely, and a
     # per-process memory limit lets Dask pause or restart a worker instead of the machine swapping.
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      memory_limit=memory_limit if memory_limit is not None else "auto",
-                      dashboard_address=None) as cluster, Client(cluster) as own:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit if memory_limit is not None else "auto",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as own,
+    ):
         yield own
 
 
@@ -446,9 +581,22 @@ def _in_flight(client: Any) -> int:
     return max(4, 3 * _n_workers(client))
 
 
-def _map_partitions(client: Any, func: Any, tasks: Sequence[tuple[str, ...]], make_args: Any,
-                    names: dict[str, str], *, retries: int, progress: bool, desc: str) -> dict[tuple[str, ...], Any]:
+def _map_partitions(
+    client: Any,
+    func: Any,
+    tasks: Sequence[tuple[str, ...]],
+    make_args: Any,
+    names: dict[str, str],
+    *,
+    retries: int,
+    progress: bool,
+    desc: str,
+    hold: dict | None = None,
+) -> dict[tuple[str, ...], Any]:
     """``func(*make_args(task))`` for every task (a tuple of 시군구 codes) on Dask; results by task.
+
+    With ``hold``, each task's future is kept there (its result stays on its worker for
+    later tasks; the caller releases it) instead of being released once gathered.
 
     Inputs are cut (``make_args``) only when a slot frees up, so at most a few
     partitions per worker are in flight: client memory and scheduler queue stay bounded
@@ -466,15 +614,22 @@ def _map_partitions(client: Any, func: Any, tasks: Sequence[tuple[str, ...]], ma
         task = next(pending, None)
         if task is None:
             return
-        fut = client.submit(func, *make_args(task), retries=retries, pure=False,
-                            key=f"careplan-{desc}-{task[0]}-{os.urandom(4).hex()}")
+        fut = client.submit(
+            func,
+            *make_args(task),
+            retries=retries,
+            pure=False,
+            key=f"careplan-{desc}-{task[0]}-{os.urandom(4).hex()}",
+        )
         futures[fut] = task
         done.add(fut)
 
     results, failed = {}, {}
     # A task's slice is its input by design (bounded by _MAX_TASK_WEIGHT), not a graph to slim down.
-    with (dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}),
-          tqdm(total=sum(map(len, tasks)), disable=not progress, desc=desc, unit="시군구") as bar):
+    with (
+        dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}),
+        tqdm(total=sum(map(len, tasks)), disable=not progress, desc=desc, unit="시군구") as bar,
+    ):
         for _ in range(_in_flight(client)):
             submit_next()
         for fut in done:
@@ -483,15 +638,22 @@ def _map_partitions(client: Any, func: Any, tasks: Sequence[tuple[str, ...]], ma
                 results[task] = fut.result()
             else:
                 failed[task] = fut.exception()
-            fut.release()
+            if hold is not None and fut.status == "finished":
+                hold[task] = fut
+            else:
+                fut.release()
             bar.update(len(task))
             submit_next()
     if failed:
         first = next(iter(failed.values()))
-        listed = "; ".join(f"{_task_label(t, names)}: {type(e).__name__}: {e}" for t, e in sorted(failed.items()))
-        msg = (f"{len(failed)} of {len(tasks)} partition tasks failed in the {desc} phase after their retries "
-               f"(nothing was dropped; no region result was made): {listed}. Fix the named 시군구's input rows, "
-               "or raise memory_limit if a worker was killed.")
+        listed = "; ".join(
+            f"{_task_label(t, names)}: {type(e).__name__}: {e}" for t, e in sorted(failed.items())
+        )
+        msg = (
+            f"{len(failed)} of {len(tasks)} partition tasks failed in the {desc} phase after their retries "
+            f"(nothing was dropped; no region result was made): {listed}. Fix the named 시군구's input rows, "
+            "or raise memory_limit if a worker was killed."
+        )
         raise CareplanError(msg) from first
     return results
 
@@ -584,45 +746,108 @@ def run_region(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     admin = inputs.admin_areas
-    names = admin.drop_duplicates("sigungu_code").set_index(admin.drop_duplicates("sigungu_code")["sigungu_code"]
-                                                            .astype(str))["sigungu"].astype(str).to_dict()
+    names = (
+        admin.drop_duplicates("sigungu_code")
+        .set_index(admin.drop_duplicates("sigungu_code")["sigungu_code"].astype(str))["sigungu"]
+        .astype(str)
+        .to_dict()
+    )
     school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
     zone_owner, school_owner = demand_owners(inputs)
-    wgraph = None if graph is None else network.walk_graph(graph, walk_speed_kmh=scenario.walk_speed_kmh)
+    wgraph = (
+        None if graph is None else network.walk_graph(graph, walk_speed_kmh=scenario.walk_speed_kmh)
+    )
     sites = pipeline.site_candidates(scenario, inputs)
     seconds["prepare"] = time.perf_counter() - t0
     weight = pd.concat([zone_owner, school_owner]).value_counts()
     with _dask_client(client, scheduler, n_workers, memory_limit) as dask_client:
         tasks = _tasks(admin, weight, _n_workers(dask_client))
-        t1 = time.perf_counter()
-        points = _demand_phase(dask_client, scenario, inputs, school_dem, zone_owner, school_owner, names, tasks,
-                               retries=retries, progress=progress)
-        seconds["demand"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        owner = point_owners(points, admin, _demand_owner_of_points(points, zone_owner, school_owner))
-        outputs = _access_phase(dask_client, scenario, inputs, points, owner, sites, wgraph, catalog, names, tasks,
-                                keep_times=keep_times, retries=retries, progress=progress)
-        seconds["access"] = time.perf_counter() - t2
+        held: dict = {}  # demand results kept on the workers until the access phase has sliced them
+        try:
+            t1 = time.perf_counter()
+            points, rows_of = _demand_phase(
+                dask_client,
+                scenario,
+                inputs,
+                school_dem,
+                zone_owner,
+                school_owner,
+                names,
+                tasks,
+                held,
+                retries=retries,
+                progress=progress,
+            )
+            seconds["demand"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            owner = point_owners(
+                points, admin, _demand_owner_of_points(points, zone_owner, school_owner)
+            )
+            outputs, positions = _access_phase(
+                dask_client,
+                scenario,
+                inputs,
+                points,
+                owner,
+                sites,
+                wgraph,
+                catalog,
+                names,
+                tasks,
+                held,
+                rows_of,
+                keep_times=keep_times,
+                retries=retries,
+                progress=progress,
+            )
+            seconds["access"] = time.perf_counter() - t2
+        finally:
+            for future in held.values():
+                future.release()
     t3 = time.perf_counter()
-    result = _merge(scenario, inputs, points, owner, outputs, names, sites, keep_times=keep_times)
+    result = _merge(
+        scenario, inputs, points, owner, outputs, positions, names, sites, keep_times=keep_times
+    )
     seconds["merge"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
-    logger.info("region run: %d 시군구 in %d tasks, %s demand points in %.1f s", len(result.partitions),
-                len(outputs), f"{len(points):,}", seconds["total"])
+    logger.info(
+        "region run: %d 시군구 in %d tasks, %s demand points in %.1f s",
+        len(result.partitions),
+        len(outputs),
+        f"{len(points):,}",
+        seconds["total"],
+    )
     return dataclasses.replace(result, seconds=seconds)
 
 
-def _demand_owner_of_points(points: gpd.GeoDataFrame, zone_owner: pd.Series, school_owner: pd.Series) -> pd.Series:
+def _demand_owner_of_points(
+    points: gpd.GeoDataFrame, zone_owner: pd.Series, school_owner: pd.Series
+) -> pd.Series:
     owner = points["zone_id"].map(zone_owner)
     school = points["zone_id"].isna() & points.index.str.endswith("_school")
     owner[school] = points.index[school].str.removesuffix("_school").map(school_owner)
     return owner
 
 
-def _demand_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inputs, school_dem: pd.DataFrame,
-                  zone_owner: pd.Series, school_owner: pd.Series, names: dict[str, str],
-                  tasks: list[tuple[str, ...]], *, retries: int, progress: bool) -> gpd.GeoDataFrame:
-    """Phase 1: demand points per task (each 학구 in exactly one), gathered in single-process order."""
+def _demand_phase(
+    client: Any,
+    scenario: pipeline.Scenario,
+    inputs: pipeline.Inputs,
+    school_dem: pd.DataFrame,
+    zone_owner: pd.Series,
+    school_owner: pd.Series,
+    names: dict[str, str],
+    tasks: list[tuple[str, ...]],
+    held: dict,
+    *,
+    retries: int,
+    progress: bool,
+) -> tuple[gpd.GeoDataFrame, dict[tuple[str, ...], np.ndarray]]:
+    """Phase 1: demand points per task (each 학구 in exactly one), gathered in single-process order.
+
+    The results also stay on the workers (futures in ``held``) for the access phase to
+    slice there. Returns the points and, per task, the region position of each of its rows.
+    """
     admin = inputs.admin_areas
     tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
     zone_rows = _positions_by(zone_owner)
@@ -637,14 +862,29 @@ def _demand_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inp
         schools = school_dem.iloc[rows_of(school_rows, task)]
         # Every 행정동 whose box meets a 학구's box (or holds a school): the same ones the
         # single-process cut sees around these 학구, so the pieces come out identical.
-        near = np.unique(np.concatenate([tree.query(np.asarray(zones.geometry.array, dtype=object))[1],
-                                         tree.query(np.asarray(schools.geometry.array, dtype=object))[1]]))
+        near = np.unique(
+            np.concatenate(
+                [
+                    tree.query(np.asarray(zones.geometry.array, dtype=object))[1],
+                    tree.query(np.asarray(schools.geometry.array, dtype=object))[1],
+                ]
+            )
+        )
         return schools, zones, admin.iloc[np.sort(near)], scenario.cell_m
 
     owning = set(zone_rows) | set(school_rows)
     busy = [task for task in tasks if owning.intersection(task)]
-    results = _map_partitions(client, _demand_task, busy, make_args, names, retries=retries,
-                              progress=progress, desc="demand")
+    results = _map_partitions(
+        client,
+        _demand_task,
+        busy,
+        make_args,
+        names,
+        retries=retries,
+        progress=progress,
+        desc="demand",
+        hold=held,
+    )
     frames, messages = [], []
     for task in busy:
         frame, caught = results[task]
@@ -654,15 +894,27 @@ def _demand_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inp
     notes = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
     for frame in frames:
         frame.attrs = {}  # concat compares every frame's attrs; the merged notes go on at the end
-    points = pd.concat(frames) if frames else demand.demand_points(school_dem.iloc[:0], inputs.zones.iloc[:0],
-                                                                  admin, cell_m=scenario.cell_m)
+    points = (
+        pd.concat(frames)
+        if frames
+        else demand.demand_points(
+            school_dem.iloc[:0], inputs.zones.iloc[:0], admin, cell_m=scenario.cell_m
+        )
+    )
     points = gpd.GeoDataFrame(points, crs=inputs.zones.crs)
     # Single-process order: by 학구 (in zones order), schools without 학구 last; stable inside.
     zone_pos = pd.Series(np.arange(len(inputs.zones)), index=inputs.zones.index.astype(str))
     key = points["zone_id"].map(zone_pos).fillna(len(zone_pos)).to_numpy()
-    points = points.iloc[np.argsort(key, kind="stable")]
+    order = np.argsort(key, kind="stable")
+    points = points.iloc[order]
     points.attrs["demand"] = notes
-    return points
+    region_pos = np.empty(len(order), dtype=np.intp)
+    region_pos[order] = np.arange(len(order))
+    ends = np.cumsum([len(f) for f in frames]).tolist()
+    return points, {
+        task: region_pos[end - len(f) : end]
+        for task, f, end in zip(busy, frames, ends, strict=True)
+    }
 
 
 def _positions_by(owner: pd.Series) -> dict[str, np.ndarray]:
@@ -687,55 +939,127 @@ def _merge_attrs(parts: list[dict]) -> demand.DemandNotes:
     return demand.DemandNotes(merged)
 
 
-def _access_phase(client: Any, scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame,
-                  owner: pd.Series, sites: gpd.GeoDataFrame, graph: network.WalkGraph | None, catalog: dict,
-                  names: dict[str, str], tasks: list[tuple[str, ...]], *, keep_times: bool, retries: int,
-                  progress: bool) -> dict[tuple[str, ...], _PartitionOutput]:
-    """Phase 2: per task, its 시군구's cores with their halo, each task shipped only its own slice."""
+def _access_phase(
+    client: Any,
+    scenario: pipeline.Scenario,
+    inputs: pipeline.Inputs,
+    points: gpd.GeoDataFrame,
+    owner: pd.Series,
+    sites: gpd.GeoDataFrame,
+    graph: network.WalkGraph | None,
+    catalog: dict,
+    names: dict[str, str],
+    tasks: list[tuple[str, ...]],
+    held: dict,
+    rows_of: dict[tuple[str, ...], np.ndarray],
+    *,
+    keep_times: bool,
+    retries: int,
+    progress: bool,
+) -> tuple[dict[tuple[str, ...], _PartitionOutput], dict[tuple[str, ...], np.ndarray]]:
+    """Phase 2: per task, its 시군구's cores with their halo.
+
+    The client finds which demand results a task needs (their boxes against the task's)
+    and its destinations and graph nodes; the demand points themselves are sliced on the
+    workers that hold them. Returns the outputs and, per task, the region positions of
+    its core rows in the order the task returns them.
+    """
     radii = halo_radii(scenario, network_mode=graph is not None)
     facilities = inputs.facilities
     n_fac = len(facilities)
-    point_index = _BandIndex(shapely.get_coordinates(points.geometry.array).reshape(-1, 2))
-    dest_index = _BandIndex(np.concatenate([shapely.get_coordinates(facilities.geometry.array).reshape(-1, 2),
-                                            shapely.get_coordinates(sites.geometry.array).reshape(-1, 2)]))
+    xy = shapely.get_coordinates(points.geometry.array).reshape(-1, 2)
+    dest_index = _BandIndex(
+        np.concatenate(
+            [
+                shapely.get_coordinates(facilities.geometry.array).reshape(-1, 2),
+                shapely.get_coordinates(sites.geometry.array).reshape(-1, 2),
+            ]
+        )
+    )
     node_index = None if graph is None else _BandIndex(np.column_stack([graph.x, graph.y]))
     admin = inputs.admin_areas
     area_rows = _positions_by(admin["sigungu_code"].astype(str))
-    core_rows = _positions_by(owner)
-
     empty = np.zeros(0, dtype=np.intp)
     owner_codes = owner.to_numpy()
-    in_core = np.zeros(len(points), dtype=bool)  # scratch, reset after each task
+    task_of = pd.Series({code: i for i, task in enumerate(tasks) for code in task})
+    point_task = task_of.reindex(owner_codes).to_numpy()
+    # per demand result: its rows' region positions, its box, its rows by the task whose core holds them
+    sources = []
+    for d_task, pos in rows_of.items():
+        if len(pos):
+            box = (*xy[pos].min(axis=0), *xy[pos].max(axis=0))
+            by_task = pd.Series(np.arange(len(pos))).groupby(point_task[pos]).indices
+            sources.append((held[d_task], pos, box, {int(t): rows for t, rows in by_task.items()}))
+    positions: dict[tuple[str, ...], np.ndarray] = {}
 
     def make_args(task: tuple[str, ...]) -> tuple:
-        core = np.sort(np.concatenate([core_rows.get(code, empty) for code in task]))
-        core_xy = point_index.xy[core]
-        tree = cKDTree(core_xy)  # once per task, queried for points, destinations and nodes
-        in_core[core] = True
-        halo = np.sort(np.concatenate([core, point_index.near(tree, core_xy, radii.demand_m, skip=in_core)]))
-        is_core = in_core[halo]
-        in_core[core] = False
+        t = tasks.index(task)
+        own = [(future, pos, box, rows.get(t, empty)) for future, pos, box, rows in sources]
+        # the task returns its core rows slice by slice, in the order of ``sources``
+        core = np.concatenate([pos[rows] for _, pos, _, rows in own])
+        core_xy = xy[core]
+        lo, hi = core_xy.min(axis=0) - radii.demand_m, core_xy.max(axis=0) + radii.demand_m
+        reach = (lo[0], lo[1], hi[0], hi[1])
+        slices = [
+            client.submit(
+                _slice_points,
+                future,
+                reach,
+                rows,
+                pure=False,
+                retries=retries,
+                key=f"careplan-slice-{task[0]}-{os.urandom(4).hex()}",
+            )
+            for future, _, box, rows in own
+            if len(rows)
+            or (box[0] <= hi[0] and box[2] >= lo[0] and box[1] <= hi[1] and box[3] >= lo[1])
+        ]
+        positions[task] = core
+        tree = cKDTree(core_xy)  # once per task, queried for destinations and nodes
         dest = dest_index.near(tree, core_xy, radii.destination_m)
-        sub = None if graph is None else _subgraph(graph, node_index.near(tree, core_xy, radii.graph_m))
-        part = _Partition(points=points.iloc[halo], core=is_core,
-                          core_owner=owner_codes[core], facilities=facilities.iloc[dest[dest < n_fac]],
-                          sites=sites.iloc[dest[dest >= n_fac] - n_fac],
-                          area=admin.iloc[np.sort(np.concatenate([area_rows.get(c, empty) for c in task]))], graph=sub)
-        return part, task, scenario, radii, catalog, keep_times
+        sub = (
+            None
+            if graph is None
+            else _subgraph(graph, node_index.near(tree, core_xy, radii.graph_m))
+        )
+        part = _Partition(
+            core_owner=owner_codes[core],
+            facilities=facilities.iloc[dest[dest < n_fac]],
+            sites=sites.iloc[dest[dest >= n_fac] - n_fac],
+            area=admin.iloc[np.sort(np.concatenate([area_rows.get(c, empty) for c in task]))],
+            graph=sub,
+        )
+        return part, task, slices, scenario, radii, catalog, keep_times
 
-    busy = [task for task in tasks if set(core_rows).intersection(task)]
-    results = _map_partitions(client, _analyse_partition, busy, make_args, names, retries=retries,
-                              progress=progress, desc="access")
+    busy = [task for i, task in enumerate(tasks) if (point_task == i).any()]
+    results = _map_partitions(
+        client,
+        _analyse_partition,
+        busy,
+        make_args,
+        names,
+        retries=retries,
+        progress=progress,
+        desc="access",
+    )
     _reissue([m for task in busy for m in results[task].warnings])
-    return results
+    return results, positions
 
 
-def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame, owner: pd.Series,
-           outputs: dict[tuple[str, ...], _PartitionOutput], names: dict[str, str], sites: gpd.GeoDataFrame, *,
-           keep_times: bool) -> RegionResult:
+def _merge(
+    scenario: pipeline.Scenario,
+    inputs: pipeline.Inputs,
+    points: gpd.GeoDataFrame,
+    owner: pd.Series,
+    outputs: dict[tuple[str, ...], _PartitionOutput],
+    positions: dict[tuple[str, ...], np.ndarray],
+    names: dict[str, str],
+    sites: gpd.GeoDataFrame,
+    *,
+    keep_times: bool,
+) -> RegionResult:
     """Region-wide tables from per-task results (rows back in the demand points' order)."""
     tasks = list(outputs)
-    positions = _core_positions(owner, tasks)
     in_order = _region_order(points.index, [positions[t] for t in tasks])
     nearest = in_order([outputs[t].nearest for t in tasks])
     covered = in_order([outputs[t].covered for t in tasks])
@@ -743,13 +1067,27 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
     method = "network" if first is not None and "graph_source" in first.params else "straight_line"
     for frame in (nearest, covered):
         frame.attrs.update(distance_method=method, max_walk_min=scenario.max_walk_min)
-    kinds = tuple(dict.fromkeys(k for k in nearest.columns.get_level_values("kind") if k != coverage.ALL_KINDS))
-    cov = coverage.CoverageResult(nearest, covered, tuple(scenario.slots), kinds, float(scenario.max_walk_min),
-                                  method, first.method_label if first else "", dict(first.params) if first else {})
+    kinds = tuple(
+        dict.fromkeys(
+            k for k in nearest.columns.get_level_values("kind") if k != coverage.ALL_KINDS
+        )
+    )
+    cov = coverage.CoverageResult(
+        nearest,
+        covered,
+        tuple(scenario.slots),
+        kinds,
+        float(scenario.max_walk_min),
+        method,
+        first.method_label if first else "",
+        dict(first.params) if first else {},
+    )
     scores = in_order([outputs[t].scores for t in tasks])
     if first is not None:
         scores.attrs.update(first.scores.attrs)
-    tables = _tables_from_sums(cov, list(outputs.values()), points.assign(sigungu_code=owner.to_numpy()))
+    tables = _tables_from_sums(
+        cov, list(outputs.values()), points.assign(sigungu_code=owner.to_numpy())
+    )
     by_sigungu = tables["sigungu_code"]
     by_sigungu.insert(1, "sigungu", by_sigungu["sigungu_code"].map(names))
     gaps = access.gaps(scores)
@@ -758,21 +1096,46 @@ def _merge(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.Geo
     by_code = {code: out.proposed[code] for out in outputs.values() for code in out.codes}
     proposed = _merge_proposals(by_code, names, points.crs)
     proposals = _proposals_by_sigungu(proposed, names)
-    stats = sorted((row for out in outputs.values() for row in out.stats), key=lambda row: row["sigungu_code"])
-    partitions = pd.DataFrame([{"sigungu_code": row["sigungu_code"], "sigungu": names.get(row["sigungu_code"]), **row}
-                               for row in stats])
-    times = _merge_times(outputs, positions, points, inputs.facilities, sites, scenario, cov) if keep_times else None
+    stats = sorted(
+        (row for out in outputs.values() for row in out.stats), key=lambda row: row["sigungu_code"]
+    )
+    partitions = pd.DataFrame(
+        [
+            {"sigungu_code": row["sigungu_code"], "sigungu": names.get(row["sigungu_code"]), **row}
+            for row in stats
+        ]
+    )
+    times = (
+        _merge_times(outputs, positions, points, inputs.facilities, sites, scenario, cov)
+        if keep_times
+        else None
+    )
     summary = region_summary(scenario, inputs, points, owner, covered, scores, proposed, names)
     return RegionResult(
-        scenario=scenario, demand_points=points, point_sigungu=owner, coverage=cov,
-        coverage_total=tables[None], coverage_by_zone=tables["zone_id"], coverage_by_adm=tables["adm_code"],
-        coverage_by_sigungu=by_sigungu, access=scores, gaps=gaps, gini=gini, proposed=proposed,
-        proposals_by_sigungu=proposals, summary=summary, partitions=partitions, times=times,
-        distance_method=method, seconds={})
+        scenario=scenario,
+        demand_points=points,
+        point_sigungu=owner,
+        coverage=cov,
+        coverage_total=tables[None],
+        coverage_by_zone=tables["zone_id"],
+        coverage_by_adm=tables["adm_code"],
+        coverage_by_sigungu=by_sigungu,
+        access=scores,
+        gaps=gaps,
+        gini=gini,
+        proposed=proposed,
+        proposals_by_sigungu=proposals,
+        summary=summary,
+        partitions=partitions,
+        times=times,
+        distance_method=method,
+        seconds={},
+    )
 
 
-def _tables_from_sums(cov: coverage.CoverageResult, outputs: list[_PartitionOutput],
-                      points: gpd.GeoDataFrame) -> dict[str | None, pd.DataFrame]:
+def _tables_from_sums(
+    cov: coverage.CoverageResult, outputs: list[_PartitionOutput], points: gpd.GeoDataFrame
+) -> dict[str | None, pd.DataFrame]:
     """Region coverage tables from the tasks' additive sums (the points only when there are none)."""
     if not outputs:
         return {by: coverage.coverage_table(cov, points, by=by) for by in _TABLE_KEYS}
@@ -782,13 +1145,6 @@ def _tables_from_sums(cov: coverage.CoverageResult, outputs: list[_PartitionOutp
         totals = pd.concat([out.sums[by][1] for out in outputs]).groupby(level=0).sum()
         tables[by] = coverage.table_from_sums(cov, covered, totals, by=by)
     return tables
-
-
-def _core_positions(owner: pd.Series, tasks: list[tuple[str, ...]]) -> dict[tuple[str, ...], np.ndarray]:
-    """Sorted region positions of each task's core points (as the task returns its rows)."""
-    rows = _positions_by(owner)
-    empty = np.zeros(0, dtype=np.intp)
-    return {task: np.sort(np.concatenate([rows.get(code, empty) for code in task])) for task in tasks}
 
 
 def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
@@ -812,8 +1168,9 @@ def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
     return in_order
 
 
-def _merge_proposals(frames: dict[str, gpd.GeoDataFrame | None], names: dict[str, str],
-                     crs: Any) -> gpd.GeoDataFrame | None:
+def _merge_proposals(
+    frames: dict[str, gpd.GeoDataFrame | None], names: dict[str, str], crs: Any
+) -> gpd.GeoDataFrame | None:
     parts = []
     for code, frame in sorted(frames.items()):
         if frame is not None and len(frame):
@@ -827,33 +1184,59 @@ def _proposals_by_sigungu(proposed: gpd.GeoDataFrame | None, names: dict[str, st
     if proposed is None:
         return pd.DataFrame(columns=columns)
     grouped = proposed.groupby(["sigungu_code", "kind"], sort=True)
-    table = grouped.agg(n_sites=("site_id", "size"), marginal_gain=("marginal_gain", "sum")).reset_index()
+    table = grouped.agg(
+        n_sites=("site_id", "size"), marginal_gain=("marginal_gain", "sum")
+    ).reset_index()
     table.insert(1, "sigungu", table["sigungu_code"].map(names))
     return table[columns]
 
 
-def _merge_times(outputs: dict[tuple[str, ...], _PartitionOutput], positions: dict[tuple[str, ...], np.ndarray],
-                 points: gpd.GeoDataFrame,
-                 facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: pipeline.Scenario,
-                 cov: coverage.CoverageResult) -> network.TravelTimes:
+def _merge_times(
+    outputs: dict[tuple[str, ...], _PartitionOutput],
+    positions: dict[tuple[str, ...], np.ndarray],
+    points: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    scenario: pipeline.Scenario,
+    cov: coverage.CoverageResult,
+) -> network.TravelTimes:
     """Region-wide points × (facilities, sites) times from the tasks' core rows."""
-    dest_ids = pd.Index(np.concatenate([facilities.index.to_numpy(dtype=object), sites.index.to_numpy(dtype=object)]))
+    dest_ids = pd.Index(
+        np.concatenate(
+            [facilities.index.to_numpy(dtype=object), sites.index.to_numpy(dtype=object)]
+        )
+    )
     rows, cols, vals = [], [], []
     for task, out in outputs.items():
         r, c, v, local_dest = out.times
         rows.append(positions[task][r])
         cols.append(dest_ids.get_indexer(local_dest[c]))
         vals.append(v)
-    m = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(len(points), len(dest_ids)))
+    m = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(points), len(dest_ids)),
+    )
     m.sort_indices()
-    return network.TravelTimes(m, points.index, dest_ids, max(15.0, scenario.max_walk_min), cov.distance_method,
-                               dict(cov.params))
+    return network.TravelTimes(
+        m,
+        points.index,
+        dest_ids,
+        max(15.0, scenario.max_walk_min),
+        cov.distance_method,
+        dict(cov.params),
+    )
 
 
-def region_summary(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points: gpd.GeoDataFrame,
-                   owner: pd.Series, covered: pd.DataFrame, scores: pd.DataFrame,
-                   proposed: gpd.GeoDataFrame | None, names: dict[str, str]) -> pd.DataFrame:
+def region_summary(
+    scenario: pipeline.Scenario,
+    inputs: pipeline.Inputs,
+    points: gpd.GeoDataFrame,
+    owner: pd.Series,
+    covered: pd.DataFrame,
+    scores: pd.DataFrame,
+    proposed: gpd.GeoDataFrame | None,
+    names: dict[str, str],
+) -> pd.DataFrame:
     """시도-wide summary (시군구별 요약): one row per 시군구 plus a 합계 row.
 
     Columns: 초등학교 수, 돌봄 수요, 돌봄시설 수 and 상시 정원 (eligible kinds), coverage % at
@@ -865,8 +1248,14 @@ def region_summary(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points:
     school_code = pd.Series(_areas_of(inputs.schools.geometry, admin), index=inputs.schools.index)
     slot_cov = covered[(scenario.siting_slot, coverage.ALL_KINDS)].to_numpy()
     d = points["demand"].astype(float).fillna(0.0).to_numpy()
-    frame = pd.DataFrame({"code": owner.to_numpy(), "demand": d, "covered": d * slot_cov,
-                          "unmet": scores["unmet_demand"].astype(float).fillna(0.0).to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "code": owner.to_numpy(),
+            "demand": d,
+            "covered": d * slot_cov,
+            "unmet": scores["unmet_demand"].astype(float).fillna(0.0).to_numpy(),
+        }
+    )
     per = frame.groupby("code").sum()
     codes = sorted(set(admin["sigungu_code"].astype(str)))
     table = pd.DataFrame(index=pd.Index(codes, name="sigungu_code"))
@@ -878,8 +1267,12 @@ def region_summary(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points:
     table["covered_demand"] = per["covered"].reindex(codes).fillna(0.0)
     table["unmet_demand"] = per["unmet"].reindex(codes).fillna(0.0)
     if proposed is not None:
-        table["proposed_sites"] = proposed.groupby("sigungu_code").size().reindex(codes).fillna(0).astype(int)
-        table["proposed_gain"] = proposed.groupby("sigungu_code")["marginal_gain"].sum().reindex(codes).fillna(0.0)
+        table["proposed_sites"] = (
+            proposed.groupby("sigungu_code").size().reindex(codes).fillna(0).astype(int)
+        )
+        table["proposed_gain"] = (
+            proposed.groupby("sigungu_code")["marginal_gain"].sum().reindex(codes).fillna(0.0)
+        )
     else:
         table["proposed_sites"], table["proposed_gain"] = 0, 0.0
     total = table.drop(columns="sigungu").sum().to_frame().T
@@ -889,8 +1282,9 @@ def region_summary(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points:
     counts = ["schools", "facilities", "proposed_sites"]
     table[counts] = table[counts].astype(int)
     with np.errstate(divide="ignore", invalid="ignore"):
-        table["coverage_pct"] = np.where(table["demand"] > 0, 100.0 * table["covered_demand"] / table["demand"],
-                                         np.nan)
+        table["coverage_pct"] = np.where(
+            table["demand"] > 0, 100.0 * table["covered_demand"] / table["demand"], np.nan
+        )
     table["slot"] = scenario.siting_slot
     table.attrs["labels_ko"] = SUMMARY_LABELS_KO
     return table.reset_index()
@@ -898,10 +1292,18 @@ def region_summary(scenario: pipeline.Scenario, inputs: pipeline.Inputs, points:
 
 #: Korean headers for :func:`region_summary` (report tables, Excel).
 SUMMARY_LABELS_KO = {
-    "sigungu_code": "시군구 코드", "sigungu": "시군구", "schools": "초등학교 수", "demand": "돌봄 수요 (명)",
-    "facilities": "돌봄시설 수", "capacity": "상시 정원", "covered_demand": "도보권 안 수요",
-    "unmet_demand": "미충족 수요 (정원 기준)", "proposed_sites": "제안 입지 수",
-    "proposed_gain": "제안 입지로 늘어나는 도보권 수요", "coverage_pct": "도보권 수요 비율 (%)", "slot": "시간대",
+    "sigungu_code": "시군구 코드",
+    "sigungu": "시군구",
+    "schools": "초등학교 수",
+    "demand": "돌봄 수요 (명)",
+    "facilities": "돌봄시설 수",
+    "capacity": "상시 정원",
+    "covered_demand": "도보권 안 수요",
+    "unmet_demand": "미충족 수요 (정원 기준)",
+    "proposed_sites": "제안 입지 수",
+    "proposed_gain": "제안 입지로 늘어나는 도보권 수요",
+    "coverage_pct": "도보권 수요 비율 (%)",
+    "slot": "시간대",
 }
 
 
@@ -919,10 +1321,14 @@ def write_region(result: RegionResult, out: str | os.PathLike) -> dict[str, Any]
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
         "summary": result.summary.rename(columns=SUMMARY_LABELS_KO),
-        "coverage_by_sigungu": result.coverage_by_sigungu, "coverage_total": result.coverage_total,
-        "coverage_by_zone": result.coverage_by_zone, "coverage_by_adm": result.coverage_by_adm,
-        "access": result.access.reset_index(), "gaps": result.gaps,
-        "proposals_by_sigungu": result.proposals_by_sigungu, "partitions": result.partitions,
+        "coverage_by_sigungu": result.coverage_by_sigungu,
+        "coverage_total": result.coverage_total,
+        "coverage_by_zone": result.coverage_by_zone,
+        "coverage_by_adm": result.coverage_by_adm,
+        "access": result.access.reset_index(),
+        "gaps": result.gaps,
+        "proposals_by_sigungu": result.proposals_by_sigungu,
+        "partitions": result.partitions,
     }
     written: dict[str, Any] = {}
     for name, table in tables.items():
