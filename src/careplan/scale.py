@@ -31,13 +31,14 @@ groups of similar weight, a few per worker; see ``_tasks``): one task per 시군
 the halo as large as the core and Dask's cost per task as large as the work. Each
 시군구 keeps its own core, siting budget and summary row.
 
-Per-task work follows the task, not the region: the client cuts each task's slice (its
-학구 and 행정동; or its cores, halo, nearby destinations and graph nodes, found by an
-x-sorted band and a KD-tree of the cores) and ships only that — no region-wide frame is
-broadcast, so a worker holds a few tasks, never the country. At most a few tasks per
-worker are in flight; the next is cut when a result comes back. Tasks return their
-core rows without ids (the client places them by position) and coverage tables as
-additive sums. The demand notes (``attrs["demand"]``) are a shared
+Per-task work follows the task, not the region. Demand results stay on the worker that
+computed them (each worker holds its share of the region's demand points until the access
+phase ends); each access task gets slices of them cut on those workers (the rows in its
+box), plus its nearby destinations and graph nodes cut on the client (an x-sorted band
+and a KD-tree of its cores). No region-wide frame is broadcast. At most a few tasks per
+worker are in flight; the next is cut when a result comes back. Tasks return their core
+rows without ids (the client places them by position) and coverage tables as additive
+sums. The demand notes (``attrs["demand"]``) are a shared
 :class:`careplan.demand.DemandNotes`, which pandas does not copy on every operation.
 """
 
