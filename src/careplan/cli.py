@@ -89,7 +89,7 @@ def demo(
 def run_(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (see examples/guro.toml).")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/<file name>).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Override [data] dir of the scenario.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Override the scenario's \\[data] dir.")] = None,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -105,7 +105,7 @@ def compare(
     out: Annotated[Path | None, typer.Option(help="Folder for the comparison table (CSV) and map (HTML).")] = None,
     layout: Annotated[str, typer.Option(help="Map layout: dual (A left, B right) | overlay (toggled layers).")]
     = "dual",
-    data_dir: Annotated[Path | None, typer.Option(help="Override [data] dir of both scenarios.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Override the \\[data] dir of both scenarios.")] = None,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -173,7 +173,7 @@ def region(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     memory_limit: Annotated[str, typer.Option(help="Memory limit per local worker (e.g. 4GiB).")] = "auto",
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/<file name>-region).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Override [data] dir of the scenario.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Override the scenario's \\[data] dir.")] = None,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
