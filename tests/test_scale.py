@@ -170,14 +170,8 @@ def test_a_too_small_halo_changes_access(region, client, monkeypatch):
 # --------------------------------------------------------------------------- siting and summary
 
 
-def test_siting_per_sigungu_and_summary(region, both):
-    _, single, parted = both
-    sc = region.scenario
-    proposed = parted.proposed
-    assert proposed is not None
-    per = proposed.groupby(["sigungu_code", "kind"]).size()
-    assert (per <= sc.siting_sites).all() and len(per) == len(region.sigungu)
-    # each 시군구 sites only inside itself
+def _sites_inside_their_sigungu(region, proposed) -> None:
+    """Each 시군구 sites only inside itself (its square)."""
     bounds = region.sigungu.loc[proposed["sigungu_code"]]
     x, y = proposed.geometry.x.to_numpy(), proposed.geometry.y.to_numpy()
     assert (
@@ -186,6 +180,16 @@ def test_siting_per_sigungu_and_summary(region, both):
         & (y >= bounds["miny"].to_numpy())
         & (y <= bounds["maxy"].to_numpy())
     ).all()
+
+
+def test_siting_per_sigungu_and_summary(region, both):
+    _, single, parted = both
+    sc = region.scenario
+    proposed = parted.proposed
+    assert proposed is not None
+    per = proposed.groupby(["sigungu_code", "kind"]).size()
+    assert (per <= sc.siting_sites).all() and len(per) == len(region.sigungu)
+    _sites_inside_their_sigungu(region, proposed)
     summary = parted.summary.set_index("sigungu_code")
     total = summary.loc[scale.TOTAL_LABEL]
     rows = summary.drop(index=scale.TOTAL_LABEL)
@@ -456,11 +460,4 @@ def test_several_sigungu_per_task_equal_single_process(region, client, monkeypat
     assert (per <= sc.siting_sites).all() and set(per.index.get_level_values(0)) == set(
         region.sigungu.index
     )
-    bounds = region.sigungu.loc[parted.proposed["sigungu_code"]]
-    x, y = parted.proposed.geometry.x.to_numpy(), parted.proposed.geometry.y.to_numpy()
-    assert (
-        (x >= bounds["minx"].to_numpy())
-        & (x <= bounds["maxx"].to_numpy())
-        & (y >= bounds["miny"].to_numpy())
-        & (y <= bounds["maxy"].to_numpy())
-    ).all()
+    _sites_inside_their_sigungu(region, parted.proposed)
