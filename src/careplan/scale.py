@@ -306,19 +306,18 @@ class _Partition:
 
 @dataclass(frozen=True)
 class _PartitionOutput:
-    """One task's results; ``nearest``, ``covered`` and ``scores`` hold its core rows in region order."""
+    """One task's results; ``nearest``, ``covered`` and ``scores`` hold its core rows, slice by slice
+    (the order of the positions ``_access_phase`` records for the task)."""
 
     codes: tuple[str, ...]
     nearest: pd.DataFrame
     covered: pd.DataFrame
     scores: pd.DataFrame
     proposed: dict[str, gpd.GeoDataFrame | None]  # by 시군구
-    sums: dict[
-        str | None, tuple[pd.DataFrame, pd.Series]
-    ]  # coverage.coverage_sums of the cores, by area key
-    times: (
-        tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index] | None
-    )  # rows (ids), cols (ids), minutes
+    #: coverage.coverage_sums of the cores, by area key (additive over tasks)
+    sums: dict[str | None, tuple[pd.DataFrame, pd.Series]]
+    #: core row, destination position, minutes, destination ids (with keep_times)
+    times: tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index] | None
     params: dict
     method_label: str
     stats: list[dict]  # one row per 시군구 (task-wide sizes repeated)
@@ -503,7 +502,7 @@ def _analyse_core(
         for code in codes
     ]
     params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
-    # rows are the core's, in region order: the client places them by position, so no ids travel back
+    # core rows in slice order: the client places them by position, so no ids travel back
     plain = [frame.reset_index(drop=True) for frame in (cov.nearest_min, cov.covered, scores)]
     return _PartitionOutput(
         codes, *plain, proposed, sums, kept, params, core_times.method_label, stats
