@@ -390,6 +390,14 @@ def test_region_on_one_sigungu_equals_run(scenarios, results, tmp_path):
     assert row["제안 입지 수"] == len(single.proposed)
     assert row["제안 입지로 늘어나는 도보권 수요"] == pytest.approx(single.proposed["marginal_gain"].sum(), rel=1e-9)
     assert summary.loc["합계", "도보권 안 수요"] == pytest.approx(row["도보권 안 수요"])
+    # the QGIS layers: the 시군구 polygon (its 행정동 dissolved) with the summary, and the proposed sites
+    layer = gpd.read_file(out / "region.gpkg", layer="sigungu_summary")
+    assert list(layer["sigungu"]) == ["가온구"] and layer.crs.to_epsg() == 5179
+    admin = gpd.read_file(SAMPLE / "admin_areas.geojson").to_crs(5179)
+    assert layer.area.iloc[0] == pytest.approx(admin.area.sum(), rel=1e-6)
+    assert layer["covered_demand"].iloc[0] == pytest.approx(row["도보권 안 수요"], rel=1e-12)
+    sites = gpd.read_file(out / "region.gpkg", layer="proposed_sites")
+    assert len(sites) == row["제안 입지 수"]
 
 
 def test_region_with_a_dead_scheduler_exits_2(scenarios):

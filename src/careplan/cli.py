@@ -193,7 +193,8 @@ def region(
         with dask.config.set({"distributed.comm.timeouts.connect": "10s"}):
             result = scale.run_region(sc, inputs, graph=graph, n_workers=workers, scheduler=scheduler,
                                       memory_limit=memory_limit, progress=quiet < 1)
-        written = scale.write_region(result, out or Path("runs") / f"{scenario.stem}-region")
+        written = scale.write_region(result, out or Path("runs") / f"{scenario.stem}-region",
+                                     admin_areas=inputs.admin_areas)
     except CareplanError as exc:
         _fail(exc, verbose)
     except OSError as exc:  # no scheduler at --scheduler, or a worker could not start

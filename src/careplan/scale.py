@@ -77,6 +77,7 @@ __all__ = [
     "halo_radii",
     "point_owners",
     "region_summary",
+    "sigungu_summary_layer",
     "run_region",
     "write_region",
 ]
@@ -1290,6 +1291,16 @@ def region_summary(
     return table.reset_index()
 
 
+def sigungu_summary_layer(summary: pd.DataFrame, admin: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """시군구 polygons (their 행정동 dissolved) carrying the summary row: a choropleth layer for QGIS."""
+    areas = admin[["geometry"]].assign(sigungu_code=admin["sigungu_code"].astype(str))
+    areas = areas.dissolve(by="sigungu_code")
+    rows = summary[summary["sigungu_code"] != TOTAL_LABEL].set_index("sigungu_code")
+    return gpd.GeoDataFrame(
+        rows.join(areas, how="left"), geometry="geometry", crs=admin.crs
+    ).reset_index()
+
+
 #: Korean headers for :func:`region_summary` (report tables, Excel).
 SUMMARY_LABELS_KO = {
     "sigungu_code": "시군구 코드",
@@ -1307,13 +1318,16 @@ SUMMARY_LABELS_KO = {
 }
 
 
-def write_region(result: RegionResult, out: str | os.PathLike) -> dict[str, Any]:
-    """Write the region tables as Excel-friendly CSVs (UTF-8 with BOM) and proposals as GeoPackage.
+def write_region(
+    result: RegionResult, out: str | os.PathLike, *, admin_areas: gpd.GeoDataFrame | None = None
+) -> dict[str, Any]:
+    """Write the region tables as Excel-friendly CSVs (UTF-8 with BOM) and a GeoPackage for QGIS.
 
     Files: ``summary.csv`` (시군구별 요약, Korean headers), ``coverage_by_sigungu.csv``,
     ``coverage_total.csv``, ``coverage_by_zone.csv``, ``coverage_by_adm.csv``, ``access.csv``,
-    ``gaps.csv``, ``proposals_by_sigungu.csv``, ``partitions.csv`` and ``proposed.gpkg`` when
-    sites were proposed. Returns file name → path.
+    ``gaps.csv``, ``proposals_by_sigungu.csv``, ``partitions.csv`` and ``region.gpkg`` with the
+    layers ``sigungu_summary`` (시군구 polygons with the summary columns; needs the run's
+    ``admin_areas``) and ``proposed_sites`` (when sites were proposed). Returns file name → path.
     """
     from pathlib import Path
 
@@ -1335,8 +1349,14 @@ def write_region(result: RegionResult, out: str | os.PathLike) -> dict[str, Any]
         path = folder / f"{name}.csv"
         table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         written[path.name] = path
-    if result.proposed is not None:
-        path = folder / "proposed.gpkg"
-        result.proposed.to_file(path, layer="proposed", driver="GPKG")
+    layers = {"proposed_sites": result.proposed}
+    if admin_areas is not None:
+        layers["sigungu_summary"] = sigungu_summary_layer(result.summary, admin_areas)
+    layers = {name: layer for name, layer in layers.items() if layer is not None}
+    if layers:
+        path = folder / "region.gpkg"
+        path.unlink(missing_ok=True)  # layers are written into a fresh file
+        for name, layer in layers.items():
+            layer.to_file(path, layer=name, driver="GPKG")
         written[path.name] = path
     return written
