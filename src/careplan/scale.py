@@ -1152,19 +1152,32 @@ def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
     """A function stacking per-task core frames and putting their rows back in region order.
 
     Every point is in exactly one core, so the cores' positions are a permutation of the
-    region: one ``take``, no label lookup of every point id.
+    region: rows are scattered to their positions (one copy for a single-dtype frame such
+    as the nearest times), no label lookup of every point id.
     """
     pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.intp)
-    if len(pos) != len(index):
-        msg = f"partition cores hold {len(pos):,} rows for {len(index):,} demand points; every point needs one core"
+    if len(pos) != len(index) or not np.array_equal(
+        np.bincount(pos, minlength=len(index)), np.ones(len(index))
+    ):
+        msg = (
+            f"partition cores hold {len(pos):,} rows for {len(index):,} demand points; every point needs "
+            "exactly one core"
+        )
         raise CareplanError(msg)
     perm = np.empty(len(pos), dtype=np.intp)
     perm[pos] = np.arange(len(pos))
 
     def in_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        merged = pd.concat(frames, ignore_index=True).take(perm)
-        merged.index = index
-        return merged
+        dtypes = {dt for frame in frames for dt in frame.dtypes}
+        same_columns = all(frame.columns.equals(frames[0].columns) for frame in frames)
+        if not same_columns or len(dtypes) != 1 or not isinstance(next(iter(dtypes)), np.dtype):
+            merged = pd.concat(frames, ignore_index=True).take(perm)
+            merged.index = index
+            return merged
+        values = np.empty((len(index), frames[0].shape[1]), dtype=next(iter(dtypes)))
+        for frame, rows in zip(frames, positions, strict=True):
+            values[rows] = frame.to_numpy()
+        return pd.DataFrame(values, index=index, columns=frames[0].columns)
 
     return in_order
 
