@@ -10,7 +10,9 @@ The spopt runs go first and careplan is imported only afterwards, so the
 careplan numbers come from the code on disk when that phase starts.
 
 Run:  .venv/bin/python benchmarks/bench_siting.py [--cap-s 300] [--skip-peer]
-Writes benchmarks/results/siting.md.
+      [--only pmedian] [--sizes 5000x300] [--pmedian-cap-s 700] [--no-big] [--seeds 5000,1,2,3]
+Writes benchmarks/results/siting.md (a partial run — --only/--sizes/--no-big/--seeds — writes
+benchmarks/results/siting_partial.md instead, so the full page is not overwritten).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from scipy.spatial.distance import cdist
 __all__ = ["make_instance", "main"]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "siting.md"
+PARTIAL = RESULTS.with_name("siting_partial.md")
 SIZES = [(1000, 100, 10, 1600.0), (5000, 300, 20, 2000.0)]  # n, m, p, LSCP radius
+MODELS = {"mclp": "MCLP", "lscp": "LSCP", "pmedian": "PMedian"}
 RADIUS_M = 1000.0
 
 
@@ -57,7 +61,7 @@ def _spopt_child(
     import pulp
     from spopt.locate import LSCP, MCLP, PMedian
 
-    cost, w = make_instance(n, m, seed=n)
+    cost, w = make_instance(n, m, seed=n)  # peers always run the table's instance (seed n)
     t0 = time.perf_counter()
     if model == "MCLP":
         obj = MCLP.from_cost_matrix(cost, w, service_radius=RADIUS_M, p_facilities=p)
@@ -131,12 +135,19 @@ def run_spopt(
 
 
 def _careplan_child(
-    model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, out
+    model: str,
+    n: int,
+    m: int,
+    p: int,
+    lscp_radius: float,
+    time_limit_s: float,
+    out,
+    seed: int | None = None,
 ) -> None:
     from careplan import siting
 
-    cost, w = make_instance(n, m, seed=n)
-    t0 = time.perf_counter()
+    cost, w = make_instance(n, m, seed=n if seed is None else seed)
+    t0, c0 = time.perf_counter(), time.process_time()
     if model == "MCLP":
         r = siting.mclp(cost, w, service_radius=RADIUS_M, p=p, time_limit_s=time_limit_s)
     elif model == "LSCP":
@@ -146,6 +157,7 @@ def _careplan_child(
     out.put(
         {
             "time_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0,  # this process only: less sensitive to other jobs
             "status": r.status,
             "objective": r.objective,
             "bound": r.best_bound,
@@ -158,7 +170,15 @@ def _careplan_child(
 
 
 def run_careplan(
-    model: str, n: int, m: int, p: int, lscp_radius: float, time_limit_s: float, *, repeats: int = 1
+    model: str,
+    n: int,
+    m: int,
+    p: int,
+    lscp_radius: float,
+    time_limit_s: float,
+    *,
+    repeats: int = 1,
+    seed: int | None = None,
 ) -> dict:
     """Median of ``repeats`` runs, each in a fresh forked process (so peak RSS is per run)."""
     ctx = mp.get_context("fork")
@@ -166,7 +186,8 @@ def run_careplan(
     for _ in range(repeats):
         queue = ctx.Queue()
         proc = ctx.Process(
-            target=_careplan_child, args=(model, n, m, p, lscp_radius, time_limit_s, queue)
+            target=_careplan_child,
+            args=(model, n, m, p, lscp_radius, time_limit_s, queue, seed),
         )
         proc.start()
         res = queue.get()  # before join: a large result must leave the pipe first
@@ -195,16 +216,63 @@ def _fmt_peer(res: dict, cap_s: float) -> str:
     return f"{t} s ({res['status']}, obj {res['objective']:.10g})"
 
 
+def _parse_sizes(text: str | None) -> list[tuple[int, int, int, float]]:
+    if not text:
+        return SIZES
+    known = {f"{n}x{m}": row for row in SIZES for n, m in [row[:2]]}
+    wanted = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in wanted if t not in known]
+    if unknown:
+        raise SystemExit(f"--sizes: unknown {unknown}; choose from {sorted(known)}")
+    return [known[t] for t in wanted]
+
+
+def _parse_models(text: str | None) -> list[str]:
+    if not text:
+        return list(MODELS.values())
+    wanted = [t.strip().lower() for t in text.split(",") if t.strip()]
+    unknown = [t for t in wanted if t not in MODELS]
+    if unknown:
+        raise SystemExit(f"--only: unknown {unknown}; choose from {sorted(MODELS)}")
+    return [MODELS[t] for t in wanted]
+
+
+def _peer_cap(model: str, args) -> float:
+    """spopt's time cap: ``--pmedian-cap-s`` for the p-median (it does not finish in 300 s)."""
+    return args.pmedian_cap_s if model == "PMedian" and args.pmedian_cap_s else args.cap_s
+
+
+def _ratio(peer: dict, cap_s: float, careplan_s: float) -> float:
+    # A capped run counts as the cap (a killed run's wall time includes the kill's grace period).
+    return (min(peer["time_s"], cap_s) if peer["capped"] else peer["time_s"]) / careplan_s
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cap-s", type=float, default=300.0, help="time cap per spopt run")
+    ap.add_argument(
+        "--pmedian-cap-s",
+        type=float,
+        default=None,
+        help="time cap for spopt's p-median runs (default: --cap-s)",
+    )
     ap.add_argument("--skip-peer", action="store_true", help="careplan only (no ratios)")
+    ap.add_argument("--only", default=None, help="comma list of models: mclp,lscp,pmedian")
+    ap.add_argument("--sizes", default=None, help="comma list of sizes: 1000x100,5000x300")
+    ap.add_argument("--no-big", action="store_true", help="skip the 20000x1000 MCLP")
+    ap.add_argument(
+        "--seeds",
+        default=None,
+        help="extra careplan-only runs on make_instance(n, m, seed) for these seeds (comma list)",
+    )
     ap.add_argument("--big-time-limit-s", type=float, default=60.0)
     ap.add_argument("--time-limit-s", type=float, default=120.0, help="careplan time limit per run")
     ap.add_argument(
         "--repeats", type=int, default=3, help="careplan runs per case (median reported)"
     )
     args = ap.parse_args(argv)
+    sizes, models = _parse_sizes(args.sizes), _parse_models(args.only)
+    partial = bool(args.only or args.sizes or args.no_big or args.seeds)
     started = dt.datetime.now()
     command = "cd /work/main && .venv/bin/python benchmarks/bench_siting.py " + " ".join(
         sys.argv[1:] if argv is None else argv
@@ -212,17 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     peer: dict[tuple, dict] = {}
     if not args.skip_peer:
-        for n, m, p, lr in SIZES:
-            for model in ("MCLP", "LSCP", "PMedian"):
+        for n, m, p, lr in sizes:
+            for model in models:
                 for solver in ("CBC", "HiGHS"):
-                    res = run_spopt(model, solver, n, m, p, lr, args.cap_s)
+                    cap = _peer_cap(model, args)
+                    res = run_spopt(model, solver, n, m, p, lr, cap)
                     peer[(n, m, model, solver)] = res
                     print(
-                        f"spopt {solver:5s} {model:7s} {n}x{m}: {_fmt_peer(res, args.cap_s)}  rss {res['rss_mb']:.0f} MB",
+                        f"spopt {solver:5s} {model:7s} {n}x{m}: {_fmt_peer(res, cap)}  rss {res['rss_mb']:.0f} MB",
                         flush=True,
                     )
-    for n, m, p, lr in SIZES:
-        for model in ("MCLP", "LSCP", "PMedian"):
+    for n, m, p, lr in sizes:
+        for model in models:
             res = run_careplan(
                 model, n, m, p, lr, time_limit_s=args.time_limit_s, repeats=args.repeats
             )
@@ -231,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 if (n, m, model, solver) in peer:
                     pr = peer[(n, m, model, solver)]
                     line[solver] = pr
-                    line[f"ratio_{solver}"] = pr["time_s"] / res["time_s"]
+                    line[f"ratio_{solver}"] = _ratio(pr, _peer_cap(model, args), res["time_s"])
             rows.append(line)
             print(
                 f"careplan {model:7s} {n}x{m}: {res['time_s']:.2f} s (runs {_times(res)}), {res['status']}, "
@@ -239,15 +308,50 @@ def main(argv: list[str] | None = None) -> int:
                 f"rss {res['rss_mb']:.0f} MB",
                 flush=True,
             )
-    big = run_careplan(
-        "MCLP", 20000, 1000, 50, 0, time_limit_s=args.big_time_limit_s, repeats=args.repeats
+    seed_rows = []
+    for seed in [int(t) for t in args.seeds.split(",")] if args.seeds else []:
+        for n, m, p, lr in sizes:
+            for model in models:
+                res = run_careplan(
+                    model,
+                    n,
+                    m,
+                    p,
+                    lr,
+                    time_limit_s=args.time_limit_s,
+                    repeats=args.repeats,
+                    seed=seed,
+                )
+                seed_rows.append(
+                    {"size": f"{n}x{m}", "model": model, "seed": seed, "careplan": res}
+                )
+                print(
+                    f"careplan {model:7s} {n}x{m} seed {seed}: {res['time_s']:.2f} s (runs {_times(res)}, "
+                    f"CPU {res['cpu_s']:.1f} s), obj {res['objective']:.10g}, proven {res['proven']}",
+                    flush=True,
+                )
+    big = None
+    if not args.no_big:
+        big = run_careplan(
+            "MCLP", 20000, 1000, 50, 0, time_limit_s=args.big_time_limit_s, repeats=args.repeats
+        )
+        print(f"careplan MCLP 20000x1000 p=50: {big}", flush=True)
+    _write(
+        rows, big, args, command, started, seed_rows=seed_rows, out=PARTIAL if partial else RESULTS
     )
-    print(f"careplan MCLP 20000x1000 p=50: {big}", flush=True)
-    _write(rows, big, args, command, started)
     return 0
 
 
-def _write(rows: list[dict], big: dict, args, command: str, started: dt.datetime) -> None:
+def _write(
+    rows: list[dict],
+    big: dict | None,
+    args,
+    command: str,
+    started: dt.datetime,
+    *,
+    seed_rows: list[dict] = (),
+    out: Path = RESULTS,
+) -> None:
     cap = args.cap_s
     lines = [
         "# siting benchmark: careplan.siting vs spopt 0.7 (PuLP + CBC / HiGHS)",
@@ -257,20 +361,24 @@ def _write(rows: list[dict], big: dict, args, command: str, started: dt.datetime
         f"- machine: {platform.platform()}, 2 cores **shared with other engineers' jobs — timings are noisy**",
         f"- instances: `make_instance(n, m, seed=n)` (clustered demand, weights 1–120, uniform sites, rint euclidean m); "
         f"MCLP S = {RADIUS_M:g} m; LSCP S = 1600 m (1000x100) / 2000 m (5000x300)",
-        f"- spopt: one subprocess per run, time cap {cap:g} s (solver limit = cap − model build time; "
+        f"- spopt: one subprocess per run, time cap {cap:g} s"
+        + (f" ({args.pmedian_cap_s:g} s for the p-median)" if args.pmedian_cap_s else "")
+        + " (solver limit = cap − model build time; "
         'PuLP says "Optimal" even when stopped by the limit, so a run at the cap counts as unproven, "> cap").',
         f"- careplan: HiGHS via highspy, `mip_rel_gap=0`, time limit {args.time_limit_s:g} s, {args.repeats} runs per "
         "case, each in a fresh forked process; the table shows the median run (all run times in brackets). "
         'ratio = spopt time / careplan median time (a lower bound on the speed-up, marked ">", when spopt hit '
-        "the cap). RSS = peak resident set of the measuring process (max over careplan's runs; spopt's own child).",
+        "the cap; a capped run counts as the cap). CPU = careplan's process time (median run), less "
+        "sensitive to other jobs than wall time. RSS = peak resident set of the measuring process (max over careplan's runs; spopt's own child).",
         "",
-        "| size | model | careplan time | status | proven | objective | spopt+CBC | spopt+HiGHS | × vs CBC | × vs HiGHS | careplan RSS MB | spopt+HiGHS RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| size | model | careplan time | CPU | status | proven | objective | spopt+CBC | spopt+HiGHS | × vs CBC | × vs HiGHS | careplan RSS MB | spopt+HiGHS RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         c = r["careplan"]
-        cbc = _fmt_peer(r["CBC"], cap) if "CBC" in r else "—"
-        hig = _fmt_peer(r["HiGHS"], cap) if "HiGHS" in r else "—"
+        peer_cap = _peer_cap(r["model"], args)
+        cbc = _fmt_peer(r["CBC"], peer_cap) if "CBC" in r else "—"
+        hig = _fmt_peer(r["HiGHS"], peer_cap) if "HiGHS" in r else "—"
 
         def ratio(key: str, row: dict = r) -> str:
             if key not in row:
@@ -280,29 +388,50 @@ def _write(rows: list[dict], big: dict, args, command: str, started: dt.datetime
 
         rss = f"{r['HiGHS']['rss_mb']:.0f}" if "HiGHS" in r else "—"
         lines.append(
-            f"| {r['size']} | {r['model']} (p={r['p']}) | {c['time_s']:.2f} s ({_times(c)}) | {c['status']} | "
+            f"| {r['size']} | {r['model']} (p={r['p']}) | {c['time_s']:.2f} s ({_times(c)}) | "
+            f"{c.get('cpu_s', float('nan')):.1f} s | {c['status']} | "
             f"{c['proven']}{'' if c['all_proven'] else ' (not in every run)'} | "
             f"{c['objective']:.10g}{_gap_note(c)} | {cbc} | {hig} | {ratio('ratio_CBC')} | {ratio('ratio_HiGHS')} | "
             f"{c['rss_mb']:.0f} | {rss} |"
         )
+    if seed_rows:
+        lines += [
+            "",
+            "Other seeds, careplan only (`make_instance(n, m, seed)`):",
+            "",
+            "| size | model | seed | time | CPU | proven | objective |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in seed_rows:
+            c = r["careplan"]
+            lines.append(
+                f"| {r['size']} | {r['model']} | {r['seed']} | {c['time_s']:.2f} s ({_times(c)}) | "
+                f"{c['cpu_s']:.1f} s | {c['proven']}{'' if c['all_proven'] else ' (not in every run)'} | "
+                f"{c['objective']:.10g}{_gap_note(c)} |"
+            )
+    if big is not None:
+        lines += [
+            "",
+            f"**MCLP 20000 × 1000, p = 50, S = 1000 m, time limit {args.big_time_limit_s:g} s**: "
+            f"{big['time_s']:.1f} s (runs {_times(big)}), status {big['status']}, proven {big['proven']}, "
+            f"objective {big['objective']:.10g}, "
+            f"bound {big['bound']:.10g}, gap {100 * big['gap']:.3f} %, peak RSS {big['rss_mb']:.0f} MB.",
+        ]
     lines += [
-        "",
-        f"**MCLP 20000 × 1000, p = 50, S = 1000 m, time limit {args.big_time_limit_s:g} s**: "
-        f"{big['time_s']:.1f} s (runs {_times(big)}), status {big['status']}, proven {big['proven']}, "
-        f"objective {big['objective']:.10g}, "
-        f"bound {big['bound']:.10g}, gap {100 * big['gap']:.3f} %, peak RSS {big['rss_mb']:.0f} MB.",
         "",
         "Objectives: where both spopt runs finished below the cap they agree with careplan's proven optimum; "
         "the table shows each run's own objective.",
         "",
         "```json",
-        json.dumps({"rows": rows, "big": big}, default=str, indent=1)[:20000],
+        json.dumps({"rows": rows, "seeds": list(seed_rows), "big": big}, default=str, indent=1)[
+            :20000
+        ],
         "```",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -1414,7 +1414,8 @@ def _level_model(
     rows_all = _row_of(mat)
     inside = mat.data <= radius[rows_all]
     key = np.where(inside, mat.data, np.inf)
-    if tail is not None:  # every pair in (radius, tail] belongs to one level: the farthest such cost
+    if tail is not None:
+        # Every pair in (radius, tail] belongs to one coarse level: the farthest such cost.
         in_tail = ~inside & (mat.data <= tail[rows_all])
         tail_cost = np.full(n, -np.inf)
         np.maximum.at(tail_cost, rows_all[in_tail], mat.data[in_tail])
@@ -1495,6 +1496,9 @@ def _next_levels(mat: sp.csr_matrix, radius: np.ndarray, extra: int) -> np.ndarr
 def _nearest_cost(mat: sp.csr_matrix, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _row_min(_cols(mat, np.asarray(chosen, dtype=np.int64)))
 
+
+#: Seconds at most for greedy + interchange + kicks before the Lagrangian (which polishes further).
+_HEURISTIC_S = 4.0
 
 #: Levels start at this multiple of each point's Lagrangian reach λ_i / w_i.
 _REACH_FACTOR = 1.0
@@ -1824,7 +1828,7 @@ def pmedian(
     wl = w[live]
     big = float(sub.data.max() * 10 + 1) if sub.nnz else 1.0
     best_y = _median_local_search(
-        sub, wl, p, fixed_idx, big, deadline=t0 + min(0.1 * time_limit_s, 4.0)
+        sub, wl, p, fixed_idx, big, deadline=t0 + min(0.1 * time_limit_s, _HEURISTIC_S)
     )
     best_val = float(wl @ _nearest_cost(sub, best_y)[0])
     integral = bool(np.all(wl == np.rint(wl)) and np.all(sub.data == np.rint(sub.data)))
