@@ -565,3 +565,128 @@ def test_pmedian_with_lagrangian_fixing_matches_brute_force(seed):
         r = siting.pmedian(cost, w, p=p, fixed=fixed)
         assert r.proven_optimal and r.objective == best
         assert r.params["fixed_closed"] > 0 or r.params["lagrangian_bound"] >= best - 1
+
+
+# --------------------------------------------------------------------------- p-median round 3
+
+
+def _level_value(mip, lev_row, lev_cost, cost, s):
+    """The level model's objective at open sites ``s`` (z_l = 1 iff nothing open within level l)."""
+    nearest = cost[:, s].min(axis=1)
+    z = nearest[lev_row] > lev_cost
+    m = cost.shape[1]
+    return mip.offset + float(mip.cost[m:] @ z)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("with_tail", [False, True])
+def test_level_model_is_a_relaxation_exact_within_the_radius(seed, with_tail):
+    """Brute force over every 3-set: value <= true cost, equal when no point is served beyond
+    its radius; the HiGHS optimum of the model is the smallest such value."""
+    cost, w = _clustered(seed, 40, 8)
+    mat = siting._as_csr(cost)
+    rng = np.random.default_rng(seed)
+    radius = np.sort(cost, axis=1)[np.arange(40), rng.integers(0, 4, 40)]
+    tail = 2.5 * radius if with_tail else None
+    mip, lev_row, lev_cost, _ = siting._level_model(mat, w, radius, 3, np.zeros(0, int), tail)
+    values = []
+    for s in itertools.combinations(range(8), 3):
+        s = list(s)
+        nearest = cost[:, s].min(axis=1)
+        true, relaxed = float(w @ nearest), _level_value(mip, lev_row, lev_cost, cost, s)
+        assert relaxed <= true + 1e-6
+        if np.all(nearest <= radius):
+            assert relaxed == pytest.approx(true, rel=1e-12)
+        if with_tail:  # the tail level only raises what points beyond their radius pay
+            plain, r2, c2, _ = siting._level_model(mat, w, radius, 3, np.zeros(0, int))
+            assert relaxed >= _level_value(plain, r2, c2, cost, s) - 1e-6
+        values.append(relaxed)
+    res = siting._run_highs(
+        mip, start=None, time_limit_s=30, mip_rel_gap=0, threads=None, what="test"
+    )
+    assert res.optimal and res.objective == pytest.approx(min(values), rel=1e-9)
+
+
+def test_next_levels_moves_each_radius_past_more_costs():
+    cost = np.array([[5.0, 1.0, 3.0, 9.0], [2.0, 2.0, 7.0, np.inf], [4.0, np.inf, np.inf, np.inf]])
+    mat = siting._as_csr(cost)
+    radius = np.array([1.0, 2.0, 4.0])
+    # row 0: costs 1 3 5 9, radius 1 -> +2 costs = 5; row 1: 2 2 7, radius 2 -> +2 = past the end (7);
+    # row 2: only 4, stays 4
+    assert siting._next_levels(mat, radius, 2).tolist() == [5.0, 7.0, 4.0]
+    assert siting._next_levels(mat, radius, 1).tolist() == [3.0, 7.0, 4.0]
+    assert siting._next_levels(mat, radius, 0).tolist() == radius.tolist()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lagrangian_bound_reaches_the_lp_bound_from_below(seed):
+    """The pruned subgradient never prices a pair it dropped wrongly: its bound is at most the
+    assignment LP's optimum and, given iterations, gets within 0.5 % of it."""
+    cost, w = _clustered(seed, 60, 12)
+    n, m, p = 60, 12, 3
+    # Assignment LP: x_ij (n·m) then y_j (m); Σ_j x_ij = 1, x_ij <= y_j, Σ y = p.
+    c = np.concatenate([(w[:, None] * cost).ravel(), np.zeros(m)])
+    a_eq = sp.vstack(
+        [
+            sp.hstack([sp.kron(sp.identity(n), np.ones((1, m))), sp.csr_matrix((n, m))]),
+            sp.hstack([sp.csr_matrix((1, n * m)), np.ones((1, m))]),
+        ]
+    )
+    a_ub = sp.hstack([sp.identity(n * m), -sp.kron(np.ones((n, 1)), sp.identity(m))])
+    lp = linprog(
+        c,
+        A_ub=a_ub,
+        b_ub=np.zeros(n * m),
+        A_eq=a_eq,
+        b_eq=np.concatenate([np.ones(n), [p]]),
+        bounds=(0, 1),
+        method="highs",
+    )
+    assert lp.status == 0
+    big = float(cost.max() * 10 + 1)
+    greedy = np.argsort(w @ cost)[:p]  # a poor incumbent: the bound must not depend on it
+    lag = siting._median_lagrangian(
+        siting._as_csr(cost),
+        w,
+        p,
+        np.zeros(0, dtype=np.int64),
+        greedy,
+        big,
+        integral=True,
+        deadline=1e18,
+        max_iterations=3000,
+        heuristic_every=0,
+    )
+    assert lag.bound <= lp.fun + 1e-6 * lp.fun
+    assert lag.bound >= lp.fun * 0.995
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 5])  # seeds where the plain relaxation needs >= 2 rounds
+def test_pmedian_level_rounds_match_brute_force(seed, monkeypatch):
+    """Exact with no Lagrangian fixing and no extra levels (several relaxed MIP rounds), with a
+    coarse tail level, and with the defaults."""
+    cost, w = _clustered(seed, 120, 12)
+    p = 4
+    best = min(float(w @ cost[:, s].min(axis=1)) for s in _subsets(12, p))
+    rounds = []
+    for extra, tail in [(0, None), (0, 2.0), (1, None)]:
+        monkeypatch.setattr(siting, "_EXTRA_LEVELS", extra)
+        monkeypatch.setattr(siting, "_TAIL_FACTOR", tail)
+        r = siting.pmedian(cost, w, p=p, fixed=[3])
+        best_fixed = min(float(w @ cost[:, s].min(axis=1)) for s in _subsets(12, p, [3]))
+        assert r.proven_optimal and r.objective == best_fixed and 3 in r.selected
+        sites, val, bound, status, proven, n_rounds = siting._pmedian_levels(
+            siting._as_csr(cost),
+            w,
+            p,
+            np.zeros(0, dtype=np.int64),
+            np.arange(p),  # a poor start, so the level model has work to do
+            t0=__import__("time").perf_counter(),
+            time_limit_s=60,
+            mip_rel_gap=0,
+            threads=None,
+        )
+        assert proven and val == best and bound == best
+        assert float(w @ cost[:, sites].min(axis=1)) == best
+        rounds.append(n_rounds)
+    assert rounds[0] >= 2  # without extra levels the relaxation really was grown
