@@ -1678,8 +1678,13 @@ def _pmedian_levels(
 ) -> tuple[np.ndarray, float, float, str, bool, int]:
     """Exact p-median by the level model, grown from the incumbent ``best_y``.
 
-    ``reach`` (per point, e.g. λ_i / w_i of a Lagrangian) starts the levels further
-    out, where the LP is expected to need them, saving growth rounds.
+    Row generation in the manner of García, Labbé & Marín (2011): each round solves
+    the level MIP truncated at a per-point radius, a relaxation (``_level_model``).
+    When its optimum's true cost equals its relaxed value, it is optimal for the full
+    problem; otherwise the points it serves beyond their radius get their levels up
+    to that cost and the MIP is solved again. ``reach`` (per point, e.g. λ_i / w_i of
+    a Lagrangian) starts the levels further out, and ``_EXTRA_LEVELS`` more costs per
+    point spare most of the rounds that relaxed optima just beyond the radius cost.
 
     Returns (sites, objective, lower bound, status, proven, rounds).
     """
@@ -1752,7 +1757,14 @@ def _pmedian_levels(
         if _POLISH_ROUNDS and res.optimal and best_val > res.objective + tol:
             # A relaxed optimum that serves points beyond their radius is often a few swaps from
             # a better incumbent, which tightens HiGHS's cut-off in the next round.
-            polished = _median_swap(sub, wl, y, fixed_idx, big, deadline=time.perf_counter() + 2.0)
+            polished = _median_swap(
+                sub,
+                wl,
+                y,
+                fixed_idx,
+                big,
+                deadline=min(time.perf_counter() + 2.0, t0 + 0.9 * time_limit_s),
+            )
             d_pol, _ = _nearest_cost(sub, polished)
             if float(wl @ d_pol) < best_val:
                 best_y, best_val, d_best = polished, float(wl @ d_pol), d_pol
