@@ -664,14 +664,20 @@ def test_lagrangian_bound_reaches_the_lp_bound_from_below(seed):
 @pytest.mark.parametrize("seed", [1, 2, 3, 5])  # seeds where the plain relaxation needs >= 2 rounds
 def test_pmedian_level_rounds_match_brute_force(seed, monkeypatch):
     """Exact with no Lagrangian fixing and no extra levels (several relaxed MIP rounds), with a
-    coarse tail level, and with the defaults."""
+    coarse tail level, with LP growth first, and with the defaults."""
     cost, w = _clustered(seed, 120, 12)
     p = 4
     best = min(float(w @ cost[:, s].min(axis=1)) for s in _subsets(12, p))
     rounds = []
-    for extra, tail in [(0, None), (0, 2.0), (1, None)]:
+    for extra, tail, growth in [
+        (0, None, False),
+        (0, 2.0, False),
+        (0, None, True),
+        (1, None, False),
+    ]:
         monkeypatch.setattr(siting, "_EXTRA_LEVELS", extra)
         monkeypatch.setattr(siting, "_TAIL_FACTOR", tail)
+        monkeypatch.setattr(siting, "_LP_GROWTH", growth)
         r = siting.pmedian(cost, w, p=p, fixed=[3])
         best_fixed = min(float(w @ cost[:, s].min(axis=1)) for s in _subsets(12, p, [3]))
         assert r.proven_optimal and r.objective == best_fixed and 3 in r.selected
