@@ -257,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         help="time cap for spopt's p-median runs (default: --cap-s)",
     )
     ap.add_argument("--skip-peer", action="store_true", help="careplan only (no ratios)")
+    ap.add_argument(
+        "--peer-solvers", default="CBC,HiGHS", help="spopt's solvers to run (comma list of CBC, HiGHS)"
+    )
     ap.add_argument("--only", default=None, help="comma list of models: mclp,lscp,pmedian")
     ap.add_argument("--sizes", default=None, help="comma list of sizes: 1000x100,5000x300")
     ap.add_argument("--no-big", action="store_true", help="skip the 20000x1000 MCLP")
@@ -282,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_peer:
         for n, m, p, lr in sizes:
             for model in models:
-                for solver in ("CBC", "HiGHS"):
+                for solver in args.peer_solvers.split(","):
                     cap = _peer_cap(model, args)
                     res = run_spopt(model, solver, n, m, p, lr, cap)
                     peer[(n, m, model, solver)] = res
