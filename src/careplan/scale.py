@@ -1177,7 +1177,7 @@ def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
         values = np.empty((len(index), frames[0].shape[1]), dtype=next(iter(dtypes)))
         for frame, rows in zip(frames, positions, strict=True):
             values[rows] = frame.to_numpy()
-        return pd.DataFrame(values, index=index, columns=frames[0].columns)
+        return pd.DataFrame(values, index=index, columns=frames[0].columns, copy=False)
 
     return in_order
 
