@@ -127,6 +127,28 @@ def test_coverage_table_equals_brute_force_sums():
         assert table.attrs["distance_method"] == "network"
 
 
+def test_coverage_sums_add_up_over_disjoint_parts():
+    """Partitions may each return coverage_sums; their sum gives the whole table (careplan.scale)."""
+    demand, fac, dense = _random_instance(seed=8)
+    demand.loc[demand.index[:3], "zone_id"] = np.nan  # a point with no 학구 is left out of the 학구 table
+    cov = C.coverage(demand, fac, _times(dense, demand.index, fac.index), max_walk_min=10.0)
+    half = demand.index[: len(demand) // 2]
+    for by in ("zone_id", "adm_code", None):
+        parts = [C.coverage_sums(_sub(cov, rows), demand.loc[rows], by=by)
+                 for rows in (half, demand.index.difference(half, sort=False))]
+        covered = pd.concat([c for c, _ in parts]).groupby(level=0).sum()
+        totals = pd.concat([t for _, t in parts]).groupby(level=0).sum()
+        got = C.table_from_sums(cov, covered, totals, by=by)
+        pd.testing.assert_frame_equal(got, C.coverage_table(cov, demand, by=by), rtol=1e-12)
+    zones = C.coverage_table(cov, demand, by="zone_id").drop_duplicates("zone_id")
+    assert zones["demand"].sum() == pytest.approx(demand["demand"].iloc[3:].sum())  # the 3 without 학구 left out
+
+
+def _sub(cov: C.CoverageResult, rows: pd.Index) -> C.CoverageResult:
+    return C.CoverageResult(cov.nearest_min.loc[rows], cov.covered.loc[rows], cov.slots, cov.kinds,
+                            cov.max_walk_min, cov.distance_method, cov.method_label, cov.params)
+
+
 # --------------------------------------------------------------------------- hand examples
 
 
