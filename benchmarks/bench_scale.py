@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,19 @@ def _peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024.0  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # not Linux: KiB
+
+
+def _busy_others() -> int:
+    """Other processes averaging more than half a core (ps %CPU over their lifetime; quiet machine: 0)."""
+    mine = {os.getpid(), os.getppid()}
+    out = subprocess.run(
+        ["ps", "-eo", "pid=,pcpu="], capture_output=True, text=True, check=False
+    ).stdout
+    return sum(
+        1
+        for line in out.splitlines()
+        if (f := line.split()) and int(f[0]) not in mine and float(f[1]) > 50
+    )
 
 
 def _cpu_s() -> float:
@@ -251,12 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         "whose workers have imported careplan (demand phase, access phase, merge). CPU s = user + "
         "system seconds of the workers and the client (in brackets) during the run: the work done, "
         "much less sensitive to other load than wall time.",
-        f"- Load before the run: {load[0]:.2f} (1 min): "
-        + (
-            "quiet machine."
-            if load[0] < 0.7
-            else "the machine was busy with other work; wall times are noisy."
-        ),
+        f"- other processes busy on the machine when the run started: {_busy_others()} "
+        f"(load average {load[0]:.2f}, which still counts the last minute's work)",
         "- Every partitioned run is checked against the single-process numbers (points, Σ access, "
         "Σ covered demand, rel 1e-9).",
         "",

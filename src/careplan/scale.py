@@ -311,8 +311,8 @@ class _PartitionOutput:
     (the order of the positions ``_access_phase`` records for the task)."""
 
     codes: tuple[str, ...]
-    nearest: pd.DataFrame
-    covered: pd.DataFrame
+    nearest: tuple[np.ndarray, np.ndarray, np.ndarray]  # CSR arrays of the non-NaN nearest times
+    nearest_columns: pd.MultiIndex  # (slot, kind)
     scores: pd.DataFrame
     proposed: dict[str, gpd.GeoDataFrame | None]  # by 시군구
     #: coverage.coverage_sums of the cores, by area key (additive over tasks)
@@ -504,7 +504,7 @@ def _analyse_core(
     ]
     params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
     # core rows in slice order: the client places them by position, so no ids travel back
-    plain = [frame.reset_index(drop=True) for frame in (cov.nearest_min, cov.covered, scores)]
+    plain = [_pack_nearest(cov.nearest_min), cov.nearest_min.columns, scores.reset_index(drop=True)]
     return _PartitionOutput(
         codes, *plain, proposed, sums, kept, params, core_times.method_label, stats
     )
@@ -1062,10 +1062,17 @@ def _merge(
     """Region-wide tables from per-task results (rows back in the demand points' order)."""
     tasks = list(outputs)
     in_order = _region_order(points.index, [positions[t] for t in tasks])
-    nearest = in_order([outputs[t].nearest for t in tasks])
-    covered = in_order([outputs[t].covered for t in tasks])
-    first = outputs[tasks[0]] if tasks else None
-    method = "network" if first is not None and "graph_source" in first.params else "straight_line"
+    first = outputs[tasks[0]]
+    nearest = _unpack_nearest(
+        [outputs[t].nearest for t in tasks],
+        [positions[t] for t in tasks],
+        points.index,
+        first.nearest_columns,
+    )
+    with np.errstate(invalid="ignore"):  # NaN (no facility) compares False, as in coverage.coverage
+        flags = nearest.to_numpy() <= scenario.max_walk_min
+    covered = pd.DataFrame(flags, index=points.index, columns=nearest.columns, copy=False)
+    method = "network" if "graph_source" in first.params else "straight_line"
     for frame in (nearest, covered):
         frame.attrs.update(distance_method=method, max_walk_min=scenario.max_walk_min)
     kinds = tuple(
@@ -1080,8 +1087,8 @@ def _merge(
         kinds,
         float(scenario.max_walk_min),
         method,
-        first.method_label if first else "",
-        dict(first.params) if first else {},
+        first.method_label,
+        dict(first.params),
     )
     scores = in_order([outputs[t].scores for t in tasks])
     if first is not None:
@@ -1148,12 +1155,38 @@ def _tables_from_sums(
     return tables
 
 
+def _pack_nearest(nearest: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (row pointers, column, minutes) of the cells that have a nearest facility.
+
+    About nine in ten cells are NaN (no facility of that kind open within the cut-off), so
+    this ships a tenth of the dense table; ``covered`` is not shipped at all (it is
+    ``nearest <= max_walk_min``).
+    """
+    values = nearest.to_numpy()
+    found = ~np.isnan(values)
+    indptr = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(found.sum(axis=1), out=indptr[1:])
+    return indptr, np.nonzero(found)[1].astype(np.int32), values[found]
+
+
+def _unpack_nearest(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    positions: list[np.ndarray],
+    index: pd.Index,
+    columns: pd.MultiIndex,
+) -> pd.DataFrame:
+    """The region's nearest-time table from the tasks' packed rows, each row at its position."""
+    out = np.full((len(index), len(columns)), np.nan)
+    for (indptr, cols, minutes), rows in zip(parts, positions, strict=True):
+        out[np.repeat(rows, np.diff(indptr)), cols] = minutes
+    return pd.DataFrame(out, index=index, columns=columns, copy=False)
+
+
 def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
     """A function stacking per-task core frames and putting their rows back in region order.
 
     Every point is in exactly one core, so the cores' positions are a permutation of the
-    region: rows are scattered to their positions (one copy for a single-dtype frame such
-    as the nearest times), no label lookup of every point id.
+    region: one ``take``, no label lookup of every point id.
     """
     pos = np.concatenate(positions) if positions else np.zeros(0, dtype=np.intp)
     if len(pos) != len(index) or not np.array_equal(
@@ -1168,16 +1201,9 @@ def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
     perm[pos] = np.arange(len(pos))
 
     def in_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        dtypes = {dt for frame in frames for dt in frame.dtypes}
-        same_columns = all(frame.columns.equals(frames[0].columns) for frame in frames)
-        if not same_columns or len(dtypes) != 1 or not isinstance(next(iter(dtypes)), np.dtype):
-            merged = pd.concat(frames, ignore_index=True).take(perm)
-            merged.index = index
-            return merged
-        values = np.empty((len(index), frames[0].shape[1]), dtype=next(iter(dtypes)))
-        for frame, rows in zip(frames, positions, strict=True):
-            values[rows] = frame.to_numpy()
-        return pd.DataFrame(values, index=index, columns=frames[0].columns, copy=False)
+        merged = pd.concat(frames, ignore_index=True).take(perm)
+        merged.index = index
+        return merged
 
     return in_order
 
