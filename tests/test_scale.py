@@ -7,6 +7,7 @@ import dataclasses
 import math
 import pickle
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -461,3 +462,26 @@ def test_several_sigungu_per_task_equal_single_process(region, client, monkeypat
         region.sigungu.index
     )
     _sites_inside_their_sigungu(region, parted.proposed)
+
+
+def test_demand_task_returns_sort_key_and_core_owner(monkeypatch):
+    """Each demand task works out its points' region order key and core 시군구 (as point_owners)."""
+    pts = gpd.GeoDataFrame(
+        {"zone_id": ["Z2", None, "Z1", None], "adm_code": ["A1", "A2", None, None]},
+        index=["Z2_a", "S9_school", "Z1_a", "S8_school"],
+        geometry=gpd.points_from_xy([0, 1, 2, 3], [0, 0, 0, 0]),
+    )
+    monkeypatch.setattr(scale.demand, "demand_points", lambda *a, **k: pts)
+    admin = pd.DataFrame({"sigungu_index": [0, 1]}, index=["A1", "A2"])
+    owners = (
+        pd.Series({"Z1": 5, "Z2": 7}),
+        10,
+        pd.Series({"Z1": 1, "Z2": 0}),
+        pd.Series({"S9": 0}),
+    )
+    frame, caught, key, owner = scale._demand_task(None, None, admin, 100.0, owners)
+    assert frame is pts and caught == []
+    # 학구 position in the region; points without 학구 sort last (= number of 학구)
+    np.testing.assert_array_equal(key, [7, 10, 5, 10])
+    # 행정동's 시군구 first; outside every 행정동: the zone's owner; unknown: -1 (nearest 행정동 later)
+    np.testing.assert_array_equal(owner, [0, 1, 1, -1])

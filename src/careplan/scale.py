@@ -284,9 +284,30 @@ def _run_quietly(func: Any, *args: Any) -> tuple[Any, list[str]]:
 
 
 def _demand_task(
-    school_dem: pd.DataFrame, zones: gpd.GeoDataFrame, admin: gpd.GeoDataFrame, cell_m: float
-) -> tuple[gpd.GeoDataFrame, list[str]]:
-    return _run_quietly(lambda: demand.demand_points(school_dem, zones, admin, cell_m=cell_m))
+    school_dem: pd.DataFrame,
+    zones: gpd.GeoDataFrame,
+    admin: gpd.GeoDataFrame,
+    cell_m: float,
+    owners: tuple[pd.Series, int, pd.Series, pd.Series],
+) -> tuple[gpd.GeoDataFrame, list[str], np.ndarray, np.ndarray]:
+    """Demand points of a task's 학구, plus each point's region sort key and core 시군구.
+
+    ``owners`` = (position of each of its 학구 among the region's, number of 학구 in the
+    region, zone owner, school owner); owners are integer 시군구 codes. The key and owner
+    are worked out here, in parallel, so the client only concatenates.
+    """
+    points, caught = _run_quietly(
+        lambda: demand.demand_points(school_dem, zones, admin, cell_m=cell_m)
+    )
+    zone_pos, n_zones, zone_owner, school_owner = owners
+    key = points["zone_id"].map(zone_pos).fillna(n_zones).to_numpy(dtype=np.int64)
+    # as point_owners: the 시군구 of the point's 행정동, else the partition that computed it
+    sigungu = pd.Series(admin["sigungu_index"].to_numpy(), index=admin.index)
+    owner = points["adm_code"].map(sigungu)
+    missing = owner.isna().to_numpy()
+    if missing.any():
+        owner[missing] = _demand_owner_of_points(points[missing], zone_owner, school_owner)
+    return points, caught, key, owner.fillna(-1).to_numpy(dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -766,7 +787,7 @@ def run_region(
         held: dict = {}  # demand results kept on the workers until the access phase has sliced them
         try:
             t1 = time.perf_counter()
-            points, rows_of = _demand_phase(
+            points, owner, rows_of = _demand_phase(
                 dask_client,
                 scenario,
                 inputs,
@@ -775,15 +796,13 @@ def run_region(
                 school_owner,
                 names,
                 tasks,
+                sorted(set(admin["sigungu_code"].astype(str))),
                 held,
                 retries=retries,
                 progress=progress,
             )
             seconds["demand"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            owner = point_owners(
-                points, admin, _demand_owner_of_points(points, zone_owner, school_owner)
-            )
             outputs, positions = _access_phase(
                 dask_client,
                 scenario,
@@ -839,21 +858,30 @@ def _demand_phase(
     school_owner: pd.Series,
     names: dict[str, str],
     tasks: list[tuple[str, ...]],
+    codes: list[str],
     held: dict,
     *,
     retries: int,
     progress: bool,
-) -> tuple[gpd.GeoDataFrame, dict[tuple[str, ...], np.ndarray]]:
+) -> tuple[gpd.GeoDataFrame, pd.Series, dict[tuple[str, ...], np.ndarray]]:
     """Phase 1: demand points per task (each 학구 in exactly one), gathered in single-process order.
 
     The results also stay on the workers (futures in ``held``) for the access phase to
-    slice there. Returns the points and, per task, the region position of each of its rows.
+    slice there. Returns the points, the 시군구 whose core each is in (as
+    :func:`point_owners`) and, per task, the region position of each of its rows.
     """
     admin = inputs.admin_areas
     tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
     zone_rows = _positions_by(zone_owner)
     school_rows = _positions_by(school_owner)
     empty = np.zeros(0, dtype=np.intp)
+    # 시군구 as integer codes (positions in ``codes``), so the tasks return small int arrays
+    code_of = pd.Series(np.arange(len(codes)), index=codes)
+    coded = admin.assign(
+        sigungu_index=code_of.reindex(admin["sigungu_code"].astype(str)).to_numpy()
+    )
+    zone_code, school_code = zone_owner.map(code_of), school_owner.map(code_of)
+    zone_pos = pd.Series(np.arange(len(inputs.zones)), index=inputs.zones.index.astype(str))
 
     def rows_of(rows: dict[str, np.ndarray], task: tuple[str, ...]) -> np.ndarray:
         return np.sort(np.concatenate([rows.get(code, empty) for code in task]))
@@ -871,7 +899,14 @@ def _demand_phase(
                 ]
             )
         )
-        return schools, zones, admin.iloc[np.sort(near)], scenario.cell_m
+        z = zones.index.astype(str)
+        owners = (
+            zone_pos.reindex(z).dropna(),
+            len(zone_pos),
+            zone_code.reindex(zones.index),
+            school_code.reindex(schools.index),
+        )
+        return schools, zones, coded.iloc[np.sort(near)], scenario.cell_m, owners
 
     owning = set(zone_rows) | set(school_rows)
     busy = [task for task in tasks if owning.intersection(task)]
@@ -886,11 +921,13 @@ def _demand_phase(
         desc="demand",
         hold=held,
     )
-    frames, messages = [], []
+    frames, messages, keys, owners = [], [], [], []
     for task in busy:
-        frame, caught = results[task]
+        frame, caught, key, owner = results[task]
         frames.append(frame)
         messages += caught
+        keys.append(key)
+        owners.append(owner)
     _reissue(messages)
     notes = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
     for frame in frames:
@@ -904,18 +941,24 @@ def _demand_phase(
     )
     points = gpd.GeoDataFrame(points, crs=inputs.zones.crs)
     # Single-process order: by 학구 (in zones order), schools without 학구 last; stable inside.
-    zone_pos = pd.Series(np.arange(len(inputs.zones)), index=inputs.zones.index.astype(str))
-    key = points["zone_id"].map(zone_pos).fillna(len(zone_pos)).to_numpy()
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(np.concatenate(keys or [empty]), kind="stable")
     points = points.iloc[order]
     points.attrs["demand"] = notes
+    owner_index = np.concatenate(owners or [empty])[order]
+    owner = pd.Series(
+        np.asarray(codes, dtype=object)[np.maximum(owner_index, 0)], index=points.index
+    )
+    lost = owner_index < 0  # outside every 행정동 and every partition: the nearest 행정동's 시군구
+    if lost.any():
+        owner[lost] = point_owners(points[lost], admin).to_numpy()
     region_pos = np.empty(len(order), dtype=np.intp)
     region_pos[order] = np.arange(len(order))
     ends = np.cumsum([len(f) for f in frames]).tolist()
-    return points, {
+    rows_by_task = {
         task: region_pos[end - len(f) : end]
         for task, f, end in zip(busy, frames, ends, strict=True)
     }
+    return points, owner.rename("sigungu_code"), rows_by_task
 
 
 def _positions_by(owner: pd.Series) -> dict[str, np.ndarray]:
