@@ -60,7 +60,9 @@ __all__ = [
     "WeightFn",
     "access_scores",
     "e2sfca",
+    "gap_sums",
     "gaps",
+    "gaps_from_sums",
     "gaussian_weights",
     "gini",
     "gravity_2sfca",
@@ -163,8 +165,9 @@ def _filter_pairs(matrix: sp.csr_matrix, max_cost: float | None) -> sp.csr_matri
     matrix.sort_indices()
     data = np.asarray(matrix.data, dtype=float)
     if data.size and np.nanmin(data) < 0:
-        msg = (f"costs must be >= 0, got a minimum of {np.nanmin(data)!r}; "
-               "check the travel-time input")
+        msg = (
+            f"costs must be >= 0, got a minimum of {np.nanmin(data)!r}; check the travel-time input"
+        )
         raise InputDataError(msg)
     keep = np.isfinite(data)
     if max_cost is not None:
@@ -194,8 +197,12 @@ def _as_pairs(
             )
             raise SettingsError(msg)
         pairs = _filter_pairs(times_or_cost.matrix, max_cost)
-        return (pairs, pd.Index(times_or_cost.origin_ids), pd.Index(times_or_cost.destination_ids),
-                times_or_cost.distance_method)
+        return (
+            pairs,
+            pd.Index(times_or_cost.origin_ids),
+            pd.Index(times_or_cost.destination_ids),
+            times_or_cost.distance_method,
+        )
     if sp.issparse(times_or_cost):
         return _filter_pairs(sp.csr_matrix(times_or_cost), max_cost), None, None, "given_cost"
     rows = cols = None
@@ -225,8 +232,10 @@ def _values(
     if isinstance(values, pd.Series) and ids is not None:
         unknown = values.index.difference(ids)
         if len(unknown):
-            msg = (f"{len(unknown)} {what} id(s) are not in the travel-time matrix "
-                   f"(e.g. {list(unknown[:3])}); compute travel times for the same layer")
+            msg = (
+                f"{len(unknown)} {what} id(s) are not in the travel-time matrix "
+                f"(e.g. {list(unknown[:3])}); compute travel times for the same layer"
+            )
             raise InputDataError(msg)
         if not fill_missing:
             return values.to_numpy(dtype=float), values.index
@@ -244,8 +253,14 @@ def _values(
     return np.nan_to_num(arr, nan=0.0) if fill_missing else arr, index
 
 
-def _prepare(supply: Any, demand: Any, times_or_cost: Any, max_cost: float | None, *,
-             with_supply_index: bool = False):
+def _prepare(
+    supply: Any,
+    demand: Any,
+    times_or_cost: Any,
+    max_cost: float | None,
+    *,
+    with_supply_index: bool = False,
+):
     pairs, row_ids, col_ids, method = _as_pairs(times_or_cost, max_cost)
     n_rows, n_cols = pairs.shape
     s, s_index = _values(supply, col_ids, n_cols, "supply", fill_missing=True)
@@ -267,9 +282,11 @@ def _weighted(pairs: sp.csr_matrix, weight_fn: WeightFn | None) -> sp.csr_matrix
     else:
         w = np.asarray(weight_fn(pairs.data), dtype=float)
         if w.shape != pairs.data.shape:
-            msg = ("weight_fn must be vectorised: ndarray of costs -> ndarray of weights; "
-                   f"got shape {w.shape} for {pairs.data.shape} costs "
-                   "(wrap a scalar function with np.vectorize)")
+            msg = (
+                "weight_fn must be vectorised: ndarray of costs -> ndarray of weights; "
+                f"got shape {w.shape} for {pairs.data.shape} costs "
+                "(wrap a scalar function with np.vectorize)"
+            )
             raise SettingsError(msg)
     return sp.csr_matrix((w, pairs.indices, pairs.indptr), shape=pairs.shape)
 
@@ -477,7 +494,8 @@ def supply_demand_ratio(
     facility ids with :class:`TravelTimes` or a Series supply, else 0..n-1.
     """
     pairs, s, d, _, method, s_index = _prepare(
-        supply, demand, times_or_cost, max_cost, with_supply_index=True)
+        supply, demand, times_or_cost, max_cost, with_supply_index=True
+    )
     dj = _weighted(pairs, weight_fn).T @ d
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(dj > 0, s / np.where(dj > 0, dj, 1.0), np.nan)
@@ -584,7 +602,10 @@ def access_scores(
     times = _only_destinations(times, places.index)
     d = demand[demand_col].astype(float)
     funcs: dict[str, Callable[..., pd.Series]] = {
-        "2sfca": two_sfca, "e2sfca": e2sfca, "gravity": gravity_2sfca, "3sfca": three_sfca,
+        "2sfca": two_sfca,
+        "e2sfca": e2sfca,
+        "gravity": gravity_2sfca,
+        "3sfca": three_sfca,
     }
     score = funcs[method](places, d, times, max_cost=max_walk_min, **method_options)
     out = pd.DataFrame(index=demand.index)
@@ -594,11 +615,20 @@ def access_scores(
         if col in demand.columns:
             out[col] = demand[col].to_numpy()
     out["distance_method"] = times.distance_method
-    out.attrs.update(distance_method=times.distance_method, method=method,
-                     max_walk_min=max_walk_min, slot=getattr(slot, "name", None),
-                     demand_col=demand_col)
-    logger.info("%s access for %s points: %s without a facility in %.0f min",
-                method, f"{len(out):,}", f"{int(out['access'].isna().sum()):,}", max_walk_min)
+    out.attrs.update(
+        distance_method=times.distance_method,
+        method=method,
+        max_walk_min=max_walk_min,
+        slot=getattr(slot, "name", None),
+        demand_col=demand_col,
+    )
+    logger.info(
+        "%s access for %s points: %s without a facility in %.0f min",
+        method,
+        f"{len(out):,}",
+        f"{int(out['access'].isna().sum()):,}",
+        max_walk_min,
+    )
     return out
 
 
@@ -607,11 +637,16 @@ def _only_destinations(times: TravelTimes, ids: pd.Index) -> TravelTimes:
     not a candidate site, a 0–5세 daycare or a centre closed at the slot."""
     cols = pd.Index(times.destination_ids).get_indexer(ids)
     if (cols < 0).any():
-        msg = (f"{int((cols < 0).sum())} facility id(s) are not in the travel times (e.g. {list(ids[cols < 0][:3])}); "
-               "compute travel times for the same facilities")
+        msg = (
+            f"{int((cols < 0).sum())} facility id(s) are not in the travel times (e.g. {list(ids[cols < 0][:3])}); "
+            "compute travel times for the same facilities"
+        )
         raise InputDataError(msg)
-    return dataclasses.replace(times, matrix=times.matrix.tocsc()[:, cols].tocsr(),
-                               destination_ids=pd.Index(times.destination_ids)[cols])
+    return dataclasses.replace(
+        times,
+        matrix=times.matrix.tocsc()[:, cols].tocsr(),
+        destination_ids=pd.Index(times.destination_ids)[cols],
+    )
 
 
 def gaps(
@@ -641,26 +676,48 @@ def gaps(
         ``no_access_demand``, ``children``, ``distance_method``. Korean labels in
         :data:`GAP_LABELS_KO`.
     """
+    sums = gap_sums(scores, by=by)
+    method = scores.attrs.get("distance_method")
+    if method is None:
+        method = scores["distance_method"].iloc[0] if "distance_method" in scores else "unknown"
+    return gaps_from_sums(sums, distance_method=method, top=top)
+
+
+def gap_sums(
+    scores: pd.DataFrame, *, by: Sequence[str] = ("zone_id", "adm_code")
+) -> dict[str, pd.DataFrame]:
+    """Per area column, the sums :func:`gaps` ranks by (additive over disjoint sets of points,
+    so partitions can each return theirs; see :mod:`careplan.scale`)."""
     demand_col = scores.attrs.get("demand_col", "demand")
     need = ["access", "unmet_demand", demand_col, *by]
     missing = [c for c in need if c not in scores.columns]
     if missing:
-        msg = (f"scores lacks column(s) {missing}; "
-               "pass the output of access_scores() on demand points that have them")
+        msg = (
+            f"scores lacks column(s) {missing}; "
+            "pass the output of access_scores() on demand points that have them"
+        )
         raise MissingColumnError(msg)
-    method = scores.attrs.get("distance_method")
-    if method is None:
-        method = scores["distance_method"].iloc[0] if "distance_method" in scores else "unknown"
-    work = pd.DataFrame({
-        "demand": scores[demand_col].astype(float),
-        "unmet_demand": scores["unmet_demand"].astype(float),
-        "weighted_access": scores[demand_col].astype(float) * scores["access"].fillna(0.0),
-        "no_access_demand": scores[demand_col].astype(float).where(scores["access"].isna(), 0.0),
-        "children": scores["children"].astype(float) if "children" in scores else np.nan,
-    })
+    work = pd.DataFrame(
+        {
+            "demand": scores[demand_col].astype(float),
+            "unmet_demand": scores["unmet_demand"].astype(float),
+            "weighted_access": scores[demand_col].astype(float) * scores["access"].fillna(0.0),
+            "no_access_demand": scores[demand_col]
+            .astype(float)
+            .where(scores["access"].isna(), 0.0),
+            "children": scores["children"].astype(float) if "children" in scores else np.nan,
+        }
+    )
+    return {col: work.groupby(scores[col].to_numpy(), sort=True).sum(min_count=1) for col in by}
+
+
+def gaps_from_sums(
+    sums: dict[str, pd.DataFrame], *, distance_method: str, top: int | None = None
+) -> pd.DataFrame:
+    """The ranked :func:`gaps` table from :func:`gap_sums` (possibly summed over partitions)."""
     frames = []
-    for col in by:
-        g = work.groupby(scores[col].to_numpy(), sort=True).sum(min_count=1)
+    for col, g in sums.items():
+        g = g.copy()
         g.index.name = "area_id"
         g = g.reset_index()
         g.insert(0, "level", _LEVEL_KO.get(col, col))
@@ -668,15 +725,28 @@ def gaps(
             g["unmet_pct"] = 100.0 * g["unmet_demand"] / g["demand"]
             g["mean_access"] = g["weighted_access"] / g["demand"]
         g = g.drop(columns="weighted_access").sort_values(
-            ["unmet_demand", "unmet_pct", "area_id"], ascending=[False, False, True],
-            kind="mergesort")
+            ["unmet_demand", "unmet_pct", "area_id"],
+            ascending=[False, False, True],
+            kind="mergesort",
+        )
         g.insert(2, "rank", np.arange(1, len(g) + 1))
         frames.append(g.head(top) if top else g)
     out = pd.concat(frames, ignore_index=True)
-    out = out[["level", "area_id", "rank", "demand", "unmet_demand", "unmet_pct", "mean_access",
-               "no_access_demand", "children"]]
-    out["distance_method"] = method
-    out.attrs["distance_method"] = method
+    out = out[
+        [
+            "level",
+            "area_id",
+            "rank",
+            "demand",
+            "unmet_demand",
+            "unmet_pct",
+            "mean_access",
+            "no_access_demand",
+            "children",
+        ]
+    ]
+    out["distance_method"] = distance_method
+    out.attrs["distance_method"] = distance_method
     return out
 
 
@@ -690,8 +760,10 @@ def _clean(values: Any, weights: Any) -> tuple[np.ndarray, np.ndarray]:
         msg = f"values and weights must have the same length, got {x.shape} and {w.shape}"
         raise InputDataError(msg)
     if np.isnan(x).any() or np.isnan(w).any():
-        msg = ("values / weights contain NaN; for access scores NaN means no facility in reach — "
-               "pass scores.fillna(0) to count it as zero access, or drop those points")
+        msg = (
+            "values / weights contain NaN; for access scores NaN means no facility in reach — "
+            "pass scores.fillna(0) to count it as zero access, or drop those points"
+        )
         raise InputDataError(msg)
     if (x < 0).any() or (w < 0).any():
         msg = "Gini / Lorenz need values >= 0 and weights >= 0"
@@ -740,4 +812,3 @@ def lorenz_curve(values: Any, weights: Any = None) -> pd.DataFrame:
     val = np.concatenate([[0.0], np.cumsum(mass) / total]) if total > 0 else pop.copy()
     pop[-1], val[-1] = 1.0, 1.0  # exact endpoint despite rounding
     return pd.DataFrame({"population_share": pop, "value_share": val})
-

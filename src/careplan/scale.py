@@ -338,6 +338,7 @@ class _PartitionOutput:
     proposed: dict[str, gpd.GeoDataFrame | None]  # by 시군구
     #: coverage.coverage_sums of the cores, by area key (additive over tasks)
     sums: dict[str | None, tuple[pd.DataFrame, pd.Series]]
+    gap_sums: dict[str, pd.DataFrame]  # access.gap_sums of the cores (additive over tasks)
     #: core row, destination position, minutes, destination ids (with keep_times)
     times: tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index] | None
     params: dict
@@ -527,7 +528,15 @@ def _analyse_core(
     # core rows in slice order: the client places them by position, so no ids travel back
     plain = [_pack_nearest(cov.nearest_min), cov.nearest_min.columns, scores.reset_index(drop=True)]
     return _PartitionOutput(
-        codes, *plain, proposed, sums, kept, params, core_times.method_label, stats
+        codes,
+        *plain,
+        proposed,
+        sums,
+        access.gap_sums(scores),
+        kept,
+        params,
+        core_times.method_label,
+        stats,
     )
 
 
@@ -1141,7 +1150,14 @@ def _merge(
     )
     by_sigungu = tables["sigungu_code"]
     by_sigungu.insert(1, "sigungu", by_sigungu["sigungu_code"].map(names))
-    gaps = access.gaps(scores)
+    gap_parts = [out.gap_sums for out in outputs.values()]
+    gaps = access.gaps_from_sums(
+        {
+            col: pd.concat([g[col] for g in gap_parts]).groupby(level=0).sum(min_count=1)
+            for col in gap_parts[0]
+        },
+        distance_method=scores.attrs.get("distance_method", method),
+    )
     weights = scores["children"] if "children" in scores else scores["demand"]
     gini = access.gini(scores["access"].fillna(0.0), weights.fillna(0.0))
     by_code = {code: out.proposed[code] for out in outputs.values() for code in out.codes}
