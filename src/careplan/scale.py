@@ -36,9 +36,11 @@ computed them (each worker holds its share of the region's demand points until t
 phase ends); each access task gets slices of them cut on those workers (the rows in its
 box), plus its nearby destinations and graph nodes cut on the client (an x-sorted band
 and a KD-tree of its cores). No region-wide frame is broadcast. At most a few tasks per
-worker are in flight; the next is cut when a result comes back. Tasks return their core
-rows without ids (the client places them by position) and coverage tables as additive
-sums. The demand notes (``attrs["demand"]``) are a shared
+worker are in flight; the next is cut when a result comes back. Demand tasks also return
+each point's sort key and core 시군구; access tasks return their core rows without ids (the
+client places them by position), nearest times as their non-empty cells only, and the
+coverage tables and gap ranking as additive sums, so the client mostly concatenates. The
+demand notes (``attrs["demand"]``) are a shared
 :class:`careplan.demand.DemandNotes`, which pandas does not copy on every operation.
 """
 
