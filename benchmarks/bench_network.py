@@ -390,10 +390,9 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         "# Benchmark: cut-off walk times (careplan.network)",
         "",
         f"- command: `{cmd}` ({args.rounds} interleaved careplan/networkx rounds, {args.repeat} careplan and pandana query repeats per process)",
-        f"- date: {started}; Python {platform.python_version()}, {platform.machine()}, 2 cores **shared with other "
-        f"engineers' jobs right now: timings are noisy** (load average {l1:.2f} / {l5:.2f} (1 / 5 min) at the start, "
+        f"- date: {started}; Python {platform.python_version()}, {platform.machine()}, 2 cores (load average {l1:.2f} / {l5:.2f} (1 / 5 min) at the start, "
         f"{e1:.2f} / {e5:.2f} at the end), so careplan and networkx ran interleaved, medians are shown, and CPU time "
-        "(`time.process_time`, less sensitive to the other jobs) is given next to wall time",
+        "(`time.process_time`, less sensitive to other load) is given next to wall time",
         f"- graph: `synthetic_walk_graph(n_nodes_target={args.nodes:,}, seed={args.seed})`: {info['nodes']:,} nodes, "
         f"{info['segments']:,} street segments (blocks 80–160 m)",
         f"- task: {N_ORIGINS:,} random origin nodes, cut-off {CUTOFF_MIN:g} min at {SPEED_KMH:g} km/h ({CUTOFF_M:.0f} m); "

@@ -18,6 +18,7 @@ benchmarks/results/siting_partial.md instead, so the full page is not overwritte
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 import json
 import multiprocessing as mp
@@ -361,7 +362,7 @@ def _write(
         "",
         f"- command: `{command}`",
         f"- date: {started:%Y-%m-%d %H:%M} (finished {dt.datetime.now():%H:%M})",
-        f"- machine: {platform.platform()}, 2 cores **shared with other engineers' jobs — timings are noisy**",
+        f"- machine: {platform.platform()}, 2 cores, load average at the start {os.getloadavg()[0]:.2f} (1 min)",
         f"- instances: `make_instance(n, m, seed=n)` (clustered demand, weights 1–120, uniform sites, rint euclidean m); "
         f"MCLP S = {RADIUS_M:g} m; LSCP S = 1600 m (1000x100) / 2000 m (5000x300)",
         f"- spopt: one subprocess per run, time cap {cap:g} s"
