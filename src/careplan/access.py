@@ -42,7 +42,6 @@ From the canonical layers (see ``docs/data-contract.md``)::
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
