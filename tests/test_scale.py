@@ -479,8 +479,11 @@ def test_demand_task_returns_sort_key_and_core_owner(monkeypatch):
         pd.Series({"Z1": 1, "Z2": 0}),
         pd.Series({"S9": 0}),
     )
-    frame, caught, key, owner = scale._demand_task(None, None, admin, 100.0, owners)
-    assert frame is pts and caught == []
+    frame, caught, key, owner, xy = scale._demand_task(None, None, admin, 100.0, owners)
+    # columns without geometry, plus exact coordinates (cheaper to ship than WKB)
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(pts.drop(columns="geometry")))
+    np.testing.assert_array_equal(xy, [[0, 0], [1, 0], [2, 0], [3, 0]])
+    assert caught == []
     # 학구 position in the region; points without 학구 sort last (= number of 학구)
     np.testing.assert_array_equal(key, [7, 10, 5, 10])
     # 행정동's 시군구 first; outside every 행정동: the zone's owner; unknown: -1 (nearest 행정동 later)

@@ -291,12 +291,14 @@ def _demand_task(
     admin: gpd.GeoDataFrame,
     cell_m: float,
     owners: tuple[pd.Series, int, pd.Series, pd.Series],
-) -> tuple[gpd.GeoDataFrame, list[str], np.ndarray, np.ndarray]:
+) -> tuple[pd.DataFrame, list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Demand points of a task's 학구, plus each point's region sort key and core 시군구.
 
     ``owners`` = (position of each of its 학구 among the region's, number of 학구 in the
     region, zone owner, school owner); owners are integer 시군구 codes. The key and owner
-    are worked out here, in parallel, so the client only concatenates.
+    are worked out here, in parallel, so the client only concatenates. The points come
+    back as columns plus an (n, 2) coordinate array: rebuilding point geometry from
+    coordinates is exact and much cheaper than decoding WKB.
     """
     points, caught = _run_quietly(
         lambda: demand.demand_points(school_dem, zones, admin, cell_m=cell_m)
@@ -309,7 +311,9 @@ def _demand_task(
     missing = owner.isna().to_numpy()
     if missing.any():
         owner[missing] = _demand_owner_of_points(points[missing], zone_owner, school_owner)
-    return points, caught, key, owner.fillna(-1).to_numpy(dtype=np.int64)
+    xy = shapely.get_coordinates(points.geometry.array).reshape(-1, 2)
+    plain = pd.DataFrame(points.drop(columns=points.geometry.name))
+    return plain, caught, key, owner.fillna(-1).to_numpy(dtype=np.int64), xy
 
 
 @dataclass(frozen=True)
@@ -388,22 +392,23 @@ def _subgraph(graph: network.WalkGraph, nodes: np.ndarray) -> network.WalkGraph:
 
 
 def _slice_points(
-    demand_result: tuple[gpd.GeoDataFrame, list[str]],
+    demand_result: tuple,
     box: tuple[float, float, float, float],
     core_rows: np.ndarray,
+    crs: Any,
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """The rows of one demand task's points that a task may need: in ``box`` or in its core.
 
     Runs where the demand result lives, so only the slice travels. Returns the rows (in
     their order) and which of them are core rows.
     """
-    frame = demand_result[0]
-    xy = shapely.get_coordinates(frame.geometry.array).reshape(-1, 2)
+    frame, xy = demand_result[0], demand_result[4]
     keep = (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
     core = np.zeros(len(frame), dtype=bool)
     core[core_rows] = True
     keep |= core
-    piece = frame.iloc[np.flatnonzero(keep)]
+    rows = np.flatnonzero(keep)
+    piece = gpd.GeoDataFrame(frame.iloc[rows], geometry=shapely.points(xy[rows]), crs=crs)
     piece.attrs = {}  # the task's notes are the client's; no need to ship them again
     return piece, core[keep]
 
@@ -932,28 +937,28 @@ def _demand_phase(
         desc="demand",
         hold=held,
     )
-    frames, messages, keys, owners = [], [], [], []
+    frames, messages, keys, owners, coords = [], [], [], [], []
     for task in busy:
-        frame, caught, key, owner = results[task]
+        frame, caught, key, owner, xy = results[task]
         frames.append(frame)
         messages += caught
         keys.append(key)
         owners.append(owner)
+        coords.append(xy)
     _reissue(messages)
     notes = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
     for frame in frames:
         frame.attrs = {}  # concat compares every frame's attrs; the merged notes go on at the end
-    points = (
-        pd.concat(frames)
-        if frames
-        else demand.demand_points(
-            school_dem.iloc[:0], inputs.zones.iloc[:0], admin, cell_m=scenario.cell_m
-        )
-    )
-    points = gpd.GeoDataFrame(points, crs=inputs.zones.crs)
     # Single-process order: by 학구 (in zones order), schools without 학구 last; stable inside.
     order = np.argsort(np.concatenate(keys or [empty]), kind="stable")
-    points = points.iloc[order]
+    if frames:
+        xy = np.concatenate(coords)[order]
+        points = pd.concat(frames).iloc[order]
+        points = gpd.GeoDataFrame(points, geometry=shapely.points(xy), crs=inputs.zones.crs)
+    else:
+        points = demand.demand_points(
+            school_dem.iloc[:0], inputs.zones.iloc[:0], admin, cell_m=scenario.cell_m
+        )
     points.attrs["demand"] = notes
     owner_index = np.concatenate(owners or [empty])[order]
     owner = pd.Series(
@@ -1061,6 +1066,7 @@ def _access_phase(
                 future,
                 reach,
                 rows,
+                points.crs,
                 pure=False,
                 retries=retries,
                 key=f"careplan-slice-{task[0]}-{os.urandom(4).hex()}",
