@@ -113,26 +113,23 @@ def run_spopt(
     if proc.is_alive():
         proc.kill()
         proc.join()
-        return {
-            "time_s": time.perf_counter() - t0,
-            "status": "killed at hard cap",
-            "objective": float("nan"),
-            "capped": True,
-            "rss_mb": float("nan"),
-            "child_rss_mb": float("nan"),
-        }
-    return (
-        queue.get()
-        if not queue.empty()
-        else {
-            "time_s": time.perf_counter() - t0,
-            "status": "crashed",
-            "objective": float("nan"),
-            "capped": True,
-            "rss_mb": float("nan"),
-            "child_rss_mb": float("nan"),
-        }
-    )
+        return _no_answer(time.perf_counter() - t0, "killed at hard cap")
+    if queue.empty():
+        return _no_answer(time.perf_counter() - t0, "crashed")
+    return queue.get()
+
+
+def _no_answer(time_s: float, status: str) -> dict:
+    """A spopt run that gave no result: counted as capped (unproven) in the table."""
+    nan = float("nan")
+    return {
+        "time_s": time_s,
+        "status": status,
+        "objective": nan,
+        "capped": True,
+        "rss_mb": nan,
+        "child_rss_mb": nan,
+    }
 
 
 def _careplan_child(
@@ -259,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--skip-peer", action="store_true", help="careplan only (no ratios)")
     ap.add_argument(
-        "--peer-solvers", default="CBC,HiGHS", help="spopt's solvers to run (comma list of CBC, HiGHS)"
+        "--peer-solvers",
+        default="CBC,HiGHS",
+        help="spopt's solvers to run (comma list of CBC, HiGHS)",
     )
     ap.add_argument("--only", default=None, help="comma list of models: mclp,lscp,pmedian")
     ap.add_argument("--sizes", default=None, help="comma list of sizes: 1000x100,5000x300")
