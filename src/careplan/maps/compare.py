@@ -34,7 +34,7 @@ from ._common import (
     resolve_catalog,
     to_wgs84,
 )
-from .planner import _bounds, _PointBatch, _polygon_frame, facility_popup_html
+from .planner import _bounds, _choropleth_style, _PointBatch, _polygon_frame, facility_popup_html
 
 __all__ = ["RUN_COLOURS", "RunCounts", "compare_map", "run_counts", "save_compare_map"]
 
@@ -205,14 +205,7 @@ def _add_zone_coverage(m: folium.Map, result, tag: str, slot: str, cmap) -> None
         zones[["label", "value", "value_txt", "geometry"]],
         name=f"{tag} · 학구별 도보권 수요 비율 ({escape_text(slot)})",
         show=True,
-        style_function=lambda f, c=cmap: {
-            "fillColor": "#BDBDBD"
-            if f["properties"]["value"] is None
-            else c(f["properties"]["value"]),
-            "color": "#444444",
-            "weight": 0.8,
-            "fillOpacity": 0.45,
-        },
+        style_function=_choropleth_style(cmap, fill_opacity=0.45),
         tooltip=folium.GeoJsonTooltip(
             fields=["label", "value_txt"], aliases=["학구", f"{tag} 비율"]
         ),

@@ -50,6 +50,21 @@ STAT_METRICS: dict[str, tuple[str, str]] = {
 _NO_DATA_COLOUR = "#BDBDBD"
 
 
+def _choropleth_style(cmap, *, fill_opacity: float):
+    """Folium style function: fill by the feature's ``value`` (grey where there is none)."""
+
+    def style(feature: dict) -> dict:
+        value = feature["properties"]["value"]
+        return {
+            "fillColor": _NO_DATA_COLOUR if value is None else cmap(value),
+            "color": "#444444",
+            "weight": 0.8,
+            "fillOpacity": fill_opacity,
+        }
+
+    return style
+
+
 class _InfoBox(folium.MacroElement):
     """A fixed box with the title, the distance method and the synthetic flag; adds attributions."""
 
@@ -335,14 +350,7 @@ def _add_choropleths(
             name=name,
             show=show,
             overlay=True,
-            style_function=lambda f, c=cmap: {
-                "fillColor": _NO_DATA_COLOUR
-                if f["properties"]["value"] is None
-                else c(f["properties"]["value"]),
-                "color": "#444444",
-                "weight": 0.8,
-                "fillOpacity": 0.65,
-            },
+            style_function=_choropleth_style(cmap, fill_opacity=0.65),
             tooltip=folium.GeoJsonTooltip(
                 fields=["label", "value_txt"], aliases=[level_ko, label_ko]
             ),
