@@ -94,18 +94,8 @@ def _in_child(func, *args):
 
 
 def _dask(region: sample.GeneratedRegion, workers: int, memory_limit: str, scenario=None) -> dict:
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=memory_limit,
-            dashboard_address=":0",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    # careplan's own LocalCluster (scale.local_client), as `careplan region` starts it
+    with scale.local_client(workers, memory_limit=memory_limit) as client:
         # Workers up and careplan imported before the clock starts, as in the single-process run.
         client.run(__import__, "careplan.scale")
         worker_cpu0 = sum(client.run(_cpu_s).values())
@@ -260,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- started: {started:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores; load average at start "
         f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; Python {platform.python_version()}",
         f"- region: {args.sigungu} 시군구 of {args.km:g} km × {args.km:g} km, {args.schools} schools each, "
-        f"{args.cell_m:g} m demand cells; LocalCluster(threads_per_worker=1, processes=True, "
-        f"memory_limit={args.memory_limit}); wall time of `scale.run_region` from a running cluster "
+        f"{args.cell_m:g} m demand cells; `scale.local_client` (LocalCluster, one single-threaded "
+        f"worker process per worker, memory_limit={args.memory_limit}, settings "
+        f"{scale.LOCAL_CLUSTER_CONFIG}); wall time of `scale.run_region` from a running cluster "
         "whose workers have imported careplan (demand phase, access phase, merge). CPU s = user + "
         "system seconds of the workers and the client (in brackets) during the run: the work done, "
         "much less sensitive to other load than wall time.",

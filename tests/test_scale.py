@@ -37,16 +37,8 @@ def region():
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with dask_distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def client(cluster):
-    with dask_distributed.Client(cluster) as cl:
+def client():
+    with scale.local_client(2) as cl:  # the LocalCluster `careplan region` starts
         yield cl
 
 
@@ -287,10 +279,10 @@ def test_failing_partition_is_reported_by_name(region, threads, monkeypatch):
     assert FAULT["attempts"] == 3
 
 
-def test_scheduler_address(region, cluster):
+def test_scheduler_address(region, client):
     sc = dataclasses.replace(region.scenario, siting_sites=0)
     single = pipeline.analyse(sc, region.inputs)
-    parted = scale.run_region(sc, region.inputs, scheduler=cluster.scheduler_address)
+    parted = scale.run_region(sc, region.inputs, scheduler=client.scheduler.address)
     idx = single.demand_points.index
     assert parted.coverage.covered.reindex(idx).equals(single.coverage.covered)
     np.testing.assert_allclose(
@@ -488,3 +480,37 @@ def test_demand_task_returns_sort_key_and_core_owner(monkeypatch):
     np.testing.assert_array_equal(key, [7, 10, 5, 10])
     # 행정동's 시군구 first; outside every 행정동: the zone's owner; unknown: -1 (nearest 행정동 later)
     np.testing.assert_array_equal(owner, [0, 1, 1, -1])
+
+
+def test_local_cluster_workers_run_without_profiler(client):
+    import dask
+
+    settings = client.run(
+        lambda: (
+            dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.tick.interval"),
+        )
+    )
+    assert len(settings) == 2
+    assert set(settings.values()) == {(False, "500ms")}
+
+
+def test_idle_jobs_run_once_and_results_pass_through_on_result(threads):
+    calls = []
+    jobs = [scale._Deferred(lambda i=i: calls.append(i) or 10 * i) for i in range(3)]
+    out = scale._map_partitions(
+        threads,
+        lambda x: 2 * x,
+        [("a",), ("bb",)],
+        lambda task: (ord(task[0][0]) + len(task[0]),),
+        {},
+        retries=0,
+        progress=False,
+        desc="test",
+        on_result=lambda task, result: (task[0], result + 1),
+        idle=jobs,
+    )
+    # (97 + 1) * 2 + 1 and (98 + 2) * 2 + 1, each tagged by its own task
+    assert out == {("a",): ("a", 197), ("bb",): ("bb", 201)}
+    assert [job.value() for job in jobs] == [0, 10, 20]
+    assert sorted(calls) == [0, 1, 2]  # once each, whether run while waiting or when asked

@@ -74,9 +74,11 @@ __all__ = [
     "SUMMARY_LABELS_KO",
     "TOTAL_LABEL",
     "HaloRadii",
+    "LOCAL_CLUSTER_CONFIG",
     "RegionResult",
     "demand_owners",
     "halo_radii",
+    "local_client",
     "point_owners",
     "region_summary",
     "sigungu_summary_layer",
@@ -392,15 +394,13 @@ def _subgraph(graph: network.WalkGraph, nodes: np.ndarray) -> network.WalkGraph:
 
 
 def _slice_points(
-    demand_result: tuple,
-    box: tuple[float, float, float, float],
-    core_rows: np.ndarray,
-    crs: Any,
-) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    demand_result: tuple, box: tuple[float, float, float, float], core_rows: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The rows of one demand task's points that a task may need: in ``box`` or in its core.
 
-    Runs where the demand result lives, so only the slice travels. Returns the rows (in
-    their order) and which of them are core rows.
+    Runs where the demand result lives, so only the slice travels (columns and coordinates:
+    cheaper to ship than geometry). Returns the rows (in their order), their coordinates
+    and which of them are core rows.
     """
     frame, xy = demand_result[0], demand_result[4]
     keep = (xy[:, 0] >= box[0]) & (xy[:, 0] <= box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] <= box[3])
@@ -408,31 +408,33 @@ def _slice_points(
     core[core_rows] = True
     keep |= core
     rows = np.flatnonzero(keep)
-    piece = gpd.GeoDataFrame(frame.iloc[rows], geometry=shapely.points(xy[rows]), crs=crs)
+    piece = frame.iloc[rows]
     piece.attrs = {}  # the task's notes are the client's; no need to ship them again
-    return piece, core[keep]
+    return piece, xy[rows], core[keep]
 
 
 def _halo_points(
-    slices: list[tuple[gpd.GeoDataFrame, np.ndarray]], radius_m: float
+    slices: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]], radius_m: float, crs: Any
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Core points plus the others within ``radius_m`` of any of them (KD-tree of the core)."""
-    points = pd.concat([piece for piece, _ in slices])
-    core = np.concatenate([mask for _, mask in slices])
-    xy = shapely.get_coordinates(points.geometry.array).reshape(-1, 2)
+    frame = pd.concat([piece for piece, _, _ in slices])
+    xy = np.concatenate([xy for _, xy, _ in slices])
+    core = np.concatenate([mask for _, _, mask in slices])
     rim = np.flatnonzero(~core)
     keep = core.copy()
     if core.any() and len(rim):
         dist, _ = cKDTree(xy[core]).query(xy[rim], k=1, distance_upper_bound=radius_m)
         keep[rim[np.isfinite(dist)]] = True
     rows = np.flatnonzero(keep)
-    return points.iloc[rows], core[rows]
+    points = gpd.GeoDataFrame(frame.iloc[rows], geometry=shapely.points(xy[rows]), crs=crs)
+    return points, core[rows]
 
 
 def _analyse_partition(
     part: _Partition,
     codes: tuple[str, ...],
     slices: list,
+    crs: Any,
     scenario: pipeline.Scenario,
     radii: HaloRadii,
     catalog: dict,
@@ -440,7 +442,7 @@ def _analyse_partition(
 ) -> _PartitionOutput:
     """Walk times, coverage, access and siting of a task's 시군구 (their cores) on their halo."""
     t0 = time.perf_counter()
-    points, core = _halo_points(slices, radii.demand_m)
+    points, core = _halo_points(slices, radii.demand_m, crs)
     result, caught = _run_quietly(
         _analyse_core, part, points, core, codes, scenario, radii, catalog, keep_times
     )
@@ -576,34 +578,56 @@ def _propose_in(
 # --------------------------------------------------------------------------- engine
 
 
+#: Dask settings of careplan's own LocalCluster. Each worker's statistical profiler samples
+#: the running task's stack every 10 ms and every process wakes for a 20 ms event-loop tick;
+#: only a dashboard reads either, and careplan starts none. Measured on 2 idle workers: 0.04
+#: → 0.003 CPU seconds per second per worker; a busy worker loses the profiler's GIL turns too.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+}
+
+
+@contextlib.contextmanager
+def local_client(
+    n_workers: int | None = None, *, memory_limit: str | float | None = "auto"
+) -> Iterator[Any]:
+    """A ``dask.distributed`` client of a new LocalCluster as careplan runs it (closed afterwards).
+
+    One single-threaded worker process per core (default: ``os.cpu_count()``): the work is
+    GIL-bound pandas/shapely, and a per-process ``memory_limit`` lets Dask pause or restart
+    a worker instead of the machine swapping. No dashboard; see ``LOCAL_CLUSTER_CONFIG``.
+    """
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the workers take the settings at start
+        cluster = LocalCluster(
+            n_workers=n_workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit if memory_limit is not None else "auto",
+            dashboard_address=None,
+        )
+    with cluster, Client(cluster) as client:
+        yield client
+
+
 @contextlib.contextmanager
 def _dask_client(
     client: Any, scheduler: str | None, n_workers: int | None, memory_limit: str | float | None
 ) -> Iterator[Any]:
     """The given client, a client of ``scheduler``, or a new LocalCluster (closed afterwards)."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     if client is not None:
         yield client
-        return
-    if scheduler is not None:
+    elif scheduler is not None:
         with Client(scheduler) as own:
             yield own
-        return
-    workers = n_workers or os.cpu_count() or 1
-    # One single-threaded process per core: the work is GIL-bound pandas/shapely, and a
-    # per-process memory limit lets Dask pause or restart a worker instead of the machine swapping.
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=memory_limit if memory_limit is not None else "auto",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as own,
-    ):
-        yield own
+    else:
+        with local_client(n_workers, memory_limit=memory_limit) as own:
+            yield own
 
 
 def _n_workers(client: Any) -> int:
@@ -630,11 +654,16 @@ def _map_partitions(
     progress: bool,
     desc: str,
     hold: dict | None = None,
+    on_result: Any = None,
+    idle: Sequence[_Deferred] = (),
 ) -> dict[tuple[str, ...], Any]:
     """``func(*make_args(task))`` for every task (a tuple of 시군구 codes) on Dask; results by task.
 
     With ``hold``, each task's future is kept there (its result stays on its worker for
     later tasks; the caller releases it) instead of being released once gathered.
+    ``on_result(task, result)`` runs as each result arrives and its return value is kept
+    instead. The ``idle`` jobs run while no result is waiting, so client work overlaps the
+    workers' instead of following it (left-over jobs run when first asked for).
 
     Inputs are cut (``make_args``) only when a slot frees up, so at most a few
     partitions per worker are in flight: client memory and scheduler queue stay bounded
@@ -670,10 +699,16 @@ def _map_partitions(
     ):
         for _ in range(_in_flight(client)):
             submit_next()
-        for fut in done:
+        jobs = list(idle)
+        while futures:
+            if jobs and not done.has_ready():
+                jobs.pop(0)()
+                continue
+            fut = next(done)
             task = futures.pop(fut)
             if fut.status == "finished":
-                results[task] = fut.result()
+                result = fut.result()
+                results[task] = result if on_result is None else on_result(task, result)
             else:
                 failed[task] = fut.exception()
             if hold is not None and fut.status == "finished":
@@ -694,6 +729,24 @@ def _map_partitions(
         )
         raise CareplanError(msg) from first
     return results
+
+
+class _Deferred:
+    """Client work done once, when the client would otherwise wait (see ``_map_partitions``)
+    or, at the latest, when its value is first needed."""
+
+    def __init__(self, func: Any, *args: Any) -> None:
+        self._call: Any = (func, args)
+        self._value: Any = None
+
+    def __call__(self) -> None:
+        if self._call is not None:
+            func, args = self._call
+            self._value, self._call = func(*args), None
+
+    def value(self) -> Any:
+        self()
+        return self._value
 
 
 def _reissue(messages: Sequence[str]) -> None:
@@ -792,10 +845,14 @@ def run_region(
     )
     school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
     zone_owner, school_owner = demand_owners(inputs)
-    wgraph = (
-        None if graph is None else network.walk_graph(graph, walk_speed_kmh=scenario.walk_speed_kmh)
+    # needed from the access phase on: prepared while the workers compute demand
+    wgraph = _Deferred(
+        lambda: None
+        if graph is None
+        else network.walk_graph(graph, walk_speed_kmh=scenario.walk_speed_kmh)
     )
-    sites = pipeline.site_candidates(scenario, inputs)
+    sites = _Deferred(pipeline.site_candidates, scenario, inputs)
+    located = _Deferred(_located, inputs)
     seconds["prepare"] = time.perf_counter() - t0
     weight = pd.concat([zone_owner, school_owner]).value_counts()
     with _dask_client(client, scheduler, n_workers, memory_limit) as dask_client:
@@ -803,7 +860,7 @@ def run_region(
         held: dict = {}  # demand results kept on the workers until the access phase has sliced them
         try:
             t1 = time.perf_counter()
-            points, owner, rows_of = _demand_phase(
+            dem = _demand_phase(
                 dask_client,
                 scenario,
                 inputs,
@@ -816,33 +873,45 @@ def run_region(
                 held,
                 retries=retries,
                 progress=progress,
+                idle=(wgraph, sites),
             )
             seconds["demand"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            outputs, positions = _access_phase(
+            outputs, positions, nearest = _access_phase(
                 dask_client,
                 scenario,
                 inputs,
-                points,
-                owner,
-                sites,
-                wgraph,
+                dem,
+                sites.value(),
+                wgraph.value(),
                 catalog,
                 names,
                 tasks,
                 held,
-                rows_of,
                 keep_times=keep_times,
                 retries=retries,
                 progress=progress,
+                idle=(dem.points, located),
             )
             seconds["access"] = time.perf_counter() - t2
         finally:
             for future in held.values():
                 future.release()
     t3 = time.perf_counter()
+    points = dem.points.value()
+    owner = pd.Series(dem.owner, index=points.index, name="sigungu_code")
     result = _merge(
-        scenario, inputs, points, owner, outputs, positions, names, sites, keep_times=keep_times
+        scenario,
+        inputs,
+        points,
+        owner,
+        outputs,
+        positions,
+        nearest,
+        names,
+        sites.value(),
+        located.value(),
+        keep_times=keep_times,
     )
     seconds["merge"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
@@ -879,12 +948,12 @@ def _demand_phase(
     *,
     retries: int,
     progress: bool,
-) -> tuple[gpd.GeoDataFrame, pd.Series, dict[tuple[str, ...], np.ndarray]]:
-    """Phase 1: demand points per task (each 학구 in exactly one), gathered in single-process order.
+    idle: Sequence[_Deferred] = (),
+) -> _DemandOutput:
+    """Phase 1: demand points per task (each 학구 in exactly one), in single-process order.
 
     The results also stay on the workers (futures in ``held``) for the access phase to
-    slice there. Returns the points, the 시군구 whose core each is in (as
-    :func:`point_owners`) and, per task, the region position of each of its rows.
+    slice there. The client runs the ``idle`` jobs while it waits.
     """
     admin = inputs.admin_areas
     tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
@@ -936,6 +1005,7 @@ def _demand_phase(
         progress=progress,
         desc="demand",
         hold=held,
+        idle=idle,
     )
     frames, messages, keys, owners, coords = [], [], [], [], []
     for task in busy:
@@ -946,27 +1016,15 @@ def _demand_phase(
         owners.append(owner)
         coords.append(xy)
     _reissue(messages)
-    notes = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
-    for frame in frames:
-        frame.attrs = {}  # concat compares every frame's attrs; the merged notes go on at the end
     # Single-process order: by 학구 (in zones order), schools without 학구 last; stable inside.
     order = np.argsort(np.concatenate(keys or [empty]), kind="stable")
-    if frames:
-        xy = np.concatenate(coords)[order]
-        points = pd.concat(frames).iloc[order]
-        points = gpd.GeoDataFrame(points, geometry=shapely.points(xy), crs=inputs.zones.crs)
-    else:
-        points = demand.demand_points(
-            school_dem.iloc[:0], inputs.zones.iloc[:0], admin, cell_m=scenario.cell_m
-        )
-    points.attrs["demand"] = notes
+    xy = np.concatenate(coords or [np.zeros((0, 2))])[order]
+    points = _Deferred(_points_in_order, frames, order, xy, inputs, school_dem, scenario.cell_m)
     owner_index = np.concatenate(owners or [empty])[order]
-    owner = pd.Series(
-        np.asarray(codes, dtype=object)[np.maximum(owner_index, 0)], index=points.index
-    )
-    lost = owner_index < 0  # outside every 행정동 and every partition: the nearest 행정동's 시군구
-    if lost.any():
-        owner[lost] = point_owners(points[lost], admin).to_numpy()
+    owner = np.asarray(codes, dtype=object)[np.maximum(owner_index, 0)]
+    lost = np.flatnonzero(owner_index < 0)
+    if len(lost):  # outside every 행정동 and every partition: the nearest 행정동's 시군구
+        owner[lost] = _areas_of(gpd.GeoSeries(shapely.points(xy[lost])), admin)
     region_pos = np.empty(len(order), dtype=np.intp)
     region_pos[order] = np.arange(len(order))
     ends = np.cumsum([len(f) for f in frames]).tolist()
@@ -974,7 +1032,42 @@ def _demand_phase(
         task: region_pos[end - len(f) : end]
         for task, f, end in zip(busy, frames, ends, strict=True)
     }
-    return points, owner.rename("sigungu_code"), rows_by_task
+    return _DemandOutput(points, xy, owner, rows_by_task, inputs.zones.crs)
+
+
+@dataclass(frozen=True)
+class _DemandOutput:
+    """The demand phase's results on the client, in the region's (single-process) row order."""
+
+    points: _Deferred  # the GeoDataFrame, built while the access phase runs
+    xy: np.ndarray  # (n, 2) coordinates of the points
+    owner: np.ndarray  # sigungu_code of the core each point is in (as point_owners)
+    rows_of: dict[tuple[str, ...], np.ndarray]  # per demand task, its rows' region positions
+    crs: Any
+
+
+def _points_in_order(
+    frames: list[pd.DataFrame],
+    order: np.ndarray,
+    xy: np.ndarray,
+    inputs: pipeline.Inputs,
+    school_dem: pd.DataFrame,
+    cell_m: float,
+) -> gpd.GeoDataFrame:
+    """The demand tasks' frames as one GeoDataFrame in region order, with the merged notes."""
+    notes = _merge_attrs([f.attrs.get("demand", {}) for f in frames])
+    if not frames:
+        points = demand.demand_points(
+            school_dem.iloc[:0], inputs.zones.iloc[:0], inputs.admin_areas, cell_m=cell_m
+        )
+    else:
+        for frame in frames:
+            frame.attrs = {}  # concat compares every frame's attrs; the merged notes go on below
+        points = gpd.GeoDataFrame(
+            pd.concat(frames).iloc[order], geometry=shapely.points(xy), crs=inputs.zones.crs
+        )
+    points.attrs["demand"] = notes
+    return points
 
 
 def _positions_by(owner: pd.Series) -> dict[str, np.ndarray]:
@@ -1003,31 +1096,31 @@ def _access_phase(
     client: Any,
     scenario: pipeline.Scenario,
     inputs: pipeline.Inputs,
-    points: gpd.GeoDataFrame,
-    owner: pd.Series,
+    dem: _DemandOutput,
     sites: gpd.GeoDataFrame,
     graph: network.WalkGraph | None,
     catalog: dict,
     names: dict[str, str],
     tasks: list[tuple[str, ...]],
     held: dict,
-    rows_of: dict[tuple[str, ...], np.ndarray],
     *,
     keep_times: bool,
     retries: int,
     progress: bool,
-) -> tuple[dict[tuple[str, ...], _PartitionOutput], dict[tuple[str, ...], np.ndarray]]:
+    idle: Sequence[_Deferred] = (),
+) -> tuple[dict[tuple[str, ...], _PartitionOutput], dict[tuple[str, ...], np.ndarray], _NearestTable]:
     """Phase 2: per task, its 시군구's cores with their halo.
 
     The client finds which demand results a task needs (their boxes against the task's)
     and its destinations and graph nodes; the demand points themselves are sliced on the
-    workers that hold them. Returns the outputs and, per task, the region positions of
-    its core rows in the order the task returns them.
+    workers that hold them. Returns the outputs, per task the region positions of its core
+    rows in the order the task returns them, and the nearest-time table, filled in as the
+    results arrive (the outputs then drop their packed copy).
     """
     radii = halo_radii(scenario, network_mode=graph is not None)
     facilities = inputs.facilities
     n_fac = len(facilities)
-    xy = shapely.get_coordinates(points.geometry.array).reshape(-1, 2)
+    xy, owner_codes, rows_of = dem.xy, dem.owner, dem.rows_of
     dest_index = _BandIndex(
         np.concatenate(
             [
@@ -1040,7 +1133,6 @@ def _access_phase(
     admin = inputs.admin_areas
     area_rows = _positions_by(admin["sigungu_code"].astype(str))
     empty = np.zeros(0, dtype=np.intp)
-    owner_codes = owner.to_numpy()
     task_of = pd.Series({code: i for i, task in enumerate(tasks) for code in task})
     point_task = task_of.reindex(owner_codes).to_numpy()
     # per demand result: its rows' region positions, its box, its rows by the task whose core holds them
@@ -1066,7 +1158,6 @@ def _access_phase(
                 future,
                 reach,
                 rows,
-                points.crs,
                 pure=False,
                 retries=retries,
                 key=f"careplan-slice-{task[0]}-{os.urandom(4).hex()}",
@@ -1090,7 +1181,13 @@ def _access_phase(
             area=admin.iloc[np.sort(np.concatenate([area_rows.get(c, empty) for c in task]))],
             graph=sub,
         )
-        return part, task, slices, scenario, radii, catalog, keep_times
+        return part, task, slices, dem.crs, scenario, radii, catalog, keep_times
+
+    nearest = _NearestTable(len(xy))
+
+    def on_result(task: tuple[str, ...], out: _PartitionOutput) -> _PartitionOutput:
+        nearest.add(out.nearest, out.nearest_columns, positions[task])
+        return dataclasses.replace(out, nearest=None)
 
     busy = [task for i, task in enumerate(tasks) if (point_task == i).any()]
     results = _map_partitions(
@@ -1102,9 +1199,35 @@ def _access_phase(
         retries=retries,
         progress=progress,
         desc="access",
+        on_result=on_result,
+        idle=idle,
     )
     _reissue([m for task in busy for m in results[task].warnings])
-    return results, positions
+    return results, positions, nearest
+
+
+class _NearestTable:
+    """The region's nearest-time table, filled task by task as the results arrive."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.values: np.ndarray | None = None
+        self.columns: pd.MultiIndex | None = None
+
+    def add(
+        self,
+        packed: tuple[np.ndarray, np.ndarray, np.ndarray],
+        columns: pd.MultiIndex,
+        rows: np.ndarray,
+    ) -> None:
+        """Put one task's packed rows (see ``_pack_nearest``) at their region ``rows``."""
+        if self.values is None:
+            self.values, self.columns = np.full((self.n_rows, len(columns)), np.nan), columns
+        indptr, cols, minutes = packed
+        self.values[np.repeat(rows, np.diff(indptr)), cols] = minutes
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        return pd.DataFrame(self.values, index=index, columns=self.columns, copy=False)
 
 
 def _merge(
@@ -1114,8 +1237,10 @@ def _merge(
     owner: pd.Series,
     outputs: dict[tuple[str, ...], _PartitionOutput],
     positions: dict[tuple[str, ...], np.ndarray],
+    nearest_table: _NearestTable,
     names: dict[str, str],
     sites: gpd.GeoDataFrame,
+    located: tuple[pd.Series, pd.Series],
     *,
     keep_times: bool,
 ) -> RegionResult:
@@ -1123,12 +1248,7 @@ def _merge(
     tasks = list(outputs)
     in_order = _region_order(points.index, [positions[t] for t in tasks])
     first = outputs[tasks[0]]
-    nearest = _unpack_nearest(
-        [outputs[t].nearest for t in tasks],
-        [positions[t] for t in tasks],
-        points.index,
-        first.nearest_columns,
-    )
+    nearest = nearest_table.frame(points.index)
     with np.errstate(invalid="ignore"):  # NaN (no facility) compares False, as in coverage.coverage
         flags = nearest.to_numpy() <= scenario.max_walk_min
     covered = pd.DataFrame(flags, index=points.index, columns=nearest.columns, copy=False)
@@ -1185,7 +1305,9 @@ def _merge(
         if keep_times
         else None
     )
-    summary = region_summary(scenario, inputs, points, owner, covered, scores, proposed, names)
+    summary = region_summary(
+        scenario, inputs, points, owner, covered, scores, proposed, names, located=located
+    )
     return RegionResult(
         scenario=scenario,
         demand_points=points,
@@ -1234,19 +1356,6 @@ def _pack_nearest(nearest: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     indptr = np.zeros(len(values) + 1, dtype=np.int64)
     np.cumsum(found.sum(axis=1), out=indptr[1:])
     return indptr, np.nonzero(found)[1].astype(np.int32), values[found]
-
-
-def _unpack_nearest(
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    positions: list[np.ndarray],
-    index: pd.Index,
-    columns: pd.MultiIndex,
-) -> pd.DataFrame:
-    """The region's nearest-time table from the tasks' packed rows, each row at its position."""
-    out = np.full((len(index), len(columns)), np.nan)
-    for (indptr, cols, minutes), rows in zip(parts, positions, strict=True):
-        out[np.repeat(rows, np.diff(indptr)), cols] = minutes
-    return pd.DataFrame(out, index=index, columns=columns, copy=False)
 
 
 def _region_order(index: pd.Index, positions: list[np.ndarray]) -> Any:
@@ -1343,16 +1452,18 @@ def region_summary(
     scores: pd.DataFrame,
     proposed: gpd.GeoDataFrame | None,
     names: dict[str, str],
+    *,
+    located: tuple[pd.Series, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """시도-wide summary (시군구별 요약): one row per 시군구 plus a 합계 row.
 
     Columns: 초등학교 수, 돌봄 수요, 돌봄시설 수 and 상시 정원 (eligible kinds), coverage % at
     ``scenario.siting_slot``, 미충족 수요, 제안 입지 수 and the children they add.
+    ``located`` is ``_located(inputs)`` when already worked out.
     """
     admin = inputs.admin_areas
+    fac_code, school_code = located if located is not None else _located(inputs)
     eligible = inputs.facilities[inputs.facilities["kind"].isin(coverage.default_kinds())]
-    fac_code = pd.Series(_areas_of(eligible.geometry, admin), index=eligible.index)
-    school_code = pd.Series(_areas_of(inputs.schools.geometry, admin), index=inputs.schools.index)
     slot_cov = covered[(scenario.siting_slot, coverage.ALL_KINDS)].to_numpy()
     d = points["demand"].astype(float).fillna(0.0).to_numpy()
     frame = pd.DataFrame(
@@ -1395,6 +1506,15 @@ def region_summary(
     table["slot"] = scenario.siting_slot
     table.attrs["labels_ko"] = SUMMARY_LABELS_KO
     return table.reset_index()
+
+
+def _located(inputs: pipeline.Inputs) -> tuple[pd.Series, pd.Series]:
+    """The 시군구 of each eligible facility and of each school (by the 행정동 they stand in)."""
+    admin = inputs.admin_areas
+    eligible = inputs.facilities[inputs.facilities["kind"].isin(coverage.default_kinds())]
+    fac_code = pd.Series(_areas_of(eligible.geometry, admin), index=eligible.index)
+    school_code = pd.Series(_areas_of(inputs.schools.geometry, admin), index=inputs.schools.index)
+    return fac_code, school_code
 
 
 def sigungu_summary_layer(summary: pd.DataFrame, admin: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
