@@ -855,3 +855,24 @@ def test_node_times_do_not_depend_on_the_node_numbering(wg):
     got = matrix_as_dense(N.node_times(shuffled, inv[src], cutoff_min=8.0))[:, inv]
     np.testing.assert_allclose(got, want, rtol=1e-14)  # lengths went through m → min → m
     assert np.isfinite(want).sum() > 2000
+
+
+def test_from_networkx_keeps_shortest_parallel_edge_and_names_missing_lengths():
+    G = nx.MultiDiGraph(crs="EPSG:5179")
+    for node, (x, y) in {"a": (0, 0), "b": (100, 0), "c": (100, 100)}.items():
+        G.add_node(node, x=x, y=y)
+    G.add_edge("a", "b", length=100.0)
+    G.add_edge("a", "b", length=80.0)  # parallel, shorter: kept
+    G.add_edge("b", "c", length=60.0)
+    wg = N.walk_graph(G, walk_speed_kmh=4.8)  # 80 m per minute
+    pos = {node: i for i, node in enumerate(wg.node_ids)}
+    dense = wg.adjacency.toarray()
+    assert dense[pos["a"], pos["b"]] == dense[pos["b"], pos["a"]] == pytest.approx(1.0)
+    assert dense[pos["b"], pos["c"]] == pytest.approx(0.75)
+    assert wg.adjacency.nnz == 4  # both directions of a–b and b–c
+    empty = nx.MultiDiGraph(crs="EPSG:5179")
+    empty.add_node(1, x=0.0, y=0.0)
+    assert N.walk_graph(empty).adjacency.nnz == 0
+    G.add_edge("c", "a")  # no length
+    with pytest.raises(NetworkError, match="1 edges have no `length`"):
+        N.walk_graph(G)

@@ -31,6 +31,7 @@ fewer distinct nodes. The multi-source nearest-facility pass stays on
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import tempfile
@@ -256,12 +257,24 @@ class WalkGraph:
         except KeyError as err:
             msg = f"every node needs `x` and `y` coordinates; a node lacks {err}"
             raise NetworkError(msg) from None
-        m = G.number_of_edges()
-        uv = np.empty((m, 2), dtype=np.int64)
-        length = np.empty(m, dtype=float)
-        for k, (a, b, d) in enumerate(G.edges(data="length")):
-            uv[k] = pos[a], pos[b]
-            length[k] = np.nan if d is None else d
+        # One pass over the edges: iter() hides the view's len(), itself a full pass on multigraphs.
+        # The collector is paused: the million tuples would set off full collections that scan
+        # every dict of the networkx graph again and again.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            edges = list(iter(G.edges(data="length")))
+        finally:
+            if paused:
+                gc.enable()
+        m = len(edges)
+        uv = np.column_stack(
+            [
+                np.fromiter((pos[a] for a, _, _ in edges), np.int64, m),
+                np.fromiter((pos[b] for _, b, _ in edges), np.int64, m),
+            ]
+        )
+        length = np.fromiter((np.nan if d is None else d for _, _, d in edges), float, m)
         if np.isnan(length).any():
             msg = (
                 f"{int(np.isnan(length).sum())} edges have no `length`; "

@@ -34,9 +34,11 @@ the halo as large as the core and Dask's cost per task as large as the work. Eac
 Per-task work follows the task, not the region. Demand results stay on the worker that
 computed them (each worker holds its share of the region's demand points until the access
 phase ends); each access task gets slices of them cut on those workers (the rows in its
-box), plus its nearby destinations and graph nodes cut on the client (an x-sorted band
-and a KD-tree of its cores). No region-wide frame is broadcast. At most a few tasks per
-worker are in flight; the next is cut when a result comes back. Demand tasks also return
+box), plus its nearby destinations cut on the client (an x-sorted band and a KD-tree of
+its cores). The walk graph goes once to every worker, which cuts each task's nodes there.
+At most a few tasks per worker are in flight; the next is cut when a result comes back.
+The client's own work (the walk graph, candidate sites, the region's point table) is done
+while it waits for results, not between the phases. Demand tasks also return
 each point's sort key and core 시군구; access tasks return their core rows without ids (the
 client places them by position), nearest times as their non-empty cells only, and the
 coverage tables and gap ranking as additive sums, so the client mostly concatenates. The
@@ -331,7 +333,6 @@ class _Partition:
     facilities: gpd.GeoDataFrame  # within the destination radius of the core
     sites: gpd.GeoDataFrame
     area: gpd.GeoDataFrame  # the 시군구's 행정동 (siting stays inside each 시군구)
-    graph: network.WalkGraph | None  # walk graph cut to the graph radius
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,27 @@ class _BandIndex:
             return box
         dist, _ = tree.query(self.xy[box], k=1, distance_upper_bound=radius_m)
         return np.sort(box[np.isfinite(dist)])
+
+
+@dataclass(frozen=True)
+class _SharedGraph:
+    """The region's walk graph with its nodes sorted by x, sent once to every worker.
+
+    Each access task cuts its own slice there (``around``): shipping a slice with every task
+    went through the client and the in-process scheduler, whose event loop then competed
+    with the client's own work and left workers waiting for their next task.
+    """
+
+    graph: network.WalkGraph
+    nodes: _BandIndex
+
+    @classmethod
+    def of(cls, graph: network.WalkGraph) -> _SharedGraph:
+        return cls(graph, _BandIndex(np.column_stack([graph.x, graph.y])))
+
+    def around(self, core_xy: np.ndarray, radius_m: float) -> network.WalkGraph:
+        """The graph on the nodes within ``radius_m`` of any core point."""
+        return _subgraph(self.graph, self.nodes.near(cKDTree(core_xy), core_xy, radius_m))
 
 
 def _subgraph(graph: network.WalkGraph, nodes: np.ndarray) -> network.WalkGraph:
@@ -435,6 +457,7 @@ def _analyse_partition(
     codes: tuple[str, ...],
     slices: list,
     crs: Any,
+    shared_graph: _SharedGraph | None,
     scenario: pipeline.Scenario,
     radii: HaloRadii,
     catalog: dict,
@@ -443,8 +466,12 @@ def _analyse_partition(
     """Walk times, coverage, access and siting of a task's 시군구 (their cores) on their halo."""
     t0 = time.perf_counter()
     points, core = _halo_points(slices, radii.demand_m, crs)
+    graph = None
+    if shared_graph is not None:
+        core_xy = shapely.get_coordinates(points.geometry.array[core]).reshape(-1, 2)
+        graph = shared_graph.around(core_xy, radii.graph_m)
     result, caught = _run_quietly(
-        _analyse_core, part, points, core, codes, scenario, radii, catalog, keep_times
+        _analyse_core, part, points, core, codes, graph, scenario, radii, catalog, keep_times
     )
     for row in result.stats:
         row["seconds"] = time.perf_counter() - t0
@@ -456,12 +483,13 @@ def _analyse_core(
     points: gpd.GeoDataFrame,
     core: np.ndarray,
     codes: tuple[str, ...],
+    graph: network.WalkGraph | None,
     scenario: pipeline.Scenario,
     radii: HaloRadii,
     catalog: dict,
     keep_times: bool,
 ) -> _PartitionOutput:
-    facilities, sites, graph = part.facilities, part.sites, part.graph
+    facilities, sites = part.facilities, part.sites
     destinations = gpd.GeoDataFrame(
         pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs
     )
@@ -1129,7 +1157,11 @@ def _access_phase(
             ]
         )
     )
-    node_index = None if graph is None else _BandIndex(np.column_stack([graph.x, graph.y]))
+    shared_graph = (
+        None
+        if graph is None
+        else client.scatter(_SharedGraph.of(graph), broadcast=True, hash=False)
+    )
     admin = inputs.admin_areas
     area_rows = _positions_by(admin["sigungu_code"].astype(str))
     empty = np.zeros(0, dtype=np.intp)
@@ -1167,21 +1199,14 @@ def _access_phase(
             or (box[0] <= hi[0] and box[2] >= lo[0] and box[1] <= hi[1] and box[3] >= lo[1])
         ]
         positions[task] = core
-        tree = cKDTree(core_xy)  # once per task, queried for destinations and nodes
-        dest = dest_index.near(tree, core_xy, radii.destination_m)
-        sub = (
-            None
-            if graph is None
-            else _subgraph(graph, node_index.near(tree, core_xy, radii.graph_m))
-        )
+        dest = dest_index.near(cKDTree(core_xy), core_xy, radii.destination_m)
         part = _Partition(
             core_owner=owner_codes[core],
             facilities=facilities.iloc[dest[dest < n_fac]],
             sites=sites.iloc[dest[dest >= n_fac] - n_fac],
             area=admin.iloc[np.sort(np.concatenate([area_rows.get(c, empty) for c in task]))],
-            graph=sub,
         )
-        return part, task, slices, dem.crs, scenario, radii, catalog, keep_times
+        return part, task, slices, dem.crs, shared_graph, scenario, radii, catalog, keep_times
 
     nearest = _NearestTable(len(xy))
 
