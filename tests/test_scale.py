@@ -428,6 +428,7 @@ def test_several_sigungu_per_task_equal_single_process(region, client, monkeypat
     """Tasks of two 시군구 each (one halo around both) give the single-process numbers and
     still site each 시군구 on its own budget inside itself."""
     monkeypatch.setattr(scale, "_TASKS_PER_WORKER", 1)  # 2 workers → 2 tasks for 4 시군구
+    # demand runs in 4 tasks of one 시군구 (12 per worker): its grouping need not be the access phase's
     sc = region.scenario
     single = pipeline.analyse(sc, region.inputs)
     parted = scale.run_region(sc, region.inputs, client=client)
@@ -508,7 +509,7 @@ def test_idle_jobs_run_once_and_results_pass_through_on_result(threads):
         progress=False,
         desc="test",
         on_result=lambda task, result: (task[0], result + 1),
-        idle=jobs,
+        idle=scale._one_by_one(jobs),
     )
     # (97 + 1) * 2 + 1 and (98 + 2) * 2 + 1, each tagged by its own task
     assert out == {("a",): ("a", 197), ("bb",): ("bb", 201)}

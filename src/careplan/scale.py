@@ -95,6 +95,9 @@ _PAD_M = 1.0
 #: Tasks per worker: enough for the workers to share the last tasks evenly, few enough that a
 #: task's halo stays a small share of its core and Dask's per-task cost stays small.
 _TASKS_PER_WORKER = 6
+#: Demand tasks have no halo, so they can be finer: the phase ends when its last task does,
+#: and smaller tasks leave a shorter wait for the worker that finished first.
+_DEMAND_TASKS_PER_WORKER = 12
 #: Area keys of the region coverage tables (None: the whole region).
 _TABLE_KEYS = ("zone_id", "adm_code", "sigungu_code", None)
 #: Most 학구 plus schools in one task, so a worker's memory follows the task, not the region.
@@ -239,7 +242,12 @@ def _check_admin(admin: gpd.GeoDataFrame) -> None:
         raise SettingsError(msg)
 
 
-def _tasks(admin: gpd.GeoDataFrame, weight: pd.Series, n_workers: int) -> list[tuple[str, ...]]:
+def _tasks(
+    admin: gpd.GeoDataFrame,
+    weight: pd.Series,
+    n_workers: int,
+    per_worker: int | None = None,
+) -> list[tuple[str, ...]]:
     """Whole 시군구 grouped into compact Dask tasks of similar ``weight`` (학구 + schools owned).
 
     The partition stays the 시군구 (its own core, siting budget and summary row); a task
@@ -253,7 +261,8 @@ def _tasks(admin: gpd.GeoDataFrame, weight: pd.Series, n_workers: int) -> list[t
         {"minx": "min", "miny": "min", "maxx": "max", "maxy": "max"}
     )
     w = weight.reindex(bounds.index).fillna(0.0).to_numpy(dtype=float)
-    n_tasks = max(_TASKS_PER_WORKER * n_workers, int(np.ceil(w.sum() / _MAX_TASK_WEIGHT)))
+    per_worker = per_worker or _TASKS_PER_WORKER
+    n_tasks = max(per_worker * n_workers, int(np.ceil(w.sum() / _MAX_TASK_WEIGHT)))
     if n_tasks >= len(bounds):
         return [(c,) for c in bounds.index]
     cx, cy = (
@@ -683,15 +692,15 @@ def _map_partitions(
     desc: str,
     hold: dict | None = None,
     on_result: Any = None,
-    idle: Sequence[_Deferred] = (),
+    idle: Any = None,
 ) -> dict[tuple[str, ...], Any]:
     """``func(*make_args(task))`` for every task (a tuple of 시군구 codes) on Dask; results by task.
 
     With ``hold``, each task's future is kept there (its result stays on its worker for
     later tasks; the caller releases it) instead of being released once gathered.
     ``on_result(task, result)`` runs as each result arrives and its return value is kept
-    instead. The ``idle`` jobs run while no result is waiting, so client work overlaps the
-    workers' instead of following it (left-over jobs run when first asked for).
+    instead. ``idle()`` is called while no result is waiting and does one piece of client
+    work (False: none left), so that work overlaps the workers' instead of following it.
 
     Inputs are cut (``make_args``) only when a slot frees up, so at most a few
     partitions per worker are in flight: client memory and scheduler queue stay bounded
@@ -727,10 +736,8 @@ def _map_partitions(
     ):
         for _ in range(_in_flight(client)):
             submit_next()
-        jobs = list(idle)
         while futures:
-            if jobs and not done.has_ready():
-                jobs.pop(0)()
+            if idle is not None and not done.has_ready() and idle():
                 continue
             fut = next(done)
             task = futures.pop(fut)
@@ -767,6 +774,10 @@ class _Deferred:
         self._call: Any = (func, args)
         self._value: Any = None
 
+    @property
+    def done(self) -> bool:
+        return self._call is None
+
     def __call__(self) -> None:
         if self._call is not None:
             func, args = self._call
@@ -775,6 +786,18 @@ class _Deferred:
     def value(self) -> Any:
         self()
         return self._value
+
+
+def _one_by_one(jobs: Sequence[_Deferred]) -> Any:
+    """An ``idle`` callable for ``_map_partitions`` running ``jobs`` in order, one per call."""
+
+    def run_next() -> bool:
+        job = next((job for job in jobs if not job.done), None)
+        if job is not None:
+            job()
+        return job is not None
+
+    return run_next
 
 
 def _reissue(messages: Sequence[str]) -> None:
@@ -885,6 +908,9 @@ def run_region(
     weight = pd.concat([zone_owner, school_owner]).value_counts()
     with _dask_client(client, scheduler, n_workers, memory_limit) as dask_client:
         tasks = _tasks(admin, weight, _n_workers(dask_client))
+        demand_tasks = _tasks(
+            admin, weight, _n_workers(dask_client), per_worker=_DEMAND_TASKS_PER_WORKER
+        )
         held: dict = {}  # demand results kept on the workers until the access phase has sliced them
         try:
             t1 = time.perf_counter()
@@ -896,12 +922,12 @@ def run_region(
                 zone_owner,
                 school_owner,
                 names,
-                tasks,
+                demand_tasks,
                 sorted(set(admin["sigungu_code"].astype(str))),
                 held,
                 retries=retries,
                 progress=progress,
-                idle=(wgraph, sites),
+                idle=_one_by_one([wgraph, sites]),
             )
             seconds["demand"] = time.perf_counter() - t1
             t2 = time.perf_counter()
@@ -919,7 +945,7 @@ def run_region(
                 keep_times=keep_times,
                 retries=retries,
                 progress=progress,
-                idle=(dem.points, located),
+                idle=_one_by_one([dem.points, located]),
             )
             seconds["access"] = time.perf_counter() - t2
         finally:
@@ -976,12 +1002,12 @@ def _demand_phase(
     *,
     retries: int,
     progress: bool,
-    idle: Sequence[_Deferred] = (),
+    idle: Any = None,
 ) -> _DemandOutput:
     """Phase 1: demand points per task (each 학구 in exactly one), in single-process order.
 
     The results also stay on the workers (futures in ``held``) for the access phase to
-    slice there. The client runs the ``idle`` jobs while it waits.
+    slice there. The client does ``idle`` work while it waits (see ``_map_partitions``).
     """
     admin = inputs.admin_areas
     tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
@@ -1135,7 +1161,7 @@ def _access_phase(
     keep_times: bool,
     retries: int,
     progress: bool,
-    idle: Sequence[_Deferred] = (),
+    idle: Any = None,
 ) -> tuple[dict[tuple[str, ...], _PartitionOutput], dict[tuple[str, ...], np.ndarray], _NearestTable]:
     """Phase 2: per task, its 시군구's cores with their halo.
 
@@ -1176,7 +1202,7 @@ def _access_phase(
             sources.append((held[d_task], pos, box, {int(t): rows for t, rows in by_task.items()}))
     positions: dict[tuple[str, ...], np.ndarray] = {}
 
-    def make_args(task: tuple[str, ...]) -> tuple:
+    def cut(task: tuple[str, ...]) -> tuple:
         t = tasks.index(task)
         own = [(future, pos, box, rows.get(t, empty)) for future, pos, box, rows in sources]
         # the task returns its core rows slice by slice, in the order of ``sources``
@@ -1192,6 +1218,7 @@ def _access_phase(
                 rows,
                 pure=False,
                 retries=retries,
+                priority=1,  # before any queued access task: slices are cheap, tasks wait on them
                 key=f"careplan-slice-{task[0]}-{os.urandom(4).hex()}",
             )
             for future, _, box, rows in own
@@ -1208,13 +1235,39 @@ def _access_phase(
         )
         return part, task, slices, dem.crs, shared_graph, scenario, radii, catalog, keep_times
 
+    # Tasks are cut (and their slices submitted) a window ahead of their submission. A worker
+    # runs one task at a time: a slice submitted with its task would wait behind the access
+    # task running where its demand result lives while the other worker idles.
+    size = np.bincount(point_task[~np.isnan(point_task)].astype(np.intp), minlength=len(tasks))
+    # Largest cores first: the short tasks then fill in at the end and the workers finish together.
+    busy = [tasks[i] for i in np.argsort(-size, kind="stable") if size[i]]
+    upcoming = iter(busy)
+    cut_ahead: dict[tuple[str, ...], tuple] = {}
+    window = 2 * _in_flight(client)  # bounds the slices held ahead of their tasks
+
+    def cut_next() -> bool:
+        following = next(upcoming, None)
+        if following is not None:
+            cut_ahead[following] = cut(following)
+        return following is not None
+
+    def make_args(task: tuple[str, ...]) -> tuple:
+        while task not in cut_ahead and cut_next():
+            pass
+        return cut_ahead.pop(task)
+
+    def spare_time() -> bool:
+        """Cut the next tasks ahead (up to the window); then the caller's own jobs."""
+        if len(cut_ahead) < window and cut_next():
+            return True
+        return idle is not None and idle()
+
     nearest = _NearestTable(len(xy))
 
     def on_result(task: tuple[str, ...], out: _PartitionOutput) -> _PartitionOutput:
         nearest.add(out.nearest, out.nearest_columns, positions[task])
         return dataclasses.replace(out, nearest=None)
 
-    busy = [task for i, task in enumerate(tasks) if (point_task == i).any()]
     results = _map_partitions(
         client,
         _analyse_partition,
@@ -1225,7 +1278,7 @@ def _access_phase(
         progress=progress,
         desc="access",
         on_result=on_result,
-        idle=idle,
+        idle=spare_time,
     )
     _reissue([m for task in busy for m in results[task].warnings])
     return results, positions, nearest
