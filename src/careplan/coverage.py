@@ -24,7 +24,7 @@ import logging
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -492,6 +492,13 @@ def coverage_sums(
     return covered_sum, totals
 
 
+def _repeated(values: np.ndarray, positions: np.ndarray) -> Any:
+    """``values[positions]`` as the column pandas would make of it: the type is inferred from
+    the few distinct values, not from every row (building text columns row by row was most
+    of a region run's merge)."""
+    return pd.Series(values).array.take(positions)
+
+
 def table_from_sums(
     cov: CoverageResult,
     covered_sum: pd.DataFrame,
@@ -513,17 +520,19 @@ def table_from_sums(
     covered = covered_sum.to_numpy(dtype=float).ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(demand > 0, 100.0 * covered / demand, np.nan)
+    per_area = np.repeat(np.arange(n_areas), n_cols)
+    per_col = np.tile(np.arange(n_cols), n_areas)
     long = pd.DataFrame(
         {
-            area_col: np.repeat(covered_sum.index.to_numpy(), n_cols),
-            "slot": np.tile(np.asarray(slots, dtype=object), n_areas),
-            "period": np.tile(
-                np.array([slot_info[n].period for n in slots], dtype=object), n_areas
+            area_col: _repeated(covered_sum.index.to_numpy(), per_area),
+            "slot": _repeated(np.asarray(slots, dtype=object), per_col),
+            "period": _repeated(
+                np.array([slot_info[n].period for n in slots], dtype=object), per_col
             ),
-            "minute": np.tile(np.array([slot_info[n].minute for n in slots]), n_areas),
-            "kind": np.tile(np.asarray(kinds, dtype=object), n_areas),
-            "kind_label": np.tile(
-                np.array([labels.get(k, k) for k in kinds], dtype=object), n_areas
+            "minute": np.array([slot_info[n].minute for n in slots])[per_col],
+            "kind": _repeated(np.asarray(kinds, dtype=object), per_col),
+            "kind_label": _repeated(
+                np.array([labels.get(k, k) for k in kinds], dtype=object), per_col
             ),
             "demand": demand,
             "covered_demand": covered,
