@@ -119,6 +119,43 @@ def _dask(region: sample.GeneratedRegion, workers: int, memory_limit: str, scena
     }
 
 
+def _timed_analysis(cell_m: float, barrier, out) -> None:
+    """``pipeline.analyse`` of 30 generated 시군구 (demand, times, coverage, access), timed after
+    ``barrier``."""
+    region = sample.generate_region(
+        30, schools_per_sigungu=24, sigungu_km=4.0, seed=3, cell_m=cell_m, siting_sites=0
+    )
+    barrier.wait()  # both processes of a pair start the timed work together
+    t0 = time.perf_counter()
+    pipeline.analyse(region.scenario, region.inputs)
+    out.put(time.perf_counter() - t0)
+
+
+def _machine_ceiling(args: argparse.Namespace, rounds: int) -> dict:
+    """What 2 cores give this machine on perfectly parallel careplan work, now.
+
+    The same analysis runs alone, then twice at once in two processes (nothing shared, no
+    Dask): 2 × alone / slower of the pair is the most a 2-worker run could gain
+    over 1 worker. Memory-bound work on a virtual machine's two cores gets less than 2×.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    ratios = []
+    for _ in range(rounds):
+        times = {}
+        for n in (1, 2):
+            barrier, out = ctx.Barrier(n), ctx.Queue()
+            procs = [ctx.Process(target=_timed_analysis, args=(args.cell_m, barrier, out)) for _ in range(n)]
+            for proc in procs:
+                proc.start()
+            times[n] = [out.get() for _ in procs]
+            for proc in procs:
+                proc.join()
+        ratios.append(2 * times[1][0] / max(times[2]))
+        print(f"  alone {times[1][0]:.2f} s, pair {times[2][0]:.2f} / {times[2][1]:.2f} s "
+              f"→ {ratios[-1]:.2f}×", flush=True)
+    return {"ratios": ratios, "median": float(np.median(ratios))}
+
+
 def _mode(args: argparse.Namespace, network: bool) -> dict:
     label = "network" if network else "straight_line"
     print(f"[{label}] single process …", flush=True)
@@ -234,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         args.sigungu = 60 if args.quick else 250
     started = dt.datetime.now(dt.UTC)
     load = os.getloadavg()
+    print("machine ceiling: the same analysis alone and as a pair of processes …", flush=True)
+    ceiling = _machine_ceiling(args, args.rounds)
     results = {"straight-line (× detour 1.3)": _mode(args, network=False)}
     if args.network:
         results["walk network"] = _mode(args, network=True)
@@ -260,6 +299,16 @@ def main(argv: list[str] | None = None) -> int:
         f"(load average {load[0]:.2f}, which still counts the last minute's work)",
         "- Every partitioned run is checked against the single-process numbers (points, Σ access, "
         "Σ covered demand, rel 1e-9).",
+        "",
+    ]
+    lines += [
+        "### machine ceiling",
+        "",
+        "The same careplan work (`pipeline.analyse` of 30 generated 시군구, no Dask) timed alone "
+        "and as two processes at once: 2 × alone / slower of the pair is the most 2 workers could "
+        f"gain over 1 on this machine at the time. Median **{ceiling['median']:.2f}×**; per round: "
+        + ", ".join(f"{r:.2f}×" for r in ceiling["ratios"])
+        + ".",
         "",
     ]
     for label, res in results.items():

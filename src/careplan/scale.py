@@ -1059,21 +1059,27 @@ def _demand_phase(
         progress=progress,
         desc="demand",
         hold=held,
+        # each result's point geometry is made as it arrives, not all at once later
+        on_result=lambda task, result: (*result, shapely.points(result[4])),
         idle=idle,
     )
-    frames, messages, keys, owners, coords = [], [], [], [], []
+    frames, messages, keys, owners, coords, geoms = [], [], [], [], [], []
     for task in busy:
-        frame, caught, key, owner, xy = results[task]
+        frame, caught, key, owner, xy, geom = results[task]
         frames.append(frame)
         messages += caught
         keys.append(key)
         owners.append(owner)
         coords.append(xy)
+        geoms.append(geom)
     _reissue(messages)
     # Single-process order: by 학구 (in zones order), schools without 학구 last; stable inside.
     order = np.argsort(np.concatenate(keys or [empty]), kind="stable")
     xy = np.concatenate(coords or [np.zeros((0, 2))])[order]
-    points = _Deferred(_points_in_order, frames, order, xy, inputs, school_dem, scenario.cell_m)
+    geometry = np.concatenate(geoms or [np.zeros(0, dtype=object)])[order]
+    points = _Deferred(
+        _points_in_order, frames, order, geometry, inputs, school_dem, scenario.cell_m
+    )
     owner_index = np.concatenate(owners or [empty])[order]
     owner = np.asarray(codes, dtype=object)[np.maximum(owner_index, 0)]
     lost = np.flatnonzero(owner_index < 0)
@@ -1103,7 +1109,7 @@ class _DemandOutput:
 def _points_in_order(
     frames: list[pd.DataFrame],
     order: np.ndarray,
-    xy: np.ndarray,
+    geometry: np.ndarray,
     inputs: pipeline.Inputs,
     school_dem: pd.DataFrame,
     cell_m: float,
@@ -1118,7 +1124,7 @@ def _points_in_order(
         for frame in frames:
             frame.attrs = {}  # concat compares every frame's attrs; the merged notes go on below
         points = gpd.GeoDataFrame(
-            pd.concat(frames).iloc[order], geometry=shapely.points(xy), crs=inputs.zones.crs
+            pd.concat(frames).iloc[order], geometry=geometry, crs=inputs.zones.crs
         )
     points.attrs["demand"] = notes
     return points
