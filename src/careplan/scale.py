@@ -35,7 +35,8 @@ Per-task work follows the task, not the region. Demand results stay on the worke
 computed them (each worker holds its share of the region's demand points until the access
 phase ends); each access task gets slices of them cut on those workers (the rows in its
 box), plus its nearby destinations cut on the client (an x-sorted band and a KD-tree of
-its cores). The walk graph goes once to every worker, which cuts each task's nodes there.
+its cores). The walk graph goes once to every worker, which cuts each task's nodes there
+(memory: the whole graph on each worker, about 40 MB per 300k nodes and 1M edges).
 At most a few tasks per worker are in flight; the next is cut when a result comes back.
 The client's own work (the walk graph, candidate sites, the region's point table) is done
 while it waits for results, not between the phases. Demand tasks also return
