@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import math
 import pickle
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -515,3 +516,31 @@ def test_idle_jobs_run_once_and_results_pass_through_on_result(threads):
     assert out == {("a",): ("a", 197), ("bb",): ("bb", 201)}
     assert [job.value() for job in jobs] == [0, 10, 20]
     assert sorted(calls) == [0, 1, 2]  # once each, whether run while waiting or when asked
+
+
+def test_points_far_from_the_network_are_warned_once_for_the_region(region, client):
+    """With the streets of a 700 m strip removed, the region run names the far points in one
+    warning per side (origins, destinations), with the single process's counts."""
+    graph = region.graph.copy()
+    west = min(x for _, x in graph.nodes(data="x")) + 700.0
+    graph.remove_nodes_from([n for n, x in graph.nodes(data="x") if x < west])
+    sc = dataclasses.replace(region.scenario, siting_sites=0)
+
+    def far_warnings(run):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        return [str(w.message) for w in caught if "from the walk network" in str(w.message)]
+
+    single = far_warnings(lambda: pipeline.analyse(sc, region.inputs, graph=graph))
+    parted = far_warnings(
+        lambda: scale.run_region(sc, region.inputs, graph=graph, client=client)
+    )
+    assert len(single) == 2 and len(parted) == 2  # the strip spans two 시군구: one warning, not two
+    for side in ("origins", "destinations"):
+        (one,) = [m for m in single if f" {side} are" in m]
+        (many,) = [m for m in parted if f" {side} are" in m]
+        assert one.split(" are ")[0] == many.split(" are ")[0]  # "K of N origins"
+        assert int(one.split(" of ")[0]) > 0
+    dest = [m for m in single if " destinations are" in m]
+    assert dest == [m for m in parted if " destinations are" in m]  # same distances named

@@ -81,6 +81,7 @@ __all__ = [
     "travel_times",
     "walk_graph",
     "walk_times",
+    "warn_far_from_network",
 ]
 
 logger = logging.getLogger(__name__)
@@ -609,17 +610,30 @@ def snap_points(
     dist, node = _nearest(graph._tree, xy, max_snap_m)
     node = np.where(dist <= max_snap_m, node, -1).astype(np.int64)
     result = SnapResult(points.index, node, np.asarray(dist, dtype=float), float(max_snap_m))
-    n_far = int((node < 0).sum())
-    if n_far and warn:
-        far = result.far
-        shown = ", ".join(f"{i} ({d:,.0f} m)" for i, d in far["distance_m"].head(5).items())
-        msg = (
-            f"{n_far} of {len(points)} points are more than {max_snap_m:g} m from the walk network "
-            f"and get no network travel times: {shown}{' …' if n_far > 5 else ''}. "
-            "Check their coordinates, extend the network area, or raise max_snap_m."
-        )
-        warnings.warn(msg, CareplanWarning, stacklevel=2)
+    if warn:
+        warn_far_from_network(result.far["distance_m"], len(points), "points", max_snap_m)
     return result
+
+
+def warn_far_from_network(
+    far_m: pd.Series, n_total: int, name: str, max_snap_m: float, *, stacklevel: int = 3
+) -> None:
+    """A ``CareplanWarning`` naming the ``far_m`` of ``n_total`` ``name`` beyond ``max_snap_m``.
+
+    ``far_m`` is the distance to the network (metres, NaN when not known) by point id; the
+    first five are named. Nothing when it is empty.
+    """
+    if not len(far_m):
+        return
+    shown = ", ".join(
+        f"{i} ({d:,.0f} m)" if np.isfinite(d) else str(i) for i, d in far_m.head(5).items()
+    )
+    msg = (
+        f"{len(far_m)} of {n_total} {name} are more than {max_snap_m:g} m from the walk network "
+        f"and get no network travel times: {shown}{' …' if len(far_m) > 5 else ''}. "
+        "Check their coordinates, extend the network area, or raise max_snap_m."
+    )
+    warnings.warn(msg, CareplanWarning, stacklevel=stacklevel)
 
 
 # --------------------------------------------------------------------------- routing core
@@ -1053,6 +1067,7 @@ def travel_times(
     chunk_size: int = 128,
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
     progress: bool = False,
+    warn: bool = True,
 ) -> TravelTimes:
     """Network walk times from every origin to every destination within ``cutoff_min``.
 
@@ -1079,6 +1094,9 @@ def travel_times(
         memory, whatever the number of points. The result grows by the pairs kept.
     progress
         Show a tqdm progress bar over the searches.
+    warn
+        Name the origins and destinations further than ``max_snap_m`` in a ``CareplanWarning``
+        (False: only in ``params``, for a caller that reports them itself).
 
     Returns
     -------
@@ -1092,8 +1110,9 @@ def travel_times(
         raise SettingsError(msg)
     snap_o = snap_points(graph, origins, max_snap_m=max_snap_m, warn=False)
     snap_d = snap_points(graph, destinations, max_snap_m=max_snap_m, warn=False)
-    _warn_far(snap_o, "origins")
-    _warn_far(snap_d, "destinations")
+    if warn:
+        _warn_far(snap_o, "origins")
+        _warn_far(snap_d, "destinations")
     m_per_min = _m_per_min(graph.walk_speed_kmh)
     o_idx, d_idx = np.flatnonzero(snap_o.within), np.flatnonzero(snap_d.within)
     o_node, d_node = snap_o.node[o_idx], snap_d.node[d_idx]
@@ -1130,15 +1149,7 @@ def travel_times(
 
 
 def _warn_far(snap: SnapResult, name: str) -> None:
-    far = snap.far
-    if len(far):
-        shown = ", ".join(f"{i} ({d:,.0f} m)" for i, d in far["distance_m"].head(5).items())
-        msg = (
-            f"{len(far)} of {len(snap.node)} {name} are more than {snap.max_snap_m:g} m from the walk "
-            f"network and get no network travel times: {shown}{' …' if len(far) > 5 else ''}. "
-            "Check their coordinates, extend the network area, or raise max_snap_m."
-        )
-        warnings.warn(msg, CareplanWarning, stacklevel=3)
+    warn_far_from_network(snap.far["distance_m"], len(snap.node), name, snap.max_snap_m, stacklevel=4)
 
 
 def nearest_facility_time(
@@ -1339,10 +1350,12 @@ def walk_times(
     chunk_size: int = 128,
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
     progress: bool = False,
+    warn: bool = True,
 ) -> TravelTimes:
     """Walk times on the network when a graph is given, else straight line × detour factor.
 
-    ``walk_speed_kmh=None`` uses the graph's speed (or :data:`DEFAULT_WALK_SPEED_KMH`).
+    ``walk_speed_kmh=None`` uses the graph's speed (or :data:`DEFAULT_WALK_SPEED_KMH`);
+    ``warn`` as for :func:`travel_times`.
     """
     if graph is None:
         logger.info("no walk graph: straight-line times × detour factor %g", detour_factor)
@@ -1353,7 +1366,7 @@ def walk_times(
     return travel_times(
         walk_graph(graph, walk_speed_kmh=walk_speed_kmh), origins, destinations,
         cutoff_min=cutoff_min, max_snap_m=max_snap_m, chunk_size=chunk_size,
-        max_chunk_bytes=max_chunk_bytes, progress=progress,
+        max_chunk_bytes=max_chunk_bytes, progress=progress, warn=warn,
     )
 
 

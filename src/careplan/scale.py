@@ -363,6 +363,7 @@ class _PartitionOutput:
     params: dict
     method_label: str
     stats: list[dict]  # one row per 시군구 (task-wide sizes repeated)
+    unsnapped: pd.Index  # core points too far from the walk network (empty in straight line)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -394,9 +395,8 @@ class _BandIndex:
 class _SharedGraph:
     """The region's walk graph with its nodes sorted by x, sent once to every worker.
 
-    Each access task cuts its own slice there (``around``): shipping a slice with every task
-    went through the client and the in-process scheduler, whose event loop then competed
-    with the client's own work and left workers waiting for their next task.
+    Each access task cuts its own slice there (``around``) instead of the client cutting one
+    for every task and shipping it (a few MB each) through the scheduler.
     """
 
     graph: network.WalkGraph
@@ -511,6 +511,7 @@ def _analyse_core(
         "cutoff_min": radii.cutoff_min,
         "walk_speed_kmh": scenario.walk_speed_kmh,
         "detour_factor": scenario.detour_factor,
+        "warn": False,  # points far from the network: one region-wide warning from the client
     }
     core_times = network.walk_times(core_points, destinations, **options)
     # Halo rows only feed access, which never looks past max_walk_min: a shorter search
@@ -584,6 +585,7 @@ def _analyse_core(
         params,
         core_times.method_label,
         stats,
+        core_times.params.get("unsnapped_origins", pd.Index([])),
     )
 
 
@@ -932,6 +934,11 @@ def run_region(
             )
             seconds["demand"] = time.perf_counter() - t1
             t2 = time.perf_counter()
+            unsnapped_destinations = _Deferred(
+                lambda: None
+                if graph is None
+                else _warn_unsnapped_destinations(wgraph.value(), inputs.facilities, sites.value())
+            )
             outputs, positions, nearest = _access_phase(
                 dask_client,
                 scenario,
@@ -946,8 +953,9 @@ def run_region(
                 keep_times=keep_times,
                 retries=retries,
                 progress=progress,
-                idle=_one_by_one([dem.points, located]),
+                idle=_one_by_one([dem.points, located, unsnapped_destinations]),
             )
+            unsnapped_destinations()  # if the client found no spare moment for it
             seconds["access"] = time.perf_counter() - t2
         finally:
             for future in held.values():
@@ -1173,8 +1181,8 @@ def _access_phase(
     """Phase 2: per task, its 시군구's cores with their halo.
 
     The client finds which demand results a task needs (their boxes against the task's)
-    and its destinations and graph nodes; the demand points themselves are sliced on the
-    workers that hold them. Returns the outputs, per task the region positions of its core
+    and its destinations; the demand points are sliced on the workers that hold them, and
+    the graph nodes on the worker that runs the task. Returns the outputs, per task the region positions of its core
     rows in the order the task returns them, and the nearest-time table, filled in as the
     results arrive (the outputs then drop their packed copy).
     """
@@ -1288,7 +1296,27 @@ def _access_phase(
         idle=spare_time,
     )
     _reissue([m for task in busy for m in results[task].warnings])
+    if graph is not None:  # one warning, its points in region order, as a single process gives
+        ids = dem.points.value().index
+        far = ids[ids.isin(np.concatenate([results[task].unsnapped for task in busy] or [[]]))]
+        network.warn_far_from_network(
+            pd.Series(np.nan, index=far), len(ids), "origins", network.DEFAULT_MAX_SNAP_M
+        )
     return results, positions, nearest
+
+
+def _warn_unsnapped_destinations(
+    graph: network.WalkGraph, facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
+) -> None:
+    """One warning for the facilities and sites too far from the walk network, as a single
+    process gives (each task would name only those near its own 시군구)."""
+    destinations = gpd.GeoDataFrame(
+        pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs
+    )
+    snap = network.snap_points(graph, destinations, warn=False)
+    network.warn_far_from_network(
+        snap.far["distance_m"], len(destinations), "destinations", snap.max_snap_m
+    )
 
 
 class _NearestTable:
