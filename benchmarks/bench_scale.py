@@ -144,15 +144,21 @@ def _machine_ceiling(args: argparse.Namespace, rounds: int) -> dict:
         times = {}
         for n in (1, 2):
             barrier, out = ctx.Barrier(n), ctx.Queue()
-            procs = [ctx.Process(target=_timed_analysis, args=(args.cell_m, barrier, out)) for _ in range(n)]
+            procs = [
+                ctx.Process(target=_timed_analysis, args=(args.cell_m, barrier, out))
+                for _ in range(n)
+            ]
             for proc in procs:
                 proc.start()
             times[n] = [out.get() for _ in procs]
             for proc in procs:
                 proc.join()
         ratios.append(2 * times[1][0] / max(times[2]))
-        print(f"  alone {times[1][0]:.2f} s, pair {times[2][0]:.2f} / {times[2][1]:.2f} s "
-              f"→ {ratios[-1]:.2f}×", flush=True)
+        print(
+            f"  alone {times[1][0]:.2f} s, pair {times[2][0]:.2f} / {times[2][1]:.2f} s "
+            f"→ {ratios[-1]:.2f}×",
+            flush=True,
+        )
     return {"ratios": ratios, "median": float(np.median(ratios))}
 
 

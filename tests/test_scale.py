@@ -429,7 +429,7 @@ def test_several_sigungu_per_task_equal_single_process(region, client, monkeypat
     """Tasks of two 시군구 each (one halo around both) give the single-process numbers and
     still site each 시군구 on its own budget inside itself."""
     monkeypatch.setattr(scale, "_TASKS_PER_WORKER", 1)  # 2 workers → 2 tasks for 4 시군구
-    # demand runs in 4 tasks of one 시군구 (12 per worker): its grouping need not be the access phase's
+    # demand runs in 4 tasks of one 시군구 (12 per worker): not the access phase's grouping
     sc = region.scenario
     single = pipeline.analyse(sc, region.inputs)
     parted = scale.run_region(sc, region.inputs, client=client)

@@ -31,7 +31,6 @@ fewer distinct nodes. The multi-source nearest-facility pass stays on
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import tempfile
@@ -259,15 +258,7 @@ class WalkGraph:
             msg = f"every node needs `x` and `y` coordinates; a node lacks {err}"
             raise NetworkError(msg) from None
         # One pass over the edges: iter() hides the view's len(), itself a full pass on multigraphs.
-        # The collector is paused: the million tuples would set off full collections that scan
-        # every dict of the networkx graph again and again.
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            edges = list(iter(G.edges(data="length")))
-        finally:
-            if paused:
-                gc.enable()
+        edges = list(iter(G.edges(data="length")))
         m = len(edges)
         uv = np.column_stack(
             [
@@ -1149,7 +1140,8 @@ def travel_times(
 
 
 def _warn_far(snap: SnapResult, name: str) -> None:
-    warn_far_from_network(snap.far["distance_m"], len(snap.node), name, snap.max_snap_m, stacklevel=4)
+    far_m = snap.far["distance_m"]
+    warn_far_from_network(far_m, len(snap.node), name, snap.max_snap_m, stacklevel=4)
 
 
 def nearest_facility_time(

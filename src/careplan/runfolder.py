@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import pyogrio
 
 from ._errors import InputDataError

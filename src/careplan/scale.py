@@ -1177,14 +1177,15 @@ def _access_phase(
     retries: int,
     progress: bool,
     idle: Any = None,
-) -> tuple[dict[tuple[str, ...], _PartitionOutput], dict[tuple[str, ...], np.ndarray], _NearestTable]:
+) -> tuple[dict[tuple[str, ...], _PartitionOutput], dict[tuple[str, ...], np.ndarray], Any]:
     """Phase 2: per task, its 시군구's cores with their halo.
 
     The client finds which demand results a task needs (their boxes against the task's)
     and its destinations; the demand points are sliced on the workers that hold them, and
-    the graph nodes on the worker that runs the task. Returns the outputs, per task the region positions of its core
-    rows in the order the task returns them, and the nearest-time table, filled in as the
-    results arrive (the outputs then drop their packed copy).
+    the graph nodes on the worker that runs the task. Returns the outputs, per task the
+    region positions of its core rows in the order the task returns them, and the
+    ``_NearestTable``, filled in as the results arrive (the outputs then drop their
+    packed copy).
     """
     radii = halo_radii(scenario, network_mode=graph is not None)
     facilities = inputs.facilities
