@@ -529,12 +529,18 @@ def test_points_far_from_the_network_are_warned_once_for_the_region(region, clie
     def far_warnings(run):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            run()
-        return [str(w.message) for w in caught if "from the walk network" in str(w.message)]
+            result = run()
+        return result, [str(w.message) for w in caught if "walk network" in str(w.message)]
 
-    single = far_warnings(lambda: pipeline.analyse(sc, region.inputs, graph=graph))
-    parted = far_warnings(
+    one_run, single = far_warnings(lambda: pipeline.analyse(sc, region.inputs, graph=graph))
+    region_run, parted = far_warnings(
         lambda: scale.run_region(sc, region.inputs, graph=graph, client=client)
+    )
+    # the points without network times are the same, and so is every number
+    idx = one_run.demand_points.index
+    assert region_run.coverage.covered.reindex(idx).equals(one_run.coverage.covered)
+    np.testing.assert_allclose(
+        region_run.access.reindex(idx)["access"], one_run.access["access"], rtol=1e-9
     )
     assert len(single) == 2 and len(parted) == 2  # the strip spans two 시군구: one warning, not two
     for side in ("origins", "destinations"):
