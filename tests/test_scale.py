@@ -15,7 +15,7 @@ import pytest
 import shapely
 
 from careplan import demand, pipeline, sample, scale
-from careplan._errors import CareplanError, InputDataError
+from careplan._errors import CareplanError, CRSError, InputDataError
 
 dask_distributed = pytest.importorskip("dask.distributed")
 
@@ -459,7 +459,7 @@ def test_several_sigungu_per_task_equal_single_process(region, client, monkeypat
 
 
 def test_demand_task_returns_sort_key_and_core_owner(monkeypatch):
-    """Each demand task works out its points' region order key and core 시군구 (as point_owners)."""
+    """Each demand task works out its points' region order key and core 시군구."""
     pts = gpd.GeoDataFrame(
         {"zone_id": ["Z2", None, "Z1", None], "adm_code": ["A1", "A2", None, None]},
         index=["Z2_a", "S9_school", "Z1_a", "S8_school"],
@@ -550,3 +550,12 @@ def test_points_far_from_the_network_are_warned_once_for_the_region(region, clie
         assert int(one.split(" of ")[0]) > 0
     dest = [m for m in single if " destinations are" in m]
     assert dest == [m for m in parted if " destinations are" in m]  # same distances named
+
+
+def test_a_graph_in_degrees_is_refused_with_the_fix(region, threads):
+    """The walk graph is converted while demand runs; a bad one still stops the run with its error."""
+    graph = region.graph.copy()
+    graph.graph["crs"] = "EPSG:4326"
+    sc = dataclasses.replace(region.scenario, siting_sites=0)
+    with pytest.raises(CRSError, match="must be projected"):
+        scale.run_region(sc, region.inputs, graph=graph, client=threads)

@@ -36,7 +36,7 @@ computed them (each worker holds its share of the region's demand points until t
 phase ends); each access task gets slices of them cut on those workers (the rows in its
 box), plus its nearby destinations cut on the client (an x-sorted band and a KD-tree of
 its cores). The walk graph goes once to every worker, which cuts each task's nodes there
-(memory: the whole graph on each worker, about 40 MB per 300k nodes and 1M edges).
+(memory: the whole graph on each worker, 31 MB pickled for 300k nodes and 546k streets).
 At most a few tasks per worker are in flight; the next is cut when a result comes back.
 The client's own work (the walk graph, candidate sites, the region's point table) is done
 while it waits for results, not between the phases. Demand tasks also return
@@ -82,7 +82,6 @@ __all__ = [
     "demand_owners",
     "halo_radii",
     "local_client",
-    "point_owners",
     "region_summary",
     "sigungu_summary_layer",
     "run_region",
@@ -211,27 +210,6 @@ def demand_owners(inputs: pipeline.Inputs) -> tuple[pd.Series, pd.Series]:
     return zone_owner, school_owner
 
 
-def point_owners(
-    points: gpd.GeoDataFrame, admin_areas: gpd.GeoDataFrame, fallback: pd.Series | None = None
-) -> pd.Series:
-    """The 시군구 whose *core* each demand point is in: that of its 행정동 (``adm_code``).
-
-    Points outside every 행정동 (``adm_code`` missing) take ``fallback`` (the
-    partition that computed their demand), else the nearest 행정동's 시군구.
-    """
-    codes = admin_areas["sigungu_code"].astype(str)
-    owner = points["adm_code"].map(codes)
-    missing = owner.isna().to_numpy()
-    if missing.any():
-        fill = fallback.reindex(points.index[missing]) if fallback is not None else None
-        if fill is None or fill.isna().any():
-            fill = pd.Series(
-                _areas_of(points.geometry[missing], admin_areas), index=points.index[missing]
-            )
-        owner[missing] = fill.to_numpy()
-    return owner.astype(object).rename("sigungu_code")
-
-
 def _check_admin(admin: gpd.GeoDataFrame) -> None:
     if "sigungu_code" not in admin.columns or admin["sigungu_code"].isna().any():
         msg = (
@@ -319,7 +297,7 @@ def _demand_task(
     )
     zone_pos, n_zones, zone_owner, school_owner = owners
     key = points["zone_id"].map(zone_pos).fillna(n_zones).to_numpy(dtype=np.int64)
-    # as point_owners: the 시군구 of the point's 행정동, else the partition that computed it
+    # a point's core: the 시군구 of its 행정동, else the partition that computed its demand
     sigungu = pd.Series(admin["sigungu_index"].to_numpy(), index=admin.index)
     owner = points["adm_code"].map(sigungu)
     missing = owner.isna().to_numpy()
@@ -500,9 +478,7 @@ def _analyse_core(
     keep_times: bool,
 ) -> _PartitionOutput:
     facilities, sites = part.facilities, part.sites
-    destinations = gpd.GeoDataFrame(
-        pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs
-    )
+    destinations = _destinations(facilities, sites)
     # Core points need every destination (coverage, siting); halo points only the facilities (access).
     core_points = points.iloc[np.flatnonzero(core)]
     halo_only = points.iloc[np.flatnonzero(~core)]
@@ -934,11 +910,6 @@ def run_region(
             )
             seconds["demand"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            unsnapped_destinations = _Deferred(
-                lambda: None
-                if graph is None
-                else _warn_unsnapped_destinations(wgraph.value(), inputs.facilities, sites.value())
-            )
             outputs, positions, nearest = _access_phase(
                 dask_client,
                 scenario,
@@ -953,9 +924,8 @@ def run_region(
                 keep_times=keep_times,
                 retries=retries,
                 progress=progress,
-                idle=_one_by_one([dem.points, located, unsnapped_destinations]),
+                idle=_one_by_one([dem.points, located]),
             )
-            unsnapped_destinations()  # if the client found no spare moment for it
             seconds["access"] = time.perf_counter() - t2
         finally:
             for future in held.values():
@@ -1101,7 +1071,7 @@ def _demand_phase(
         task: region_pos[end - len(f) : end]
         for task, f, end in zip(busy, frames, ends, strict=True)
     }
-    return _DemandOutput(points, xy, owner, rows_by_task, inputs.zones.crs)
+    return _DemandOutput(points, xy, owner, rows_by_task)
 
 
 @dataclass(frozen=True)
@@ -1110,9 +1080,8 @@ class _DemandOutput:
 
     points: _Deferred  # the GeoDataFrame, built while the access phase runs
     xy: np.ndarray  # (n, 2) coordinates of the points
-    owner: np.ndarray  # sigungu_code of the core each point is in (as point_owners)
+    owner: np.ndarray  # sigungu_code of the core each point is in (see _demand_task)
     rows_of: dict[tuple[str, ...], np.ndarray]  # per demand task, its rows' region positions
-    crs: Any
 
 
 def _points_in_order(
@@ -1190,7 +1159,7 @@ def _access_phase(
     radii = halo_radii(scenario, network_mode=graph is not None)
     facilities = inputs.facilities
     n_fac = len(facilities)
-    xy, owner_codes, rows_of = dem.xy, dem.owner, dem.rows_of
+    xy, owner_codes, rows_of, crs = dem.xy, dem.owner, dem.rows_of, inputs.zones.crs
     dest_index = _BandIndex(
         np.concatenate(
             [
@@ -1249,7 +1218,7 @@ def _access_phase(
             sites=sites.iloc[dest[dest >= n_fac] - n_fac],
             area=admin.iloc[np.sort(np.concatenate([area_rows.get(c, empty) for c in task]))],
         )
-        return part, task, slices, dem.crs, shared_graph, scenario, radii, catalog, keep_times
+        return part, task, slices, crs, shared_graph, scenario, radii, catalog, keep_times
 
     # Tasks are cut (and their slices submitted) a window ahead of their submission. A worker
     # runs one task at a time: a slice submitted with its task would wait behind the access
@@ -1272,9 +1241,19 @@ def _access_phase(
             pass
         return cut_ahead.pop(task)
 
+    # Destinations far from the network: one warning for all of them, as a single process gives
+    # (each task would name only those near its own 시군구).
+    far_destinations = _Deferred(
+        lambda: None if graph is None else _warn_unsnapped_destinations(graph, facilities, sites)
+    )
+
     def spare_time() -> bool:
-        """Cut the next tasks ahead (up to the window); then the caller's own jobs."""
+        """Cut the next tasks ahead (up to the window); then the destinations' warning and the
+        caller's own jobs."""
         if len(cut_ahead) < window and cut_next():
+            return True
+        if not far_destinations.done:
+            far_destinations()
             return True
         return idle is not None and idle()
 
@@ -1297,6 +1276,7 @@ def _access_phase(
         idle=spare_time,
     )
     _reissue([m for task in busy for m in results[task].warnings])
+    far_destinations()  # if the client found no spare moment for it
     if graph is not None:  # one warning, its points in region order, as a single process gives
         ids = dem.points.value().index
         far = ids[ids.isin(np.concatenate([results[task].unsnapped for task in busy] or [[]]))]
@@ -1306,14 +1286,18 @@ def _access_phase(
     return results, positions, nearest
 
 
+def _destinations(facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Facilities then candidate sites, geometry only: the columns of a travel-time matrix."""
+    return gpd.GeoDataFrame(
+        pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs
+    )
+
+
 def _warn_unsnapped_destinations(
     graph: network.WalkGraph, facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
 ) -> None:
-    """One warning for the facilities and sites too far from the walk network, as a single
-    process gives (each task would name only those near its own 시군구)."""
-    destinations = gpd.GeoDataFrame(
-        pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs
-    )
+    """The warning naming the facilities and sites too far from the walk network."""
+    destinations = _destinations(facilities, sites)
     snap = network.snap_points(graph, destinations, warn=False)
     network.warn_far_from_network(
         snap.far["distance_m"], len(destinations), "destinations", snap.max_snap_m
