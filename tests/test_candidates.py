@@ -32,6 +32,12 @@ def test_grid_candidates_inside_area():
         cd.grid_candidates(area.set_crs(4326, allow_override=True))
 
 
+def test_no_sites_has_the_columns_and_types_of_a_grid():
+    area = gpd.GeoDataFrame(geometry=[box(0, 0, 1000, 500)], crs=5179)
+    pd.testing.assert_frame_equal(cd.no_sites(), cd.grid_candidates(area).iloc[:0])
+    assert len(cd.no_sites()) == 0
+
+
 def test_cluster_candidates_weighted_centres():
     xy = [(0, 0), (100, 0), (5000, 5000), (5000, 5300)]
     demand = _points(xy, ["a", "b", "c", "d"], demand=[1.0, 3.0, 2.0, 1.0])

@@ -207,3 +207,17 @@ def test_guro_end_to_end(korea, tmp_path):
     assert len(sites) == 10 and sites["marginal_gain"].sum() == pytest.approx(proposed["marginal_gain"].sum())
     result = runner.invoke(app, ["check", str(korea / "facilities/우리동네키움센터.csv"), "--sigungu", "구로구"])
     assert result.exit_code == 0 and "kept 19" in result.output
+
+
+def test_site_candidates_without_siting_lay_no_grid(monkeypatch):
+    """Without siting the candidate grid is never laid (a union of every 행정동 on a large region)."""
+    region = sample.generate_region(4, schools_per_sigungu=4, sigungu_km=2.0, seed=5)
+    sc, inputs = dataclasses.replace(region.scenario, siting_sites=0), region.inputs
+    assert inputs.candidates is None and len(pipeline.site_candidates(region.scenario, inputs)) > 0
+
+    def no_grid(*args, **kwargs):
+        raise AssertionError("grid laid although nothing is sited")
+
+    monkeypatch.setattr(candidates, "grid_candidates", no_grid)
+    sites = pipeline.site_candidates(sc, inputs)
+    pd.testing.assert_frame_equal(sites, candidates.no_sites())

@@ -497,25 +497,122 @@ def test_local_cluster_workers_run_without_profiler(client):
     assert set(settings.values()) == {(False, "500ms")}
 
 
-def test_idle_jobs_run_once_and_results_pass_through_on_result(threads):
-    calls = []
-    jobs = [scale._Deferred(lambda i=i: calls.append(i) or 10 * i) for i in range(3)]
-    out = scale._map_partitions(
-        threads,
-        lambda x: 2 * x,
-        [("a",), ("bb",)],
-        lambda task: (ord(task[0][0]) + len(task[0]),),
-        {},
-        retries=0,
-        progress=False,
-        desc="test",
-        on_result=lambda task, result: (task[0], result + 1),
-        idle=scale._one_by_one(jobs),
+class _Chain:
+    """A run of two jobs: the second is made from the first's result; two pieces of spare work."""
+
+    def __init__(self, first):
+        self.first, self.results, self.spare, self.queue = first, {}, [], [first]
+
+    def totals(self):
+        return {"demand": 1, "access": 1}
+
+    def counts(self):
+        return {"demand": 1, "access": 1}
+
+    def next_job(self):
+        return self.queue.pop() if self.queue else None
+
+    def spare_time(self):
+        if len(self.spare) < 2:
+            self.spare.append(len(self.spare))
+            return True
+        return False
+
+    def finished(self, job, future):
+        self.results[job.task] = future.result()
+        if job.desc == "demand":
+            self.queue.append(scale._Job("access", ("b",), 0, lambda x: x + 1, (future,)))
+
+
+def test_jobs_become_ready_from_results_and_spare_work_runs_once(threads):
+    run = _Chain(scale._Job("demand", ("a",), 0, lambda x: 2 * x, (21,)))
+    scale._run_jobs(threads, run, {}, retries=0, progress=False)
+    # (21 * 2) + 1, the second job taking the first's future as its input
+    assert run.results == {("a",): 42, ("b",): 43}
+    assert run.spare == [0, 1]
+
+
+def test_a_failed_job_is_named_and_what_needed_it_does_not_run(threads):
+    def broken(x):
+        raise InputDataError(f"bad row {x}")
+
+    run = _Chain(scale._Job("demand", ("99001",), 0, broken, (7,)))
+    with pytest.raises(
+        CareplanError,
+        match=r"1 of 1 partition tasks failed in the demand phase after their retries: "
+        r"구 \(99001\): InputDataError: bad row 7\. .*needed the failed demand did not run",
+    ):
+        scale._run_jobs(threads, run, {"99001": "구"}, retries=0, progress=False)
+    assert run.results == {}
+
+
+def _region_run(region, client):
+    sc = dataclasses.replace(region.scenario, siting_sites=0)
+    prepared = (
+        scale._Deferred(lambda: None),
+        scale._Deferred(pipeline.site_candidates, sc, region.inputs),
+        scale._Deferred(scale._located, region.inputs),
     )
-    # (97 + 1) * 2 + 1 and (98 + 2) * 2 + 1, each tagged by its own task
-    assert out == {("a",): ("a", 197), ("bb",): ("bb", 201)}
-    assert [job.value() for job in jobs] == [0, 10, 20]
-    assert sorted(calls) == [0, 1, 2]  # once each, whether run while waiting or when asked
+    return scale._RegionRun(
+        client,
+        sc,
+        region.inputs,
+        demand.school_demand(region.inputs.schools),
+        scale.demand_owners(region.inputs),
+        prepared,
+        scale.halo_radii(sc, network_mode=False),
+        {},
+        keep_times=False,
+        retries=0,
+    )
+
+
+@pytest.fixture()
+def grid_run(threads, monkeypatch):
+    """16 시군구 in 16 demand tasks and 4 access tasks, demand computed here (no Dask)."""
+    monkeypatch.setattr(scale, "_TASKS_PER_WORKER", 2)
+    monkeypatch.setattr(scale, "_DEMAND_TASKS_PER_WORKER", 8)
+    r = sample.generate_region(16, schools_per_sigungu=4, sigungu_km=2.0, seed=5, cell_m=150.0)
+    run = _region_run(r, threads)
+    assert (len(run.demand_jobs), len(run.access_jobs)) == (16, 4)
+    results = [scale._demand_task(*run._demand_args(task)) for task in run.demand_jobs]
+    return run, results
+
+
+def test_access_tasks_are_ready_once_the_demand_they_need_is_in(grid_run):
+    run, results = grid_run
+    # brute force: the demand tasks holding an access task's core points or points within the
+    # halo radius of them
+    xy = np.concatenate([r[4] for r in results])
+    source = np.repeat(np.arange(len(results)), [len(r[4]) for r in results])
+    owner = np.asarray(run.codes, dtype=object)[np.concatenate([r[3] for r in results])]
+    needs = []
+    for task in run.access_jobs:
+        core = np.isin(owner, task)
+        dist, _ = scale.cKDTree(xy[core]).query(xy, distance_upper_bound=run.radii.demand_m)
+        needs.append(set(source[core | np.isfinite(dist)]))
+    ready_after = {}
+    for d, result in enumerate(results):
+        run._add_demand(d, result)
+        for i in run._ready:
+            ready_after.setdefault(i, d)
+    assert sorted(ready_after) == [0, 1, 2, 3]
+    for i, d in ready_after.items():
+        assert needs[i] <= set(range(d + 1)), (i, d)
+    # pipelined: some access task is ready before the last demand result is in ...
+    assert min(ready_after.values()) < len(results) - 1
+    # ... and not sooner than its brute-force needs allow (the gate is not trivially late either)
+    assert min(ready_after.values()) == min(max(n) for n in needs)
+
+
+def test_a_demand_result_outside_its_box_stops_the_run(grid_run):
+    """The boxes that gate the access tasks are checked: a wrong one is an error, never a
+    silently short halo."""
+    run, results = grid_run
+    run.demand_box[:] = [-9e9, -9e9, -9e9 + 1, -9e9 + 1]  # as if every 학구 lay far away
+    with pytest.raises(CareplanError, match="careplan bug"):
+        for d, result in enumerate(results):
+            run._add_demand(d, result)
 
 
 def test_points_far_from_the_network_are_warned_once_for_the_region(region, client):

@@ -52,6 +52,12 @@ def _check_layer(gdf: gpd.GeoDataFrame, what: str) -> None:
         raise CRSError(msg)
 
 
+def no_sites(site_type: str = GRID_SITE_TYPE) -> gpd.GeoDataFrame:
+    """A candidate frame without rows, with the columns and types of one with rows."""
+    # one row cut off again: the column types are inferred exactly as for real rows
+    return _empty_frame(["-"], points([0.0], [0.0]), site_type).iloc[:0]
+
+
 def _empty_frame(index: list[str], geometry: Any, site_type: str) -> gpd.GeoDataFrame:
     n = len(index)
     frame = pd.DataFrame({"name": [f"{site_type} {i + 1}" for i in range(n)], "site_type": site_type,

@@ -316,9 +316,9 @@ def site_candidates(scenario: Scenario, inputs: Inputs) -> gpd.GeoDataFrame:
     """The user's candidate list, or a grid over the study area (labelled 격자 후보지: not real buildings)."""
     if inputs.candidates is not None:
         return inputs.candidates
-    grid = candidates_mod.grid_candidates(inputs.admin_areas, spacing_m=scenario.siting_grid_m)
     if not (scenario.siting_kinds and scenario.siting_sites):
-        return grid.iloc[:0]
+        return candidates_mod.no_sites()  # no siting: no need to lay a grid over the whole area
+    grid = candidates_mod.grid_candidates(inputs.admin_areas, spacing_m=scenario.siting_grid_m)
     # Name each point by its 행정동 so a planner can find it: "격자 후보지 12 (신도림동)".
     areas = inputs.admin_areas[["name", "geometry"]].rename(columns={"name": "adm_name"})
     joined = grid.sjoin(areas, how="left", predicate="within")

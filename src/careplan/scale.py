@@ -17,10 +17,12 @@ on a network, ``t × speed / detour`` for the straight-line fallback),
 * **graph** — nodes within ``max(R(T), 3·R(A)) + max_snap_m`` of the core: every
   shortest path that decides a needed time (and every needed snap) lies inside.
 
-Demand is computed first, in its own Dask phase: each 학구 belongs to the
-partition of the 시군구 holding its representative point, and 학구 linked through a
-shared school stay together (a school splits its demand over all its 학구), so the
-partitioned demand points are the single-process points, id for id.
+Demand is computed by its own Dask tasks: each 학구 belongs to the partition of the
+시군구 holding its representative point, and 학구 linked through a shared school stay
+together (a school splits its demand over all its 학구), so the partitioned demand points
+are the single-process points, id for id. There is no barrier between the two kinds of
+task: an access task starts as soon as the demand results it needs are in (see
+``_RegionRun``).
 
 The engine is ``dask.distributed``: a ``LocalCluster`` (one single-threaded worker
 process per core, a memory limit each) by default, or any scheduler address. A failing
@@ -32,14 +34,14 @@ the halo as large as the core and Dask's cost per task as large as the work. Eac
 시군구 keeps its own core, siting budget and summary row.
 
 Per-task work follows the task, not the region. Demand results stay on the worker that
-computed them (each worker holds its share of the region's demand points until the access
-phase ends); each access task gets slices of them cut on those workers (the rows in its
+computed them (each worker holds its share of the region's demand points until the run
+ends); each access task gets slices of them cut on those workers (the rows in its
 box), plus its nearby destinations cut on the client (an x-sorted band and a KD-tree of
 its cores). The walk graph goes once to every worker, which cuts each task's nodes there
 (memory: the whole graph on each worker, 31 MB pickled for 300k nodes and 546k streets).
 At most a few tasks per worker are in flight; the next is cut when a result comes back.
 The client's own work (the walk graph, candidate sites, the region's point table) is done
-while it waits for results, not between the phases. Demand tasks also return
+while it waits for results. Demand tasks also return
 each point's sort key and core 시군구; access tasks return their core rows without ids (the
 client places them by position), nearest times as their non-empty cells only, and the
 coverage tables and gap ranking as additive sums, so the client mostly concatenates. The
@@ -95,8 +97,8 @@ _PAD_M = 1.0
 #: Tasks per worker: enough for the workers to share the last tasks evenly, few enough that a
 #: task's halo stays a small share of its core and Dask's per-task cost stays small.
 _TASKS_PER_WORKER = 6
-#: Demand tasks have no halo, so they can be finer: the phase ends when its last task does,
-#: and smaller tasks leave a shorter wait for the worker that finished first.
+#: Demand tasks have no halo, so they can be finer: an access task starts once the demand
+#: tasks around it are done, and finer ones are done sooner.
 _DEMAND_TASKS_PER_WORKER = 12
 #: Area keys of the region coverage tables (None: the whole region).
 _TABLE_KEYS = ("zone_id", "adm_code", "sigungu_code", None)
@@ -326,7 +328,7 @@ class _Partition:
 @dataclass(frozen=True)
 class _PartitionOutput:
     """One task's results; ``nearest``, ``covered`` and ``scores`` hold its core rows, slice by slice
-    (the order of the positions ``_access_phase`` records for the task)."""
+    (the order of ``_RegionRun._core`` for the task)."""
 
     codes: tuple[str, ...]
     nearest: tuple[np.ndarray, np.ndarray, np.ndarray]  # CSR arrays of the non-NaN nearest times
@@ -659,90 +661,94 @@ def _in_flight(client: Any) -> int:
     return max(4, 3 * _n_workers(client))
 
 
-def _map_partitions(
-    client: Any,
-    func: Any,
-    tasks: Sequence[tuple[str, ...]],
-    make_args: Any,
-    names: dict[str, str],
-    *,
-    retries: int,
-    progress: bool,
-    desc: str,
-    hold: dict | None = None,
-    on_result: Any = None,
-    idle: Any = None,
-) -> dict[tuple[str, ...], Any]:
-    """``func(*make_args(task))`` for every task (a tuple of 시군구 codes) on Dask; results by task.
+@dataclass(frozen=True)
+class _Job:
+    """One Dask task of a region run: its phase, its 시군구, its index in the phase and its call."""
 
-    With ``hold``, each task's future is kept there (its result stays on its worker for
-    later tasks; the caller releases it) instead of being released once gathered.
-    ``on_result(task, result)`` runs as each result arrives and its return value is kept
-    instead. ``idle()`` is called while no result is waiting and does one piece of client
-    work (False: none left), so that work overlaps the workers' instead of following it.
+    desc: str  # "demand" or "access"
+    task: tuple[str, ...]
+    index: int
+    func: Any
+    args: tuple
 
-    Inputs are cut (``make_args``) only when a slot frees up, so at most a few
-    partitions per worker are in flight: client memory and scheduler queue stay bounded
-    whatever the region size, and the cutting overlaps the workers' compute. Every
-    partition that still fails after its retries is named in the error.
+
+def _run_jobs(
+    client: Any, run: _RegionRun, names: dict[str, str], *, retries: int, progress: bool
+) -> None:
+    """Submit ``run``'s jobs as they become ready and hand it every result, until none is left.
+
+    At most ``_in_flight`` jobs are out at once, so the client's memory and the scheduler's
+    queue stay bounded whatever the region size. While no result is waiting, the client does
+    one piece of its own work (``run.spare_time``), so that work overlaps the workers'. A job
+    that still fails after its retries does not stop the others that can still run; the
+    error then names every failed 시군구.
     """
     import dask
     from dask.distributed import as_completed
 
-    pending = iter(tasks)
-    futures: dict[Any, tuple[str, ...]] = {}
+    futures: dict[Any, _Job] = {}
     done = as_completed()
-
-    def submit_next() -> None:
-        task = next(pending, None)
-        if task is None:
-            return
-        fut = client.submit(
-            func,
-            *make_args(task),
-            retries=retries,
-            pure=False,
-            key=f"careplan-{desc}-{task[0]}-{os.urandom(4).hex()}",
-        )
-        futures[fut] = task
-        done.add(fut)
-
-    results, failed = {}, {}
+    failed: dict[str, dict[tuple[str, ...], BaseException]] = {}
+    bars = {
+        desc: tqdm(total=total, disable=not progress, desc=desc, unit="시군구", position=i)
+        for i, (desc, total) in enumerate(run.totals().items())
+    }
     # A task's slice is its input by design (bounded by _MAX_TASK_WEIGHT), not a graph to slim down.
-    with (
-        dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}),
-        tqdm(total=sum(map(len, tasks)), disable=not progress, desc=desc, unit="시군구") as bar,
-    ):
-        for _ in range(_in_flight(client)):
-            submit_next()
-        while futures:
-            if idle is not None and not done.has_ready() and idle():
-                continue
-            fut = next(done)
-            task = futures.pop(fut)
-            if fut.status == "finished":
-                result = fut.result()
-                results[task] = result if on_result is None else on_result(task, result)
-            else:
-                failed[task] = fut.exception()
-            if hold is not None and fut.status == "finished":
-                hold[task] = fut
-            else:
-                fut.release()
-            bar.update(len(task))
-            submit_next()
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
+        try:
+            while True:
+                while len(futures) < _in_flight(client) and (job := run.next_job()) is not None:
+                    future = client.submit(
+                        job.func,
+                        *job.args,
+                        retries=retries,
+                        pure=False,
+                        key=f"careplan-{job.desc}-{job.task[0]}-{os.urandom(4).hex()}",
+                    )
+                    futures[future] = job
+                    done.add(future)
+                if not futures:
+                    break
+                if not done.has_ready() and run.spare_time():
+                    continue
+                future = next(done)
+                job = futures.pop(future)
+                if future.status == "finished":
+                    run.finished(job, future)
+                else:
+                    failed.setdefault(job.desc, {})[job.task] = future.exception()
+                    future.release()
+                bars[job.desc].update(len(job.task))
+        finally:
+            for bar in bars.values():
+                bar.close()
     if failed:
-        first = next(iter(failed.values()))
+        first = next(iter(next(iter(failed.values())).values()))
+        raise CareplanError(_failure_message(failed, run.counts(), names)) from first
+
+
+def _failure_message(
+    failed: dict[str, dict[tuple[str, ...], BaseException]],
+    counts: dict[str, int],
+    names: dict[str, str],
+) -> str:
+    phases = []
+    for desc, tasks in failed.items():
         listed = "; ".join(
-            f"{_task_label(t, names)}: {type(e).__name__}: {e}" for t, e in sorted(failed.items())
+            f"{_task_label(t, names)}: {type(e).__name__}: {e}" for t, e in sorted(tasks.items())
         )
-        msg = (
-            f"{len(failed)} of {len(tasks)} partition tasks failed in the {desc} phase after their retries "
-            f"(nothing was dropped; no region result was made): {listed}. Fix the named 시군구's input rows, "
-            "or raise memory_limit if a worker was killed."
+        phases.append(
+            f"{len(tasks)} of {counts[desc]} partition tasks failed in the {desc} phase after "
+            f"their retries: {listed}"
         )
-        raise CareplanError(msg) from first
-    return results
+    waiting = ""
+    if "demand" in failed:
+        waiting = " The access tasks that needed the failed demand did not run."
+    return (
+        ". ".join(phases)
+        + f". Nothing was dropped; no region result was made.{waiting} Fix the named 시군구's "
+        "input rows, or raise memory_limit if a worker was killed."
+    )
 
 
 class _Deferred:
@@ -765,18 +771,6 @@ class _Deferred:
     def value(self) -> Any:
         self()
         return self._value
-
-
-def _one_by_one(jobs: Sequence[_Deferred]) -> Any:
-    """An ``idle`` callable for ``_map_partitions`` running ``jobs`` in order, one per call."""
-
-    def run_next() -> bool:
-        job = next((job for job in jobs if not job.done), None)
-        if job is not None:
-            job()
-        return job is not None
-
-    return run_next
 
 
 def _reissue(messages: Sequence[str]) -> None:
@@ -858,6 +852,9 @@ def run_region(
     Returns
     -------
     RegionResult
+        ``seconds`` holds ``prepare``, ``demand`` (until the last demand result came in),
+        ``access`` (from then on, to the last access result; access tasks start before it),
+        ``merge`` and ``total``.
     """
     if retries < 0:
         msg = f"retries must be >= 0, got {retries!r}"
@@ -874,8 +871,8 @@ def run_region(
         .to_dict()
     )
     school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
-    zone_owner, school_owner = demand_owners(inputs)
-    # needed from the access phase on: prepared while the workers compute demand
+    owners = demand_owners(inputs)
+    # needed from the first access task on: prepared while the workers compute demand
     wgraph = _Deferred(
         lambda: None
         if graph is None
@@ -884,63 +881,36 @@ def run_region(
     sites = _Deferred(pipeline.site_candidates, scenario, inputs)
     located = _Deferred(_located, inputs)
     seconds["prepare"] = time.perf_counter() - t0
-    weight = pd.concat([zone_owner, school_owner]).value_counts()
     with _dask_client(client, scheduler, n_workers, memory_limit) as dask_client:
-        tasks = _tasks(admin, weight, _n_workers(dask_client))
-        demand_tasks = _tasks(
-            admin, weight, _n_workers(dask_client), per_worker=_DEMAND_TASKS_PER_WORKER
+        run = _RegionRun(
+            dask_client,
+            scenario,
+            inputs,
+            school_dem,
+            owners,
+            (wgraph, sites, located),
+            halo_radii(scenario, network_mode=graph is not None),
+            catalog,
+            keep_times=keep_times,
+            retries=retries,
         )
-        held: dict = {}  # demand results kept on the workers until the access phase has sliced them
         try:
-            t1 = time.perf_counter()
-            dem = _demand_phase(
-                dask_client,
-                scenario,
-                inputs,
-                school_dem,
-                zone_owner,
-                school_owner,
-                names,
-                demand_tasks,
-                sorted(set(admin["sigungu_code"].astype(str))),
-                held,
-                retries=retries,
-                progress=progress,
-                idle=_one_by_one([wgraph, sites]),
-            )
-            seconds["demand"] = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            outputs, positions, nearest = _access_phase(
-                dask_client,
-                scenario,
-                inputs,
-                dem,
-                sites.value(),
-                wgraph.value(),
-                catalog,
-                names,
-                tasks,
-                held,
-                keep_times=keep_times,
-                retries=retries,
-                progress=progress,
-                idle=_one_by_one([dem.points, located]),
-            )
-            seconds["access"] = time.perf_counter() - t2
+            _run_jobs(dask_client, run, names, retries=retries, progress=progress)
+            run.finish()
         finally:
-            for future in held.values():
-                future.release()
+            run.release()
+    seconds.update(run.seconds)
     t3 = time.perf_counter()
-    points = dem.points.value()
-    owner = pd.Series(dem.owner, index=points.index, name="sigungu_code")
+    points = run.points.value()
+    owner = pd.Series(run.owner, index=points.index, name="sigungu_code")
     result = _merge(
         scenario,
         inputs,
         points,
         owner,
-        outputs,
-        positions,
-        nearest,
+        run.outputs,
+        run.positions,
+        run.nearest,
         names,
         sites.value(),
         located.value(),
@@ -951,7 +921,7 @@ def run_region(
     logger.info(
         "region run: %d 시군구 in %d tasks, %s demand points in %.1f s",
         len(result.partitions),
-        len(outputs),
+        len(run.outputs),
         f"{len(points):,}",
         seconds["total"],
     )
@@ -967,121 +937,448 @@ def _demand_owner_of_points(
     return owner
 
 
-def _demand_phase(
-    client: Any,
-    scenario: pipeline.Scenario,
-    inputs: pipeline.Inputs,
-    school_dem: pd.DataFrame,
-    zone_owner: pd.Series,
-    school_owner: pd.Series,
-    names: dict[str, str],
-    tasks: list[tuple[str, ...]],
-    codes: list[str],
-    held: dict,
-    *,
-    retries: int,
-    progress: bool,
-    idle: Any = None,
-) -> _DemandOutput:
-    """Phase 1: demand points per task (each 학구 in exactly one), in single-process order.
+def _meets(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether boxes (minx, miny, maxx, maxy) ``a`` and ``b`` meet."""
+    return a[0] <= b[2] and a[2] >= b[0] and a[1] <= b[3] and a[3] >= b[1]
 
-    The results also stay on the workers (futures in ``held``) for the access phase to
-    slice there. The client does ``idle`` work while it waits (see ``_map_partitions``).
+
+def _boxes_of(
+    bounds: np.ndarray, rows: dict[str, np.ndarray], tasks: list[tuple[str, ...]]
+) -> np.ndarray:
+    """Per task, the box around the ``bounds`` rows (n × 4) of its 시군구 (NaN: none)."""
+    out = np.full((len(tasks), 4), np.nan)
+    for i, task in enumerate(tasks):
+        b = np.concatenate([bounds[rows[c]] for c in task if c in rows] or [np.zeros((0, 4))])
+        b = b[~np.isnan(b).any(axis=1)]
+        if len(b):
+            out[i] = (*b[:, :2].min(axis=0), *b[:, 2:].max(axis=0))
+    return out
+
+
+@dataclass(frozen=True)
+class _DemandPiece:
+    """One demand task's result as the client keeps it, rows in the task's order."""
+
+    frame: pd.DataFrame  # columns without geometry
+    key: np.ndarray  # each row's region sort key (see _demand_task)
+    xy: np.ndarray
+    geometry: np.ndarray  # shapely points, made as the result arrives
+    owner: np.ndarray  # sigungu_code of the core each row is in
+    by_job: dict[int, np.ndarray]  # rows per access job whose core holds them
+    box: tuple[float, float, float, float] | None  # None: no rows
+
+
+class _RegionRun:
+    """The client's side of a region run: the next Dask task to submit, and what each result is for.
+
+    Demand tasks go first. An access task is cut (its inputs made, its demand slices
+    submitted) as soon as the demand results it needs are in, not when all of them are:
+    first every result that may hold one of its core points (the demand task's box meets the
+    access task's 행정동, or it computed some of their 학구), then every result whose box meets
+    the halo around those core points. So a worker goes on to access work while the last
+    demand tasks run, and the client's work between the phases is spread over the run. A
+    demand task's box is known before it runs: a 학구's points lie inside the 학구, a school's
+    at the school; every result is checked against it as it arrives.
     """
-    admin = inputs.admin_areas
-    tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
-    zone_rows = _positions_by(zone_owner)
-    school_rows = _positions_by(school_owner)
-    empty = np.zeros(0, dtype=np.intp)
-    # 시군구 as integer codes (positions in ``codes``), so the tasks return small int arrays
-    code_of = pd.Series(np.arange(len(codes)), index=codes)
-    coded = admin.assign(
-        sigungu_index=code_of.reindex(admin["sigungu_code"].astype(str)).to_numpy()
-    )
-    zone_code, school_code = zone_owner.map(code_of), school_owner.map(code_of)
-    zone_pos = pd.Series(np.arange(len(inputs.zones)), index=inputs.zones.index.astype(str))
 
-    def rows_of(rows: dict[str, np.ndarray], task: tuple[str, ...]) -> np.ndarray:
-        return np.sort(np.concatenate([rows.get(code, empty) for code in task]))
+    def __init__(
+        self,
+        client: Any,
+        scenario: pipeline.Scenario,
+        inputs: pipeline.Inputs,
+        school_dem: pd.DataFrame,
+        owners: tuple[pd.Series, pd.Series],
+        prepared: tuple[_Deferred, _Deferred, _Deferred],
+        radii: HaloRadii,
+        catalog: dict,
+        *,
+        keep_times: bool,
+        retries: int,
+    ) -> None:
+        self.client, self.scenario, self.inputs = client, scenario, inputs
+        self.school_dem, self.radii, self.catalog = school_dem, radii, catalog
+        self.keep_times, self.retries = keep_times, retries
+        self.wgraph, self.sites, self.located = prepared
+        admin = inputs.admin_areas
+        zone_owner, school_owner = owners
+        weight = pd.concat([zone_owner, school_owner]).value_counts()
+        n_workers = _n_workers(client)
+        self.codes = sorted(set(admin["sigungu_code"].astype(str)))
+        self._zone_rows, self._school_rows = _positions_by(zone_owner), _positions_by(school_owner)
+        owning = set(self._zone_rows) | set(self._school_rows)
+        self.demand_jobs = [
+            t
+            for t in _tasks(admin, weight, n_workers, per_worker=_DEMAND_TASKS_PER_WORKER)
+            if owning.intersection(t)
+        ]
+        self.access_jobs = _tasks(admin, weight, n_workers)
+        self._setup_demand(zone_owner, school_owner)
+        self._setup_access()
+        self._queue = iter(range(len(self.demand_jobs)))
+        self.pieces: dict[int, _DemandPiece] = {}
+        self.held: dict[int, Any] = {}  # demand futures, sliced on their workers by access tasks
+        self.messages: list[str] = []
+        self.seconds: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        # the walk graph, candidate sites and the destinations' index: the first cut needs them
+        self._destinations = _Deferred(self._prepare_destinations)
+        self._far_destinations = _Deferred(self._warn_far_destinations)
+        self._demand_done = _Deferred(self._finish_demand)
+        self.points: _Deferred | None = None  # the demand points' GeoDataFrame, in region order
+        self.owner: np.ndarray | None = None  # core 시군구 of each point, in region order
+        self._region_rows: dict[int, np.ndarray] = {}
+        self.outputs: dict[tuple[str, ...], _PartitionOutput] = {}
+        self.positions: dict[tuple[str, ...], np.ndarray] = {}
+        self.nearest: _NearestTable | None = None
+        self._unplaced: list[int] = []  # access results waiting for the region order
 
-    def make_args(task: tuple[str, ...]) -> tuple:
-        zones = inputs.zones.iloc[rows_of(zone_rows, task)]
-        schools = school_dem.iloc[rows_of(school_rows, task)]
+    # ------------------------------------------------------------------ set-up
+
+    def _setup_demand(self, zone_owner: pd.Series, school_owner: pd.Series) -> None:
+        inputs, admin = self.inputs, self.inputs.admin_areas
+        self._tree = shapely.STRtree(np.asarray(admin.geometry.array, dtype=object))
+        # 시군구 as integer codes (positions in ``codes``), so the tasks return small int arrays
+        code_of = pd.Series(np.arange(len(self.codes)), index=self.codes)
+        self._coded = admin.assign(
+            sigungu_index=code_of.reindex(admin["sigungu_code"].astype(str)).to_numpy()
+        )
+        self._zone_code, self._school_code = zone_owner.map(code_of), school_owner.map(code_of)
+        self._zone_pos = pd.Series(
+            np.arange(len(inputs.zones)), index=inputs.zones.index.astype(str)
+        )
+        zone_bounds = shapely.bounds(np.asarray(inputs.zones.geometry.array, dtype=object))
+        school_bounds = shapely.bounds(np.asarray(self.school_dem.geometry.array, dtype=object))
+        zones_box = _boxes_of(zone_bounds, self._zone_rows, self.demand_jobs)
+        schools_box = _boxes_of(school_bounds, self._school_rows, self.demand_jobs)
+        self.demand_box = np.column_stack(
+            [
+                np.fmin(zones_box[:, :2], schools_box[:, :2]),
+                np.fmax(zones_box[:, 2:], schools_box[:, 2:]),
+            ]
+        ) + np.array([-_PAD_M, -_PAD_M, _PAD_M, _PAD_M])
+
+    def _setup_access(self) -> None:
+        admin = self.inputs.admin_areas
+        self._area_rows = _positions_by(admin["sigungu_code"].astype(str))
+        self._job_of = pd.Series(
+            {code: i for i, task in enumerate(self.access_jobs) for code in task}
+        )
+        area_box = _boxes_of(
+            shapely.bounds(np.asarray(admin.geometry.array, dtype=object)),
+            self._area_rows,
+            self.access_jobs,
+        )
+        # demand tasks that may hold an access job's core points: by place (the 행정동 they fall
+        # in) or by 학구 (a point outside every 행정동 stays with the 시군구 that computed it)
+        self._core_deps = [
+            {
+                d
+                for d, (box, task) in enumerate(zip(self.demand_box, self.demand_jobs, strict=True))
+                if _meets(box, area) or set(task).intersection(codes)
+            }
+            for area, codes in zip(area_box, self.access_jobs, strict=True)
+        ]
+        self._waiting = set(range(len(self.access_jobs)))
+        # per access task: (demand task, rows) of its core, in the order its slices give them
+        self._core: dict[int, list[tuple[int, np.ndarray]]] = {}
+        self._reach: dict[int, tuple[float, float, float, float]] = {}
+        self._halo_deps: dict[int, set[int]] = {}
+        self._size: dict[int, int] = {}
+        self._ready: list[int] = []
+        self._cut_ahead: dict[int, tuple] = {}
+        # cut a window ahead of submission: a slice submitted with its task would wait behind the
+        # access task running where its demand result lives while the other worker idles
+        self._window = 2 * _in_flight(self.client)
+
+    def totals(self) -> dict[str, int]:
+        """시군구 per phase, for the progress bars (one without demand points: no access task)."""
+        return {
+            "demand": sum(map(len, self.demand_jobs)),
+            "access": sum(map(len, self.access_jobs)),
+        }
+
+    def counts(self) -> dict[str, int]:
+        return {"demand": len(self.demand_jobs), "access": len(self.access_jobs)}
+
+    # ------------------------------------------------------------------ what to submit
+
+    def next_job(self) -> _Job | None:
+        """The next demand task; once all are out, the next access task cut (None: none ready)."""
+        d = next(self._queue, None)
+        if d is not None:
+            task = self.demand_jobs[d]
+            return _Job("demand", task, d, _demand_task, self._demand_args(task))
+        if not self._cut_ahead and not self._cut_next():
+            return None
+        i = next(iter(self._cut_ahead))
+        return _Job("access", self.access_jobs[i], i, _analyse_partition, self._cut_ahead.pop(i))
+
+    def spare_time(self) -> bool:
+        """One piece of client work while no result is waiting (False: nothing to do now)."""
+        for job in (self.wgraph, self.sites, self._destinations):
+            if not job.done:
+                job()
+                return True
+        if len(self._cut_ahead) < self._window and self._cut_next():
+            return True
+        jobs = [self._far_destinations, self.located]
+        if len(self.pieces) == len(self.demand_jobs):  # all demand in: the region's order
+            jobs.append(self._demand_done if self.points is None else self.points)
+        for job in jobs:
+            if not job.done:
+                job()
+                return True
+        return False
+
+    def _demand_args(self, task: tuple[str, ...]) -> tuple:
+        empty = np.zeros(0, dtype=np.intp)
+        zones = self.inputs.zones.iloc[
+            np.sort(np.concatenate([self._zone_rows.get(c, empty) for c in task]))
+        ]
+        schools = self.school_dem.iloc[
+            np.sort(np.concatenate([self._school_rows.get(c, empty) for c in task]))
+        ]
         # Every 행정동 whose box meets a 학구's box (or holds a school): the same ones the
         # single-process cut sees around these 학구, so the pieces come out identical.
         near = np.unique(
             np.concatenate(
                 [
-                    tree.query(np.asarray(zones.geometry.array, dtype=object))[1],
-                    tree.query(np.asarray(schools.geometry.array, dtype=object))[1],
+                    self._tree.query(np.asarray(zones.geometry.array, dtype=object))[1],
+                    self._tree.query(np.asarray(schools.geometry.array, dtype=object))[1],
                 ]
             )
         )
         z = zones.index.astype(str)
         owners = (
-            zone_pos.reindex(z).dropna(),
-            len(zone_pos),
-            zone_code.reindex(zones.index),
-            school_code.reindex(schools.index),
+            self._zone_pos.reindex(z).dropna(),
+            len(self._zone_pos),
+            self._zone_code.reindex(zones.index),
+            self._school_code.reindex(schools.index),
         )
-        return schools, zones, coded.iloc[np.sort(near)], scenario.cell_m, owners
+        return schools, zones, self._coded.iloc[np.sort(near)], self.scenario.cell_m, owners
 
-    owning = set(zone_rows) | set(school_rows)
-    busy = [task for task in tasks if owning.intersection(task)]
-    results = _map_partitions(
-        client,
-        _demand_task,
-        busy,
-        make_args,
-        names,
-        retries=retries,
-        progress=progress,
-        desc="demand",
-        hold=held,
-        # each result's point geometry is made as it arrives, not all at once later
-        on_result=lambda task, result: (*result, shapely.points(result[4])),
-        idle=idle,
-    )
-    frames, messages, keys, owners, coords, geoms = [], [], [], [], [], []
-    for task in busy:
-        frame, caught, key, owner, xy, geom = results[task]
-        frames.append(frame)
-        messages += caught
-        keys.append(key)
-        owners.append(owner)
-        coords.append(xy)
-        geoms.append(geom)
-    _reissue(messages)
-    # Single-process order: by 학구 (in zones order), schools without 학구 last; stable inside.
-    order = np.argsort(np.concatenate(keys or [empty]), kind="stable")
-    xy = np.concatenate(coords or [np.zeros((0, 2))])[order]
-    geometry = np.concatenate(geoms or [np.zeros(0, dtype=object)])[order]
-    points = _Deferred(
-        _points_in_order, frames, order, geometry, inputs, school_dem, scenario.cell_m
-    )
-    owner_index = np.concatenate(owners or [empty])[order]
-    owner = np.asarray(codes, dtype=object)[np.maximum(owner_index, 0)]
-    lost = np.flatnonzero(owner_index < 0)
-    if len(lost):  # outside every 행정동 and every partition: the nearest 행정동's 시군구
-        owner[lost] = _areas_of(gpd.GeoSeries(shapely.points(xy[lost])), admin)
-    region_pos = np.empty(len(order), dtype=np.intp)
-    region_pos[order] = np.arange(len(order))
-    ends = np.cumsum([len(f) for f in frames]).tolist()
-    rows_by_task = {
-        task: region_pos[end - len(f) : end]
-        for task, f, end in zip(busy, frames, ends, strict=True)
-    }
-    return _DemandOutput(points, xy, owner, rows_by_task)
+    def _cut_next(self) -> bool:
+        """Cut the largest ready access task (the short ones then fill in at the end)."""
+        if not self._ready:
+            return False
+        i = max(self._ready, key=self._size.__getitem__)
+        self._ready.remove(i)
+        self._cut_ahead[i] = self._cut(i)
+        return True
 
+    def _cut(self, i: int) -> tuple:
+        """An access task's inputs: its core's destinations and 행정동 here, its demand slices
+        submitted to the workers that hold the demand results."""
+        facilities, sites, shared_graph, dest_index = self._destinations.value()
+        task, reach = self.access_jobs[i], self._reach[i]
+        empty = np.zeros(0, dtype=np.intp)
+        core_rows = dict(self._core[i])
+        slices = []
+        # the task returns its core rows slice by slice, in this order (see _place_results)
+        for d in sorted(core_rows.keys() | self._halo_deps[i]):
+            piece, rows = self.pieces[d], core_rows.get(d, empty)
+            if len(rows) or (piece.box is not None and _meets(piece.box, reach)):
+                slices.append(
+                    self.client.submit(
+                        _slice_points,
+                        self.held[d],
+                        reach,
+                        rows,
+                        pure=False,
+                        retries=self.retries,
+                        priority=1,  # before any queued task: slices are cheap, tasks wait on them
+                        key=f"careplan-slice-{task[0]}-{os.urandom(4).hex()}",
+                    )
+                )
+        core_xy = np.concatenate([self.pieces[d].xy[rows] for d, rows in self._core[i]])
+        dest = dest_index.near(cKDTree(core_xy), core_xy, self.radii.destination_m)
+        n_fac = len(facilities)
+        admin = self.inputs.admin_areas
+        part = _Partition(
+            core_owner=np.concatenate([self.pieces[d].owner[rows] for d, rows in self._core[i]]),
+            facilities=facilities.iloc[dest[dest < n_fac]],
+            sites=sites.iloc[dest[dest >= n_fac] - n_fac],
+            area=admin.iloc[np.sort(np.concatenate([self._area_rows.get(c, empty) for c in task]))],
+        )
+        crs = self.inputs.zones.crs
+        args = (shared_graph, self.scenario, self.radii, self.catalog, self.keep_times)
+        return part, task, slices, crs, *args
 
-@dataclass(frozen=True)
-class _DemandOutput:
-    """The demand phase's results on the client, in the region's (single-process) row order."""
+    def _prepare_destinations(self) -> tuple:
+        """Facilities, candidate sites, the walk graph on every worker, and an index of both."""
+        facilities, sites, graph = self.inputs.facilities, self.sites.value(), self.wgraph.value()
+        dest_index = _BandIndex(
+            np.concatenate(
+                [
+                    shapely.get_coordinates(facilities.geometry.array).reshape(-1, 2),
+                    shapely.get_coordinates(sites.geometry.array).reshape(-1, 2),
+                ]
+            )
+        )
+        shared_graph = (
+            None
+            if graph is None
+            else self.client.scatter(_SharedGraph.of(graph), broadcast=True, hash=False)
+        )
+        return facilities, sites, shared_graph, dest_index
 
-    points: _Deferred  # the GeoDataFrame, built while the access phase runs
-    xy: np.ndarray  # (n, 2) coordinates of the points
-    owner: np.ndarray  # sigungu_code of the core each point is in (see _demand_task)
-    rows_of: dict[tuple[str, ...], np.ndarray]  # per demand task, its rows' region positions
+    def _warn_far_destinations(self) -> None:
+        """One warning for all facilities and sites far from the network, as a single process
+        gives (each task would name only those near its own 시군구)."""
+        graph = self.wgraph.value()
+        if graph is not None:
+            _warn_unsnapped_destinations(graph, self.inputs.facilities, self.sites.value())
+
+    # ------------------------------------------------------------------ results
+
+    def finished(self, job: _Job, future: Any) -> None:
+        if job.desc == "demand":
+            self.held[job.index] = future  # stays on its worker until the run ends
+            self._add_demand(job.index, future.result())
+        else:
+            self.outputs[job.task] = future.result()
+            future.release()
+            self._unplaced.append(job.index)
+            if self._demand_done.done:
+                self._place_results()
+
+    def _add_demand(self, d: int, result: tuple) -> None:
+        frame, caught, key, owner_index, xy = result
+        self.messages += caught
+        owner = np.asarray(self.codes, dtype=object)[np.maximum(owner_index, 0)]
+        lost = np.flatnonzero(owner_index < 0)
+        if len(lost):  # outside every 행정동 and every partition: the nearest 행정동's 시군구
+            owner[lost] = _areas_of(
+                gpd.GeoSeries(shapely.points(xy[lost])), self.inputs.admin_areas
+            )
+        job = self._job_of.reindex(owner).to_numpy()
+        groups = pd.Series(np.arange(len(owner))).groupby(job).indices
+        by_job = {int(i): rows for i, rows in groups.items()}
+        box = (*xy.min(axis=0), *xy.max(axis=0)) if len(xy) else None
+        self._check_gating(d, box, by_job)
+        if box is not None:  # access tasks cut from now on see where the points really are
+            self.demand_box[d, :2] = np.fmin(self.demand_box[d, :2], box[:2])
+            self.demand_box[d, 2:] = np.fmax(self.demand_box[d, 2:], box[2:])
+        self.pieces[d] = _DemandPiece(frame, key, xy, shapely.points(xy), owner, by_job, box)
+        if len(self.pieces) == len(self.demand_jobs):
+            self.seconds["demand"] = time.perf_counter() - self._t0
+        self._advance()
+
+    def _check_gating(self, d: int, box: tuple | None, by_job: dict[int, np.ndarray]) -> None:
+        """A result that an access task already cut would have needed means a wrong box: stop."""
+        late = [i for i in by_job if i in self._core]
+        if box is not None:
+            late += [
+                i
+                for i, reach in self._reach.items()
+                if _meets(box, reach) and d not in self._halo_deps[i]
+            ]
+        if late:
+            names = ", ".join(str(self.access_jobs[i]) for i in sorted(set(late)))
+            bounds = ", ".join(f"{v:.0f}" for v in self.demand_box[d])
+            msg = (
+                f"demand task {self.demand_jobs[d]} returned points outside the box of its 학구 "
+                f"and schools ({bounds}); access tasks {names} had been set up without them. "
+                "This is a careplan bug: please report it with the input files"
+            )
+            raise CareplanError(msg)
+
+    def _advance(self) -> None:
+        """Mark the access tasks whose demand results are now all in as ready to cut."""
+        done = self.pieces.keys()
+        for i in sorted(self._waiting):
+            if i not in self._core:
+                if not self._core_deps[i] <= done:
+                    continue
+                self._fix_core(i)
+                if not self._core[i]:  # no demand point: nothing to run
+                    self._waiting.discard(i)
+                    continue
+            if self._halo_deps[i] <= done:
+                self._waiting.discard(i)
+                self._ready.append(i)
+
+    def _fix_core(self, i: int) -> None:
+        """An access task's core rows (all their demand tasks are in) and the demand tasks its
+        halo then needs."""
+        core = [(d, p.by_job[i]) for d, p in sorted(self.pieces.items()) if i in p.by_job]
+        self._core[i] = core
+        if not core:
+            return
+        xy = np.concatenate([self.pieces[d].xy[rows] for d, rows in core])
+        self._size[i] = len(xy)
+        r = self.radii.demand_m
+        lo, hi = xy.min(axis=0) - r, xy.max(axis=0) + r
+        self._reach[i] = (lo[0], lo[1], hi[0], hi[1])
+        self._halo_deps[i] = {
+            d for d, box in enumerate(self.demand_box) if _meets(box, self._reach[i])
+        }
+
+    def _finish_demand(self) -> None:
+        """The region's points in single-process order (by 학구 in zones order, schools without
+        학구 last, stable inside) and each demand task's rows' region positions."""
+        _reissue(self.messages)
+        pieces = [self.pieces[d] for d in range(len(self.demand_jobs))]
+        empty = np.zeros(0, dtype=np.intp)
+        order = np.argsort(np.concatenate([p.key for p in pieces] or [empty]), kind="stable")
+        geometry = np.concatenate([p.geometry for p in pieces] or [np.zeros(0, dtype=object)])
+        self.points = _Deferred(
+            _points_in_order,
+            [p.frame for p in pieces],
+            order,
+            geometry[order],
+            self.inputs,
+            self.school_dem,
+            self.scenario.cell_m,
+        )
+        self.owner = np.concatenate([p.owner for p in pieces] or [empty.astype(object)])[order]
+        region_pos = np.empty(len(order), dtype=np.intp)
+        region_pos[order] = np.arange(len(order))
+        ends = np.cumsum([len(p.key) for p in pieces]).tolist()
+        self._region_rows = {
+            d: region_pos[end - len(p.key) : end]
+            for d, (p, end) in enumerate(zip(pieces, ends, strict=True))
+        }
+        self.nearest = _NearestTable(len(order))
+        self._place_results()
+
+    def _place_results(self) -> None:
+        """Region positions of the finished access tasks' core rows, and their nearest times."""
+        for i in self._unplaced:
+            task = self.access_jobs[i]
+            pos = np.concatenate([self._region_rows[d][rows] for d, rows in self._core[i]])
+            self.positions[task] = pos
+            out = self.outputs[task]
+            self.nearest.add(out.nearest, out.nearest_columns, pos)
+            self.outputs[task] = dataclasses.replace(out, nearest=None)
+        self._unplaced.clear()
+
+    def finish(self) -> None:
+        """After the last result: what the client found no spare moment for, and the warnings."""
+        if self._waiting or self._ready or self._cut_ahead:
+            left = sorted(self._waiting | set(self._ready))
+            msg = f"access tasks {left} never became ready; this is a careplan bug"
+            raise CareplanError(msg)
+        self._demand_done()
+        self.seconds.setdefault("demand", 0.0)
+        self.seconds["access"] = time.perf_counter() - self._t0 - self.seconds.get("demand", 0.0)
+        self._reissue_access_warnings()
+
+    def _reissue_access_warnings(self) -> None:
+        _reissue([m for out in self.outputs.values() for m in out.warnings])
+        self._far_destinations()
+        # one warning, its points in region order, as a single process gives
+        if self.wgraph.value() is not None:
+            ids = self.points.value().index
+            unsnapped = [out.unsnapped for out in self.outputs.values()]
+            far = ids[ids.isin(np.concatenate(unsnapped or [[]]))]
+            network.warn_far_from_network(
+                pd.Series(np.nan, index=far), len(ids), "origins", network.DEFAULT_MAX_SNAP_M
+            )
+
+    def release(self) -> None:
+        for future in self.held.values():
+            future.release()
 
 
 def _points_in_order(
@@ -1128,162 +1425,6 @@ def _merge_attrs(parts: list[dict]) -> demand.DemandNotes:
             else:
                 merged.setdefault(key, value)
     return demand.DemandNotes(merged)
-
-
-def _access_phase(
-    client: Any,
-    scenario: pipeline.Scenario,
-    inputs: pipeline.Inputs,
-    dem: _DemandOutput,
-    sites: gpd.GeoDataFrame,
-    graph: network.WalkGraph | None,
-    catalog: dict,
-    names: dict[str, str],
-    tasks: list[tuple[str, ...]],
-    held: dict,
-    *,
-    keep_times: bool,
-    retries: int,
-    progress: bool,
-    idle: Any = None,
-) -> tuple[dict[tuple[str, ...], _PartitionOutput], dict[tuple[str, ...], np.ndarray], Any]:
-    """Phase 2: per task, its 시군구's cores with their halo.
-
-    The client finds which demand results a task needs (their boxes against the task's)
-    and its destinations; the demand points are sliced on the workers that hold them, and
-    the graph nodes on the worker that runs the task. Returns the outputs, per task the
-    region positions of its core rows in the order the task returns them, and the
-    ``_NearestTable``, filled in as the results arrive (the outputs then drop their
-    packed copy).
-    """
-    radii = halo_radii(scenario, network_mode=graph is not None)
-    facilities = inputs.facilities
-    n_fac = len(facilities)
-    xy, owner_codes, rows_of, crs = dem.xy, dem.owner, dem.rows_of, inputs.zones.crs
-    dest_index = _BandIndex(
-        np.concatenate(
-            [
-                shapely.get_coordinates(facilities.geometry.array).reshape(-1, 2),
-                shapely.get_coordinates(sites.geometry.array).reshape(-1, 2),
-            ]
-        )
-    )
-    shared_graph = (
-        None
-        if graph is None
-        else client.scatter(_SharedGraph.of(graph), broadcast=True, hash=False)
-    )
-    admin = inputs.admin_areas
-    area_rows = _positions_by(admin["sigungu_code"].astype(str))
-    empty = np.zeros(0, dtype=np.intp)
-    task_of = pd.Series({code: i for i, task in enumerate(tasks) for code in task})
-    point_task = task_of.reindex(owner_codes).to_numpy()
-    # per demand result: its rows' region positions, its box, its rows by the task whose core holds them
-    sources = []
-    for d_task, pos in rows_of.items():
-        if len(pos):
-            box = (*xy[pos].min(axis=0), *xy[pos].max(axis=0))
-            by_task = pd.Series(np.arange(len(pos))).groupby(point_task[pos]).indices
-            sources.append((held[d_task], pos, box, {int(t): rows for t, rows in by_task.items()}))
-    positions: dict[tuple[str, ...], np.ndarray] = {}
-
-    def cut(task: tuple[str, ...]) -> tuple:
-        t = tasks.index(task)
-        own = [(future, pos, box, rows.get(t, empty)) for future, pos, box, rows in sources]
-        # the task returns its core rows slice by slice, in the order of ``sources``
-        core = np.concatenate([pos[rows] for _, pos, _, rows in own])
-        core_xy = xy[core]
-        lo, hi = core_xy.min(axis=0) - radii.demand_m, core_xy.max(axis=0) + radii.demand_m
-        reach = (lo[0], lo[1], hi[0], hi[1])
-        slices = [
-            client.submit(
-                _slice_points,
-                future,
-                reach,
-                rows,
-                pure=False,
-                retries=retries,
-                priority=1,  # before any queued access task: slices are cheap, tasks wait on them
-                key=f"careplan-slice-{task[0]}-{os.urandom(4).hex()}",
-            )
-            for future, _, box, rows in own
-            if len(rows)
-            or (box[0] <= hi[0] and box[2] >= lo[0] and box[1] <= hi[1] and box[3] >= lo[1])
-        ]
-        positions[task] = core
-        dest = dest_index.near(cKDTree(core_xy), core_xy, radii.destination_m)
-        part = _Partition(
-            core_owner=owner_codes[core],
-            facilities=facilities.iloc[dest[dest < n_fac]],
-            sites=sites.iloc[dest[dest >= n_fac] - n_fac],
-            area=admin.iloc[np.sort(np.concatenate([area_rows.get(c, empty) for c in task]))],
-        )
-        return part, task, slices, crs, shared_graph, scenario, radii, catalog, keep_times
-
-    # Tasks are cut (and their slices submitted) a window ahead of their submission. A worker
-    # runs one task at a time: a slice submitted with its task would wait behind the access
-    # task running where its demand result lives while the other worker idles.
-    size = np.bincount(point_task[~np.isnan(point_task)].astype(np.intp), minlength=len(tasks))
-    # Largest cores first: the short tasks then fill in at the end and the workers finish together.
-    busy = [tasks[i] for i in np.argsort(-size, kind="stable") if size[i]]
-    upcoming = iter(busy)
-    cut_ahead: dict[tuple[str, ...], tuple] = {}
-    window = 2 * _in_flight(client)  # bounds the slices held ahead of their tasks
-
-    def cut_next() -> bool:
-        following = next(upcoming, None)
-        if following is not None:
-            cut_ahead[following] = cut(following)
-        return following is not None
-
-    def make_args(task: tuple[str, ...]) -> tuple:
-        while task not in cut_ahead and cut_next():
-            pass
-        return cut_ahead.pop(task)
-
-    # Destinations far from the network: one warning for all of them, as a single process gives
-    # (each task would name only those near its own 시군구).
-    far_destinations = _Deferred(
-        lambda: None if graph is None else _warn_unsnapped_destinations(graph, facilities, sites)
-    )
-
-    def spare_time() -> bool:
-        """Cut the next tasks ahead (up to the window); then the destinations' warning and the
-        caller's own jobs."""
-        if len(cut_ahead) < window and cut_next():
-            return True
-        if not far_destinations.done:
-            far_destinations()
-            return True
-        return idle is not None and idle()
-
-    nearest = _NearestTable(len(xy))
-
-    def on_result(task: tuple[str, ...], out: _PartitionOutput) -> _PartitionOutput:
-        nearest.add(out.nearest, out.nearest_columns, positions[task])
-        return dataclasses.replace(out, nearest=None)
-
-    results = _map_partitions(
-        client,
-        _analyse_partition,
-        busy,
-        make_args,
-        names,
-        retries=retries,
-        progress=progress,
-        desc="access",
-        on_result=on_result,
-        idle=spare_time,
-    )
-    _reissue([m for task in busy for m in results[task].warnings])
-    far_destinations()  # if the client found no spare moment for it
-    if graph is not None:  # one warning, its points in region order, as a single process gives
-        ids = dem.points.value().index
-        far = ids[ids.isin(np.concatenate([results[task].unsnapped for task in busy] or [[]]))]
-        network.warn_far_from_network(
-            pd.Series(np.nan, index=far), len(ids), "origins", network.DEFAULT_MAX_SNAP_M
-        )
-    return results, positions, nearest
 
 
 def _destinations(facilities: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
