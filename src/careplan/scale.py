@@ -963,7 +963,7 @@ class _DemandPiece:
     key: np.ndarray  # each row's region sort key (see _demand_task)
     xy: np.ndarray
     geometry: np.ndarray  # shapely points, made as the result arrives
-    owner: np.ndarray  # sigungu_code of the core each row is in
+    owner: np.ndarray  # the core each row is in: position of its sigungu_code in _RegionRun.codes
     by_job: dict[int, np.ndarray]  # rows per access job whose core holds them
     box: tuple[float, float, float, float] | None  # None: no rows
 
@@ -1004,6 +1004,7 @@ class _RegionRun:
         weight = pd.concat([zone_owner, school_owner]).value_counts()
         n_workers = _n_workers(client)
         self.codes = sorted(set(admin["sigungu_code"].astype(str)))
+        self._code_names = np.asarray(self.codes, dtype=object)
         self._zone_rows, self._school_rows = _positions_by(zone_owner), _positions_by(school_owner)
         owning = set(self._zone_rows) | set(self._school_rows)
         self.demand_jobs = [
@@ -1060,9 +1061,8 @@ class _RegionRun:
     def _setup_access(self) -> None:
         admin = self.inputs.admin_areas
         self._area_rows = _positions_by(admin["sigungu_code"].astype(str))
-        self._job_of = pd.Series(
-            {code: i for i, task in enumerate(self.access_jobs) for code in task}
-        )
+        job_of = {code: i for i, task in enumerate(self.access_jobs) for code in task}
+        self._job_of_code = np.array([job_of[code] for code in self.codes])
         area_box = _boxes_of(
             shapely.bounds(np.asarray(admin.geometry.array, dtype=object)),
             self._area_rows,
@@ -1195,7 +1195,9 @@ class _RegionRun:
         n_fac = len(facilities)
         admin = self.inputs.admin_areas
         part = _Partition(
-            core_owner=np.concatenate([self.pieces[d].owner[rows] for d, rows in self._core[i]]),
+            core_owner=self._code_names[
+                np.concatenate([self.pieces[d].owner[rows] for d, rows in self._core[i]])
+            ],
             facilities=facilities.iloc[dest[dest < n_fac]],
             sites=sites.iloc[dest[dest >= n_fac] - n_fac],
             area=admin.iloc[np.sort(np.concatenate([self._area_rows.get(c, empty) for c in task]))],
@@ -1243,17 +1245,14 @@ class _RegionRun:
                 self._place_results()
 
     def _add_demand(self, d: int, result: tuple) -> None:
-        frame, caught, key, owner_index, xy = result
+        frame, caught, key, owner, xy = result
         self.messages += caught
-        owner = np.asarray(self.codes, dtype=object)[np.maximum(owner_index, 0)]
-        lost = np.flatnonzero(owner_index < 0)
+        lost = np.flatnonzero(owner < 0)
         if len(lost):  # outside every 행정동 and every partition: the nearest 행정동's 시군구
-            owner[lost] = _areas_of(
-                gpd.GeoSeries(shapely.points(xy[lost])), self.inputs.admin_areas
-            )
-        job = self._job_of.reindex(owner).to_numpy()
-        groups = pd.Series(np.arange(len(owner))).groupby(job).indices
-        by_job = {int(i): rows for i, rows in groups.items()}
+            nearest = _areas_of(gpd.GeoSeries(shapely.points(xy[lost])), self.inputs.admin_areas)
+            owner[lost] = np.searchsorted(self.codes, nearest)
+        job = self._job_of_code[owner]
+        by_job = {int(i): np.flatnonzero(job == i) for i in np.unique(job)}
         box = (*xy.min(axis=0), *xy.max(axis=0)) if len(xy) else None
         self._check_gating(d, box, by_job)
         if box is not None:  # access tasks cut from now on see where the points really are
@@ -1331,7 +1330,7 @@ class _RegionRun:
             self.school_dem,
             self.scenario.cell_m,
         )
-        self.owner = np.concatenate([p.owner for p in pieces] or [empty.astype(object)])[order]
+        self.owner = self._code_names[np.concatenate([p.owner for p in pieces] or [empty])[order]]
         region_pos = np.empty(len(order), dtype=np.intp)
         region_pos[order] = np.arange(len(order))
         ends = np.cumsum([len(p.key) for p in pieces]).tolist()
