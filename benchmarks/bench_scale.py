@@ -298,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.cell_m:g} m demand cells; `scale.local_client` (LocalCluster, one single-threaded "
         f"worker process per worker, memory_limit={args.memory_limit}, settings "
         f"{scale.LOCAL_CLUSTER_CONFIG}); wall time of `scale.run_region` from a running cluster "
-        "whose workers have imported careplan (demand phase, access phase, merge). CPU s = user + "
-        "system seconds of the workers and the client (in brackets) during the run: the work done, "
+        "whose workers have imported careplan. Phases: demand = until the last demand result is "
+        "in, access = from then to the last access result (access tasks start earlier, as soon as "
+        "the demand around them is in), merge. CPU s = user + system seconds of the workers and the client (in brackets) during the run: the work done, "
         "much less sensitive to other load than wall time.",
         f"- other processes busy on the machine when the run started: {_busy_others()} "
         f"(load average {load[0]:.2f}, which still counts the last minute's work)",
