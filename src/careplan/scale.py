@@ -627,7 +627,9 @@ def local_client(
             memory_limit=memory_limit if memory_limit is not None else "auto",
             dashboard_address=None,
         )
-    with cluster, Client(cluster) as client:
+    # results straight from the workers: by default a client outside the cluster gathers through
+    # the scheduler, which here shares the client's process (a second copy of every result)
+    with cluster, Client(cluster, direct_to_workers=True) as client:
         yield client
 
 
