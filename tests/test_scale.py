@@ -495,6 +495,8 @@ def test_local_cluster_workers_run_without_profiler(client):
     )
     assert len(settings) == 2
     assert set(settings.values()) == {(False, "500ms")}
+    # results come straight from the workers, not through the scheduler in the client's process
+    assert client.direct_to_workers is True
 
 
 class _Chain:

@@ -615,6 +615,7 @@ def local_client(
     One single-threaded worker process per core (default: ``os.cpu_count()``): the work is
     GIL-bound pandas/shapely, and a per-process ``memory_limit`` lets Dask pause or restart
     a worker instead of the machine swapping. No dashboard; see ``LOCAL_CLUSTER_CONFIG``.
+    The client gathers results straight from the workers.
     """
     import dask
     from dask.distributed import Client, LocalCluster
