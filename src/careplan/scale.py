@@ -41,8 +41,8 @@ its cores). The walk graph goes once to every worker, which cuts each task's nod
 (memory: the whole graph on each worker, 31 MB pickled for 300k nodes and 546k streets).
 At most a few tasks per worker are in flight; the next is cut when a result comes back.
 The client's own work (the walk graph, candidate sites, the region's point table) is done
-while it waits for results. Demand tasks also return
-each point's sort key and core 시군구; access tasks return their core rows without ids (the
+while it waits for results. Demand tasks also return each point's sort key and core
+시군구; access tasks return their core rows without ids (the
 client places them by position), nearest times as their non-empty cells only, and the
 coverage tables and gap ranking as additive sums, so the client mostly concatenates. The
 demand notes (``attrs["demand"]``) are a shared
