@@ -691,6 +691,7 @@ def _run_jobs(
 
     futures: dict[Any, _Job] = {}
     done = as_completed()
+    in_flight = _in_flight(client)  # once: each call asks the scheduler
     failed: dict[str, dict[tuple[str, ...], BaseException]] = {}
     bars = {
         desc: tqdm(total=total, disable=not progress, desc=desc, unit="시군구", position=i)
@@ -700,7 +701,7 @@ def _run_jobs(
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
         try:
             while True:
-                while len(futures) < _in_flight(client) and (job := run.next_job()) is not None:
+                while len(futures) < in_flight and (job := run.next_job()) is not None:
                     future = client.submit(
                         job.func,
                         *job.args,
@@ -1086,7 +1087,7 @@ class _RegionRun:
         self._core: dict[int, list[tuple[int, np.ndarray]]] = {}
         self._reach: dict[int, tuple[float, float, float, float]] = {}
         self._halo_deps: dict[int, set[int]] = {}
-        self._size: dict[int, int] = {}
+        self._core_xy: dict[int, np.ndarray] = {}  # until the task is cut
         self._ready: list[int] = []
         self._cut_ahead: dict[int, tuple] = {}
         # cut a window ahead of submission: a slice submitted with its task would wait behind the
@@ -1164,7 +1165,7 @@ class _RegionRun:
         """Cut the largest ready access task (the short ones then fill in at the end)."""
         if not self._ready:
             return False
-        i = max(self._ready, key=self._size.__getitem__)
+        i = max(self._ready, key=lambda i: len(self._core_xy[i]))
         self._ready.remove(i)
         self._cut_ahead[i] = self._cut(i)
         return True
@@ -1193,7 +1194,7 @@ class _RegionRun:
                         key=f"careplan-slice-{task[0]}-{os.urandom(4).hex()}",
                     )
                 )
-        core_xy = np.concatenate([self.pieces[d].xy[rows] for d, rows in self._core[i]])
+        core_xy = self._core_xy.pop(i)
         dest = dest_index.near(cKDTree(core_xy), core_xy, self.radii.destination_m)
         n_fac = len(facilities)
         admin = self.inputs.admin_areas
@@ -1308,7 +1309,7 @@ class _RegionRun:
         if not core:
             return
         xy = np.concatenate([self.pieces[d].xy[rows] for d, rows in core])
-        self._size[i] = len(xy)
+        self._core_xy[i] = xy
         r = self.radii.demand_m
         lo, hi = xy.min(axis=0) - r, xy.max(axis=0) + r
         self._reach[i] = (lo[0], lo[1], hi[0], hi[1])
