@@ -81,9 +81,25 @@ def _single(args: argparse.Namespace, network: bool) -> dict:
         "seconds": seconds,
         "cpu_s": cpu,
         "peak_rss_mb": _peak_rss_mb(),
-        "points": len(result.demand_points),
-        "access_sum": float(np.nansum(result.access["access"])),
+        **_checked_numbers(result),
+    }
+
+
+def _checked_numbers(result) -> dict:
+    """Numbers every run is checked on: a single process's, a region run's (with or without
+    its per-point results)."""
+    summary = getattr(result, "summary", None)
+    if callable(summary):  # pipeline.PlanResult: from its points
+        points, unmet = len(result.demand_points), result.access["unmet_demand"].sum()
+    else:
+        total = summary.set_index("sigungu_code").loc[scale.TOTAL_LABEL]
+        points, unmet = int(result.partitions["core_points"].sum()), total["unmet_demand"]
+    return {
+        "points": points,
         "covered": float(result.coverage_total["covered_demand"].sum()),
+        "unmet": float(unmet),
+        "gini": float(result.gini),
+        "access_sum": None if result.access is None else float(np.nansum(result.access["access"])),
     }
 
 
@@ -93,7 +109,14 @@ def _in_child(func, *args):
         return pool.submit(func, *args).result()
 
 
-def _dask(region: sample.GeneratedRegion, workers: int, memory_limit: str, scenario=None) -> dict:
+def _dask(
+    region: sample.GeneratedRegion,
+    workers: int,
+    memory_limit: str,
+    scenario=None,
+    *,
+    per_point: bool = True,
+) -> dict:
     # careplan's own LocalCluster (scale.local_client), as `careplan region` starts it
     with scale.local_client(workers, memory_limit=memory_limit) as client:
         # Workers up and careplan imported before the clock starts, as in the single-process run.
@@ -101,7 +124,11 @@ def _dask(region: sample.GeneratedRegion, workers: int, memory_limit: str, scena
         worker_cpu0 = sum(client.run(_cpu_s).values())
         t0, c0 = time.perf_counter(), _cpu_s()
         result = scale.run_region(
-            scenario or region.scenario, region.inputs, graph=region.graph, client=client
+            scenario or region.scenario,
+            region.inputs,
+            graph=region.graph,
+            client=client,
+            per_point=per_point,
         )
         seconds, client_cpu = time.perf_counter() - t0, _cpu_s() - c0
         worker_cpu = sum(client.run(_cpu_s).values()) - worker_cpu0
@@ -112,9 +139,7 @@ def _dask(region: sample.GeneratedRegion, workers: int, memory_limit: str, scena
         "client_cpu_s": client_cpu,
         "worker_peak_rss_mb": sorted(rss.values()),
         "phases": result.seconds,
-        "points": len(result.demand_points),
-        "access_sum": float(np.nansum(result.access["access"])),
-        "covered": float(result.coverage_total["covered_demand"].sum()),
+        **_checked_numbers(result),
         "proposed": 0 if result.proposed is None else len(result.proposed),
     }
 
@@ -168,21 +193,24 @@ def _mode(args: argparse.Namespace, network: bool) -> dict:
     single = _in_child(_single, args, network)
     print(f"  {single['seconds']:.1f} s, peak {single['peak_rss_mb']:.0f} MB", flush=True)
     region = _region(args, network=network, siting=False)
-    rounds: dict[int, list[dict]] = {w: [] for w in args.workers}
-    for r in range(args.rounds):  # 1 and 2 workers interleaved, so a burst of other load hits both
-        for workers in args.workers:
-            print(f"[{label}] round {r + 1}: Dask, {workers} worker(s) …", flush=True)
-            run = _dask(region, workers, args.memory_limit)
+    # (workers, per_point): with the per-point results gathered, and region tables only
+    configs = [(w, per_point) for per_point in (True, False) for w in args.workers]
+    rounds: dict[tuple[int, bool], list[dict]] = {c: [] for c in configs}
+    for r in range(args.rounds):  # configurations interleaved, so a burst of other load hits all
+        for workers, per_point in configs:
+            what = "" if per_point else ", tables only"
+            print(f"[{label}] round {r + 1}: Dask, {workers} worker(s){what} …", flush=True)
+            run = _dask(region, workers, args.memory_limit, per_point=per_point)
             print(f"  {run['seconds']:.1f} s, worker peaks {run['worker_peak_rss_mb']}", flush=True)
             # the partitioned run reproduces the single-process numbers
             assert run["points"] == single["points"]
-            assert np.isclose(run["access_sum"], single["access_sum"], rtol=1e-9)
-            assert np.isclose(run["covered"], single["covered"], rtol=1e-9)
-            rounds[workers].append(run)
+            for key in ("covered", "unmet", "gini") + (("access_sum",) if per_point else ()):
+                assert np.isclose(run[key], single[key], rtol=1e-9), key
+            rounds[(workers, per_point)].append(run)
     # the median round by wall time stands for each worker count; every round is listed below the table
     runs = {
-        w: sorted(rs, key=lambda run: run["seconds"])[(len(rs) - 1) // 2]
-        for w, rs in rounds.items()
+        c: sorted(rs, key=lambda run: run["seconds"])[(len(rs) - 1) // 2]
+        for c, rs in rounds.items()
     }
     siting = None
     if args.siting and not network:
@@ -203,6 +231,9 @@ def _mode(args: argparse.Namespace, network: bool) -> dict:
     }
 
 
+_WHAT = {True: "", False: ", tables only (`per_point=False`)"}
+
+
 def _table(label: str, res: dict) -> list[str]:
     single, runs = res["single"], res["runs"]
     lines = [
@@ -217,11 +248,12 @@ def _table(label: str, res: dict) -> list[str]:
         f"| single process (`pipeline.analyse`, no siting) | {single['seconds']:.1f} | | 1.00× | "
         f"{single['cpu_s']:.1f} | 1.00× | {single['peak_rss_mb']:.0f} | |",
     ]
-    one = runs.get(1, {}).get("seconds")
-    for workers, run in runs.items():
+    for workers, per_point in runs:
+        run = runs[(workers, per_point)]
+        one = runs.get((1, per_point), {}).get("seconds")
         phases = ", ".join(f"{k} {v:.1f}" for k, v in run["phases"].items() if k != "total")
         lines.append(
-            f"| Dask {workers} worker(s) | {run['seconds']:.1f} | "
+            f"| Dask {workers} worker(s){_WHAT[per_point]} | {run['seconds']:.1f} | "
             f"{(one / run['seconds']) if one else float('nan'):.2f}× | "
             f"{single['seconds'] / run['seconds']:.2f}× | "
             f"{run['cpu_s']:.1f} ({run['client_cpu_s']:.1f}) | {run['cpu_s'] / single['cpu_s']:.2f}× | "
@@ -234,22 +266,23 @@ def _table(label: str, res: dict) -> list[str]:
             f"{s['proposed']} sites) | {s['seconds']:.1f} | | | {s['cpu_s']:.1f} | | "
             f"{', '.join(f'{m:.0f}' for m in s['worker_peak_rss_mb'])} | |"
         )
-    if 1 in runs and 2 in runs:
-        per_round = [
-            a["seconds"] / b["seconds"]
-            for a, b in zip(res["rounds"][1], res["rounds"][2], strict=True)
-        ]
-        lines += [
-            "",
-            f"Speed-up 2 workers / 1 worker (median rounds): **{runs[1]['seconds'] / runs[2]['seconds']:.2f}×** "
-            "(target ≥ 1.7×); per round: " + ", ".join(f"{x:.2f}×" for x in per_round) + ".",
-        ]
+    lines.append("")
+    for per_point in (True, False):
+        if (1, per_point) not in runs or (2, per_point) not in runs:
+            continue
+        one, two = res["rounds"][(1, per_point)], res["rounds"][(2, per_point)]
+        per_round = [a["seconds"] / b["seconds"] for a, b in zip(one, two, strict=True)]
+        median = runs[(1, per_point)]["seconds"] / runs[(2, per_point)]["seconds"]
+        lines.append(
+            f"- Speed-up 2 workers / 1 worker{_WHAT[per_point]} (median rounds): **{median:.2f}×** "
+            "(target ≥ 1.7×); per round: " + ", ".join(f"{x:.2f}×" for x in per_round) + "."
+        )
     lines += [
         "",
         "Every round (wall s): "
         + "; ".join(
-            f"{w} worker(s): " + ", ".join(f"{run['seconds']:.1f}" for run in rs)
-            for w, rs in res["rounds"].items()
+            f"{w} worker(s){_WHAT[p]}: " + ", ".join(f"{run['seconds']:.1f}" for run in rs)
+            for (w, p), rs in res["rounds"].items()
         )
         + ".",
     ]
@@ -304,8 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         "much less sensitive to other load than wall time.",
         f"- other processes busy on the machine when the run started: {_busy_others()} "
         f"(load average {load[0]:.2f}, which still counts the last minute's work)",
-        "- Every partitioned run is checked against the single-process numbers (points, Σ access, "
-        "Σ covered demand, rel 1e-9).",
+        "- Every partitioned run is checked against the single-process numbers (points, Σ covered "
+        "demand, Σ unmet demand, Gini of access, and Σ access when the points are gathered; rel 1e-9).",
+        "- Two kinds of region run: the default gathers every demand point's results to the client "
+        "(`RegionResult.demand_points`, `.coverage`, `.access`); *tables only* "
+        "(`run_region(per_point=False)`, `careplan region --no-points`) returns the region tables "
+        "(시군구 summary, coverage by 학구 / 행정동 / 시군구, gaps, Gini, proposals) and leaves the points "
+        "on the workers.",
         "",
     ]
     lines += [

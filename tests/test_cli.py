@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
@@ -398,6 +399,22 @@ def test_region_on_one_sigungu_equals_run(scenarios, results, tmp_path):
     assert layer["covered_demand"].iloc[0] == pytest.approx(row["도보권 안 수요"], rel=1e-12)
     sites = gpd.read_file(out / "region.gpkg", layer="proposed_sites")
     assert len(sites) == row["제안 입지 수"]
+
+
+def test_region_without_points_writes_the_same_tables(scenarios, results, tmp_path):
+    """`--no-points`: the same 시군구 summary and coverage tables, no per-point access.csv."""
+    result = invoke("region", scenarios["A"], "--workers", "1", "--no-points", "--out", tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "access.csv").exists()
+    summary = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig").set_index("시군구")
+    single = results["A"]
+    assert summary.loc["가온구", "미충족 수요 (정원 기준)"] == pytest.approx(
+        single.access["unmet_demand"].sum(), rel=1e-9
+    )
+    by_zone = pd.read_csv(tmp_path / "coverage_by_zone.csv", encoding="utf-8-sig", dtype={"zone_id": str})
+    expected = single.coverage_by_zone.sort_values(["zone_id", "slot", "kind"])
+    got = by_zone.sort_values(["zone_id", "slot", "kind"])
+    np.testing.assert_allclose(got["covered_demand"], expected["covered_demand"], rtol=1e-9)
 
 
 def test_region_with_a_dead_scheduler_exits_2(scenarios):

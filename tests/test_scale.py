@@ -15,7 +15,7 @@ import pytest
 import shapely
 
 from careplan import demand, pipeline, sample, scale
-from careplan._errors import CareplanError, CRSError, InputDataError
+from careplan._errors import CareplanError, CRSError, InputDataError, SettingsError
 
 dask_distributed = pytest.importorskip("dask.distributed")
 
@@ -199,6 +199,47 @@ def test_siting_per_sigungu_and_summary(region, both):
     assert total["proposed_sites"] == len(proposed)
     eligible = region.inputs.facilities["kind"].isin(["dahamkke", "local_child_center"])
     assert total["capacity"] == region.inputs.facilities.loc[eligible, "capacity"].sum()
+
+
+@pytest.fixture(scope="module")
+def tables_only(region, both, client):
+    mode, _, _ = both
+    graph = region.graph if mode == "network" else None
+    return scale.run_region(
+        region.scenario, region.inputs, graph=graph, client=client, per_point=False
+    )
+
+
+def test_a_tables_only_run_gives_the_same_tables(both, tables_only, tmp_path):
+    """per_point=False: the points stay on the workers; every region table is unchanged."""
+    _, single, parted = both
+    for name in (
+        "summary",
+        "coverage_total",
+        "coverage_by_zone",
+        "coverage_by_adm",
+        "coverage_by_sigungu",
+        "gaps",
+        "proposals_by_sigungu",
+    ):
+        pd.testing.assert_frame_equal(getattr(tables_only, name), getattr(parted, name), rtol=1e-12)
+    drop = ["seconds", "worker_pid"]
+    pd.testing.assert_frame_equal(
+        tables_only.partitions.drop(columns=drop), parted.partitions.drop(columns=drop)
+    )
+    assert tables_only.gini == pytest.approx(single.gini, rel=1e-9)
+    assert list(tables_only.proposed["site_id"]) == list(parted.proposed["site_id"])
+    for name in ("demand_points", "point_sigungu", "coverage", "access", "times"):
+        assert getattr(tables_only, name) is None
+    written = scale.write_region(tables_only, tmp_path)
+    assert "access.csv" not in written and "summary.csv" in written
+
+
+def test_travel_times_need_the_points(region, threads):
+    with pytest.raises(SettingsError, match="keep_times needs per_point"):
+        scale.run_region(
+            region.scenario, region.inputs, client=threads, keep_times=True, per_point=False
+        )
 
 
 def test_halo_radii_hand_computed(region):
@@ -520,10 +561,23 @@ class _Chain:
             return True
         return False
 
-    def finished(self, job, future):
+    def finished(self, job, future, held):
+        assert held is future  # no fetch: the client gets the result itself
         self.results[job.task] = future.result()
         if job.desc == "demand":
             self.queue.append(scale._Job("access", ("b",), 0, lambda x: x + 1, (future,)))
+
+
+class _Fetching(_Chain):
+    def finished(self, job, future, held):
+        self.results[job.task] = (future.result(), held.result())
+
+
+def test_a_fetched_job_hands_the_client_what_it_fetches_and_keeps_the_result(threads):
+    """A job with ``fetch``: the client is handed fetch(result); the result itself stays held."""
+    run = _Fetching(scale._Job("access", ("a",), 0, lambda n: list(range(n)), (5,), len))
+    scale._run_jobs(threads, run, {}, retries=0, progress=False)
+    assert run.results == {("a",): (5, [0, 1, 2, 3, 4])}
 
 
 def test_jobs_become_ready_from_results_and_spare_work_runs_once(threads):

@@ -174,6 +174,9 @@ def region(
     memory_limit: Annotated[str, typer.Option(help="Memory limit per local worker (e.g. 4GiB).")] = "auto",
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/<file name>-region).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Override the scenario's \\[data] dir.")] = None,
+    points: Annotated[bool, typer.Option(
+        help="Gather every demand point's access score (access.csv). --no-points: region tables only; "
+             "the points stay on the workers, so the client stays small for a whole country.")] = True,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -192,7 +195,7 @@ def region(
         graph = network.load_graph(sc.network, walk_speed_kmh=sc.walk_speed_kmh) if sc.network else None
         with dask.config.set({"distributed.comm.timeouts.connect": "10s"}):
             result = scale.run_region(sc, inputs, graph=graph, n_workers=workers, scheduler=scheduler,
-                                      memory_limit=memory_limit, progress=quiet < 1)
+                                      memory_limit=memory_limit, per_point=points, progress=quiet < 1)
         written = scale.write_region(result, out or Path("runs") / f"{scenario.stem}-region",
                                      admin_areas=inputs.admin_areas)
     except CareplanError as exc:

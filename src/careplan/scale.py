@@ -310,6 +310,13 @@ def _demand_task(
     return plain, caught, key, owner.fillna(-1).to_numpy(dtype=np.int64), xy
 
 
+def _demand_meta(result: tuple) -> tuple:
+    """What the client needs of a demand result when the points stay on the workers: the
+    warnings, each point's core 시군구 and its coordinates (not the rows, not the sort key)."""
+    _, caught, _, owner, xy = result
+    return None, caught, None, owner, xy
+
+
 @dataclass(frozen=True)
 class _Partition:
     """One task's inputs of the access phase besides its demand points, cut on the client.
@@ -327,13 +334,15 @@ class _Partition:
 
 @dataclass(frozen=True)
 class _PartitionOutput:
-    """One task's results; ``nearest``, ``covered`` and ``scores`` hold its core rows, slice by slice
-    (the order of ``_RegionRun._core`` for the task)."""
+    """One task's results; ``nearest`` and ``scores`` hold its core rows, slice by slice (the
+    order of ``_RegionRun._core`` for the task), or none of them (``per_point=False``)."""
 
     codes: tuple[str, ...]
-    nearest: tuple[np.ndarray, np.ndarray, np.ndarray]  # CSR arrays of the non-NaN nearest times
+    nearest: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # CSR arrays of the non-NaN times
     nearest_columns: pd.MultiIndex  # (slot, kind)
-    scores: pd.DataFrame
+    scores: pd.DataFrame  # 0 rows with per_point=False (its columns and attrs still tell the method)
+    equity: np.ndarray  # (2, n core rows): access score and weight, for the region's Gini
+    by_sigungu: pd.DataFrame  # demand, covered and unmet demand of each of its 시군구 (summary)
     proposed: dict[str, gpd.GeoDataFrame | None]  # by 시군구
     #: coverage.coverage_sums of the cores, by area key (additive over tasks)
     sums: dict[str | None, tuple[pd.DataFrame, pd.Series]]
@@ -452,6 +461,7 @@ def _analyse_partition(
     radii: HaloRadii,
     catalog: dict,
     keep_times: bool,
+    per_point: bool,
 ) -> _PartitionOutput:
     """Walk times, coverage, access and siting of a task's 시군구 (their cores) on their halo."""
     t0 = time.perf_counter()
@@ -461,7 +471,16 @@ def _analyse_partition(
         core_xy = shapely.get_coordinates(points.geometry.array[core]).reshape(-1, 2)
         graph = shared_graph.around(core_xy, radii.graph_m)
     result, caught = _run_quietly(
-        _analyse_core, part, points, core, codes, graph, scenario, radii, catalog, keep_times
+        _analyse_core,
+        part,
+        points,
+        core,
+        codes,
+        graph,
+        scenario,
+        radii,
+        catalog,
+        (keep_times, per_point),
     )
     for row in result.stats:
         row["seconds"] = time.perf_counter() - t0
@@ -477,8 +496,9 @@ def _analyse_core(
     scenario: pipeline.Scenario,
     radii: HaloRadii,
     catalog: dict,
-    keep_times: bool,
+    keep: tuple[bool, bool],
 ) -> _PartitionOutput:
+    keep_times, per_point = keep
     facilities, sites = part.facilities, part.sites
     destinations = _destinations(facilities, sites)
     # Core points need every destination (coverage, siting); halo points only the facilities (access).
@@ -551,11 +571,21 @@ def _analyse_core(
         for code in codes
     ]
     params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
+    weights = scores["children"] if "children" in scores else scores["demand"]
+    equity = np.vstack([scores["access"].fillna(0.0), weights.fillna(0.0)])
     # core rows in slice order: the client places them by position, so no ids travel back
-    plain = [_pack_nearest(cov.nearest_min), cov.nearest_min.columns, scores.reset_index(drop=True)]
+    plain = (
+        (_pack_nearest(cov.nearest_min), scores.reset_index(drop=True))
+        if per_point
+        else (None, scores.iloc[:0])
+    )
     return _PartitionOutput(
         codes,
-        *plain,
+        plain[0],
+        cov.nearest_min.columns,
+        plain[1],
+        equity,
+        _summary_sums(scenario, core_points, part.core_owner, cov, scores),
         proposed,
         sums,
         access.gap_sums(scores),
@@ -565,6 +595,27 @@ def _analyse_core(
         stats,
         core_times.params.get("unsnapped_origins", pd.Index([])),
     )
+
+
+def _summary_sums(
+    scenario: pipeline.Scenario,
+    core_points: gpd.GeoDataFrame,
+    owner: np.ndarray,
+    cov: coverage.CoverageResult,
+    scores: pd.DataFrame,
+) -> pd.DataFrame:
+    """Demand, demand within walking distance at ``scenario.siting_slot`` and unmet demand of
+    each 시군구 in a task's core (a 시군구 is in one core only: the client just stacks these)."""
+    slot_cov = cov.covered[(scenario.siting_slot, coverage.ALL_KINDS)].to_numpy()
+    d = core_points["demand"].astype(float).fillna(0.0).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "demand": d,
+            "covered": d * slot_cov,
+            "unmet": scores["unmet_demand"].astype(float).fillna(0.0).to_numpy(),
+        }
+    )
+    return frame.groupby(owner).sum()
 
 
 def _propose_in(
@@ -666,13 +717,17 @@ def _in_flight(client: Any) -> int:
 
 @dataclass(frozen=True)
 class _Job:
-    """One Dask task of a region run: its phase, its 시군구, its index in the phase and its call."""
+    """One Dask task of a region run: its phase, its 시군구, its index in the phase and its call.
+
+    With ``fetch``, the result stays on its worker and the client gets ``fetch(result)``.
+    """
 
     desc: str  # "demand" or "access"
     task: tuple[str, ...]
     index: int
     func: Any
     args: tuple
+    fetch: Any = None
 
 
 def _run_jobs(
@@ -689,7 +744,7 @@ def _run_jobs(
     import dask
     from dask.distributed import as_completed
 
-    futures: dict[Any, _Job] = {}
+    futures: dict[Any, tuple[_Job, Any]] = {}  # what the client gets → (job, its result)
     done = as_completed()
     in_flight = _in_flight(client)  # once: each call asks the scheduler
     failed: dict[str, dict[tuple[str, ...], BaseException]] = {}
@@ -702,26 +757,27 @@ def _run_jobs(
         try:
             while True:
                 while len(futures) < in_flight and (job := run.next_job()) is not None:
-                    future = client.submit(
-                        job.func,
-                        *job.args,
-                        retries=retries,
-                        pure=False,
-                        key=f"careplan-{job.desc}-{job.task[0]}-{os.urandom(4).hex()}",
+                    key = f"careplan-{job.desc}-{job.task[0]}-{os.urandom(4).hex()}"
+                    held = client.submit(
+                        job.func, *job.args, retries=retries, pure=False, key=key
                     )
-                    futures[future] = job
+                    future = held
+                    if job.fetch is not None:
+                        future = client.submit(job.fetch, held, pure=False, key=f"{key}-fetch")
+                    futures[future] = (job, held)
                     done.add(future)
                 if not futures:
                     break
                 if not done.has_ready() and run.spare_time():
                     continue
                 future = next(done)
-                job = futures.pop(future)
+                job, held = futures.pop(future)
                 if future.status == "finished":
-                    run.finished(job, future)
+                    run.finished(job, future, held)
                 else:
                     failed.setdefault(job.desc, {})[job.task] = future.exception()
                     future.release()
+                    held.release()
                 bars[job.desc].update(len(job.task))
         finally:
             for bar in bars.values():
@@ -790,14 +846,15 @@ class RegionResult:
     """Region-wide results of a partitioned run (tables as :class:`careplan.pipeline.PlanResult`)."""
 
     scenario: pipeline.Scenario
-    demand_points: gpd.GeoDataFrame
-    point_sigungu: pd.Series  # core 시군구 code of each demand point
-    coverage: coverage.CoverageResult
+    # the per-point results: None from a run_region(per_point=False)
+    demand_points: gpd.GeoDataFrame | None
+    point_sigungu: pd.Series | None  # core 시군구 code of each demand point
+    coverage: coverage.CoverageResult | None
     coverage_total: pd.DataFrame
     coverage_by_zone: pd.DataFrame
     coverage_by_adm: pd.DataFrame
     coverage_by_sigungu: pd.DataFrame
-    access: pd.DataFrame
+    access: pd.DataFrame | None
     gaps: pd.DataFrame
     gini: float
     proposed: gpd.GeoDataFrame | None
@@ -821,6 +878,7 @@ def run_region(
     memory_limit: str | float | None = "auto",
     retries: int = 2,
     keep_times: bool = False,
+    per_point: bool = True,
     progress: bool = False,
 ) -> RegionResult:
     """Run demand → walk times → coverage/access → siting partitioned by 시군구 on Dask.
@@ -850,6 +908,11 @@ def run_region(
         Times a failed partition task is retried before the run fails naming its 시군구.
     keep_times
         Also return the region-wide travel-time matrix (memory: every point × reachable site).
+    per_point
+        Return the per-point results (``demand_points``, ``point_sigungu``, ``coverage``,
+        ``access``). False: only the region tables (summary, coverage tables, gaps, Gini,
+        proposals); the points never travel to the client, whose work and memory then stay
+        small whatever the region's size, and those four fields are None.
     progress
         Show progress bars over the partitions.
 
@@ -862,6 +925,9 @@ def run_region(
     """
     if retries < 0:
         msg = f"retries must be >= 0, got {retries!r}"
+        raise SettingsError(msg)
+    if keep_times and not per_point:
+        msg = "keep_times needs per_point=True: the travel-time rows are the demand points'"
         raise SettingsError(msg)
     catalog = catalog or get_catalog(scenario.catalog_overrides or None)
     _check_admin(inputs.admin_areas)
@@ -897,6 +963,7 @@ def run_region(
             catalog,
             keep_times=keep_times,
             retries=retries,
+            per_point=per_point,
         )
         try:
             _run_jobs(dask_client, run, names, retries=retries, progress=progress)
@@ -905,28 +972,14 @@ def run_region(
             run.release()
     seconds.update(run.seconds)
     t3 = time.perf_counter()
-    points = run.points.value()
-    owner = pd.Series(run.owner, index=points.index, name="sigungu_code")
-    result = _merge(
-        scenario,
-        inputs,
-        points,
-        owner,
-        run.outputs,
-        run.positions,
-        run.nearest,
-        names,
-        sites.value(),
-        located.value(),
-        keep_times=keep_times,
-    )
+    result = _merge(run, names, sites.value(), located.value())
     seconds["merge"] = time.perf_counter() - t3
     seconds["total"] = time.perf_counter() - t0
     logger.info(
         "region run: %d 시군구 in %d tasks, %s demand points in %.1f s",
         len(result.partitions),
         len(run.outputs),
-        f"{len(points):,}",
+        f"{int(result.partitions['core_points'].sum()):,}",
         seconds["total"],
     )
     return dataclasses.replace(result, seconds=seconds)
@@ -961,12 +1014,13 @@ def _boxes_of(
 
 @dataclass(frozen=True)
 class _DemandPiece:
-    """One demand task's result as the client keeps it, rows in the task's order."""
+    """One demand task's result as the client keeps it, rows in the task's order (``frame``,
+    ``key`` and ``geometry`` are None when the points stay on the workers)."""
 
-    frame: pd.DataFrame  # columns without geometry
-    key: np.ndarray  # each row's region sort key (see _demand_task)
+    frame: pd.DataFrame | None  # columns without geometry
+    key: np.ndarray | None  # each row's region sort key (see _demand_task)
     xy: np.ndarray
-    geometry: np.ndarray  # shapely points, made as the result arrives
+    geometry: np.ndarray | None  # shapely points, made as the result arrives
     owner: np.ndarray  # the core each row is in: position of its sigungu_code in _RegionRun.codes
     by_job: dict[int, np.ndarray]  # rows per access job whose core holds them
     box: tuple[float, float, float, float] | None  # None: no rows
@@ -998,10 +1052,11 @@ class _RegionRun:
         *,
         keep_times: bool,
         retries: int,
+        per_point: bool = True,
     ) -> None:
         self.client, self.scenario, self.inputs = client, scenario, inputs
         self.school_dem, self.radii, self.catalog = school_dem, radii, catalog
-        self.keep_times, self.retries = keep_times, retries
+        self.keep_times, self.retries, self.per_point = keep_times, retries, per_point
         self.wgraph, self.sites, self.located = prepared
         admin = inputs.admin_areas
         zone_owner, school_owner = owners
@@ -1111,7 +1166,8 @@ class _RegionRun:
         d = next(self._queue, None)
         if d is not None:
             task = self.demand_jobs[d]
-            return _Job("demand", task, d, _demand_task, self._demand_args(task))
+            fetch = None if self.per_point else _demand_meta  # the rows stay on the worker
+            return _Job("demand", task, d, _demand_task, self._demand_args(task), fetch)
         if not self._cut_ahead and not self._cut_next():
             return None
         i = next(iter(self._cut_ahead))
@@ -1207,7 +1263,14 @@ class _RegionRun:
             area=admin.iloc[np.sort(np.concatenate([self._area_rows.get(c, empty) for c in task]))],
         )
         crs = self.inputs.zones.crs
-        args = (shared_graph, self.scenario, self.radii, self.catalog, self.keep_times)
+        args = (
+            shared_graph,
+            self.scenario,
+            self.radii,
+            self.catalog,
+            self.keep_times,
+            self.per_point,
+        )
         return part, task, slices, crs, *args
 
     def _prepare_destinations(self) -> tuple:
@@ -1237,10 +1300,13 @@ class _RegionRun:
 
     # ------------------------------------------------------------------ results
 
-    def finished(self, job: _Job, future: Any) -> None:
+    def finished(self, job: _Job, future: Any, held: Any) -> None:
+        """Take in a job's result (``future``; ``held``: the full result, on its worker)."""
         if job.desc == "demand":
-            self.held[job.index] = future  # stays on its worker until the run ends
+            self.held[job.index] = held  # stays on its worker until the run ends
             self._add_demand(job.index, future.result())
+            if future is not held:
+                future.release()
         else:
             self.outputs[job.task] = future.result()
             future.release()
@@ -1262,7 +1328,8 @@ class _RegionRun:
         if box is not None:  # access tasks cut from now on see where the points really are
             self.demand_box[d, :2] = np.fmin(self.demand_box[d, :2], box[:2])
             self.demand_box[d, 2:] = np.fmax(self.demand_box[d, 2:], box[2:])
-        self.pieces[d] = _DemandPiece(frame, key, xy, shapely.points(xy), owner, by_job, box)
+        geometry = shapely.points(xy) if self.per_point else None
+        self.pieces[d] = _DemandPiece(frame, key, xy, geometry, owner, by_job, box)
         if len(self.pieces) == len(self.demand_jobs):
             self.seconds["demand"] = time.perf_counter() - self._t0
         self._advance()
@@ -1321,6 +1388,8 @@ class _RegionRun:
         """The region's points in single-process order (by 학구 in zones order, schools without
         학구 last, stable inside) and each demand task's rows' region positions."""
         _reissue(self.messages)
+        if not self.per_point:
+            return
         pieces = [self.pieces[d] for d in range(len(self.demand_jobs))]
         empty = np.zeros(0, dtype=np.intp)
         order = np.argsort(np.concatenate([p.key for p in pieces] or [empty]), kind="stable")
@@ -1347,6 +1416,9 @@ class _RegionRun:
 
     def _place_results(self) -> None:
         """Region positions of the finished access tasks' core rows, and their nearest times."""
+        if not self.per_point:
+            self._unplaced.clear()
+            return
         for i in self._unplaced:
             task = self.access_jobs[i]
             pos = np.concatenate([self._region_rows[d][rows] for d, rows in self._core[i]])
@@ -1371,13 +1443,17 @@ class _RegionRun:
         _reissue([m for out in self.outputs.values() for m in out.warnings])
         self._far_destinations()
         # one warning, its points in region order, as a single process gives
-        if self.wgraph.value() is not None:
+        if self.wgraph.value() is None:
+            return
+        unsnapped = np.concatenate([out.unsnapped for out in self.outputs.values()] or [[]])
+        if self.per_point:
             ids = self.points.value().index
-            unsnapped = [out.unsnapped for out in self.outputs.values()]
-            far = ids[ids.isin(np.concatenate(unsnapped or [[]]))]
-            network.warn_far_from_network(
-                pd.Series(np.nan, index=far), len(ids), "origins", network.DEFAULT_MAX_SNAP_M
-            )
+            far, n_points = ids[ids.isin(unsnapped)], len(ids)
+        else:  # no region order without the points: by task
+            far, n_points = pd.Index(unsnapped), sum(len(p.xy) for p in self.pieces.values())
+        network.warn_far_from_network(
+            pd.Series(np.nan, index=far), n_points, "origins", network.DEFAULT_MAX_SNAP_M
+        )
 
     def release(self) -> None:
         for future in self.held.values():
@@ -1473,28 +1549,16 @@ class _NearestTable:
 
 
 def _merge(
-    scenario: pipeline.Scenario,
-    inputs: pipeline.Inputs,
-    points: gpd.GeoDataFrame,
-    owner: pd.Series,
-    outputs: dict[tuple[str, ...], _PartitionOutput],
-    positions: dict[tuple[str, ...], np.ndarray],
-    nearest_table: _NearestTable,
+    run: _RegionRun,
     names: dict[str, str],
     sites: gpd.GeoDataFrame,
     located: tuple[pd.Series, pd.Series],
-    *,
-    keep_times: bool,
 ) -> RegionResult:
     """Region-wide tables from per-task results (rows back in the demand points' order)."""
-    tasks = list(outputs)
-    in_order = _region_order(points.index, [positions[t] for t in tasks])
-    first = outputs[tasks[0]]
-    nearest = nearest_table.frame(points.index)
-    with np.errstate(invalid="ignore"):  # NaN (no facility) compares False, as in coverage.coverage
-        flags = nearest.to_numpy() <= scenario.max_walk_min
-    covered = pd.DataFrame(flags, index=points.index, columns=nearest.columns, copy=False)
+    scenario, outputs = run.scenario, run.outputs
+    first = next(iter(outputs.values()))
     method = "network" if "graph_source" in first.params else "straight_line"
+    nearest, covered, scores = _per_point(run)
     for frame in (nearest, covered):
         frame.attrs.update(distance_method=method, max_walk_min=scenario.max_walk_min)
     kinds = tuple(
@@ -1512,12 +1576,8 @@ def _merge(
         first.method_label,
         dict(first.params),
     )
-    scores = in_order([outputs[t].scores for t in tasks])
-    if first is not None:
-        scores.attrs.update(first.scores.attrs)
-    tables = _tables_from_sums(
-        cov, list(outputs.values()), points.assign(sigungu_code=owner.to_numpy())
-    )
+    scores.attrs.update(first.scores.attrs)
+    tables = _tables_from_sums(cov, list(outputs.values()))
     by_sigungu = tables["sigungu_code"]
     by_sigungu.insert(1, "sigungu", by_sigungu["sigungu_code"].map(names))
     gap_parts = [out.gap_sums for out in outputs.values()]
@@ -1528,10 +1588,9 @@ def _merge(
         },
         distance_method=scores.attrs.get("distance_method", method),
     )
-    weights = scores["children"] if "children" in scores else scores["demand"]
-    gini = access.gini(scores["access"].fillna(0.0), weights.fillna(0.0))
+    gini = access.gini(*np.concatenate([out.equity for out in outputs.values()], axis=1))
     by_code = {code: out.proposed[code] for out in outputs.values() for code in out.codes}
-    proposed = _merge_proposals(by_code, names, points.crs)
+    proposed = _merge_proposals(by_code, names, run.inputs.zones.crs)
     proposals = _proposals_by_sigungu(proposed, names)
     stats = sorted(
         (row for out in outputs.values() for row in out.stats), key=lambda row: row["sigungu_code"]
@@ -1542,42 +1601,54 @@ def _merge(
             for row in stats
         ]
     )
-    times = (
-        _merge_times(outputs, positions, points, inputs.facilities, sites, scenario, cov)
-        if keep_times
-        else None
-    )
-    summary = region_summary(
-        scenario, inputs, points, owner, covered, scores, proposed, names, located=located
-    )
+    per_sigungu = pd.concat([out.by_sigungu for out in outputs.values()])
+    summary = region_summary(scenario, run.inputs, per_sigungu, proposed, names, located=located)
+    points = run.points.value() if run.per_point else None
     return RegionResult(
         scenario=scenario,
         demand_points=points,
-        point_sigungu=owner,
-        coverage=cov,
+        point_sigungu=None
+        if points is None
+        else pd.Series(run.owner, index=points.index, name="sigungu_code"),
+        coverage=cov if run.per_point else None,
         coverage_total=tables[None],
         coverage_by_zone=tables["zone_id"],
         coverage_by_adm=tables["adm_code"],
         coverage_by_sigungu=by_sigungu,
-        access=scores,
+        access=scores if run.per_point else None,
         gaps=gaps,
         gini=gini,
         proposed=proposed,
         proposals_by_sigungu=proposals,
         summary=summary,
         partitions=partitions,
-        times=times,
+        times=_merge_times(run, sites, cov) if run.keep_times else None,
         distance_method=method,
         seconds={},
     )
 
 
+def _per_point(run: _RegionRun) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Nearest times, covered flags and access scores of every demand point, in region order
+    (0 rows each when the points stayed on the workers)."""
+    outputs = run.outputs
+    first = next(iter(outputs.values()))
+    if not run.per_point:
+        empty = pd.DataFrame(columns=first.nearest_columns, dtype=float)
+        return empty, empty.astype(bool), first.scores.iloc[:0]
+    index = run.points.value().index
+    nearest = run.nearest.frame(index)
+    with np.errstate(invalid="ignore"):  # NaN (no facility) compares False, as in coverage.coverage
+        flags = nearest.to_numpy() <= run.scenario.max_walk_min
+    covered = pd.DataFrame(flags, index=index, columns=nearest.columns, copy=False)
+    in_order = _region_order(index, [run.positions[t] for t in outputs])
+    return nearest, covered, in_order([out.scores for out in outputs.values()])
+
+
 def _tables_from_sums(
-    cov: coverage.CoverageResult, outputs: list[_PartitionOutput], points: gpd.GeoDataFrame
+    cov: coverage.CoverageResult, outputs: list[_PartitionOutput]
 ) -> dict[str | None, pd.DataFrame]:
-    """Region coverage tables from the tasks' additive sums (the points only when there are none)."""
-    if not outputs:
-        return {by: coverage.coverage_table(cov, points, by=by) for by in _TABLE_KEYS}
+    """Region coverage tables from the tasks' additive sums."""
     tables = {}
     for by in _TABLE_KEYS:
         covered = pd.concat([out.sums[by][0] for out in outputs]).groupby(level=0).sum()
@@ -1650,15 +1721,11 @@ def _proposals_by_sigungu(proposed: gpd.GeoDataFrame | None, names: dict[str, st
 
 
 def _merge_times(
-    outputs: dict[tuple[str, ...], _PartitionOutput],
-    positions: dict[tuple[str, ...], np.ndarray],
-    points: gpd.GeoDataFrame,
-    facilities: gpd.GeoDataFrame,
-    sites: gpd.GeoDataFrame,
-    scenario: pipeline.Scenario,
-    cov: coverage.CoverageResult,
+    run: _RegionRun, sites: gpd.GeoDataFrame, cov: coverage.CoverageResult
 ) -> network.TravelTimes:
     """Region-wide points × (facilities, sites) times from the tasks' core rows."""
+    outputs, positions, points = run.outputs, run.positions, run.points.value()
+    facilities, scenario = run.inputs.facilities, run.scenario
     dest_ids = pd.Index(
         np.concatenate(
             [facilities.index.to_numpy(dtype=object), sites.index.to_numpy(dtype=object)]
@@ -1688,10 +1755,7 @@ def _merge_times(
 def region_summary(
     scenario: pipeline.Scenario,
     inputs: pipeline.Inputs,
-    points: gpd.GeoDataFrame,
-    owner: pd.Series,
-    covered: pd.DataFrame,
-    scores: pd.DataFrame,
+    per_sigungu: pd.DataFrame,
     proposed: gpd.GeoDataFrame | None,
     names: dict[str, str],
     *,
@@ -1701,22 +1765,14 @@ def region_summary(
 
     Columns: 초등학교 수, 돌봄 수요, 돌봄시설 수 and 상시 정원 (eligible kinds), coverage % at
     ``scenario.siting_slot``, 미충족 수요, 제안 입지 수 and the children they add.
+    ``per_sigungu`` (index 시군구 code) holds each one's ``demand``, ``covered`` (demand within
+    walking distance at the siting slot) and ``unmet`` demand, summed over its demand points.
     ``located`` is ``_located(inputs)`` when already worked out.
     """
     admin = inputs.admin_areas
     fac_code, school_code = located if located is not None else _located(inputs)
     eligible = inputs.facilities[inputs.facilities["kind"].isin(coverage.default_kinds())]
-    slot_cov = covered[(scenario.siting_slot, coverage.ALL_KINDS)].to_numpy()
-    d = points["demand"].astype(float).fillna(0.0).to_numpy()
-    frame = pd.DataFrame(
-        {
-            "code": owner.to_numpy(),
-            "demand": d,
-            "covered": d * slot_cov,
-            "unmet": scores["unmet_demand"].astype(float).fillna(0.0).to_numpy(),
-        }
-    )
-    per = frame.groupby("code").sum()
+    per = per_sigungu
     codes = sorted(set(admin["sigungu_code"].astype(str)))
     table = pd.DataFrame(index=pd.Index(codes, name="sigungu_code"))
     table["sigungu"] = [names.get(c, c) for c in codes]
@@ -1792,8 +1848,8 @@ def write_region(
     """Write the region tables as Excel-friendly CSVs (UTF-8 with BOM) and a GeoPackage for QGIS.
 
     Files: ``summary.csv`` (시군구별 요약, Korean headers), ``coverage_by_sigungu.csv``,
-    ``coverage_total.csv``, ``coverage_by_zone.csv``, ``coverage_by_adm.csv``, ``access.csv``,
-    ``gaps.csv``, ``proposals_by_sigungu.csv``, ``partitions.csv`` and ``region.gpkg`` with the
+    ``coverage_total.csv``, ``coverage_by_zone.csv``, ``coverage_by_adm.csv``, ``access.csv``
+    (not from a ``per_point=False`` run), ``gaps.csv``, ``proposals_by_sigungu.csv``, ``partitions.csv`` and ``region.gpkg`` with the
     layers ``sigungu_summary`` (시군구 polygons with the summary columns; needs the run's
     ``admin_areas``) and ``proposed_sites`` (when sites were proposed). Returns file name → path.
     """
@@ -1807,13 +1863,15 @@ def write_region(
         "coverage_total": result.coverage_total,
         "coverage_by_zone": result.coverage_by_zone,
         "coverage_by_adm": result.coverage_by_adm,
-        "access": result.access.reset_index(),
+        "access": None if result.access is None else result.access.reset_index(),
         "gaps": result.gaps,
         "proposals_by_sigungu": result.proposals_by_sigungu,
         "partitions": result.partitions,
     }
     written: dict[str, Any] = {}
     for name, table in tables.items():
+        if table is None:
+            continue
         path = folder / f"{name}.csv"
         table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         written[path.name] = path
