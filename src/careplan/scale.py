@@ -818,7 +818,7 @@ def _failure_message(
 
 
 class _Deferred:
-    """Client work done once, when the client would otherwise wait (see ``_map_partitions``)
+    """Client work done once, when the client would otherwise wait (see ``_run_jobs``)
     or, at the latest, when its value is first needed."""
 
     def __init__(self, func: Any, *args: Any) -> None:
