@@ -402,10 +402,14 @@ def test_region_on_one_sigungu_equals_run(scenarios, results, tmp_path):
 
 
 def test_region_without_points_writes_the_same_tables(scenarios, results, tmp_path):
-    """`--no-points`: the same 시군구 summary and coverage tables, no per-point access.csv."""
+    """`--no-points`: the same 시군구 summary and coverage tables; the points with their access come
+    from the workers' GeoParquet files instead of access.csv."""
     result = invoke("region", scenarios["A"], "--workers", "1", "--no-points", "--out", tmp_path, "-q")
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "access.csv").exists()
+    points = pd.concat([gpd.read_parquet(f) for f in (tmp_path / "points").glob("points-*.parquet")])
+    assert len(points) == len(results["A"].demand_points)
+    assert points["access"].sum() == pytest.approx(results["A"].access["access"].sum(), rel=1e-9)
     summary = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig").set_index("시군구")
     single = results["A"]
     assert summary.loc["가온구", "미충족 수요 (정원 기준)"] == pytest.approx(

@@ -7,6 +7,7 @@ import dataclasses
 import math
 import pickle
 import warnings
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -202,11 +203,18 @@ def test_siting_per_sigungu_and_summary(region, both):
 
 
 @pytest.fixture(scope="module")
-def tables_only(region, both, client):
+def tables_only(region, both, client, tmp_path_factory):
     mode, _, _ = both
     graph = region.graph if mode == "network" else None
+    folder = tmp_path_factory.mktemp("points")
+    (folder / "points-99999.parquet").write_text("from an earlier run")  # cleared, not read
     return scale.run_region(
-        region.scenario, region.inputs, graph=graph, client=client, per_point=False
+        region.scenario,
+        region.inputs,
+        graph=graph,
+        client=client,
+        per_point=False,
+        points_dir=folder,
     )
 
 
@@ -233,6 +241,30 @@ def test_a_tables_only_run_gives_the_same_tables(both, tables_only, tmp_path):
         assert getattr(tables_only, name) is None
     written = scale.write_region(tables_only, tmp_path)
     assert "access.csv" not in written and "summary.csv" in written
+
+
+def test_the_workers_write_every_point_with_its_results(region, both, tables_only):
+    """points_dir: each access task's GeoParquet file; together, every point once, with the
+    gathered run's rows, geometry and results."""
+    _, single, parted = both
+    files = tables_only.point_files
+    assert len(files) == len(set(tables_only.partitions["task"]))
+    assert sorted(p.name for p in Path(files[0]).parent.iterdir()) == sorted(Path(f).name for f in files)
+    layer = pd.concat([gpd.read_parquet(f) for f in files])
+    assert layer.crs == single.demand_points.crs
+    idx = single.demand_points.index
+    assert layer.index.is_unique and set(layer.index) == set(idx)
+    layer = layer.reindex(idx)
+    for col in ("zone_id", "adm_code"):
+        assert layer[col].equals(single.demand_points[col])
+    assert shapely.equals_exact(layer.geometry.array, single.demand_points.geometry.array, 0).all()
+    assert (layer["sigungu_code"] == parted.point_sigungu.reindex(idx)).all()
+    np.testing.assert_allclose(layer["access"], single.access["access"], rtol=1e-9)
+    np.testing.assert_allclose(layer["unmet_demand"], single.access["unmet_demand"], atol=1e-9)
+    key = (region.scenario.siting_slot, "all")
+    np.testing.assert_allclose(layer["walk_min"], single.coverage.nearest_min[key], rtol=1e-9)
+    assert (layer["covered"] == single.coverage.covered[key]).all()
+    assert 0 < layer["covered"].sum() < len(layer)
 
 
 def test_travel_times_need_the_points(region, threads):
@@ -618,7 +650,6 @@ def _region_run(region, client):
         prepared,
         scale.halo_radii(sc, network_mode=False),
         {},
-        keep_times=False,
         retries=0,
     )
 

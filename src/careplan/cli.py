@@ -175,8 +175,9 @@ def region(
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/<file name>-region).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Override the scenario's \\[data] dir.")] = None,
     points: Annotated[bool, typer.Option(
-        help="Gather every demand point's access score (access.csv). --no-points: region tables only; "
-             "the points stay on the workers, so the client stays small for a whole country.")] = True,
+        help="Gather every demand point's access score (access.csv). --no-points: the points stay on the "
+             "workers, which write them with their results to <out>/points/*.parquet (GeoParquet); "
+             "the client stays small for a whole country.")] = True,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -193,11 +194,12 @@ def region(
         sc = pipeline.load_scenario(scenario, data_dir=data_dir)
         inputs = pipeline.read_inputs(sc)
         graph = network.load_graph(sc.network, walk_speed_kmh=sc.walk_speed_kmh) if sc.network else None
+        out = out or Path("runs") / f"{scenario.stem}-region"
         with dask.config.set({"distributed.comm.timeouts.connect": "10s"}):
             result = scale.run_region(sc, inputs, graph=graph, n_workers=workers, scheduler=scheduler,
-                                      memory_limit=memory_limit, per_point=points, progress=quiet < 1)
-        written = scale.write_region(result, out or Path("runs") / f"{scenario.stem}-region",
-                                     admin_areas=inputs.admin_areas)
+                                      memory_limit=memory_limit, per_point=points,
+                                      points_dir=None if points else out / "points", progress=quiet < 1)
+        written = scale.write_region(result, out, admin_areas=inputs.admin_areas)
     except CareplanError as exc:
         _fail(exc, verbose)
     except OSError as exc:  # no scheduler at --scheduler, or a worker could not start

@@ -50,8 +50,9 @@ client mostly concatenates. The demand notes (``attrs["demand"]``) are a shared
 
 With ``per_point=False`` no demand point reaches the client at all: a demand task hands it
 only each point's coordinates and core 시군구 (to cut the access tasks), an access task only
-its sums, and the region tables are the same. With 2 workers on 2 cores the client shares a
-core with them, so this is also what lets 2 workers run close to twice as fast as 1.
+its sums (and, given a ``points_dir``, writes its core points with their results as
+GeoParquet), and the region tables are the same. With 2 workers on 2 cores the client shares
+a core with them, so this is also what lets 2 workers run close to twice as fast as 1.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -315,6 +317,15 @@ def _demand_task(
     return plain, caught, key, owner.fillna(-1).to_numpy(dtype=np.int64), xy
 
 
+@dataclass(frozen=True)
+class _Keep:
+    """What a region run keeps besides the region tables."""
+
+    points: bool = True  # every point's results, gathered to the client
+    times: bool = False  # the travel-time rows (needs ``points``)
+    points_dir: str | None = None  # folder the access tasks write their core points to
+
+
 def _demand_meta(result: tuple) -> tuple:
     """What the client needs of a demand result when the points stay on the workers: the
     warnings, each point's core 시군구 and its coordinates (not the rows, not the sort key)."""
@@ -358,6 +369,7 @@ class _PartitionOutput:
     method_label: str
     stats: list[dict]  # one row per 시군구 (task-wide sizes repeated)
     unsnapped: pd.Index  # core points too far from the walk network (empty in straight line)
+    points_file: str | None  # written by the task (_Keep.points_dir)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -465,8 +477,7 @@ def _analyse_partition(
     scenario: pipeline.Scenario,
     radii: HaloRadii,
     catalog: dict,
-    keep_times: bool,
-    per_point: bool,
+    keep: _Keep,
 ) -> _PartitionOutput:
     """Walk times, coverage, access and siting of a task's 시군구 (their cores) on their halo."""
     t0 = time.perf_counter()
@@ -485,8 +496,7 @@ def _analyse_partition(
         scenario,
         radii,
         catalog,
-        keep_times,
-        per_point,
+        keep,
     )
     for row in result.stats:
         row["seconds"] = time.perf_counter() - t0
@@ -502,8 +512,7 @@ def _analyse_core(
     scenario: pipeline.Scenario,
     radii: HaloRadii,
     catalog: dict,
-    keep_times: bool,
-    per_point: bool,
+    keep: _Keep,
 ) -> _PartitionOutput:
     facilities, sites = part.facilities, part.sites
     destinations = _destinations(facilities, sites)
@@ -560,7 +569,7 @@ def _analyse_core(
     with_code = core_points.assign(sigungu_code=part.core_owner)
     sums = {by: coverage.coverage_sums(cov, with_code, by=by) for by in _TABLE_KEYS}
     kept = None
-    if keep_times:
+    if keep.times:
         m = core_times.matrix.tocoo()
         kept = (m.row, m.col, m.data, core_times.destination_ids)
     task = {
@@ -582,9 +591,14 @@ def _analyse_core(
     # core rows in slice order: the client places them by position, so no ids travel back
     plain = (
         (_pack_nearest(cov.nearest_min), scores.reset_index(drop=True))
-        if per_point
+        if keep.points
         else (None, scores.iloc[:0])
     )
+    points_file = None
+    if keep.points_dir is not None:
+        points_file = _write_points(
+            keep.points_dir, codes, core_points, part.core_owner, scores, cov, scenario
+        )
     return _PartitionOutput(
         codes,
         plain[0],
@@ -600,7 +614,38 @@ def _analyse_core(
         core_times.method_label,
         stats,
         core_times.params.get("unsnapped_origins", pd.Index([])),
+        points_file,
     )
+
+
+def _write_points(
+    folder: str,
+    codes: tuple[str, ...],
+    core_points: gpd.GeoDataFrame,
+    owner: np.ndarray,
+    scores: pd.DataFrame,
+    cov: coverage.CoverageResult,
+    scenario: pipeline.Scenario,
+) -> str:
+    """A task's core points with their results as one GeoParquet file (``points-<시군구>.parquet``).
+
+    Columns: the demand point's, ``sigungu_code``, ``access`` and ``unmet_demand`` (as
+    ``access.csv``), and at ``scenario.siting_slot`` the minutes to the nearest eligible
+    facility (``walk_min``, NaN: none within the cut-off) and whether that is within
+    ``max_walk_min`` (``covered``).
+    """
+    key = (scenario.siting_slot, coverage.ALL_KINDS)
+    layer = core_points.assign(
+        sigungu_code=owner,
+        access=scores["access"].to_numpy(),
+        unmet_demand=scores["unmet_demand"].to_numpy(),
+        walk_min=cov.nearest_min[key].to_numpy(),
+        covered=cov.covered[key].to_numpy(),
+    )
+    layer.attrs = {}  # the demand notes are not metadata for the file
+    path = Path(folder) / f"points-{codes[0]}.parquet"
+    layer.to_parquet(path)
+    return str(path)
 
 
 def _summary_sums(
@@ -870,6 +915,7 @@ class RegionResult:
     times: network.TravelTimes | None  # only with keep_times=True
     distance_method: str
     seconds: dict[str, float]
+    point_files: list[str] = field(default_factory=list)  # with points_dir
 
 
 def run_region(
@@ -885,6 +931,7 @@ def run_region(
     retries: int = 2,
     keep_times: bool = False,
     per_point: bool = True,
+    points_dir: str | os.PathLike | None = None,
     progress: bool = False,
 ) -> RegionResult:
     """Run demand → walk times → coverage/access → siting partitioned by 시군구 on Dask.
@@ -919,6 +966,11 @@ def run_region(
         ``access``). False: only the region tables (summary, coverage tables, gaps, Gini,
         proposals); the points never travel to the client, whose work and memory then stay
         small whatever the region's size, and those four fields are None.
+    points_dir
+        Folder where each access task writes its core points with their results as
+        ``points-<시군구 code>.parquet`` (GeoParquet; see ``_write_points``), listed in
+        ``RegionResult.point_files``: the per-point layer of a ``per_point=False`` run, written
+        in parallel by the workers (on a real cluster, a folder they and you share).
     progress
         Show progress bars over the partitions.
 
@@ -967,9 +1019,8 @@ def run_region(
             (wgraph, sites, located),
             halo_radii(scenario, network_mode=graph is not None),
             catalog,
-            keep_times=keep_times,
             retries=retries,
-            per_point=per_point,
+            keep=_Keep(per_point, keep_times, _points_folder(points_dir)),
         )
         try:
             _run_jobs(dask_client, run, names, retries=retries, progress=progress)
@@ -989,6 +1040,17 @@ def run_region(
         seconds["total"],
     )
     return dataclasses.replace(result, seconds=seconds)
+
+
+def _points_folder(points_dir: str | os.PathLike | None) -> str | None:
+    """The folder for the workers' point files, made, without point files of an earlier run."""
+    if points_dir is None:
+        return None
+    folder = Path(points_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("points-*.parquet"):
+        old.unlink()
+    return str(folder)
 
 
 def _demand_owner_of_points(
@@ -1056,13 +1118,12 @@ class _RegionRun:
         radii: HaloRadii,
         catalog: dict,
         *,
-        keep_times: bool,
         retries: int,
-        per_point: bool = True,
+        keep: _Keep = _Keep(),
     ) -> None:
         self.client, self.scenario, self.inputs = client, scenario, inputs
         self.school_dem, self.radii, self.catalog = school_dem, radii, catalog
-        self.keep_times, self.retries, self.per_point = keep_times, retries, per_point
+        self.retries, self.keep = retries, keep
         self.wgraph, self.sites, self.located = prepared
         admin = inputs.admin_areas
         zone_owner, school_owner = owners
@@ -1172,7 +1233,7 @@ class _RegionRun:
         d = next(self._queue, None)
         if d is not None:
             task = self.demand_jobs[d]
-            fetch = None if self.per_point else _demand_meta  # the rows stay on the worker
+            fetch = None if self.keep.points else _demand_meta  # the rows stay on the worker
             return _Job("demand", task, d, _demand_task, self._demand_args(task), fetch)
         if not self._cut_ahead and not self._cut_next():
             return None
@@ -1269,14 +1330,7 @@ class _RegionRun:
             area=admin.iloc[np.sort(np.concatenate([self._area_rows.get(c, empty) for c in task]))],
         )
         crs = self.inputs.zones.crs
-        args = (
-            shared_graph,
-            self.scenario,
-            self.radii,
-            self.catalog,
-            self.keep_times,
-            self.per_point,
-        )
+        args = (shared_graph, self.scenario, self.radii, self.catalog, self.keep)
         return part, task, slices, crs, *args
 
     def _prepare_destinations(self) -> tuple:
@@ -1334,7 +1388,7 @@ class _RegionRun:
         if box is not None:  # access tasks cut from now on see where the points really are
             self.demand_box[d, :2] = np.fmin(self.demand_box[d, :2], box[:2])
             self.demand_box[d, 2:] = np.fmax(self.demand_box[d, 2:], box[2:])
-        geometry = shapely.points(xy) if self.per_point else None
+        geometry = shapely.points(xy) if self.keep.points else None
         self.pieces[d] = _DemandPiece(frame, key, xy, geometry, owner, by_job, box)
         if len(self.pieces) == len(self.demand_jobs):
             self.seconds["demand"] = time.perf_counter() - self._t0
@@ -1394,7 +1448,7 @@ class _RegionRun:
         """The region's points in single-process order (by 학구 in zones order, schools without
         학구 last, stable inside) and each demand task's rows' region positions."""
         _reissue(self.messages)
-        if not self.per_point:
+        if not self.keep.points:
             return
         pieces = [self.pieces[d] for d in range(len(self.demand_jobs))]
         empty = np.zeros(0, dtype=np.intp)
@@ -1422,7 +1476,7 @@ class _RegionRun:
 
     def _place_results(self) -> None:
         """Region positions of the finished access tasks' core rows, and their nearest times."""
-        if not self.per_point:
+        if not self.keep.points:
             self._unplaced.clear()
             return
         for i in self._unplaced:
@@ -1452,7 +1506,7 @@ class _RegionRun:
         if self.wgraph.value() is None:
             return
         unsnapped = np.concatenate([out.unsnapped for out in self.outputs.values()] or [[]])
-        if self.per_point:
+        if self.keep.points:
             ids = self.points.value().index
             far, n_points = ids[ids.isin(unsnapped)], len(ids)
         else:  # no region order without the points: by task
@@ -1609,26 +1663,27 @@ def _merge(
     )
     per_sigungu = pd.concat([out.by_sigungu for out in outputs.values()])
     summary = region_summary(scenario, run.inputs, per_sigungu, proposed, names, located=located)
-    points = run.points.value() if run.per_point else None
+    points = run.points.value() if run.keep.points else None
     return RegionResult(
         scenario=scenario,
         demand_points=points,
         point_sigungu=None
         if points is None
         else pd.Series(run.owner, index=points.index, name="sigungu_code"),
-        coverage=cov if run.per_point else None,
+        coverage=cov if run.keep.points else None,
         coverage_total=tables[None],
         coverage_by_zone=tables["zone_id"],
         coverage_by_adm=tables["adm_code"],
         coverage_by_sigungu=by_sigungu,
-        access=scores if run.per_point else None,
+        access=scores if run.keep.points else None,
         gaps=gaps,
         gini=gini,
         proposed=proposed,
         proposals_by_sigungu=proposals,
         summary=summary,
         partitions=partitions,
-        times=_merge_times(run, sites, cov) if run.keep_times else None,
+        times=_merge_times(run, sites, cov) if run.keep.times else None,
+        point_files=sorted(out.points_file for out in outputs.values() if out.points_file),
         distance_method=method,
         seconds={},
     )
@@ -1639,7 +1694,7 @@ def _per_point(run: _RegionRun) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     (0 rows each when the points stayed on the workers)."""
     outputs = run.outputs
     first = next(iter(outputs.values()))
-    if not run.per_point:
+    if not run.keep.points:
         empty = pd.DataFrame(columns=first.nearest_columns, dtype=float)
         return empty, empty.astype(bool), first.scores.iloc[:0]
     index = run.points.value().index
@@ -1857,10 +1912,9 @@ def write_region(
     ``coverage_total.csv``, ``coverage_by_zone.csv``, ``coverage_by_adm.csv``, ``access.csv``
     (not from a ``per_point=False`` run), ``gaps.csv``, ``proposals_by_sigungu.csv``, ``partitions.csv`` and ``region.gpkg`` with the
     layers ``sigungu_summary`` (시군구 polygons with the summary columns; needs the run's
-    ``admin_areas``) and ``proposed_sites`` (when sites were proposed). Returns file name → path.
+    ``admin_areas``) and ``proposed_sites`` (when sites were proposed). Returns file name → path,
+    plus ``points`` → the folder of the workers' point files when the run wrote them.
     """
-    from pathlib import Path
-
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
@@ -1884,6 +1938,8 @@ def write_region(
     layers = {"proposed_sites": result.proposed}
     if admin_areas is not None:
         layers["sigungu_summary"] = sigungu_summary_layer(result.summary, admin_areas)
+    if result.point_files:  # written by the workers (run_region's points_dir)
+        written["points"] = Path(result.point_files[0]).parent
     layers = {name: layer for name, layer in layers.items() if layer is not None}
     if layers:
         path = folder / "region.gpkg"
