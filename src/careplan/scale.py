@@ -356,7 +356,7 @@ class _PartitionOutput:
     codes: tuple[str, ...]
     nearest: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # CSR arrays of the non-NaN times
     nearest_columns: pd.MultiIndex  # (slot, kind)
-    scores: pd.DataFrame  # 0 rows with per_point=False (its columns and attrs still tell the method)
+    scores: pd.DataFrame  # 0 rows with per_point=False (columns and attrs still tell the method)
     equity: np.ndarray  # (2, n core rows): access score and weight, for the region's Gini
     by_sigungu: pd.DataFrame  # demand, covered and unmet demand of each of its 시군구 (summary)
     proposed: dict[str, gpd.GeoDataFrame | None]  # by 시군구
@@ -809,9 +809,7 @@ def _run_jobs(
             while True:
                 while len(futures) < in_flight and (job := run.next_job()) is not None:
                     key = f"careplan-{job.desc}-{job.task[0]}-{os.urandom(4).hex()}"
-                    held = client.submit(
-                        job.func, *job.args, retries=retries, pure=False, key=key
-                    )
+                    held = client.submit(job.func, *job.args, retries=retries, pure=False, key=key)
                     future = held
                     if job.fetch is not None:
                         future = client.submit(job.fetch, held, pure=False, key=f"{key}-fetch")
@@ -987,6 +985,30 @@ def run_region(
     if keep_times and not per_point:
         msg = "keep_times needs per_point=True: the travel-time rows are the demand points'"
         raise SettingsError(msg)
+    keep = _Keep(per_point, keep_times, _points_folder(points_dir))
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            cluster = (client, scheduler, n_workers, memory_limit)
+            return _run_region(scenario, inputs, graph, catalog, cluster, retries, keep, progress)
+    finally:
+        # the run's warnings (its tasks' ones re-issued once each) point at the caller's line
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=2)
+
+
+def _run_region(
+    scenario: pipeline.Scenario,
+    inputs: pipeline.Inputs,
+    graph: Any,
+    catalog: dict | None,
+    cluster: tuple,
+    retries: int,
+    keep: _Keep,
+    progress: bool,
+) -> RegionResult:
+    """:func:`run_region` once its settings are checked (it re-issues the warnings)."""
+    client, scheduler, n_workers, memory_limit = cluster
     catalog = catalog or get_catalog(scenario.catalog_overrides or None)
     _check_admin(inputs.admin_areas)
     seconds: dict[str, float] = {}
@@ -1020,7 +1042,7 @@ def run_region(
             halo_radii(scenario, network_mode=graph is not None),
             catalog,
             retries=retries,
-            keep=_Keep(per_point, keep_times, _points_folder(points_dir)),
+            keep=keep,
         )
         try:
             _run_jobs(dask_client, run, names, retries=retries, progress=progress)
