@@ -267,6 +267,15 @@ def test_the_workers_write_every_point_with_its_results(region, both, tables_onl
     assert 0 < layer["covered"].sum() < len(layer)
 
 
+def test_an_unwritable_points_dir_is_refused_before_the_run(region, threads, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SettingsError, match="cannot write the point files to .*file"):
+        scale.run_region(
+            region.scenario, region.inputs, client=threads, per_point=False, points_dir=blocker
+        )
+
+
 def test_travel_times_need_the_points(region, threads):
     with pytest.raises(SettingsError, match="keep_times needs per_point"):
         scale.run_region(

@@ -52,7 +52,8 @@ With ``per_point=False`` no demand point reaches the client at all: a demand tas
 only each point's coordinates and core 시군구 (to cut the access tasks), an access task only
 its sums (and, given a ``points_dir``, writes its core points with their results as
 GeoParquet), and the region tables are the same. With 2 workers on 2 cores the client shares
-a core with them, so this is also what lets 2 workers run close to twice as fast as 1.
+the cores with them, so this also leaves the workers more of the machine (see
+``benchmarks/results/scale.md``).
 """
 
 from __future__ import annotations
@@ -487,16 +488,7 @@ def _analyse_partition(
         core_xy = shapely.get_coordinates(points.geometry.array[core]).reshape(-1, 2)
         graph = shared_graph.around(core_xy, radii.graph_m)
     result, caught = _run_quietly(
-        _analyse_core,
-        part,
-        points,
-        core,
-        codes,
-        graph,
-        scenario,
-        radii,
-        catalog,
-        keep,
+        _analyse_core, part, points, core, codes, graph, scenario, radii, catalog, keep
     )
     for row in result.stats:
         row["seconds"] = time.perf_counter() - t0
@@ -586,10 +578,8 @@ def _analyse_core(
         for code in codes
     ]
     params = {k: v for k, v in core_times.params.items() if not k.startswith("unsnapped")}
-    weights = scores["children"] if "children" in scores else scores["demand"]
-    equity = np.vstack([scores["access"].fillna(0.0), weights.fillna(0.0)])
     # core rows in slice order: the client places them by position, so no ids travel back
-    plain = (
+    nearest, rows = (
         (_pack_nearest(cov.nearest_min), scores.reset_index(drop=True))
         if keep.points
         else (None, scores.iloc[:0])
@@ -601,10 +591,10 @@ def _analyse_core(
         )
     return _PartitionOutput(
         codes,
-        plain[0],
+        nearest,
         cov.nearest_min.columns,
-        plain[1],
-        equity,
+        rows,
+        np.vstack(pipeline._equity_inputs(scores)),  # the single process's Gini inputs
         _summary_sums(scenario, core_points, part.core_owner, cov, scores),
         proposed,
         sums,
@@ -1069,9 +1059,13 @@ def _points_folder(points_dir: str | os.PathLike | None) -> str | None:
     if points_dir is None:
         return None
     folder = Path(points_dir).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("points-*.parquet"):
-        old.unlink()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("points-*.parquet"):
+            old.unlink()
+    except OSError as err:
+        msg = f"cannot write the point files to {str(folder)!r}: {err}; choose another points_dir"
+        raise SettingsError(msg) from err
     return str(folder)
 
 
