@@ -606,7 +606,7 @@ class _Chain:
         assert held is future  # no fetch: the client gets the result itself
         self.results[job.task] = future.result()
         if job.desc == "demand":
-            self.queue.append(scale._Job("access", ("b",), 0, lambda x: x + 1, (future,)))
+            self.queue.append(scale._Job("access", ("b",), 0, lambda x: x + 1, (), (future,)))
 
 
 class _Fetching(_Chain):
@@ -616,9 +616,38 @@ class _Fetching(_Chain):
 
 def test_a_fetched_job_hands_the_client_what_it_fetches_and_keeps_the_result(threads):
     """A job with ``fetch``: the client is handed fetch(result); the result itself stays held."""
-    run = _Fetching(scale._Job("access", ("a",), 0, lambda n: list(range(n)), (5,), len))
+    run = _Fetching(scale._Job("access", ("a",), 0, lambda n: list(range(n)), (5,), fetch=len))
     scale._run_jobs(threads, run, {}, retries=0, progress=False)
     assert run.results == {("a",): (5, [0, 1, 2, 3, 4])}
+
+
+#: Times a _Revived was unpickled; module-level so the in-process workers and scheduler share it.
+UNPICKLED: list = []
+
+
+class _Revived:
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        return _revive, (self.value,)
+
+
+def _revive(value):
+    UNPICKLED.append(value)
+    return _Revived(value)
+
+
+def test_a_jobs_inputs_are_unpickled_only_on_the_worker():
+    """The scheduler, in the client's process, passes a job's inputs on as bytes: unpickling
+    them there (every GeoDataFrame from WKB) and pickling them again for the worker cost the
+    client's process more CPU than the tasks' own submission."""
+    UNPICKLED.clear()
+    run = _Chain(scale._Job("demand", ("a",), 0, lambda r: 2 * r.value, (_Revived(21),)))
+    with scale.local_client(1, memory_limit="1GiB") as client:
+        scale._run_jobs(client, run, {}, retries=0, progress=False)
+    assert run.results == {("a",): 42, ("b",): 43}
+    assert UNPICKLED == []  # the worker process unpickled it (else the task had failed)
 
 
 def test_jobs_become_ready_from_results_and_spare_work_runs_once(threads):

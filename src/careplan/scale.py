@@ -62,6 +62,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import pickle
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -472,13 +473,13 @@ def _halo_points(
 def _analyse_partition(
     part: _Partition,
     codes: tuple[str, ...],
-    slices: list,
     crs: Any,
-    shared_graph: _SharedGraph | None,
     scenario: pipeline.Scenario,
     radii: HaloRadii,
     catalog: dict,
     keep: _Keep,
+    slices: list,
+    shared_graph: _SharedGraph | None,
 ) -> _PartitionOutput:
     """Walk times, coverage, access and siting of a task's 시군구 (their cores) on their halo."""
     t0 = time.perf_counter()
@@ -758,9 +759,12 @@ def _in_flight(client: Any) -> int:
 
 @dataclass(frozen=True)
 class _Job:
-    """One Dask task of a region run: its phase, its 시군구, its index in the phase and its call.
+    """One Dask task of a region run: its phase, its 시군구, its index in the phase and its call,
+    ``func(*args, *deps)``.
 
-    With ``fetch``, the result stays on its worker and the client gets ``fetch(result)``.
+    ``args`` are plain inputs, pickled once on the client (see ``_run_packed``); ``deps`` are
+    Dask futures (or None), which the scheduler must see. With ``fetch``, the result stays on
+    its worker and the client gets ``fetch(result)``.
     """
 
     desc: str  # "demand" or "access"
@@ -768,7 +772,18 @@ class _Job:
     index: int
     func: Any
     args: tuple
+    deps: tuple = ()
     fetch: Any = None
+
+
+def _run_packed(func: Any, packed: bytes, *deps: Any) -> Any:
+    """Run a job's call on its worker from inputs the client pickled once.
+
+    Passed as bytes, the inputs cross the scheduler untouched; passed as objects, the
+    scheduler (in the client's process with a LocalCluster) unpickled every GeoDataFrame of
+    every task from WKB and pickled it again for the worker.
+    """
+    return func(*pickle.loads(packed), *deps)
 
 
 def _run_jobs(
@@ -799,7 +814,10 @@ def _run_jobs(
             while True:
                 while len(futures) < in_flight and (job := run.next_job()) is not None:
                     key = f"careplan-{job.desc}-{job.task[0]}-{os.urandom(4).hex()}"
-                    held = client.submit(job.func, *job.args, retries=retries, pure=False, key=key)
+                    packed = pickle.dumps(job.args, protocol=pickle.HIGHEST_PROTOCOL)
+                    held = client.submit(
+                        _run_packed, job.func, packed, *job.deps, retries=retries, pure=False, key=key
+                    )
                     future = held
                     if job.fetch is not None:
                         future = client.submit(job.fetch, held, pure=False, key=f"{key}-fetch")
@@ -1250,11 +1268,12 @@ class _RegionRun:
         if d is not None:
             task = self.demand_jobs[d]
             fetch = None if self.keep.points else _demand_meta  # the rows stay on the worker
-            return _Job("demand", task, d, _demand_task, self._demand_args(task), fetch)
+            return _Job("demand", task, d, _demand_task, self._demand_args(task), fetch=fetch)
         if not self._cut_ahead and not self._cut_next():
             return None
         i = next(iter(self._cut_ahead))
-        return _Job("access", self.access_jobs[i], i, _analyse_partition, self._cut_ahead.pop(i))
+        args, deps = self._cut_ahead.pop(i)
+        return _Job("access", self.access_jobs[i], i, _analyse_partition, args, deps)
 
     def spare_time(self) -> bool:
         """One piece of client work while no result is waiting (False: nothing to do now)."""
@@ -1309,9 +1328,9 @@ class _RegionRun:
         self._cut_ahead[i] = self._cut(i)
         return True
 
-    def _cut(self, i: int) -> tuple:
+    def _cut(self, i: int) -> tuple[tuple, tuple]:
         """An access task's inputs: its core's destinations and 행정동 here, its demand slices
-        submitted to the workers that hold the demand results."""
+        submitted to the workers that hold the demand results (the futures: its deps)."""
         facilities, sites, shared_graph, dest_index = self._destinations.value()
         task, reach = self.access_jobs[i], self._reach[i]
         empty = np.zeros(0, dtype=np.intp)
@@ -1345,9 +1364,8 @@ class _RegionRun:
             sites=sites.iloc[dest[dest >= n_fac] - n_fac],
             area=admin.iloc[np.sort(np.concatenate([self._area_rows.get(c, empty) for c in task]))],
         )
-        crs = self.inputs.zones.crs
-        args = (shared_graph, self.scenario, self.radii, self.catalog, self.keep)
-        return part, task, slices, crs, *args
+        args = (part, task, self.inputs.zones.crs, self.scenario, self.radii, self.catalog, self.keep)
+        return args, (slices, shared_graph)
 
     def _prepare_destinations(self) -> tuple:
         """Facilities, candidate sites, the walk graph on every worker, and an index of both."""
