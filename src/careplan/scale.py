@@ -815,9 +815,8 @@ def _run_jobs(
                 while len(futures) < in_flight and (job := run.next_job()) is not None:
                     key = f"careplan-{job.desc}-{job.task[0]}-{os.urandom(4).hex()}"
                     packed = pickle.dumps(job.args, protocol=pickle.HIGHEST_PROTOCOL)
-                    held = client.submit(
-                        _run_packed, job.func, packed, *job.deps, retries=retries, pure=False, key=key
-                    )
+                    call = (_run_packed, job.func, packed, *job.deps)
+                    held = client.submit(*call, retries=retries, pure=False, key=key)
                     future = held
                     if job.fetch is not None:
                         future = client.submit(job.fetch, held, pure=False, key=f"{key}-fetch")
@@ -1364,7 +1363,8 @@ class _RegionRun:
             sites=sites.iloc[dest[dest >= n_fac] - n_fac],
             area=admin.iloc[np.sort(np.concatenate([self._area_rows.get(c, empty) for c in task]))],
         )
-        args = (part, task, self.inputs.zones.crs, self.scenario, self.radii, self.catalog, self.keep)
+        crs = self.inputs.zones.crs
+        args = (part, task, crs, self.scenario, self.radii, self.catalog, self.keep)
         return args, (slices, shared_graph)
 
     def _prepare_destinations(self) -> tuple:
