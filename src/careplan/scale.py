@@ -40,6 +40,8 @@ box), plus its nearby destinations cut on the client (an x-sorted band and a KD-
 its cores). The walk graph goes once to every worker, which cuts each task's nodes there
 (memory: the whole graph on each worker, 31 MB pickled for 300k nodes and 546k streets).
 At most a few tasks per worker are in flight; the next is cut when a result comes back.
+A task's plain inputs travel as bytes pickled once by the client, which the scheduler passes
+on without unpickling them.
 The client's own work (the walk graph, candidate sites, the region's point table) is done
 while it waits for results. Demand tasks also return each point's sort key and core
 시군구; access tasks return their core rows without ids (the
