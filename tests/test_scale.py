@@ -621,7 +621,7 @@ def test_a_fetched_job_hands_the_client_what_it_fetches_and_keeps_the_result(thr
     assert run.results == {("a",): (5, [0, 1, 2, 3, 4])}
 
 
-#: Times a _Revived was unpickled; module-level so the in-process workers and scheduler share it.
+#: Values of the _Revived unpickled in this process (the client's, which also runs the scheduler).
 UNPICKLED: list = []
 
 
