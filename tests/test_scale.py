@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
 import pickle
+import socket
 import warnings
 from pathlib import Path
 
@@ -648,6 +650,19 @@ def test_a_jobs_inputs_are_unpickled_only_on_the_worker():
         scale._run_jobs(client, run, {}, retries=0, progress=False)
     assert run.results == {("a",): 42, ("b",): 43}
     assert UNPICKLED == []  # the worker process unpickled it (else the task had failed)
+
+
+def test_local_client_does_not_warn_when_the_dashboard_port_is_taken():
+    """Another Dask cluster (a notebook's) usually holds port 8787."""
+    with socket.socket() as taken:
+        with contextlib.suppress(OSError):  # already taken by something else: just as good
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with scale.local_client(1, memory_limit="1GiB") as client:
+                assert client.submit(sum, [1, 2]).result() == 3
+    assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
 
 
 def test_jobs_become_ready_from_results_and_spare_work_runs_once(threads):

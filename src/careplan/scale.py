@@ -722,6 +722,9 @@ def local_client(
             processes=True,
             memory_limit=memory_limit if memory_limit is not None else "auto",
             dashboard_address=None,
+            # the scheduler's HTTP routes on a free port: by default they take 8787 and warn when
+            # another Dask cluster (a notebook's, say) holds it
+            scheduler_kwargs={"dashboard_address": ":0"},
         )
     # results straight from the workers: by default a client outside the cluster gathers through
     # the scheduler, which here shares the client's process (a second copy of every result)
