@@ -21,7 +21,7 @@ import pyogrio
 import pytest
 from typer.testing import CliRunner
 
-from careplan import maps, pipeline, runfolder, sample
+from careplan import maps, network, pipeline, runfolder, sample
 from careplan._errors import SettingsError
 from careplan.cli import app
 from careplan.maps.compare import run_counts
@@ -419,6 +419,20 @@ def test_region_without_points_writes_the_same_tables(scenarios, results, tmp_pa
     expected = single.coverage_by_zone.sort_values(["zone_id", "slot", "kind"])
     got = by_zone.sort_values(["zone_id", "slot", "kind"])
     np.testing.assert_allclose(got["covered_demand"], expected["covered_demand"], rtol=1e-9)
+
+
+def test_network_saves_a_walk_graph_that_runs_load(tmp_path):
+    graphml = network.save_graph(
+        network.add_walk_minutes(network.synthetic_walk_graph(n_nodes_target=300, seed=1)), tmp_path / "walk.graphml"
+    )
+    res = invoke("network", graphml, tmp_path / "out" / "walk.npz")
+    assert res.exit_code == 0, res.output
+    expected = network.walk_graph(network.load_graph(graphml))
+    assert f"{expected.n_nodes:,} nodes, {expected.n_edges:,} edges" in res.output
+    loaded = network.load_graph(tmp_path / "out" / "walk.npz")
+    assert (loaded.adjacency != expected.adjacency).nnz == 0 and loaded.node_ids.equals(expected.node_ids)
+    bad = invoke("network", graphml, tmp_path / "walk.txt")
+    assert bad.exit_code == 2 and error_lines(bad) == ["오류 error: OUT must end in .npz, got 'walk.txt'"]
 
 
 def test_region_with_a_dead_scheduler_exits_2(scenarios):

@@ -138,6 +138,50 @@ def test_graphml_roundtrip(tmp_path, grid, wg):
     assert (loaded.adjacency != wg.adjacency).nnz == 0  # same nodes, order, and exact float lengths
 
 
+def test_walk_graph_file_roundtrip_and_speed(tmp_path, wg):
+    path = wg.save(tmp_path / "walk.npz")
+    back = N.load_graph(path)  # the default speed, as saved: the graph itself
+    assert isinstance(back, N.WalkGraph)
+    assert back.adjacency.nnz == wg.adjacency.nnz and (back.adjacency != wg.adjacency).nnz == 0
+    assert back.node_ids.equals(wg.node_ids) and back.node_ids.name == "node_id"
+    assert np.array_equal(back.x, wg.x) and np.array_equal(back.y, wg.y)
+    assert (back.crs, back.walk_speed_kmh, back.source) == (wg.crs, wg.walk_speed_kmh, wg.source)
+    # a scenario walking at 2 km/h: every edge takes twice the minutes
+    slow = N.load_graph(path, walk_speed_kmh=2.0)
+    assert np.array_equal(slow.adjacency.indices, wg.adjacency.indices)
+    np.testing.assert_allclose(slow.adjacency.data, 2 * wg.adjacency.data, rtol=1e-12)
+
+
+def test_walk_graph_file_keeps_text_node_ids(tmp_path):
+    g = N.WalkGraph.from_edges([0, 100, 200], [0, 0, 0], [[0, 1], [1, 2]], [100.0, 100.0],
+                               node_ids=["a", "b", "c"], source="test")
+    back = N.WalkGraph.load(g.save(tmp_path / "abc.npz"))
+    assert list(back.node_ids) == ["a", "b", "c"] and back.source == "test"
+    assert back.adjacency.toarray().tolist() == g.adjacency.toarray().tolist()
+
+
+def test_walk_graph_file_errors(tmp_path, wg):
+    with pytest.raises(SettingsError, match=r"saved as \.npz"):
+        wg.save(tmp_path / "walk.graphml")
+    np.savez(tmp_path / "other.npz", a=np.arange(3))
+    with pytest.raises(NetworkError, match="other.npz is not a careplan walk graph"):
+        N.load_graph(tmp_path / "other.npz")
+    whole = wg.save(tmp_path / "walk.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(NetworkError, match="could not read walk graph 'cut.npz'"):
+        N.load_graph(tmp_path / "cut.npz")
+    with np.load(tmp_path / "walk.npz") as f:
+        arrays = dict(f)
+    indices = arrays["indices"].copy()
+    indices[0] = wg.n_nodes + 5  # an edge to a node that does not exist
+    np.savez(tmp_path / "bad_index.npz", **dict(arrays, indices=indices))
+    with pytest.raises(NetworkError, match="could not read walk graph 'bad_index.npz'"):
+        N.load_graph(tmp_path / "bad_index.npz")
+    np.savez(tmp_path / "negative.npz", **dict(arrays, minutes=-arrays["minutes"]))
+    with pytest.raises(NetworkError, match="negative or not finite"):
+        N.load_graph(tmp_path / "negative.npz")
+
+
 # --------------------------------------------------------------------------- loaders and download
 
 

@@ -35,6 +35,7 @@ import logging
 import math
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ DEFAULT_MAX_SNAP_M = 250.0
 DEFAULT_MAX_CHUNK_BYTES = 256 * 2**20
 #: All metric work happens in Korea 2000 / Unified CS (docs/data-contract.md).
 NETWORK_CRS = "EPSG:5179"
+#: Tag of the files WalkGraph.save writes (bump when their arrays change).
+_WALK_GRAPH_FORMAT = "careplan-walk-graph-1"
 #: OSMnx download cache (relative to the working directory, like the CLI's data/cache).
 DEFAULT_CACHE_DIR = Path("data/cache/osmnx")
 
@@ -242,6 +245,58 @@ class WalkGraph:
         adjacency = sp.csr_matrix((w, (pair % n).astype(index_dtype), indptr), shape=(n, n))
         ids = pd.Index(np.arange(n) if node_ids is None else node_ids)
         return cls(adjacency, ids, x, y, str(crs), float(walk_speed_kmh), source)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the graph to ``path`` (``.npz``: plain numpy arrays, no pickle) and return it.
+
+        :func:`load_graph` reads it back in about a second, where a 시도's ``.osm.pbf`` or
+        ``.graphml`` takes minutes to parse and convert: read the OSM file once, save, and
+        point the scenario's ``network`` at the ``.npz``.
+        """
+        path = Path(path)
+        if path.suffix.lower() != ".npz":
+            msg = f"a walk graph is saved as .npz; got {path.name!r}"
+            raise SettingsError(msg)
+        ids = self.node_ids.to_numpy()
+        if ids.dtype.kind not in "iu":  # OSM ids are integers; anything else is kept as text
+            ids = ids.astype(str)
+        adjacency = self.adjacency.tocsr()
+        with path.open("wb") as f:
+            np.savez(
+                f, format=np.array(_WALK_GRAPH_FORMAT), indptr=adjacency.indptr,
+                indices=adjacency.indices, minutes=adjacency.data, node_ids=ids, x=self.x, y=self.y,
+                crs=np.array(self.crs), walk_speed_kmh=np.array(self.walk_speed_kmh),
+                source=np.array(self.source),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> WalkGraph:
+        """Read a graph written by :meth:`save`; a damaged or foreign file is a NetworkError."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "format" not in f.files or str(f["format"]) != _WALK_GRAPH_FORMAT:
+                    msg = f"{path.name} is not a careplan walk graph (WalkGraph.save writes one)"
+                    raise NetworkError(msg)
+                x, y = f["x"].astype(float), f["y"].astype(float)
+                n = len(x)
+                adjacency = sp.csr_matrix((f["minutes"], f["indices"], f["indptr"]), shape=(n, n))
+                adjacency.check_format(full_check=True)  # indices in range, indptr monotone
+                graph = cls(
+                    adjacency, pd.Index(f["node_ids"], name="node_id"), x, y, str(f["crs"]),
+                    float(f["walk_speed_kmh"]), str(f["source"]),
+                )
+        except NetworkError:
+            raise
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            msg = f"could not read walk graph {path.name!r}: {err}"
+            raise NetworkError(msg) from err
+        minutes = adjacency.data
+        if len(y) != n or len(graph.node_ids) != n or not np.all(np.isfinite(minutes) & (minutes >= 0)):
+            msg = f"{path.name}: node arrays of unequal length, or edge minutes that are negative or not finite; save it again"
+            raise NetworkError(msg)
+        return graph
 
     @classmethod
     def from_networkx(
@@ -417,10 +472,15 @@ def graph_from_place(
     return _prepared(G, f"OpenStreetMap (OSMnx walk, {place})", walk_speed_kmh)
 
 
-def load_graph(path: str | Path, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH) -> nx.MultiDiGraph:
+def load_graph(
+    path: str | Path, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_KMH
+) -> nx.MultiDiGraph | WalkGraph:
     """Load a walk network from a local file, projected to EPSG:5179 with ``walk_min``.
 
     Supported:
+
+    * a careplan walk graph ``.npz`` (:meth:`WalkGraph.save`), returned as a :class:`WalkGraph`
+      at ``walk_speed_kmh`` — the fast way to reuse a large network;
 
     * OSMnx ``.graphml``;
     * OSM XML ``.osm`` / ``.osm.xml`` / ``.xml`` (optionally ``.bz2``), read with
@@ -435,8 +495,10 @@ def load_graph(path: str | Path, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_K
     path = Path(path)
     name = path.name.lower()
     if not path.exists():
-        msg = f"walk network file {str(path)!r} does not exist; give the path of a .graphml, .osm or .osm.pbf file"
+        msg = f"walk network file {str(path)!r} does not exist; give the path of a .graphml, .osm, .osm.pbf or .npz file"
         raise NetworkError(msg)
+    if name.endswith(".npz"):
+        return walk_graph(WalkGraph.load(path), walk_speed_kmh=walk_speed_kmh)
     try:
         if name.endswith(".graphml"):
             G = ox.load_graphml(path)
@@ -445,7 +507,7 @@ def load_graph(path: str | Path, *, walk_speed_kmh: float = DEFAULT_WALK_SPEED_K
         elif name.endswith(".pbf"):
             G = _graph_from_pbf(path)
         else:
-            msg = f"unknown walk network file type {path.name!r}; expected .graphml, .osm, .osm.xml or .osm.pbf"
+            msg = f"unknown walk network file type {path.name!r}; expected .graphml, .osm, .osm.xml, .osm.pbf or .npz"
             raise NetworkError(msg)
     except NetworkError:
         raise
