@@ -218,8 +218,7 @@ def network_(
 ) -> None:
     """보행 네트워크 변환: read an OSM walk network once and save it as .npz for fast reuse.
 
-    Point a scenario's ``network`` at OUT: it loads in a second, where a 시도's .osm.pbf takes
-    minutes to parse on every run.
+    Point a scenario's `network` at OUT to skip parsing the OSM file on every run.
     """
     import time
 

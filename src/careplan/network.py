@@ -249,9 +249,9 @@ class WalkGraph:
     def save(self, path: str | Path) -> Path:
         """Write the graph to ``path`` (``.npz``: plain numpy arrays, no pickle) and return it.
 
-        :func:`load_graph` reads it back in about a second, where a 시도's ``.osm.pbf`` or
-        ``.graphml`` takes minutes to parse and convert: read the OSM file once, save, and
-        point the scenario's ``network`` at the ``.npz``.
+        :func:`load_graph` reads it back in a fraction of a second (0.01 s for 300k nodes),
+        where a 시도's ``.osm.pbf`` or ``.graphml`` takes minutes to parse and convert: read the
+        OSM file once, save, and point the scenario's ``network`` at the ``.npz``.
         """
         path = Path(path)
         if path.suffix.lower() != ".npz":
@@ -481,7 +481,6 @@ def load_graph(
 
     * a careplan walk graph ``.npz`` (:meth:`WalkGraph.save`), returned as a :class:`WalkGraph`
       at ``walk_speed_kmh`` — the fast way to reuse a large network;
-
     * OSMnx ``.graphml``;
     * OSM XML ``.osm`` / ``.osm.xml`` / ``.xml`` (optionally ``.bz2``), read with
       ``ox.graph_from_xml`` (all ways in the file, made bidirectional for walking) — meant for
