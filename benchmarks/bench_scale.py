@@ -88,11 +88,10 @@ def _single(args: argparse.Namespace, network: bool) -> dict:
 def _checked_numbers(result) -> dict:
     """Numbers every run is checked on: a single process's, a region run's (with or without
     its per-point results)."""
-    summary = getattr(result, "summary", None)
-    if callable(summary):  # pipeline.PlanResult: from its points
+    if not isinstance(result, scale.RegionResult):  # pipeline.PlanResult: from its points
         points, unmet = len(result.demand_points), result.access["unmet_demand"].sum()
     else:
-        total = summary.set_index("sigungu_code").loc[scale.TOTAL_LABEL]
+        total = result.summary.set_index("sigungu_code").loc[scale.TOTAL_LABEL]
         points, unmet = int(result.partitions["core_points"].sum()), total["unmet_demand"]
     return {
         "points": points,

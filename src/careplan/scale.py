@@ -1872,16 +1872,15 @@ def region_summary(
     admin = inputs.admin_areas
     fac_code, school_code = located if located is not None else _located(inputs)
     eligible = inputs.facilities[inputs.facilities["kind"].isin(coverage.default_kinds())]
-    per = per_sigungu
     codes = sorted(set(admin["sigungu_code"].astype(str)))
     table = pd.DataFrame(index=pd.Index(codes, name="sigungu_code"))
     table["sigungu"] = [names.get(c, c) for c in codes]
     table["schools"] = school_code.value_counts().reindex(codes).fillna(0).astype(int)
-    table["demand"] = per["demand"].reindex(codes).fillna(0.0)
+    table["demand"] = per_sigungu["demand"].reindex(codes).fillna(0.0)
     table["facilities"] = fac_code.value_counts().reindex(codes).fillna(0).astype(int)
     table["capacity"] = eligible["capacity"].groupby(fac_code).sum().reindex(codes).fillna(0.0)
-    table["covered_demand"] = per["covered"].reindex(codes).fillna(0.0)
-    table["unmet_demand"] = per["unmet"].reindex(codes).fillna(0.0)
+    table["covered_demand"] = per_sigungu["covered"].reindex(codes).fillna(0.0)
+    table["unmet_demand"] = per_sigungu["unmet"].reindex(codes).fillna(0.0)
     if proposed is not None:
         table["proposed_sites"] = (
             proposed.groupby("sigungu_code").size().reindex(codes).fillna(0).astype(int)
@@ -1949,10 +1948,11 @@ def write_region(
 
     Files: ``summary.csv`` (시군구별 요약, Korean headers), ``coverage_by_sigungu.csv``,
     ``coverage_total.csv``, ``coverage_by_zone.csv``, ``coverage_by_adm.csv``, ``access.csv``
-    (not from a ``per_point=False`` run), ``gaps.csv``, ``proposals_by_sigungu.csv``, ``partitions.csv`` and ``region.gpkg`` with the
-    layers ``sigungu_summary`` (시군구 polygons with the summary columns; needs the run's
-    ``admin_areas``) and ``proposed_sites`` (when sites were proposed). Returns file name → path,
-    plus ``points`` → the folder of the workers' point files when the run wrote them.
+    (not from a ``per_point=False`` run), ``gaps.csv``, ``proposals_by_sigungu.csv``,
+    ``partitions.csv`` and ``region.gpkg`` with the layers ``sigungu_summary`` (시군구 polygons
+    with the summary columns; needs the run's ``admin_areas``) and ``proposed_sites`` (when
+    sites were proposed). Returns file name → path, plus ``points`` → the folder of the
+    workers' point files when the run wrote them.
     """
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
