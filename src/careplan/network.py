@@ -249,7 +249,7 @@ class WalkGraph:
     def save(self, path: str | Path) -> Path:
         """Write the graph to ``path`` (``.npz``: plain numpy arrays, no pickle) and return it.
 
-        :func:`load_graph` reads it back in a fraction of a second (0.01 s for 300k nodes),
+        :func:`load_graph` reads it back in a fraction of a second (0.02 s for 300k nodes),
         where a 시도's ``.osm.pbf`` or ``.graphml`` takes minutes to parse and convert: read the
         OSM file once, save, and point the scenario's ``network`` at the ``.npz``.
         """
