@@ -1172,6 +1172,9 @@ def _mclp_core(
     res = _run_highs(
         lp, start=None, time_limit_s=left, mip_rel_gap=0.0, threads=threads, what="MCLP LP"
     )
+    # A valid upper bound even when the MIP stops before its root: the LP relaxation,
+    # or failing that all coverable weight.
+    lp_bound = res.objective if res.optimal else float(gw.sum())
     if res.optimal:
         stats["lp_bound"] = res.objective
         sub = _support_cover(
@@ -1236,13 +1239,16 @@ def _mclp_core(
         )
         x = res.x[: len(cols)] if res.x is not None else _cover_start(rg, rstart)[: len(cols)]
         red_chosen = cols[x > 0.5]
-        status, proven, bound = res.status, res.optimal, extra + res.bound
+        status, proven = res.status, res.optimal
+        # HiGHS reports an infinite dual bound when a limit stops it before the root LP.
+        bound = min(extra + res.bound, lp_bound) if np.isfinite(res.bound) else lp_bound
     found = np.concatenate([ones, red_chosen]).astype(np.int64)
     found_val = _cover_value(g, gw, list(found))
     if found_val < best_val:  # every solution better than the incumbent lies in the reduced space
         found, found_val = np.asarray(best, dtype=np.int64), best_val
-    bound = max(bound, found_val) if np.isfinite(bound) else bound
-    return np.sort(found), status, proven, (found_val if proven else bound), stats
+    if integral:  # the optimum is a whole number
+        bound = float(np.floor(bound + 1e-6))
+    return np.sort(found), status, proven, (found_val if proven else max(bound, found_val)), stats
 
 
 def mclp(
@@ -1341,8 +1347,8 @@ def mclp(
     selected = np.sort(selected)
     covered_mask = np.asarray(cov[:, selected].sum(axis=1)).ravel() > 0
     objective = float(w[covered_mask].sum())
-    if proven:
-        bound = objective
+    # The re-scored objective may differ from the core's sum by rounding; the bound stays above it.
+    bound = objective if proven else max(bound, objective)
     _, assign = _row_min(_cols(_filter(mat, mat.data <= service_radius), selected))
     logger.info(
         "MCLP: %d sites, covered weight %.6g (bound %.6g), %s",
