@@ -110,7 +110,7 @@ def compare(
     quiet: Quiet = 0,
 ) -> None:
     """Run two scenarios; print their 확인지표 side by side (B − A) and write the table and map to --out."""
-    from . import maps, pipeline, report
+    from . import _csv, maps, pipeline, report
 
     _setup_logging(verbose, quiet)
     try:
@@ -126,7 +126,7 @@ def compare(
         if out:
             out.mkdir(parents=True, exist_ok=True)
             csv_path = out / "compare_확인지표.csv"
-            table.to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+            _csv.write_csv(table, csv_path)
             m = maps.compare_map(*results, layout=layout, attributions=report.ATTRIBUTIONS)
             map_path = maps.save_compare_map(m, out / "compare_map.html")
     except CareplanError as exc:

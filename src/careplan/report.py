@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyogrio  # noqa: E402
 
+from ._csv import write_csv  # noqa: E402
 from ._errors import CareplanWarning  # noqa: E402
 from .candidates import GRID_SITE_TYPE  # noqa: E402
 from .catalog import KIND_LABELS  # noqa: E402
@@ -49,7 +50,7 @@ def write_outputs(result, out_dir: str | Path) -> Path:
     stage.mkdir(parents=True)
     _write_geopackage(result, stage / "careplan.gpkg")
     for name, table in _tables(result).items():
-        table.to_csv(stage / f"{name}.csv", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        write_csv(table, stage / f"{name}.csv")
     charts = _charts(result, stage)
     _write_maps(result, stage)
     markdown = report_markdown(result, charts)

@@ -82,6 +82,7 @@ from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
 from . import access, coverage, demand, network, pipeline
+from ._csv import write_csv
 from ._errors import CareplanError, CareplanWarning, SettingsError
 from .catalog import get_catalog
 from .io import zone_school_links
@@ -1972,7 +1973,7 @@ def write_region(
         if table is None:
             continue
         path = folder / f"{name}.csv"
-        table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        write_csv(table, path)
         written[path.name] = path
     layers = {"proposed_sites": result.proposed}
     if admin_areas is not None:
