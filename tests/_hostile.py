@@ -101,6 +101,7 @@ class Corpus:
     def __init__(self, marker: Path):
         self.all = payloads(marker)
         self._next = itertools.cycle(range(len(self.all)))
+        self.schools: list[str] = []  # the 초등학교 names, as written
 
     def take(self, *, encoding: str = "utf-8", spaceless: bool = False) -> str:
         while True:
@@ -145,6 +146,8 @@ def _schools(dst: Path, corpus: Corpus) -> None:
         used.add(norm(new))
         renamed[row[name_j]] = new
         row[name_j] = new
+        if row[schools.col("학교급구분")] == "초등학교":
+            corpus.schools.append(new)
     corpus.fill(schools, ["소재지도로명주소", "시도교육청명", "교육지원청명", "데이터기준일자",
                           "제공기관명", "설립형태", "본교분교구분"])
     # The lot address tells the 시군구: keep its 시·구 words in front of the payload.
