@@ -140,10 +140,25 @@ HOOKS = """window.__hostile = [];
 OPEN_ALL = """() => {
   const maps = Object.keys(window).filter(k => k.startsWith('map_') && window[k] instanceof L.Map)
     .map(k => window[k]);
-  const texts = n => [n.textContent, ...Array.from(n.querySelectorAll('*'), e => e.textContent)];
-  const popups = [], tooltips = [];
+  const popups = new Set(), tooltips = new Set();
+  const keep = (set, node) => {
+    set.add(node.textContent);
+    node.querySelectorAll('*').forEach(e => set.add(e.textContent));
+  };
+  // The tooltip a hover on this layer shows: its own, or the one of the group that bound it.
+  const tooltipOf = l => {
+    if (l.getTooltip && l.getTooltip()) { return l.getTooltip(); }
+    for (const parent of Object.values(l._eventParents || {})) {
+      const t = tooltipOf(parent);
+      if (t) { return t; }
+    }
+    return null;
+  };
+  // No auto-pan: 1,500 popups must not pan the map (and fetch tiles) 1,500 times.
+  L.Popup.prototype.options.autoPan = false;
   let layers = 0;
   for (const map of maps) {
+    map._fadeAnimated = false;  // closed popups and tooltips leave the DOM at once
     const leaves = [];
     map.eachLayer(l => { if (!(l instanceof L.LayerGroup) && !(l instanceof L.GridLayer)) leaves.push(l); });
     for (const l of leaves) {
@@ -153,13 +168,15 @@ OPEN_ALL = """() => {
       layers += 1;
       map.closePopup();
       l.fire('click', {latlng: at}, true);
-      if (map._popup && map.hasLayer(map._popup)) { popups.push(...texts(map._popup._contentNode)); }
+      if (map._popup && map.hasLayer(map._popup)) { keep(popups, map._popup._contentNode); }
       l.fire('mouseover', {latlng: at}, true);
-      document.querySelectorAll('.leaflet-tooltip').forEach(t => tooltips.push(...texts(t)));
+      const tip = tooltipOf(l);
+      if (tip && tip.isOpen()) { keep(tooltips, tip._contentNode); }
       l.fire('mouseout', {latlng: at}, true);
+      if (tip && tip.isOpen()) { map.closeTooltip(tip); }
     }
   }
-  return {maps: maps.length, layers, popups, tooltips};
+  return {maps: maps.length, layers, popups: [...popups], tooltips: [...tooltips]};
 }"""
 
 # Payload effects visible in the DOM: an element the markup would have created, a handler.
