@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from _hostile import build_corpus, norm
+from _hostile import AREA, build_corpus, norm
 
 from careplan.catalog import DEFAULT_CATALOG
 
@@ -140,10 +140,14 @@ HOOKS = """window.__hostile = [];
 OPEN_ALL = """() => {
   const maps = Object.keys(window).filter(k => k.startsWith('map_') && window[k] instanceof L.Map)
     .map(k => window[k]);
-  const popups = new Set(), tooltips = new Set();
+  const popups = new Set(), tooltips = new Set(), rows = new Set();
   const keep = (set, node) => {
     set.add(node.textContent);
     node.querySelectorAll('*').forEach(e => set.add(e.textContent));
+    node.querySelectorAll('tr').forEach(tr => {
+      const th = tr.querySelector('th'), td = tr.querySelector('td');
+      if (th && td) { rows.add(JSON.stringify([th.textContent, td.textContent])); }
+    });
   };
   // The tooltip a hover on this layer shows: its own, or the one of the group that bound it.
   const tooltipOf = l => {
@@ -176,7 +180,8 @@ OPEN_ALL = """() => {
       if (tip && tip.isOpen()) { map.closeTooltip(tip); }
     }
   }
-  return {maps: maps.length, layers, popups: [...popups], tooltips: [...tooltips]};
+  return {maps: maps.length, layers, popups: [...popups], tooltips: [...tooltips],
+          rows: [...rows].map(r => JSON.parse(r))};
 }"""
 
 # Payload effects visible in the DOM: an element the markup would have created, a handler.
@@ -297,6 +302,19 @@ def _payload_names(corpus) -> list[str]:
     return corpus["corpus"].all
 
 
+# Popup rows whose value is input text alone: names, and addresses (some keep the 시·구 prefix).
+NAME_LABELS = ("시설명", "학교명", "후보지", "학구", "행정동", "주소")
+
+
+def _literal_cells(seen, corpus) -> list[tuple[str, str]]:
+    """Popup name and address cells that are not exactly a payload (e.g. an evaluated one)."""
+    allowed = {norm(p) for p in _payload_names(corpus)}
+    allowed |= {norm(AREA + p) for p in _payload_names(corpus)}
+    cells = [(th, td) for th, td in seen["rows"] if th in NAME_LABELS]
+    assert len(cells) >= 20, cells
+    return [(th, td[:40]) for th, td in cells if norm(td) not in allowed]
+
+
 @pytest.mark.browser
 def test_planner_map_shows_every_payload_literally(browser, outputs, corpus):
     visit, toggled, seen = _exercise_folium(browser, outputs["run_dir"] / "planner_map.html")
@@ -304,6 +322,7 @@ def test_planner_map_shows_every_payload_literally(browser, outputs, corpus):
     shown = _shown(seen["popups"]) | _shown(seen["tooltips"])
     missing = [p[:40] for p in _payload_names(corpus) if norm(p) not in shown]
     assert missing == []  # each is a facility name: a popup cell holds exactly it
+    assert _literal_cells(seen, corpus) == []
     visit.assert_clean()
     visit.close()
 
@@ -315,6 +334,7 @@ def test_compare_map_shows_payloads_literally(browser, outputs, corpus):
     shown = _shown(seen["popups"]) | _shown(seen["tooltips"])
     hits = [p for p in _payload_names(corpus) if norm(p) in shown]
     assert len(hits) >= 5, shown
+    assert _literal_cells(seen, corpus) == []
     visit.assert_clean()
     visit.close()
 
@@ -324,6 +344,7 @@ def test_remade_planner_map_shows_title_and_payloads(browser, outputs, corpus):
     visit, _, seen = _exercise_folium(browser, outputs["map_dir"] / "planner_map.html")
     shown = _shown(seen["popups"]) | _shown(seen["tooltips"])
     assert [p[:40] for p in _payload_names(corpus) if norm(p) not in shown] == []
+    assert _literal_cells(seen, corpus) == []
     titles = visit.page.eval_on_selector_all("h1, title", "els => els.map(e => e.textContent)")
     assert norm(corpus["title"]) in _shown(titles)
     visit.assert_clean()
