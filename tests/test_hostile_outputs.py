@@ -19,8 +19,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from _hostile import AREA, build_corpus, norm
 
+from _hostile import AREA, build_corpus, norm
 from careplan.catalog import DEFAULT_CATALOG
 
 MARKER_NAME = "hostile_marker_must_not_exist"
@@ -33,7 +33,8 @@ def corpus(tmp_path_factory):
     marker = tmp_path_factory.mktemp("marker") / MARKER_NAME
     data = tmp_path_factory.mktemp("hostile_data")
     built, a, b = build_corpus(data, marker)
-    title = "제목 {{ 7*7 }} {# <script>alert(1)</script> {% for x in range(3) %}XYZ{% endfor %} ${alert(1)}"
+    title = ("제목 {{ 7*7 }} {# <script>alert(1)</script> "
+             "{% for x in range(3) %}XYZ{% endfor %} ${alert(1)}")
     return {"marker": marker, "corpus": built, "a": a, "b": b, "title": title}
 
 
@@ -76,7 +77,8 @@ def test_template_payload_never_runs_a_command(outputs, corpus):
 
 
 def _csv_files(outputs) -> list[Path]:
-    files = sorted(outputs["run_dir"].rglob("*.csv")) + sorted(outputs["compare_dir"].rglob("*.csv"))
+    files = [*sorted(outputs["run_dir"].rglob("*.csv")),
+             *sorted(outputs["compare_dir"].rglob("*.csv"))]
     assert len(files) >= 5, files
     return files
 
@@ -132,7 +134,9 @@ PLUGIN_STUB = """(function () { if (!window.L) { return; }
 
 HOOKS = """window.__hostile = [];
 ['alert', 'confirm', 'prompt', 'print'].forEach(function (name) {
-  window[name] = function () { window.__hostile.push(name + ':' + Array.from(arguments).join(',')); };
+  window[name] = function () {
+    window.__hostile.push(name + ':' + Array.from(arguments).join(','));
+  };
 });"""
 
 # Every popup and tooltip of every Leaflet map on the page, opened as a click and a hover
@@ -164,7 +168,9 @@ OPEN_ALL = """() => {
   for (const map of maps) {
     map._fadeAnimated = false;  // closed popups and tooltips leave the DOM at once
     const leaves = [];
-    map.eachLayer(l => { if (!(l instanceof L.LayerGroup) && !(l instanceof L.GridLayer)) leaves.push(l); });
+    map.eachLayer(l => {
+      if (!(l instanceof L.LayerGroup) && !(l instanceof L.GridLayer)) { leaves.push(l); }
+    });
     for (const l of leaves) {
       let at = l.getLatLng ? l.getLatLng() : null;
       if (!at && l.getBounds) { try { at = l.getBounds().getCenter(); } catch (e) { at = null; } }
@@ -219,7 +225,8 @@ def _serve(route) -> None:
         return route.continue_()
     name = url.rsplit("/", 1)[-1]
     for key, path in _LIBRARIES.items():
-        if name == key or (key in ("jquery", "d3") and name.startswith(key) and name.endswith(".js")):
+        versioned = key in ("jquery", "d3") and name.startswith(key) and name.endswith(".js")
+        if name == key or versioned:
             kind = "text/css" if name.endswith(".css") else "text/javascript"
             return route.fulfill(path=str(path), content_type=kind)
     if name.endswith(".js"):
@@ -356,7 +363,9 @@ def _shown_index(labels: list[str], text: str) -> int:
 
 
 def _cards(page) -> list[str]:
-    return page.eval_on_selector_all("#facility-list .card-name", "els => els.map(e => e.textContent)")
+    return page.eval_on_selector_all(
+        "#facility-list .card-name", "els => els.map(e => e.textContent)"
+    )
 
 
 def _exercise_public(browser, index: Path, corpus) -> Visit:
@@ -376,7 +385,9 @@ def _exercise_public(browser, index: Path, corpus) -> Visit:
     for i in range(buttons.count()):
         buttons.nth(i).click()
         popup = page.locator(".leaflet-popup-content").last
-        texts = popup.evaluate("n => [n.textContent, ...Array.from(n.querySelectorAll('*'), e => e.textContent)]")
+        texts = popup.evaluate(
+            "n => [n.textContent, ...Array.from(n.querySelectorAll('*'), e => e.textContent)]"
+        )
         assert norm(names[i]) in _shown(texts), names[i][:40]
     # Marker tooltips hold the facility name alone, as a text node.
     page.keyboard.press("Escape")
