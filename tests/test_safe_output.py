@@ -418,3 +418,16 @@ def test_report_html_escapes_and_builds_with_newline_image_name(hostile_run):
     h1 = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)
     assert html.unescape(h1) == result.scenario.name + " — 초등 돌봄 수요·접근성 분석 보고서"
     assert html.escape(texts[-2]) in page  # the "\n![" name, shown as text
+
+
+def test_report_with_a_newline_image_scenario_name(hostile_result, tmp_path):
+    result, _texts, _ = hostile_result
+    name = "가온구\n![x](chart_lorenz.png)\r\n# 제목 <b>"
+    named = dataclasses.replace(result, scenario=dataclasses.replace(result.scenario, name=name))
+    charts = report._charts(named, tmp_path)
+    text = report.report_markdown(named, charts)
+    heading = "# 가온구 \\!\\[x\\](chart_lorenz.png) \\# 제목 &lt;b&gt;"
+    assert text.splitlines()[0] == heading + " — 초등 돌봄 수요·접근성 분석 보고서"
+    page = report._report_html(named, charts)
+    assert page.count("<img ") == 2
+    assert f"<h1>{html.escape(name)} — 초등 돌봄 수요·접근성 분석 보고서</h1>" in page
