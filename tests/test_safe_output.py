@@ -431,3 +431,13 @@ def test_report_with_a_newline_image_scenario_name(hostile_result, tmp_path):
     page = report._report_html(named, charts)
     assert page.count("<img ") == 2
     assert f"<h1>{html.escape(name)} — 초등 돌봄 수요·접근성 분석 보고서</h1>" in page
+
+
+def test_md_text_and_list_lines():
+    assert report.md_text("area_id _x_ a*b* `c` $m$ ~s~ #h") == (
+        "area_id \\_x\\_ a\\*b\\* \\`c\\` \\$m\\$ \\~s\\~ \\#h"
+    )
+    assert report.md_text("l1\nl2\r\nl3\u2028l4\rl5") == "l1 l2 l3 l4 l5"
+    assert report._md_line(report.md_text("- x.csv")) == "\\- x.csv"
+    assert report._md_line(report.md_text("12. x")) == "12\\. x"
+    assert report._md_line(report.md_text("x-1")) == "x-1"

@@ -29,7 +29,7 @@ from ._errors import CareplanWarning  # noqa: E402
 from .candidates import GRID_SITE_TYPE  # noqa: E402
 from .catalog import KIND_LABELS  # noqa: E402
 
-__all__ = ["ATTRIBUTIONS", "compare", "report_markdown", "stable_ids", "write_outputs"]
+__all__ = ["ATTRIBUTIONS", "compare", "md_text", "report_markdown", "stable_ids", "write_outputs"]
 
 ATTRIBUTIONS = (
     "공공데이터포털 (data.go.kr) 전국초중등학교위치표준데이터·초등학교통학구역 — 한국교육시설안전원, 공공누리",
@@ -222,6 +222,7 @@ _LINE_BREAKS = re.compile("\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Punctuation that can start Markdown markup mid-line (links, images, emphasis, code, tables, math);
 # an ``_`` between two letters or digits cannot (CommonMark: intraword), so ``area_id`` stays readable.
 _MD_PUNCTUATION = re.compile(r"[\\`*\[\]|~!#$]|(?<![^\W_])_|_(?![^\W_])")
+_MD_LIST_START = re.compile(r"^(\s*\d*)([-+.)])")
 
 
 def md_text(value) -> str:
@@ -232,6 +233,12 @@ def md_text(value) -> str:
     """
     text = _LINE_BREAKS.sub(" ", str(value))
     return _MD_PUNCTUATION.sub(lambda hit: "\\" + hit.group(0), html.escape(text, quote=False))
+
+
+def _md_line(text: str) -> str:
+    """``text`` (escaped) made safe at the start of a line: a leading "-", "+" or "1." from a
+    data text would open a (nested) list."""
+    return _MD_LIST_START.sub(lambda hit: hit.group(1) + "\\" + hit.group(2), text, count=1)
 
 
 def _md_inline(pieces) -> str:
@@ -354,8 +361,8 @@ def _md_reports(result) -> list[str]:
     lines = []
     for report in result.reports:
         first, *rest = report.summary().split("\n")
-        lines.append(f"- {md_text(first)}")
-        lines += [f"  - {md_text(line.strip().removeprefix('- '))}" for line in rest if line.strip()]
+        lines.append(f"- {_md_line(md_text(first))}")
+        lines += [f"  - {_md_line(md_text(line.strip().removeprefix('- ')))}" for line in rest if line.strip()]
     return lines
 
 
@@ -370,7 +377,7 @@ def report_markdown(result, charts: dict[str, Path] | None = None) -> str:
         if kind == "h":
             lines.append("#" * block[1] + " " + _md_inline(block[2]))
         elif kind in {"p", "note", "li"}:
-            lines.append({"p": "", "note": "> ", "li": "- "}[kind] + _md_inline(block[1]))
+            lines.append({"p": "", "note": "> ", "li": "- "}[kind] + _md_line(_md_inline(block[1])))
         elif kind == "table":
             lines.append(_md_table(block[1], digits=block[2]))
         elif kind == "img":
