@@ -437,7 +437,9 @@ def test_formatting_helpers_give_korean_text():
 def test_escape_text_neutralises_html_and_js_template_syntax():
     assert escape_text(XSS_IMG) == "&lt;img src=x onerror=alert(1)&gt;"
     assert escape_text("`${x}`\\") == "&#96;&#36;&#123;x&#125;&#96;&#92;"
-    assert escape_text("{{ 7*7 }} {%x%} {#") == "&#123;&#123; 7*7 &#125;&#125; &#123;%x%&#125; &#123;#"
+    assert escape_text("{{ 7*7 }} {%x%} {#") == (
+        "&#123;&#123; 7*7 &#125;&#125; &#123;%x%&#125; &#123;#"
+    )
     assert escape_text("\"a\" & 'b'") == "&quot;a&quot; &amp; &#x27;b&#x27;"
     assert escape_text(None, missing="미공개") == "미공개"
     assert escape_text(NAN) == ""
