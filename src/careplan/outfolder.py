@@ -40,21 +40,8 @@ from typing import TypeVar
 
 from ._errors import SettingsError
 
-__all__ = [
-    "KINDS",
-    "MARKER",
-    "STAGING_MARKER",
-    "Staging",
-    "adopt",
-    "begin",
-    "check",
-    "discard",
-    "read_marker",
-    "replace_entries",
-    "side_stage",
-    "stage_inside",
-    "write",
-]
+__all__ = ["KINDS", "MARKER", "STAGING_MARKER", "Staging", "adopt", "begin", "check", "discard",
+           "read_marker", "replace_entries", "side_stage", "stage_inside", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +63,8 @@ def _safe_rel(path: object) -> bool:
     if not isinstance(path, str) or not path or "\\" in path or ":" in path or "\x00" in path:
         return False
     pure = PurePosixPath(path)
-    return (
-        not pure.is_absolute()
-        and pure.as_posix() == path
-        and ".." not in pure.parts
-        and path != "."
-    )
+    plain = pure.as_posix() == path and path != "."
+    return plain and not pure.is_absolute() and ".." not in pure.parts
 
 
 def _read_json(path: Path) -> dict | None:
@@ -98,25 +81,16 @@ def _read_json(path: Path) -> dict | None:
 
 def _lists_ok(data: dict) -> bool:
     files, folders = data.get("files"), data.get("folders")
-    return (
-        isinstance(files, list)
-        and isinstance(folders, list)
-        and all(_safe_rel(p) for p in files)
-        and all(_safe_rel(p) for p in folders)
-    )
+    if not (isinstance(files, list) and isinstance(folders, list)):
+        return False
+    return all(map(_safe_rel, files + folders))
 
 
 def read_marker(folder: str | os.PathLike) -> dict | None:
     """The ``.careplan.json`` of ``folder`` when it is a valid careplan output marker, else None."""
     data = _read_json(Path(folder) / MARKER)
-    if (
-        data is None
-        or data.get("format") != _FORMAT
-        or data.get("kind") not in KINDS
-        or not _lists_ok(data)
-    ):
-        return None
-    return data
+    ok = data is not None and data.get("format") == _FORMAT and data.get("kind") in KINDS
+    return data if ok and _lists_ok(data) else None
 
 
 def _read_staging(folder: Path) -> dict | None:
@@ -133,9 +107,14 @@ def _read_staging(folder: Path) -> dict | None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.write_text(
-        json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def _owner(role: str) -> dict:
+    """A staging marker's head: this process, so a later run can tell whether it still runs."""
+    host = socket.gethostname()
+    return {"format": _STAGING_FORMAT, "pid": os.getpid(), "host": host, "role": role}
 
 
 def _version() -> str:
@@ -171,9 +150,8 @@ def _alive(pid: int, host: object) -> bool:
     if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
         import ctypes
 
-        handle = ctypes.windll.kernel32.OpenProcess(
-            0x1000, False, pid
-        )  # PROCESS_QUERY_LIMITED_INFORMATION
+        query = 0x1000  # PROCESS_QUERY_LIMITED_INFORMATION
+        handle = ctypes.windll.kernel32.OpenProcess(query, False, pid)
         if handle:
             ctypes.windll.kernel32.CloseHandle(handle)
         return bool(handle)
@@ -206,7 +184,8 @@ def _signals_held() -> Iterator[None]:
     finally:
         _held.depth = 0
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            if handler is not None:  # None: not set from Python, nothing to restore
+                signal.signal(s, handler)
         if pending:
             signal.raise_signal(pending[0])
 
@@ -250,13 +229,12 @@ def check(out: str | os.PathLike, kind: str, *, force: bool = False) -> dict | N
         return None
     marker = read_marker(out)
     if marker is None:
-        shown = ", ".join(entries[:3]) + (
-            f" … ({len(entries)} entries)" if len(entries) > 3 else ""
-        )
+        more = f" … ({len(entries)} entries)" if len(entries) > 3 else ""
+        shown = ", ".join(entries[:3]) + more
         msg = (
             f"출력 폴더 {out}에 careplan이 쓰지 않은 파일이 있습니다: "
-            "the folder holds files careplan did not "
-            f"write ({shown}); choose a new or empty folder for --out"
+            f"the folder holds files careplan did not write ({shown}); "
+            "choose a new or empty folder for --out"
         )
         raise SettingsError(msg)
     if force or (kind == "demo" and marker["kind"] == "demo"):
@@ -334,30 +312,19 @@ def _new_stage(path: Path, target: Path) -> Path:
         if data is None:
             msg = (
                 f"{path} exists and is not a careplan staging folder (no {STAGING_MARKER}); "
-                "move or rename it, "
-                "then run again"
+                "move or rename it, then run again"
             )
             raise SettingsError(msg)
         if data["pid"] != os.getpid() and _alive(data["pid"], data.get("host")):
             msg = (
                 f"another careplan process (pid {data['pid']}) is writing {target}; "
-                "wait for it to finish "
-                "or choose another folder for --out"
+                "wait for it to finish or choose another folder for --out"
             )
             raise SettingsError(msg)
         _discard(path, data)
     try:
         path.mkdir()
-        _write_json(
-            path / STAGING_MARKER,
-            {
-                "format": _STAGING_FORMAT,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "role": "stage",
-                "target": target.name,
-            },
-        )
+        _write_json(path / STAGING_MARKER, {**_owner("stage"), "target": target.name})
     except OSError as err:
         msg = f"cannot write into {path.parent} ({err.strerror}); choose a folder you can write to"
         raise SettingsError(msg) from err
@@ -398,41 +365,40 @@ class Staging:
     kind: str
     force: bool
     path: Path
+    committed: bool = False
 
     def commit(self) -> Path:
         """Write the marker and swap the staged folder in at :attr:`out`."""
-        (self.path / STAGING_MARKER).unlink()
         files, folders = _walk(self.path)
-        _write_json(
-            self.path / MARKER,
-            {
-                "format": _FORMAT,
-                "kind": self.kind,
-                "careplan": _version(),
-                "files": [f for f in files if f != MARKER],
-                "folders": folders,
-            },
-        )
-        old = check(
-            self.out, self.kind, force=self.force
-        )  # again: the folder may have changed meanwhile
-        if old is None:
-            with _signals_held():
-                if self.out.is_dir():
-                    try:
-                        self.out.rmdir()
-                    except OSError as err:
-                        msg = f"output folder {self.out} is no longer empty; choose another one"
-                        raise SettingsError(msg) from err
-                os.replace(self.path, self.out)
-        else:
-            extra = _keepers(self.path, self.out, old["files"], old["folders"])
-            _swap(self.path, self.out, old["files"], old["folders"], extra)
+        files = [f for f in files if f not in {MARKER, STAGING_MARKER}]
+        head = {"format": _FORMAT, "kind": self.kind, "careplan": _version()}
+        _write_json(self.path / MARKER, {**head, "files": files, "folders": folders})
+        old = check(self.out, self.kind, force=self.force)  # again: it may have changed meanwhile
+        extra = _keepers(self.path, self.out, old["files"], old["folders"]) if old else []
+        with _signals_held():
+            (self.path / STAGING_MARKER).unlink()
+            self.committed = True  # from here the staging folder is the output (or holds it)
+            if old is not None:
+                try:
+                    _swap(self.path, self.out, old["files"], old["folders"], extra)
+                except BaseException:
+                    self.committed = not self.path.exists()  # not swapped in: still staging
+                    raise
+                return self.out
+            if self.out.is_dir():
+                try:
+                    self.out.rmdir()
+                except OSError as err:
+                    self.committed = False
+                    msg = f"output folder {self.out} is no longer empty; choose another one"
+                    raise SettingsError(msg) from err
+            os.replace(self.path, self.out)
         return self.out
 
     def discard(self) -> None:
-        """Remove the staging folder (nothing in it is the user's)."""
-        discard(self.path)
+        """Remove the staging folder unless committed (nothing in it is the user's)."""
+        if not self.committed:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _parent(out: Path) -> None:
@@ -440,9 +406,7 @@ def _parent(out: Path) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        msg = (
-            f"cannot make {out.parent} ({err.strerror}); choose a folder you can write to for --out"
-        )
+        msg = f"cannot make {out.parent} ({err.strerror}); choose a folder you can write to"
         raise SettingsError(msg) from err
     _clean_stale(out.parent)
 
@@ -455,9 +419,7 @@ def begin(out: str | os.PathLike, kind: str, *, force: bool = False) -> Staging:
     return Staging(out, kind, force, _new_stage(out.parent / f".{out.name}.partial", out))
 
 
-def write(
-    out: str | os.PathLike, kind: str, fill: Callable[[Path], T], *, force: bool = False
-) -> T:
+def write(out: str | os.PathLike, kind: str, fill: Callable[[Path], T], *, force=False) -> T:
     """Stage ``out``, let ``fill(stage)`` write the outputs, then swap them in; on any error or
     interrupt the staging folder is removed and ``out`` is left as it was; ``fill``'s value."""
     staging = begin(out, kind, force=force)
@@ -485,9 +447,7 @@ def _clashes(new: Path, rel: str) -> bool:
     """Whether moving the user's ``rel`` into ``new`` would meet a careplan output."""
     path = new / rel
     parents = [p for p in path.relative_to(new).parents if p != Path(".")]
-    return os.path.lexists(path) or any(
-        (new / p).exists() and not (new / p).is_dir() for p in parents
-    )
+    return os.path.lexists(path) or any((new / p).is_file() for p in parents)
 
 
 def _keepers(new: Path, target: Path, files: list[str], folders: list[str]) -> list[str]:
@@ -497,8 +457,7 @@ def _keepers(new: Path, target: Path, files: list[str], folders: list[str]) -> l
     if clash:
         msg = (
             f"cannot replace {target}: your {', '.join(clash[:5])} there has the name of a new "
-            "careplan "
-            "output; move or rename it, then run again"
+            "careplan output; move or rename it, then run again"
         )
         raise SettingsError(msg)
     trash = target.with_name(f".{target.name}.old")
@@ -522,17 +481,8 @@ def _swap(new: Path, target: Path, files: list[str], folders: list[str], extra: 
         except BaseException:
             os.replace(trash, target)
             raise
-        _write_json(
-            trash / STAGING_MARKER,
-            {
-                "format": _STAGING_FORMAT,
-                "pid": os.getpid(),
-                "role": "trash",
-                "host": socket.gethostname(),
-                "files": [*files, MARKER],
-                "folders": folders,
-            },
-        )
+        listing = {"files": [*files, MARKER], "folders": folders}
+        _write_json(trash / STAGING_MARKER, {**_owner("trash"), **listing})
         failed = []
         for rel in extra:
             dest = target / rel
@@ -541,6 +491,11 @@ def _swap(new: Path, target: Path, files: list[str], folders: list[str], extra: 
                 os.replace(trash / rel, dest)
             except OSError:
                 failed.append(rel)
+                continue
+            for parent in (trash / rel).parents:  # the user's folders it leaves empty
+                if parent == trash or any(parent.iterdir()):
+                    break
+                parent.rmdir()
     if extra:
         logger.info("kept %d file(s) you added to %s: %s", len(extra), target, ", ".join(extra[:5]))
     _discard(trash)
@@ -580,8 +535,7 @@ def replace_entries(
         if name not in listed or target.is_symlink() or target.is_dir() != is_dir:
             msg = (
                 f"{target} was not written by careplan (its {MARKER} does not list it); "
-                "move it away or "
-                "write the maps into a new folder with --out"
+                "move it away or write the maps into a new folder with --out"
             )
             raise SettingsError(msg)
         if is_dir:

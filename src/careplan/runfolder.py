@@ -247,6 +247,9 @@ def remake_maps(
             staging.commit()
         written = [out / n if n.endswith(".html") else out / n / "index.html" for n in names]
     finally:
-        outfolder.discard(stage)
+        if staging is None:
+            outfolder.discard(stage)
+        else:
+            staging.discard()
     logger.info("re-made %d map(s) of %s in %s", len(written), run.path, out)
     return written
