@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -247,24 +248,12 @@ def test_a_killed_runs_staging_is_removed_by_the_next_run_and_look_alikes_stay(t
     look_alike = tmp_path / ".x.partial"  # a folder that looks like staging, without the marker
     look_alike.mkdir()
     (look_alike / "data.csv").write_text("mine", encoding="utf-8")
-    live = tmp_path / ".busy.partial"  # staging of a process that still runs (this one)
-    live.mkdir()
-    (live / outfolder.STAGING_MARKER).write_text(
-        json.dumps(
-            {
-                "format": "careplan-staging-1",
-                "pid": os.getppid(),
-                "host": __import__("socket").gethostname(),
-                "role": "stage",
-            }
-        ),
-        encoding="utf-8",
-    )
+    staging_marker(tmp_path / ".busy.partial", os.getppid(), role="stage")  # its process runs
     res = invoke("demo", "--out", tmp_path / "again", "-q")
     assert res.exit_code == 0, res.output
     assert not stage.exists()
     assert (look_alike / "data.csv").read_text(encoding="utf-8") == "mine"
-    assert live.is_dir()
+    assert (tmp_path / ".busy.partial" / outfolder.STAGING_MARKER).is_file()
     assert hidden(tmp_path) == [".busy.partial", ".x.partial"]
 
 
@@ -407,3 +396,34 @@ def test_write_region_leaves_a_callers_own_points_dir_where_it_is(tmp_path):
     written = scale.write_region(region_result([str(own / "points-11530.parquet")]), tmp_path / "r")
     assert written["points"] == own and (own / "points-11530.parquet").is_file()
     assert not (tmp_path / "r" / "points").exists()
+
+
+def dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def staging_marker(folder: Path, pid: int, **extra) -> None:
+    folder.mkdir()
+    head = {"format": "careplan-staging-1", "pid": pid, "host": socket.gethostname()}
+    (folder / outfolder.STAGING_MARKER).write_text(json.dumps({**head, **extra}), encoding="utf-8")
+
+
+def test_map_in_place_removes_a_killed_maps_staging(run_dir, tmp_path):
+    out = copy_run(run_dir, tmp_path / "run")
+    staging_marker(out / ".maps.partial", dead_pid(), role="stage")
+    (out / ".maps.partial" / "planner_map.html").write_text("half", encoding="utf-8")
+    assert invoke("map", out, "--planner").exit_code == 0
+    assert hidden(out) == [outfolder.MARKER]
+
+
+def test_an_unfinished_swaps_old_folder_loses_only_careplans_files(result, tmp_path):
+    """SIGKILL between the swap and moving the user's files: the next write deletes only what the
+    old folder's staging marker lists as careplan's; the user's file stays where it is."""
+    old = tmp_path / ".prev.old"
+    staging_marker(old, dead_pid(), role="trash", files=["report.md", ".careplan.json"], folders=[])
+    (old / "report.md").write_text("old report", encoding="utf-8")
+    (old / "mine.txt").write_text("mine", encoding="utf-8")
+    report.write_outputs(result, tmp_path / "next")
+    assert sorted(p.name for p in old.iterdir()) == ["mine.txt"]
