@@ -114,6 +114,14 @@ class FacilityEntry(FileRef):
     kind: Text | None = Field(None, description="Catalog kind of every row (default: told by the file).")
     mapping: dict[str, Text] = Field(default_factory=dict, description="canonical column = file column")
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str | None, info: ValidationInfo) -> str | None:
+        catalog = _catalog_of(info)
+        if kind is not None and catalog is not None and kind not in catalog:
+            raise ValueError(f"알 수 없는 유형 (unknown kind); {_choices(kind, catalog)}")
+        return kind
+
 
 FacilityItem = Annotated[FacilityEntry, BeforeValidator(_file_ref,
                                                         json_schema_input_type=Text | FacilityEntry)]
@@ -162,7 +170,8 @@ class AnalysisSection(_Table):
                                   description="Network / straight-line distance, used without a network.")
     cell_m: Number = Field(100.0, ge=1, le=10_000, description="Demand grid cell (m); see docs/scenario.md.")
     grade_rates: list[Share] = Field(default_factory=lambda: [DEFAULT_GRADE_RATES[g] for g in range(1, 7)],
-                                     description="Share of pupils needing care, grades 1–6.")
+                                     description="Share of pupils needing care, grades 1–6.",
+                                     json_schema_extra={"minItems": 6, "maxItems": 6})
     access_method: Literal[ACCESS_METHODS] = "2sfca"  # type: ignore[valid-type]
     slots: list[SlotSpec] = Field(default_factory=_default_slots, min_length=1)
 
@@ -170,7 +179,7 @@ class AnalysisSection(_Table):
     @classmethod
     def _six_rates(cls, rates: list[float]) -> list[float]:
         if len(rates) != 6:
-            msg = f"학년별 6개 값 필요, {len(rates)}개 받음 (expected 6 values, grades 1–6, got {len(rates)})"
+            msg = "학년별 6개 값 필요 (expected 6 values, grades 1–6)"
             raise ValueError(msg)
         return rates
 
@@ -195,6 +204,20 @@ class SitingSection(_Table):
     min_distance_m: Number = Field(0.0, ge=0, le=10_000)
     capacitated: bool = False
     time_limit_s: Number = Field(60.0, gt=0, le=86_400)
+
+    @field_validator("kinds")
+    @classmethod
+    def _sitable(cls, kinds: list[str], info: ValidationInfo) -> list[str]:
+        catalog = _catalog_of(info)
+        if catalog is None:
+            return kinds
+        can = sitable_kinds(catalog)
+        items = [((i,), ("입지 계획할 수 없는 유형 (a kind that cannot be sited)" if kind in catalog else
+                         "알 수 없는 유형 (unknown kind)") + f": {kind}; {_choices(kind, can)}")
+                 for i, kind in enumerate(kinds) if kind not in can]
+        if items:
+            raise Problem(*items)
+        return kinds
 
 
 Hours = Annotated[list[Annotated[str, Field(description='"HH:MM"')]],
@@ -255,12 +278,8 @@ def catalog_overrides(catalog: Mapping[str, KindOverride]) -> dict[str, dict[str
     return out
 
 
-class _Settings(_Table):
-    """The settings a :class:`careplan.pipeline.Scenario` checks itself (no files)."""
-
+class _CatalogSection(_Table):
     catalog: dict[Text, KindOverride] = Field(default_factory=dict, description="[catalog.<kind>] overrides.")
-    analysis: AnalysisSection = Field(default_factory=AnalysisSection)
-    siting: SitingSection = Field(default_factory=SitingSection)
 
     @field_validator("catalog")
     @classmethod
@@ -280,24 +299,20 @@ class _Settings(_Table):
             raise Problem(((), str(exc))) from None
         return catalog
 
+
+class _Settings(_CatalogSection):
+    """The settings a :class:`careplan.pipeline.Scenario` checks itself (no files)."""
+
+    analysis: AnalysisSection = Field(default_factory=AnalysisSection)
+    siting: SitingSection = Field(default_factory=SitingSection)
+
     @field_validator("siting")
     @classmethod
-    def _siting_kinds_and_slot(cls, siting: SitingSection, info: ValidationInfo) -> SitingSection:
-        items = []
-        catalog = _catalog_of(info)
-        if catalog is not None:
-            can = sitable_kinds(catalog)
-            for i, kind in enumerate(siting.kinds):
-                if kind not in can:
-                    what = "입지 계획할 수 없는 유형 (a kind that cannot be sited)" if kind in catalog else \
-                        "알 수 없는 유형 (unknown kind)"
-                    items.append((("kinds", i), f"{what}: {kind}; {_choices(kind, can)}"))
+    def _slot_among_slots(cls, siting: SitingSection, info: ValidationInfo) -> SitingSection:
         analysis = info.data.get("analysis")
         if analysis is not None and siting.slot not in (names := [s.name for s in analysis.slots]):
-            items.append((("slot",), f"[analysis] slots에 없는 시간대 (not one of the slots): {siting.slot}; "
-                                     f"{_choices(siting.slot, names)}"))
-        if items:
-            raise Problem(*items)
+            raise Problem((("slot",), f"[analysis] slots에 없는 시간대 (not one of the slots): {siting.slot}; "
+                                      f"{_choices(siting.slot, names)}"))
         return siting
 
 
@@ -310,17 +325,6 @@ class ScenarioSpec(_Settings):
     name: Text | None = Field(None, description="Title of the run (default: the file name).")
     data: DataSection
 
-    @field_validator("data")
-    @classmethod
-    def _facility_kinds(cls, data: DataSection, info: ValidationInfo) -> DataSection:
-        catalog = _catalog_of(info)
-        items = [(("facilities", i, "kind"), f"알 수 없는 유형 (unknown kind): {f.kind}; {_choices(f.kind, catalog)}")
-                 for i, f in enumerate(data.facilities)
-                 if catalog is not None and f.kind is not None and f.kind not in catalog]
-        if items:
-            raise Problem(*items)
-        return data
-
 
 def sitable_kinds(catalog: Mapping[str, CareKind]) -> list[str]:
     """Kinds a new centre can be planned for: they serve 초등 grades within a walk catchment."""
@@ -328,11 +332,17 @@ def sitable_kinds(catalog: Mapping[str, CareKind]) -> list[str]:
 
 
 def _catalog_of(info: ValidationInfo) -> Mapping[str, CareKind] | None:
-    if info.context and "catalog" in info.context:
-        return info.context["catalog"]
-    if "catalog" not in info.data:  # [catalog] itself is wrong: its kinds are unknown
-        return None
-    return get_catalog(catalog_overrides(info.data["catalog"]))
+    """The catalog kinds are checked against (None: unknown, as ``[catalog]`` itself is wrong)."""
+    return (info.context or {}).get("catalog")
+
+
+def _document_catalog(doc: Mapping[str, Any]) -> dict[str, CareKind] | None:
+    """The built-in catalog with the document's ``[catalog]``, or None when that section is invalid."""
+    try:
+        section = _CatalogSection.model_validate({"catalog": doc.get("catalog", {})})
+    except ValidationError:
+        return None  # reported by the full validation
+    return get_catalog(catalog_overrides(section.catalog))
 
 
 def _near(word: str, choices) -> str | None:
@@ -356,7 +366,7 @@ def _did_you_mean(near: str | None, end: str = "") -> str:
 def validate(doc: Mapping[str, Any], *, source: str = "scenario") -> ScenarioSpec:
     """Validate a parsed scenario document; every problem in one :class:`SettingsError`."""
     try:
-        return ScenarioSpec.model_validate(doc)
+        return ScenarioSpec.model_validate(doc, context={"catalog": _document_catalog(doc)})
     except ValidationError as exc:
         raise settings_error(exc, source=source) from None
 
@@ -486,7 +496,7 @@ def _expected(err: dict, loc: tuple) -> str:
         return f"다음 중 하나 (one of): {options}" + ("; " + _did_you_mean(near) if near else "")
     bounds = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
     if kind in bounds:
-        limit = next(iter(ctx.values()))
+        limit = f"{next(iter(ctx.values())):g}"
         return f"{bounds[kind]} {limit} 인 숫자 (a number {bounds[kind]} {limit})"
     if kind in {"too_short", "too_long"}:
         size = ctx.get("min_length", ctx.get("max_length"))
