@@ -105,7 +105,8 @@ def test_facility_entries_need_a_path_and_a_known_kind(tmp_path):
             '[data] facilities = "kium_centers.csv" (문자열 string) — 필요 (expected): 배열')
     empty = TEXT.split("facilities = [")[0] + "facilities = []\n[analysis]\n"
     (tmp_path / "empty.toml").write_text(empty, encoding="utf-8")
-    refused(tmp_path / "empty.toml", tmp_path, "[data] facilities = [] (배열 array) — 필요 (expected): 항목 1개 이상")
+    refused(tmp_path / "empty.toml", tmp_path,
+            "[data] facilities = [] (배열 array) — 필요 (expected): 항목 1개 이상 (at least 1 entries)")
 
 
 def test_siting_kinds_must_be_sitable_catalog_kinds_including_new_ones(tmp_path):
@@ -154,8 +155,9 @@ def test_files_must_exist_and_be_regular(tmp_path):
     path = write(tmp_path, ('"schools.csv"', f'"{(tmp_path / "none.csv").as_posix()}"'),
                  ('"students.csv"', f'"{(tmp_path / "folder.csv").as_posix()}"'),
                  ('"kium_centers.csv"', f'"{fifo.as_posix()}"'),
-                 ('"school_zones.geojson"', f'"{tmp_path.as_posix()}"'))
-    message = refused(path, tmp_path, "입력 파일 4개를 쓸 수 없습니다",
+                 ('"school_zones.geojson"', f'"{tmp_path.as_posix()}"'), ('"population.csv"', '"pop\\u0000.csv"'))
+    message = refused(path, tmp_path, "입력 파일 5개를 쓸 수 없습니다",
+                      '[data] population = "pop\\u0000.csv": 경로에 NUL 문자가 있음 (the path holds a NUL character)',
                       f'[data] schools = "{tmp_path.as_posix()}/none.csv": 파일이 없음 (no such file)',
                       "[data] students = ", "폴더임, 파일이 필요 (a folder, expected a file)",
                       "[data] facilities[1].path = ", "일반 파일이 아님 (not a regular file",
@@ -168,7 +170,7 @@ def test_files_must_exist_and_be_regular(tmp_path):
     sc = pipeline.load_scenario(write(tmp_path, ('"school_zones.geojson"', f'"{zones.as_posix()}"')))
     assert sc.zones == zones
     refused(write(tmp_path, (f'dir = "{SAMPLE.as_posix()}"', 'dir = "no/such/folder"')), tmp_path,
-            "[data] dir = 'no/such/folder': 폴더가 없습니다 (no such folder)")
+            '[data] dir = "no/such/folder": 폴더가 없습니다 (no such folder)')
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -177,6 +179,7 @@ def test_files_must_exist_and_be_regular(tmp_path):
     (b"sigungu = \xea\xb5\xac\xeb\xa1\x9c\xea\xb5\xac\n", "text values need quotes"),
     (None, "is a folder, expected a .toml file"),
     (b"", "[data]: 필수 설정이 없음 (required setting is missing)"),
+    (b"a = " + b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
 ])
 def test_unreadable_scenario_files(tmp_path, content, expected):
     path = tmp_path / "s.toml"

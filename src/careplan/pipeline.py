@@ -7,6 +7,7 @@ folder per run (GeoPackage, Excel-friendly CSVs, maps, report) atomically.
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 import tomllib
@@ -104,7 +105,7 @@ def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Sc
     spec = schema.validate(_read_toml(path), source=path.name)
     base = Path(data_dir) if data_dir else (path.parent / spec.data.dir).resolve()
     if not base.is_dir():
-        where = "--data-dir" if data_dir else f"[data] dir = {spec.data.dir!r}"
+        where = "--data-dir" if data_dir else f"[data] dir = {json.dumps(spec.data.dir, ensure_ascii=False)}"
         msg = f"{where}: 폴더가 없습니다 (no such folder): {base}; 데이터 폴더를 가리키게 고치세요 (fix the path)"
         raise SettingsError(msg)
     files, facility_paths = schema.check_files(spec, lambda ref: base / ref)
@@ -163,6 +164,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(msg) from None
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        msg = f"{path.name} is not a scenario: its arrays or tables are nested too deeply (너무 깊게 중첩됨)"
+        raise SettingsError(msg) from None
     except tomllib.TOMLDecodeError as exc:
         msg = (f"{path.name} is not valid TOML (TOML 문법 오류): {exc}; text values need quotes, "
                'e.g. sigungu = "구로구" (문자열은 따옴표로 감싸세요)')

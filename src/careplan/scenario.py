@@ -414,6 +414,8 @@ def _file_problem(path: Path, *, folder_ok: bool) -> str | None:
         return "파일이 없음 (no such file)"
     except OSError as exc:
         return f"확인할 수 없음 (cannot be checked: {exc.strerror})"
+    except ValueError:  # a NUL character (TOML allows "\u0000")
+        return "경로에 NUL 문자가 있음 (the path holds a NUL character)"
     if stat.S_ISDIR(info.st_mode):
         if not folder_ok:
             return "폴더임, 파일이 필요 (a folder, expected a file)"
@@ -500,8 +502,8 @@ def _expected(err: dict, loc: tuple) -> str:
         return f"{bounds[kind]} {limit} 인 숫자 (a number {bounds[kind]} {limit})"
     if kind in {"too_short", "too_long"}:
         size = ctx.get("min_length", ctx.get("max_length"))
-        word = "이상 (at least)" if kind == "too_short" else "이하 (at most)"
-        return f"항목 {size}개 {word} {size} entries"
+        word = ("이상", "at least") if kind == "too_short" else ("이하", "at most")
+        return f"항목 {size}개 {word[0]} ({word[1]} {size} entries)"
     return _EXPECTED.get(kind, str(err.get("msg", kind)))
 
 
