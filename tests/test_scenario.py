@@ -156,7 +156,7 @@ def test_files_must_exist_and_be_regular(tmp_path):
                  ('"students.csv"', f'"{(tmp_path / "folder.csv").as_posix()}"'),
                  ('"kium_centers.csv"', f'"{fifo.as_posix()}"'),
                  ('"school_zones.geojson"', f'"{tmp_path.as_posix()}"'), ('"population.csv"', '"pop\\u0000.csv"'))
-    message = refused(path, tmp_path, "입력 파일 5개를 쓸 수 없습니다",
+    message = refused(path, tmp_path, "bad.toml: 입력 파일 5개를 쓸 수 없습니다",
                       '[data] population = "pop\\u0000.csv": 경로에 NUL 문자가 있음 (the path holds a NUL character)',
                       f'[data] schools = "{tmp_path.as_posix()}/none.csv": 파일이 없음 (no such file)',
                       "[data] students = ", "폴더임, 파일이 필요 (a folder, expected a file)",

@@ -108,7 +108,7 @@ def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Sc
         where = "--data-dir" if data_dir else f"[data] dir = {json.dumps(spec.data.dir, ensure_ascii=False)}"
         msg = f"{where}: 폴더가 없습니다 (no such folder): {base}; 데이터 폴더를 가리키게 고치세요 (fix the path)"
         raise SettingsError(msg)
-    files, facility_paths = schema.check_files(spec, lambda ref: base / ref)
+    files, facility_paths = schema.check_files(spec, lambda ref: base / ref, source=path.name)
     data, analysis, siting = spec.data, spec.analysis, spec.siting
     layers = {key: getattr(data, key).layer for key in schema.FILE_KEYS
               if getattr(data, key) is not None and getattr(data, key).layer}

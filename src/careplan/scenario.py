@@ -380,7 +380,8 @@ def check_settings(*, analysis: Mapping[str, Any], siting: Mapping[str, Any],
         raise settings_error(exc, source="Scenario") from None
 
 
-def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path]) -> tuple[dict[str, Path], list[Path]]:
+def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path], *,
+                source: str = "scenario") -> tuple[dict[str, Path], list[Path]]:
     """Resolve every file reference and check it is usable: ``({input: path}, [facility paths])``.
 
     ``resolve`` maps a reference as written to a local path (``[data] dir`` / reference for the TOML
@@ -400,7 +401,7 @@ def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path]) -> tuple[dic
         if problem:
             lines.append(f"[data] {key} = {_toml(ref)}: {problem} — {_toml(str(path), 300)}")
     if lines:
-        head = (f"입력 파일 {len(lines)}개를 쓸 수 없습니다, 경로를 고치세요 ({len(lines)} input file(s) cannot be "
+        head = (f"{source}: 입력 파일 {len(lines)}개를 쓸 수 없습니다, 경로를 고치세요 ({len(lines)} input file(s) cannot be "
                 "used; fix the paths — relative paths start at [data] dir):")
         raise SettingsError("\n".join([head, *(f"  - {line}" for line in lines)]))
     facilities = [paths.pop(f"facilities[{i + 1}].path") for i in range(len(data.facilities))]
