@@ -8,11 +8,13 @@ Two pieces of work grow without bound with the settings:
   pair within ``max(15, max_walk_min)`` minutes; destinations are the facilities and the siting
   candidates (the user's list, or a ``[siting] grid_m`` grid over the 행정동).
 
-The estimates use only the layers' extents and row counts (no geometry is cut). Measured on the
-sample and 구로구: about :data:`BYTES_PER_CELL` per grid cell through the run and
-:data:`BYTES_PER_PAIR` per stored pair at their peak. The limits let a whole 시군구 run at
-``cell_m = 100`` comfortably (the largest, 1,800 km², is about 0.5 million cells, 8× below
-:data:`MAX_GRID_CELLS`); region runs (``careplan region``) work 시군구 by 시군구 and are not checked here.
+The estimates use only the layers' extents and row counts (no geometry is cut). Memory per unit is
+measured: ``pipeline.analyse`` of 250 generated 시군구 (584,646 demand points) peaks at 2.0 GB
+(``benchmarks/results/scale.md``), about :data:`BYTES_PER_CELL` per grid cell; the straight-line times of
+the sample at ``cell_m = 10`` (1.0 million pairs) add 126 MB, about :data:`BYTES_PER_PAIR` per pair.
+The limits let a whole 시군구 run at ``cell_m = 100`` comfortably (the largest, 1,800 km², is about
+0.4 million cells, 5× below :data:`MAX_GRID_CELLS`); region runs (``careplan region``) work 시군구 by
+시군구 and are not checked here.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ __all__ = ["BYTES_PER_CELL", "BYTES_PER_PAIR", "MAX_GRID_CELLS", "MAX_TIME_PAIRS
            "grid_cells"]
 
 #: Most demand-grid cells (over the 학구 bounding boxes) one run may lay: ≈ 8 GB at BYTES_PER_CELL.
-MAX_GRID_CELLS = 4_000_000
+MAX_GRID_CELLS = 2_000_000
 #: Most point–destination pairs within the walk cut-off one run may store: ≈ 6.5 GB at BYTES_PER_PAIR.
 MAX_TIME_PAIRS = 50_000_000
 #: Peak memory per grid cell (clipped pieces, demand points, coverage and access tables) [measured].
-BYTES_PER_CELL = 2_000
+BYTES_PER_CELL = 4_000
 #: Peak memory per stored walk-time pair (KD-tree output, mask, sparse matrix) [measured].
 BYTES_PER_PAIR = 130
 
