@@ -77,7 +77,6 @@ class Scenario:
     siting_capacitated: bool = False
     siting_time_limit_s: float = 60.0
     catalog_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-
     layers: dict[str, str] = field(default_factory=dict)  # GeoPackage layer by input name ("zones": …)
 
     def __post_init__(self) -> None:
