@@ -155,9 +155,8 @@ def test_files_must_exist_and_be_regular(tmp_path):
     path = write(tmp_path, ('"schools.csv"', f'"{(tmp_path / "none.csv").as_posix()}"'),
                  ('"students.csv"', f'"{(tmp_path / "folder.csv").as_posix()}"'),
                  ('"kium_centers.csv"', f'"{fifo.as_posix()}"'),
-                 ('"school_zones.geojson"', f'"{tmp_path.as_posix()}"'), ('"population.csv"', '"pop\\u0000.csv"'))
-    message = refused(path, tmp_path, "bad.toml: 입력 파일 5개를 쓸 수 없습니다",
-                      '[data] population = "pop\\u0000.csv": 경로에 NUL 문자가 있음 (the path holds a NUL character)',
+                 ('"school_zones.geojson"', f'"{tmp_path.as_posix()}"'))
+    message = refused(path, tmp_path, "bad.toml: 입력 파일 4개를 쓸 수 없습니다",
                       f'[data] schools = "{tmp_path.as_posix()}/none.csv": 파일이 없음 (no such file)',
                       "[data] students = ", "폴더임, 파일이 필요 (a folder, expected a file)",
                       "[data] facilities[1].path = ", "일반 파일이 아님 (not a regular file",
@@ -191,6 +190,13 @@ def test_unreadable_scenario_files(tmp_path, content, expected):
         pipeline.load_scenario(path)
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and expected in result.stderr and "Traceback" not in result.output
+
+
+def test_a_nul_in_a_path_is_named(tmp_path):
+    path = write(tmp_path, ('"population.csv"', '"pop\\u0000.csv"'),
+                 (f'dir = "{SAMPLE.as_posix()}"', 'dir = "\\u0000"'))
+    refused(path, tmp_path, '[data] dir = "\\u0000" (문자열 string) — 경로에 NUL 문자가 있음 (the path holds a NUL',
+            '[data] population.path = "pop\\u0000.csv" (문자열 string) — 경로에 NUL 문자가 있음')
 
 
 def test_a_fifo_scenario_is_refused_without_blocking(tmp_path):

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -89,8 +90,15 @@ def _file_ref(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
 
 
+def _no_nul(path: str) -> str:
+    if "\x00" in path:
+        raise ValueError("경로에 NUL 문자가 있음 (the path holds a NUL character)")
+    return path
+
+
 Number = Annotated[float, Field(allow_inf_nan=False)]
 Text = Annotated[str, Field(min_length=1)]
+PathText = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
@@ -101,11 +109,11 @@ class _Table(BaseModel):
 class FileRef(_Table):
     """A file, optionally with the GeoPackage layer to read."""
 
-    path: Text
+    path: PathText
     layer: Text | None = Field(None, description="GeoPackage layer (default: the file's only layer).")
 
 
-FileEntry = Annotated[FileRef, BeforeValidator(_file_ref, json_schema_input_type=Text | FileRef)]
+FileEntry = Annotated[FileRef, BeforeValidator(_file_ref, json_schema_input_type=PathText | FileRef)]
 
 
 class FacilityEntry(FileRef):
@@ -124,13 +132,13 @@ class FacilityEntry(FileRef):
 
 
 FacilityItem = Annotated[FacilityEntry, BeforeValidator(_file_ref,
-                                                        json_schema_input_type=Text | FacilityEntry)]
+                                                        json_schema_input_type=PathText | FacilityEntry)]
 
 
 class DataSection(_Table):
     """``[data]``: where the input files are (relative to ``dir``) and the study area."""
 
-    dir: Text = Field(".", description="Folder of the files below, relative to the scenario file.")
+    dir: PathText = Field(".", description="Folder of the files below, relative to the scenario file.")
     sido: Text | None = None
     sigungu: Text | None = None
     schools: FileEntry
@@ -139,7 +147,7 @@ class DataSection(_Table):
     population: FileEntry
     admin_areas: FileEntry
     candidates: FileEntry | None = None
-    network: Text | None = Field(None, description="Walk network (.npz, .graphml, .osm.pbf).")
+    network: PathText | None = Field(None, description="Walk network (.npz, .graphml, .osm.pbf).")
     facilities: list[FacilityItem] = Field(min_length=1)
 
 
@@ -401,8 +409,8 @@ def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path], *,
         if problem:
             lines.append(f"[data] {key} = {_toml(ref)}: {problem} — {_toml(str(path), 300)}")
     if lines:
-        head = (f"{source}: 입력 파일 {len(lines)}개를 쓸 수 없습니다, 경로를 고치세요 ({len(lines)} input file(s) cannot be "
-                "used; fix the paths — relative paths start at [data] dir):")
+        head = (f"{source}: 입력 파일 {len(lines)}개를 쓸 수 없습니다, 경로를 고치세요 ({len(lines)} input file(s) "
+                "cannot be used; fix the paths — relative paths start at [data] dir):")
         raise SettingsError("\n".join([head, *(f"  - {line}" for line in lines)]))
     facilities = [paths.pop(f"facilities[{i + 1}].path") for i in range(len(data.facilities))]
     return paths, facilities
