@@ -3,12 +3,15 @@ library and the CLI (exit 2, the sentence on stderr, no traceback); size guards;
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 import re
 import subprocess
 import sys
+import tomllib
+from datetime import datetime, time
 from pathlib import Path
 
 import pandas as pd
@@ -330,3 +333,27 @@ def test_the_published_json_schema_is_current():
     assert schema["additionalProperties"] is False and schema["required"] == ["data"]
     assert schema["$defs"]["AnalysisSection"]["properties"]["access_method"]["enum"] == ["2sfca", "e2sfca",
                                                                                         "gravity", "3sfca"]
+
+
+WRONG = ["", "x", "10", 0, -1, 10**30, 1.5, float("nan"), float("inf"), True, [], [1], ["a"], {}, {"a": 1},
+         datetime(2024, 1, 1, 10), time(18), "a\nb", "/dev/zero", [{"name": 1}]]
+SECTIONS = {None: scenario.ScenarioSpec, "data": scenario.DataSection, "analysis": scenario.AnalysisSection,
+            "siting": scenario.SitingSection, "catalog.dahamkke": scenario.KindOverride}
+
+
+@pytest.mark.parametrize(("section", "key"), [(s, k) for s, model in SECTIONS.items() for k in model.model_fields
+                                              if (s, k) not in {(None, "data"), (None, "analysis"), (None, "siting"),
+                                                                (None, "catalog")}])
+def test_every_setting_refuses_wrong_values_by_name(section, key):
+    """Any value in any setting: valid, or one SettingsError naming that setting (never another exception)."""
+    base = tomllib.loads(TEXT)
+    for value in WRONG:
+        doc = copy.deepcopy(base)
+        table = doc if section is None else doc.setdefault("catalog", {}).setdefault("dahamkke", {}) \
+            if section.startswith("catalog") else doc[section]
+        table[key] = value
+        try:
+            spec = scenario.validate(doc, source="fuzz.toml")
+            scenario.check_files(spec, lambda ref: SAMPLE / ref)
+        except SettingsError as exc:
+            assert key in str(exc) and "Traceback" not in str(exc), (key, value, str(exc))
