@@ -89,7 +89,8 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
         from pyproj.exceptions import CRSError as ProjCRSError
 
         try:
-            options["crs"] = CRS.from_user_input(int(crs) if crs.strip().isdigit() else crs.strip())
+            parsed = CRS.from_user_input(int(crs) if crs.strip().isdigit() else crs.strip())
+            options["crs"] = parsed.to_epsg() or parsed
         except (ProjCRSError, ValueError, TypeError):
             raise SettingsError(f"--crs {crs!r} is not a coordinate system; give an EPSG code such as 5186, "
                                 "5179 or 4326.") from None

@@ -108,7 +108,9 @@ def require_columns(frame: pd.DataFrame, wanted: Mapping[str, Iterable[str]], *,
     found, missing = {}, []
     for canonical, aliases in wanted.items():
         column = mapping.get(canonical) or find_column(frame, aliases)
-        if column is None or column not in frame.columns:
+        if canonical in mapping and column not in frame.columns:
+            missing.append(f"{canonical} (mapped to {column!r}, which is not a column of the file)")
+        elif column is None or column not in frame.columns:
             missing.append(f"{canonical} ({' / '.join(list(aliases)[:3])})")
         else:
             found[canonical] = column

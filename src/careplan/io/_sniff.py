@@ -128,7 +128,9 @@ def sniff_format(path: Path, head: bytes) -> str:
         msg = f"{path.name} is named .zip but is not a zip archive (damaged or truncated download?)."
         raise UnreadableFileError(msg)
     if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in {b"{", b"["}:
-        return "spatial"  # JSON under a .csv/.txt name: GeoJSON is the only JSON table careplan reads
+        msg = (f"{path.name} holds JSON, not a {suffix or 'text'} table; if it is GeoJSON, name it .geojson "
+               "(careplan reads JSON only as GeoJSON or raw 학구 JSON).")
+        raise UnreadableFileError(msg)
     return "text"
 
 

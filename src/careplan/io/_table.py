@@ -199,12 +199,14 @@ def _check_sidecars(path: Path) -> None:
 
 
 def _spatial_error(path: Path, exc: Exception) -> UnreadableFileError:
-    reason = one_line(exc, 200)
+    reason = one_line(str(exc).replace(str(path), path.name).split("; It might help")[0], 200)
+    if "not recognized as being in a supported file format" in reason:
+        reason = "GDAL recognises no spatial format in it"
     hint = ""
     if path.suffix.lower() in {".json", ".geojson"}:
-        hint = (" A GeoJSON file must be one complete JSON object (a FeatureCollection); a truncated "
-                "download or a JSON that is not GeoJSON gives this.")
-    msg = f"{path.name} could not be read as a spatial file ({type(exc).__name__}: {reason}).{hint}"
+        hint = (" A GeoJSON file must be one complete JSON object (a FeatureCollection of features); a "
+                "truncated download or JSON that is not GeoJSON gives this: export or download it again.")
+    msg = f"{path.name} could not be read as a spatial file ({reason}).{hint}"
     return UnreadableFileError(msg)
 
 

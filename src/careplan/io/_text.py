@@ -72,21 +72,23 @@ def decode_lines(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]
 def _decode_per_line(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]]:
     sep = b"\n" if b"\n" in data else b"\r"
     raw_lines = data.split(sep)
-    ends = [sep.decode()] * (len(raw_lines) - 1) + [""]
+    if not raw_lines[-1]:
+        raw_lines.pop()  # the file ends with a line end
+    ends = [sep.decode()] * len(raw_lines)
     lines, kinds = [], []
     for raw in raw_lines:
-        try:
-            lines.append(raw.decode("utf-8"))
-            kinds.append("utf8" if max(raw, default=0) > 127 else "ascii")
-            continue
-        except UnicodeDecodeError:
-            pass
-        try:
-            lines.append(raw.decode("cp949"))
-            kinds.append("cp949")
-        except UnicodeDecodeError:
-            lines.append(raw.decode("cp949", errors="replace"))
+        for codec, kind in (("utf-8", "utf8" if max(raw, default=0) > 127 else "ascii"), ("cp949", "cp949")):
+            try:
+                lines.append(raw.decode(codec))
+                kinds.append(kind)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            lines.append(raw)  # decoded below, with the file's main encoding
             kinds.append("bad")
+    fallback = "utf-8" if "utf8" in kinds or "cp949" not in kinds else "cp949"
+    lines = [line.decode(fallback, errors="replace") if isinstance(line, bytes) else line for line in lines]
     bad = kinds.count("bad")
     header_bad = next((k == "bad" for k, line in zip(kinds, lines, strict=True) if line.strip()), False)
     if header_bad or bad > max(3, _MAX_BAD_LINE_SHARE * len(lines)):
