@@ -67,6 +67,8 @@ def read_raw_table(path: str | Path, *, sheet: str | int | None = None, layer: s
         raise EmptyInputError(msg)
     fmt = sniff_format(path, head)
     limit_bytes(path, size, {"parquet": "spatial"}.get(fmt, fmt))
+    if head.startswith(b"PK"):  # a zip: its unpacked size counts (a small zip can unpack to gigabytes)
+        limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "spatial")
     layer = layer if layer is not None else sheet
     if fmt == "excel":
         raw = _read_excel(path, layer)
@@ -112,13 +114,20 @@ def _read_all(path: Path) -> bytes:
         raise UnreadableFileError(msg) from None
 
 
-def _read_excel(path: Path, layer: str | int | None) -> RawTable:
+def _unpacked_size(path: Path) -> int:
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as archive:
-            unpacked = sum(i.file_size for i in archive.infolist())
-        limit_bytes(path.with_name(f"{path.name} (unpacked)"), unpacked, "text")
+            return sum(i.file_size for i in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        msg = f"{path.name} is a damaged zip archive ({one_line(exc)}); download it again."
+        raise UnreadableFileError(msg) from None
+
+
+def _read_excel(path: Path, layer: str | int | None) -> RawTable:
+    limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "text")
+    try:
         book = pd.ExcelFile(path, engine="openpyxl")
         sheets = [str(s) for s in book.sheet_names]
         notes = []

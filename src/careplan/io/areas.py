@@ -13,7 +13,7 @@ from ._common import guarded, match_area, optional_columns, require_columns, sta
 from ._parse import parse_counts
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
-from .zones import _to_metric, clean_polygons, keep_polygons
+from .zones import _to_metric, clean_polygons, inside_korea, keep_polygons
 
 __all__ = ["AGE_COLUMNS", "read_admin_areas", "read_population"]
 
@@ -155,6 +155,9 @@ def read_admin_areas(path: str | Path, *, population: pd.DataFrame | str | Path 
         gdf = gdf.set_geometry(geometry)
     gdf = _to_metric(gdf[keep], crs, source, report) if keep.any() else gdf[keep].set_crs(5179, allow_override=True)
     rows = rows[keep]
+    inside = inside_korea(gdf.geometry)
+    report.reject(rows[~inside], "한국 밖의 폴리곤 (polygon outside Korea: check the CRS)")
+    gdf, rows = gdf[inside], rows[inside]
     geometry, repaired = clean_polygons(gdf.geometry)
     gdf = gdf.set_geometry(geometry)
     report.fix(rows[repaired], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")

@@ -26,8 +26,8 @@ from ._report import ReadResult, RowReport
 from ._sniff import LIMITS_MIB, MIB, head_bytes, one_line, stat_file
 from ._table import read_raw_table
 
-__all__ = ["clean_polygons", "decode_rings", "is_raw_zone_folder", "keep_polygons", "read_school_zones",
-           "zone_school_links"]
+__all__ = ["clean_polygons", "decode_rings", "inside_korea", "is_raw_zone_folder", "keep_polygons",
+           "read_school_zones", "zone_school_links"]
 
 _ZONE_COLUMNS = {"zone_id": ["HAKGUDO_ID", "학구ID", "zone_id"]}
 _ZONE_OPTIONAL = {
@@ -204,6 +204,9 @@ def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport, source: s
     geometry, keep = keep_polygons(gdf.geometry, rows, keep, report, source, "school zones (학구)")
     gdf = _to_metric(gdf.set_geometry(geometry)[keep], crs, source, report)
     rows = rows[keep]
+    inside = inside_korea(gdf.geometry)
+    report.reject(rows[~inside], "한국 밖의 폴리곤 (polygon outside Korea: check the CRS)")
+    gdf, rows = gdf[inside], rows[inside]
     geometry, repaired = clean_polygons(gdf.geometry)
     gdf = gdf.set_geometry(geometry)
     report.fix(rows[repaired], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
@@ -215,6 +218,13 @@ def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport, source: s
     keep &= ~duplicated
     gdf["synthetic"] = gdf["name"].fillna("").astype(str).str.contains("가상")
     return gdf[keep].set_index("zone_id")
+
+
+def inside_korea(geometry: gpd.GeoSeries) -> pd.Series:
+    """Metric (EPSG:5179) geometries whose representative point lies in Korea (finite, in range)."""
+    points = geometry.representative_point().to_crs(4326)
+    return pd.Series(points.x.between(*KOREA_LON).to_numpy() & points.y.between(*KOREA_LAT).to_numpy(),
+                     index=geometry.index)
 
 
 def keep_polygons(geometry: gpd.GeoSeries, rows: pd.Series, keep: pd.Series, report: RowReport, source: str,
@@ -298,8 +308,9 @@ def _truthy(value) -> bool:
 def _is_raw_zone_file(path: Path) -> bool:
     """A ``{"zones": …}`` file, told from its first bytes (a raw file starts with that key)."""
     try:
+        stat_file(path)  # a FIFO named .json must not be opened
         return b'"zones"' in head_bytes(path, 200)
-    except UnreadableFileError:
+    except (UnreadableFileError, EmptyInputError):
         return False
 
 
