@@ -176,7 +176,7 @@ def test_every_malformed_input_gives_a_sentence_or_rows_that_add_up(kind, tmp_pa
                 "html error page": "HTML", "gzip": "gzip", "old xls": "Excel 97–2003",
                 "zip without data": "zip archive without", "pdf": "PDF", "header only": "no data rows"}
     if suffix != ".csv":
-        sentence |= {"header only": "", "points": "no polygon", "no features": "no data rows",
+        sentence |= {"header only": "", "points": "no polygon", "no features": "has no features",
                      "truncated": "GeoJSON file must be one complete JSON object"}
     for name, words in sentence.items():
         if words:
@@ -230,6 +230,13 @@ def test_a_sparse_huge_file_is_refused_with_size_limit_and_fix(tmp_path, monkeyp
     monkeypatch.setenv("CAREPLAN_MAX_INPUT_MB", "1")
     code, _, _, counts = check(small, "--kind", "facilities")
     assert code == 0 and counts[0] == 3000
+
+
+def test_a_file_name_with_a_newline_still_gives_one_line(tmp_path):
+    path = tmp_path / "두 줄\n이름.csv"
+    path.write_text("<html><body>오류</body></html>", encoding="utf-8")
+    code, _, errors, _ = check(path)
+    assert code == 2 and len(errors) == 1 and "두 줄 이름.csv is an HTML/XML page" in errors[0]
 
 
 def test_sniffing_reads_only_the_head(tmp_path, monkeypatch):

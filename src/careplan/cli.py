@@ -60,6 +60,7 @@ def check(
         options = _check_options(kind, sigungu=sigungu, sido=sido, mapping=map_, layer=layer, crs=crs)
         data, report = io.check(file, kind=kind, **options)
     except CareplanError as exc:
+        exc.args = (" ".join(str(exc).split()),)  # one line even when a file name holds a newline
         _fail(exc, verbose)
     typer.echo(f"[{kind}] {report.summary()}")
     if rows and (report.fixed or report.rejected or report.excluded):

@@ -221,6 +221,12 @@ def _spatial_error(path: Path, exc: Exception) -> UnreadableFileError:
 
 def _check_rows(raw: RawTable) -> RawTable:
     if len(raw.frame) == 0 and not raw.rejected:
+        if raw.is_spatial and list(raw.frame.columns) == [raw.frame.geometry.name]:
+            msg = f"{raw.path.name} has no features (0 data rows)."
+            raise EmptyInputError(msg)
+        if len(raw.frame.columns) == 0:
+            msg = f"{raw.path.name} has no header and no data rows."
+            raise EmptyInputError(msg)
         cols = ", ".join(map(str, list(raw.frame.columns)[:8]))
         msg = f"{raw.path.name} has a header ({one_line(cols, 160)} …) but no data rows."
         raise EmptyInputError(msg)
