@@ -68,31 +68,33 @@ def _fail(exc: Exception, verbose: int) -> None:
 
 @app.command()
 def check(
-    file: Annotated[Path, typer.Argument(help="File or raw 학구 JSON folder to check.")],
+    file: Annotated[Path, typer.Argument(help="File (or folder of raw 학구 JSON files) to check.")],
     kind: Annotated[str | None, typer.Option(help="schools | students | zones | population | admin_areas | "
                                                   "facilities | candidates (detected when omitted).")] = None,
     sigungu: Annotated[str | None, typer.Option(help="Keep one 시군구, e.g. 구로구.")] = None,
     sido: Annotated[str | None, typer.Option(help="시도 (needed for names like 중구).")] = None,
     map_: Annotated[list[str] | None, typer.Option("--map", help="Column mapping canonical=file column.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer GeoPackage (or sheet of a workbook).")]
+    = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of coordinates given without one, e.g. 5186 or EPSG:5186.")]
+    = None,
     rows: Annotated[bool, typer.Option("--rows", help="List every fixed / rejected / excluded row.")] = False,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
     """Read FILE like a run would and report every row: kept, fixed (how), rejected (why)."""
     from . import io
+    from .io.check import KINDS
 
     _setup_logging(verbose, quiet)
-    options: dict = {}
     try:
-        kind = kind or io.detect_kind(file)
-        if sigungu or sido:
-            if kind in {"students", "zones"}:
-                raise typer.BadParameter(f"--sigungu/--sido do not apply to {kind}")
-            options.update(sigungu=sigungu, sido=sido)
-        if map_:
-            options["mapping"] = dict(item.split("=", 1) for item in map_)
+        if kind is not None and kind not in KINDS:
+            raise SettingsError(f"--kind {kind!r} is not a kind careplan reads; use one of {', '.join(KINDS)}.")
+        kind = kind or io.detect_kind(file, layer=layer)
+        options = _check_options(kind, sigungu=sigungu, sido=sido, mapping=map_, layer=layer, crs=crs)
         data, report = io.check(file, kind=kind, **options)
     except CareplanError as exc:
+        exc.args = (" ".join(str(exc).split()),)  # one line even when a file name holds a newline
         _fail(exc, verbose)
     typer.echo(f"[{kind}] {report.summary()}")
     if rows and (report.fixed or report.rejected or report.excluded):
@@ -100,6 +102,49 @@ def check(
     if report.kept == 0:
         typer.echo("오류 error: no usable rows — nothing in this file can be used.", err=True)
         raise typer.Exit(code=2)
+
+
+def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
+    """The reader options of ``careplan check``, each refused in one sentence where it does not apply."""
+    import difflib
+
+    from .io.check import KINDS, MAPPING_KEYS, options_for
+
+    accepted = options_for(kind)
+    options: dict = {}
+    for name, value in (("sigungu", sigungu), ("sido", sido), ("layer", layer), ("crs", crs)):
+        if value is None:
+            continue
+        if name not in accepted:
+            takers = ", ".join(k for k in KINDS if name in options_for(k))
+            raise SettingsError(f"--{name} does not apply to {kind} files (it applies to {takers}).")
+        options[name] = value
+    if crs is not None:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError as ProjCRSError
+
+        try:
+            parsed = CRS.from_user_input(int(crs) if crs.strip().isdigit() else crs.strip())
+            options["crs"] = parsed.to_epsg() or parsed
+        except (ProjCRSError, ValueError, TypeError):
+            raise SettingsError(f"--crs {crs!r} is not a coordinate system; give an EPSG code such as 5186, "
+                                "5179 or 4326.") from None
+    if mapping:
+        if kind not in MAPPING_KEYS:
+            raise SettingsError(f"--map does not apply to {kind} files (their columns are fixed by the release); "
+                                f"it applies to {', '.join(MAPPING_KEYS)}.")
+        options["mapping"] = {}
+        for item in mapping:
+            canonical, sep, column = (part.strip() for part in item.partition("="))
+            if not sep or not canonical or not column:
+                raise SettingsError(f"--map takes canonical=column, e.g. --map name=기관명; got {item!r}.")
+            if canonical not in MAPPING_KEYS[kind]:
+                close = difflib.get_close_matches(canonical, MAPPING_KEYS[kind], n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise SettingsError(f"--map {canonical!r} is not a {kind} field; {hint}the fields are "
+                                    f"{', '.join(MAPPING_KEYS[kind])}.")
+            options["mapping"][canonical] = column
+    return options
 
 
 @app.command()

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .._errors import InputDataError, MissingColumnError
+from .._errors import CareplanError, InputDataError, MissingColumnError, UnreadableFileError
+from ._parse import KOREA_LAT, KOREA_LON, points_to_5179
 from ._report import RowReport
+from ._sniff import one_line
 
 __all__ = [
     "METRIC_CRS",
     "dedupe_ids",
     "exclude_where",
     "is_synthetic",
+    "locate_points",
     "find_column",
+    "guarded",
     "match_area",
     "require_columns",
     "row_numbers",
@@ -28,12 +35,47 @@ __all__ = [
 METRIC_CRS = "EPSG:5179"
 
 
+def guarded(what: str):
+    """Decorate a reader so that no pandas / GDAL / shapely exception leaves it, only a sentence.
+
+    Readers check what they expect; this is the net for what nobody foresaw in
+    a malformed file. The original exception stays chained for ``-vv``.
+    """
+    def decorate(reader):
+        signature = inspect.signature(reader)
+
+        @functools.wraps(reader)
+        def read(*args, **kwargs):
+            signature.bind(*args, **kwargs)  # a wrong call stays a TypeError, not a file problem
+            try:
+                return reader(*args, **kwargs)
+            except CareplanError:
+                raise
+            except Exception as exc:
+                source = args[0] if args else kwargs.get("path")
+                name = Path(source).name if isinstance(source, str | Path) else "the input"
+                msg = (f"{name} could not be read as {what} ({type(exc).__name__}: {one_line(exc, 200)}); check it "
+                       "against docs/data-contract.md, and if it looks right, report this careplan bug "
+                       "(-vv shows the details).")
+                raise UnreadableFileError(msg) from exc
+        return read
+    return decorate
+
+
 def start_report(raw, source: str) -> tuple[RowReport, pd.Series]:
-    """A row report for a freshly read table (noting its encoding) and its row numbers."""
-    report = RowReport(source, rows_read=len(raw.frame))
+    """A row report for a freshly read table (its encoding, and rows the file-level parse fixed or
+    rejected) and the data-row number of each row of ``raw.frame``."""
+    rows = raw.rows if raw.rows is not None else row_numbers(raw.frame)
+    report = RowReport(source, rows_read=raw.rows_read if raw.rows_read is not None else len(raw.frame))
     if raw.encoding:
         report.note(f"인코딩 encoding: {raw.encoding}")
-    return report, row_numbers(raw.frame)
+    for text in raw.notes:
+        report.note(text)
+    for row, how in raw.fixed:
+        report.fix(row, how)
+    for row, why in raw.rejected:
+        report.reject(row, why)
+    return report, rows
 
 
 def row_numbers(frame: pd.DataFrame) -> pd.Series:
@@ -66,7 +108,9 @@ def require_columns(frame: pd.DataFrame, wanted: Mapping[str, Iterable[str]], *,
     found, missing = {}, []
     for canonical, aliases in wanted.items():
         column = mapping.get(canonical) or find_column(frame, aliases)
-        if column is None or column not in frame.columns:
+        if canonical in mapping and column not in frame.columns:
+            missing.append(f"{canonical} (mapped to {column!r}, which is not a column of the file)")
+        elif column is None or column not in frame.columns:
             missing.append(f"{canonical} ({' / '.join(list(aliases)[:3])})")
         else:
             found[canonical] = column
@@ -149,6 +193,61 @@ def match_area(frame: pd.DataFrame, *, sigungu: str | None, sido: str | None, so
 def to_points(frame: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> gpd.GeoDataFrame:
     """A GeoDataFrame of points in EPSG:5179 from metre arrays aligned to ``frame``."""
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(x, y), crs=METRIC_CRS)
+
+
+def locate_points(raw, lon_col: str | None, lat_col: str | None, rows: pd.Series, keep: pd.Series,
+                  report: RowReport, crs) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """EPSG:5179 x, y for every row of ``raw.frame`` (NaN where rejected) and the updated keep mask.
+
+    Coordinate columns win; a spatial file without them gives its geometry:
+    points as they are, any other geometry at its representative point (fixed,
+    noted), none or outside Korea rejected.
+    """
+    frame = raw.frame
+    x = np.full(len(frame), np.nan)
+    y = np.full(len(frame), np.nan)
+    keep = keep.copy()
+    if raw.is_spatial and (lon_col is None or lat_col is None):
+        return _geometry_points(raw, rows, keep, report, crs)
+    xs, ys, has_xy = points_to_5179(frame.loc[keep], lon_col, lat_col, report, rows=rows[keep], crs=crs)
+    positions = np.flatnonzero(keep.to_numpy())
+    x[positions], y[positions] = xs, ys
+    keep[keep] = has_xy.to_numpy()
+    return x, y, keep
+
+
+def _geometry_points(raw, rows, keep, report, crs):
+    geometry = raw.frame.geometry
+    if crs is not None:
+        geometry = geometry.set_crs(crs, allow_override=True)
+    missing = (geometry.isna() | geometry.is_empty).to_numpy()
+    report.reject(rows[keep & missing], "좌표 없음 (no geometry)")
+    keep = keep & ~missing
+    other = ~missing & (geometry.geom_type != "Point").to_numpy()
+    report.fix(rows[keep & other], "점이 아닌 도형 → 대표점 사용 (not a point: its representative point is used)")
+    points = geometry.where(~other, geometry.representative_point())
+    if not keep.any():
+        return np.full(len(points), np.nan), np.full(len(points), np.nan), keep
+    if points.crs is None:
+        minx, miny, maxx, maxy = points[keep.to_numpy()].total_bounds
+        if not (KOREA_LON[0] <= minx and maxx <= KOREA_LON[1] and KOREA_LAT[0] <= miny and maxy <= KOREA_LAT[1]):
+            from .._errors import CRSError
+
+            msg = (f"{raw.path.name} has no CRS and its coordinates are not degrees; save it with its CRS "
+                   "(GeoPackage, or a .prj beside the .shp) in QGIS, or give longitude/latitude columns "
+                   "(careplan check --crs EPSG tests a guess; in Python: crs=…).")
+            raise CRSError(msg)
+        points = points.set_crs(4326)
+        report.note("CRS 없음, 경위도 범위 → EPSG:4326으로 판단 (no CRS; degree values)")
+    degrees = points.to_crs(4326)
+    inside = (degrees.x.between(*KOREA_LON) & degrees.y.between(*KOREA_LAT)).to_numpy()
+    report.reject(rows[keep & ~inside], "한국 밖의 좌표 (outside Korea)")
+    keep = keep & inside
+    metric = points.to_crs(METRIC_CRS)
+    ok = keep.to_numpy()
+    x = np.where(ok, metric.x.to_numpy(), np.nan)
+    y = np.where(ok, metric.y.to_numpy(), np.nan)
+    return x, y, keep
 
 
 def exclude_where(keep: pd.Series, mask: pd.Series, rows: pd.Series, values: pd.Series,

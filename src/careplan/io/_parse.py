@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ __all__ = [
     "KOREA_LAT",
     "KOREA_LON",
     "clock_minutes",
+    "parse_counts",
     "parse_hours_text",
     "parse_numbers",
     "points_to_5179",
@@ -27,6 +29,9 @@ KOREA_LON = (124.0, 132.0)
 KOREAN_METRIC_CRS = [5179, 5186, 5181, 5185, 5187, 5188, 5174, 2097]
 
 _NUMBER_JUNK = re.compile(r"[,\s명원개소㎡]|m2$", re.IGNORECASE)
+#: What Korean tables write for "none" in a count cell: ASCII and Unicode dashes (NFKC turns the
+#: full-width ``－`` into ``-``), the jamo ``ㅡ`` typed as a dash, and ``·``.
+_DASHES = {"-", "‐", "‑", "‒", "–", "—", "―", "−", "ー", "ㅡ", "·", "--"}
 _CLOCK = re.compile(r"^\s*(\d{1,2})\s*[:시]?\s*(\d{2})?\s*분?\s*$")
 _SPAN = re.compile(r"(\d{1,2}\s*:?\s*\d{2})\s*[~\-–]\s*(\d{1,2}\s*:?\s*\d{2})")
 
@@ -37,11 +42,29 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     Returns the numbers and a boolean Series marking non-blank values that
     could not be read (NaN in the numbers).
     """
-    text = values.astype("string").str.strip()
+    text = _normalised(values)
     cleaned = text.str.replace(_NUMBER_JUNK, "", regex=True)
     numbers = pd.to_numeric(cleaned, errors="coerce").astype(float)
+    numbers = numbers.where(np.isfinite(numbers))  # "inf" / "1e999" are not counts or coordinates
     bad = text.notna() & (text != "") & numbers.isna()
     return numbers, bad.fillna(False).astype(bool)
+
+
+def parse_counts(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Like :func:`parse_numbers` for counts, where ``"-"`` (any dash) means 0.
+
+    Returns the numbers, the unreadable mask, and a mask of dash cells read as 0.
+    """
+    text = _normalised(values)
+    dash = text.isin(_DASHES).fillna(False).astype(bool)
+    numbers, bad = parse_numbers(values.where(~dash.to_numpy(), "0"))
+    return numbers, bad, dash
+
+
+def _normalised(values: pd.Series) -> pd.Series:
+    """Stripped strings with full-width digits and signs made ASCII (NFKC)."""
+    text = values.astype("string").str.strip()
+    return text.map(lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v).astype("string")
 
 
 def clock_minutes(text) -> float:
@@ -158,6 +181,7 @@ def _guess_crs(x: pd.Series, y: pd.Series) -> int:
                f"(tried EPSG:{', '.join(map(str, KOREAN_METRIC_CRS))}). Check the coordinate columns.")
     else:
         msg = (f"coordinates are in metres ({sample}) but the file has no CRS, and they fit several Korean "
-               f"CRSs (EPSG:{', '.join(map(str, fits))}). Give the CRS, e.g. `crs=5186` "
-               "(학구도 SHP) or `--crs 5186` on the command line.")
+               f"CRSs (EPSG:{', '.join(map(str, fits))}); give longitude/latitude in degrees (WGS84) instead, "
+               "or save the points with their CRS as a GeoPackage in QGIS (`careplan check --crs 5186` tests "
+               "a guess; in Python: crs=5186).")
     raise CRSError(msg)

@@ -19,7 +19,9 @@ class RowReport:
     not counted; in a spreadsheet the row is ``row + 1``). A row is kept,
     rejected (bad data, with the reason) or excluded (valid but outside what
     was asked for, e.g. another 시군구); a kept row may also have been fixed,
-    and ``fixed`` says how. ``rows_read == kept + len(rejected) + len(excluded)``.
+    and ``fixed`` says how. ``rows_read == kept + len(rejected) + len(excluded)``;
+    :meth:`summary` splits ``kept`` into rows kept as they were and rows fixed,
+    so its four counts add up to ``rows_read``.
     """
 
     source: str
@@ -32,7 +34,15 @@ class RowReport:
 
     @property
     def kept(self) -> int:
-        return self.rows_read - len(self.rejected) - len(self.excluded)
+        return self.rows_read - len(self._dropped())
+
+    @property
+    def fixed_rows(self) -> int:
+        """Kept rows that were fixed (a row fixed twice counts once)."""
+        return len({r for r, _ in self.fixed} - self._dropped())
+
+    def _dropped(self) -> set[int]:
+        return {r for r, _ in self.rejected} | {r for r, _ in self.excluded}
 
     def fix(self, rows, how: str) -> None:
         """Record that ``rows`` (one number or an iterable) were kept after ``how``."""
@@ -63,10 +73,12 @@ class RowReport:
 
     def summary(self) -> str:
         """A short Korean/English text for the terminal and logs."""
-        lines = [
-            f"{self.source}: 읽음 read {self.rows_read:,} · 유지 kept {self.kept:,} · "
-            f"수정 fixed {len({r for r, _ in self.fixed}):,} · 오류 제외 rejected {len(self.rejected):,} · "
-            f"범위 밖 excluded {len(self.excluded):,}"
+        rejected = {r for r, _ in self.rejected}
+        excluded = {r for r, _ in self.excluded} - rejected
+        lines = [  # read = kept (unchanged) + fixed + rejected + excluded
+            f"{self.source}: 읽음 read {self.rows_read:,} · 유지 kept {self.kept - self.fixed_rows:,} · "
+            f"수정 fixed {self.fixed_rows:,} · 오류 제외 rejected {len(rejected):,} · "
+            f"범위 밖 excluded {len(excluded):,}"
         ]
         lines += [f"  - {text}" for text in self.notes]
         groups = (("수정 fixed", self.fixed), ("오류 제외 rejected", self.rejected),
@@ -78,7 +90,6 @@ class RowReport:
             if len(counts) > self.max_reasons:
                 lines.append(f"  {label}: … {len(counts) - self.max_reasons:,} more reasons (see table())")
         return "\n".join(lines)
-
 
 
 class ReadResult(NamedTuple):

@@ -7,139 +7,227 @@ learned about the file (encoding, CRS of spatial files).
 
 from __future__ import annotations
 
-import io as _io
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-from charset_normalizer import from_bytes
 
 from .._errors import EmptyInputError, UnreadableFileError
+from ._sniff import head_bytes, limit_bytes, one_line, sniff_format, stat_file
+from ._text import clean_header, decode_lines, drop_blank_columns, parse_text_table
 
-__all__ = ["RawTable", "decode_bytes", "read_raw_table"]
-
-TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
-EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
-SPATIAL_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".parquet", ".geoparquet", ".zip"}
-#: Encodings Korean portals use. cp949 is a superset of euc-kr, so euc-kr files decode as cp949.
-KOREAN_ENCODINGS = ["utf_8", "cp949", "euc_kr"]
+__all__ = ["RawTable", "decode_bytes", "list_layers", "read_raw_table"]
 
 
 @dataclass
 class RawTable:
-    """A table as read from disk, before any parsing of values."""
+    """A table as read from disk, before any parsing of values.
+
+    ``rows`` numbers the frame's rows (1-based data rows of the file); rows the
+    file-level parse already rejected (e.g. too many fields) are in ``rejected``
+    and not in ``frame``; ``fixed`` and ``notes`` say what was repaired.
+    """
 
     frame: pd.DataFrame | gpd.GeoDataFrame
     path: Path
     encoding: str | None = None  # text files only
+    rows: pd.Series | None = None
+    rows_read: int | None = None
+    fixed: list[tuple[int, str]] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def is_spatial(self) -> bool:
         return isinstance(self.frame, gpd.GeoDataFrame)
 
 
-def read_raw_table(path: str | Path, *, sheet: str | int = 0) -> RawTable:
-    """Read a CSV / XLSX / GeoJSON / GPKG / SHP / GeoParquet file as strings (tabular) or a GeoDataFrame.
+def read_raw_table(path: str | Path, *, sheet: str | int | None = None, layer: str | None = None) -> RawTable:
+    """Read a CSV / TSV / XLSX / GeoJSON / GPKG / SHP / GeoParquet file as strings (tabular) or a GeoDataFrame.
+
+    The format is told from the file's first bytes (an Excel workbook saved as
+    ``.csv`` is read as Excel); the file must be a regular file within the size
+    limit of its format. ``layer`` chooses a GeoPackage layer or a workbook
+    sheet (``sheet`` is its older name).
 
     Raises
     ------
     UnreadableFileError
-        missing file, HTML page saved under a table name, unknown encoding or format.
+        missing file, device or FIFO, too large, HTML page, unknown encoding or format, unknown layer.
     EmptyInputError
         empty file, or a header with no data rows.
     """
     path = Path(path)
-    if not path.exists():
-        msg = f"{path} does not exist. Check the path (relative paths start from {Path.cwd()})."
-        raise UnreadableFileError(msg)
-    if path.is_dir():
-        msg = f"{path} is a folder, expected a file (CSV, XLSX, GeoJSON, GPKG, SHP or GeoParquet)."
-        raise UnreadableFileError(msg)
-    head = path.read_bytes()[:4096]
-    if not head.strip():
-        msg = f"{path.name} is empty (0 data rows). Download or export the file again."
+    size = stat_file(path)
+    head = head_bytes(path)
+    if not head.strip(b" \t\r\n\x00\xef\xbb\xbf") and size <= len(head):
+        msg = f"{path.name} is empty (only blank space, 0 data rows). Download or export the file again."
         raise EmptyInputError(msg)
-    _refuse_html(head, path)
-    suffix = path.suffix.lower()
-    if suffix in EXCEL_SUFFIXES:
-        return _check_rows(RawTable(_read_excel(path, sheet), path))
-    if suffix in SPATIAL_SUFFIXES:
-        return _check_rows(RawTable(_read_spatial(path), path))
-    return _check_rows(_read_csv(path))
+    fmt = sniff_format(path, head)
+    limit_bytes(path, size, {"parquet": "spatial"}.get(fmt, fmt))
+    if head.startswith(b"PK"):  # a zip: its unpacked size counts (a small zip can unpack to gigabytes)
+        limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "spatial")
+    layer = layer if layer is not None else sheet
+    if fmt == "excel":
+        raw = _read_excel(path, layer)
+    elif fmt in {"spatial", "parquet"}:
+        raw = _read_spatial(path, layer, parquet=fmt == "parquet")
+    else:
+        if layer not in (None, 0):
+            msg = (f"{path.name} is a text table without layers; remove the layer choice ({layer!r}), "
+                   "which is for GeoPackages and Excel sheets.")
+            raise UnreadableFileError(msg)
+        parsed = parse_text_table(_read_all(path), path.name, path.suffix.lower())
+        raw = RawTable(parsed.frame, path, parsed.encoding, parsed.rows, parsed.rows_read, parsed.fixed,
+                       parsed.rejected, parsed.notes)
+    return _check_rows(raw)
 
 
 def decode_bytes(data: bytes, *, name: str = "file") -> tuple[str, str]:
     """Decode Korean text bytes; return ``(text, encoding)``.
 
-    A BOM decides first; otherwise charset-normalizer chooses among UTF-8,
-    CP949 and EUC-KR (the encodings Korean portals use), so a CP949 export and
-    its UTF-8 copy read the same.
+    A BOM decides first; otherwise each line is UTF-8 or else CP949/EUC-KR (the
+    encodings Korean portals use), so a CP949 export and its UTF-8 copy read the
+    same and a few pasted CP949 lines do not spoil a UTF-8 file.
     """
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
+    lines, encoding, _ = decode_lines(data, name)
+    return "".join(lines), encoding
+
+
+def list_layers(path: str | Path) -> list[str]:
+    """The layer names of a spatial file (one name for GeoJSON / SHP)."""
+    import pyogrio
+
     try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass  # not UTF-8: let the detector choose among the Korean code pages
-    best = from_bytes(data, cp_isolation=KOREAN_ENCODINGS).best()
-    if best is None:
-        msg = (f"{name} is neither UTF-8 nor CP949/EUC-KR text. Save it as CSV UTF-8 "
-               "(Excel: 'CSV UTF-8 (쉼표로 분리)') and try again.")
-        raise UnreadableFileError(msg)
-    encoding = "cp949" if best.encoding in {"euc_kr", "cp949"} else best.encoding
-    return data.decode(encoding), encoding
+        return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+    except Exception as exc:  # pyogrio/GDAL errors have no common base
+        raise _spatial_error(Path(path), exc) from None
 
 
-def _refuse_html(head: bytes, path: Path) -> None:
-    probe = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if probe.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in probe[:512]:
-        if path.suffix.lower() in {".osm", ".xml", ".graphml"}:
-            return
-        msg = (f"{path.name} is an HTML/XML page, not a data table: the portal probably returned an error "
-               "or login page that was saved under a .csv name. Download the file again from the portal.")
-        raise UnreadableFileError(msg)
-
-
-def _read_csv(path: Path) -> RawTable:
-    text, encoding = decode_bytes(path.read_bytes(), name=path.name)
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+def _read_all(path: Path) -> bytes:
     try:
-        frame = pd.read_csv(_io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            na_values=[""], skipinitialspace=False)
-    except pd.errors.EmptyDataError as exc:
-        msg = f"{path.name} has no header and no rows."
-        raise EmptyInputError(msg) from exc
-    except pd.errors.ParserError as exc:
-        msg = f"{path.name} is not a well-formed CSV table ({exc}). Check quoting and the delimiter."
-        raise UnreadableFileError(msg) from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return RawTable(frame, path, encoding)
+        return path.read_bytes()
+    except (OSError, MemoryError) as exc:
+        msg = f"{path.name} cannot be read ({one_line(exc)})."
+        raise UnreadableFileError(msg) from None
 
 
-def _read_excel(path: Path, sheet: str | int) -> pd.DataFrame:
+def _unpacked_size(path: Path) -> int:
+    import zipfile
+
     try:
-        frame = pd.read_excel(path, sheet_name=sheet, dtype=str)
+        with zipfile.ZipFile(path) as archive:
+            return sum(i.file_size for i in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        msg = f"{path.name} is a damaged zip archive ({one_line(exc)}); download it again."
+        raise UnreadableFileError(msg) from None
+
+
+def _read_excel(path: Path, layer: str | int | None) -> RawTable:
+    limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "text")
+    try:
+        book = pd.ExcelFile(path, engine="openpyxl")
+        sheets = [str(s) for s in book.sheet_names]
+        notes = []
+        if layer in (None, 0):
+            chosen = sheets[0]
+            if len(sheets) > 1:
+                notes.append(f"시트 sheet {chosen!r} 사용 (the workbook has {len(sheets)} sheets: "
+                             f"{', '.join(sheets)}; choose another with --layer NAME or layer = \"…\")")
+        elif str(layer) in sheets:
+            chosen = str(layer)
+        else:
+            msg = (f"{path.name} has no sheet {layer!r}; its sheets are {', '.join(map(repr, sheets))}. "
+                   "Choose one with --layer NAME (or layer = \"NAME\" in the scenario entry).")
+            raise UnreadableFileError(msg)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about styles and data validation
+            frame = book.parse(chosen, dtype=str)
+    except UnreadableFileError:
+        raise
     except Exception as exc:  # openpyxl raises many types for a broken workbook
-        msg = f"{path.name} could not be read as an Excel workbook ({type(exc).__name__}: {exc})."
-        raise UnreadableFileError(msg) from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+        msg = f"{path.name} could not be read as an Excel workbook ({type(exc).__name__}: {one_line(exc)})."
+        raise UnreadableFileError(msg) from None
+    if path.suffix.lower() not in {".xlsx", ".xlsm"}:
+        notes.append(f"{path.suffix or '(no extension)'} 이름이지만 Excel 통합 문서 (an Excel workbook, read as one)")
+    frame.columns = clean_header(list(frame.columns), notes)
+    frame = drop_blank_columns(frame.astype(object).where(frame.notna(), None), notes)
+    return RawTable(frame, path, notes=notes)
 
 
-def _read_spatial(path: Path) -> gpd.GeoDataFrame:
+def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawTable:
+    notes = []
     try:
-        if path.suffix.lower() in {".parquet", ".geoparquet"}:
-            return gpd.read_parquet(path)
-        return gpd.read_file(path)
-    except Exception as exc:  # pyogrio/arrow errors have no common base
-        msg = f"{path.name} could not be read as a spatial file ({type(exc).__name__}: {exc})."
-        raise UnreadableFileError(msg) from exc
+        if parquet:
+            try:
+                frame = gpd.read_parquet(path)
+            except ValueError:  # a plain Parquet table without geometry
+                frame = pd.read_parquet(path).astype(object)
+            return RawTable(frame, path)
+    except Exception as exc:  # arrow errors have no common base
+        raise _spatial_error(path, exc) from None
+    _check_sidecars(path)
+    layers = list_layers(path)
+    if layer in (None, 0):
+        if len(layers) > 1:
+            msg = (f"{path.name} has {len(layers)} layers ({', '.join(map(repr, layers[:20]))}); choose one with "
+                   "--layer NAME, or in the scenario as { path = \"…\", layer = \"NAME\" }.")
+            raise UnreadableFileError(msg)
+        chosen = layers[0] if layers else None
+    elif str(layer) in layers:
+        chosen = str(layer)
+        notes.append(f"레이어 layer {chosen!r}")
+    else:
+        msg = (f"{path.name} has no layer {layer!r}; its layers are {', '.join(map(repr, layers[:20]))}. "
+               "Choose one with --layer NAME (or layer = \"NAME\" in the scenario entry).")
+        raise UnreadableFileError(msg)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # GDAL notes (e.g. non-conformant GeoJSON) are not user errors
+            frame = gpd.read_file(path, layer=chosen, engine="pyogrio")
+    except Exception as exc:  # pyogrio/GDAL errors have no common base
+        raise _spatial_error(path, exc) from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        frame = pd.DataFrame(frame)
+    columns = [c for c in frame.columns if not isinstance(frame, gpd.GeoDataFrame) or c != frame.geometry.name]
+    renamed = dict(zip(columns, clean_header(columns, notes), strict=True))
+    frame = frame.rename(columns=renamed)
+    return RawTable(frame, path, notes=notes)
+
+
+def _check_sidecars(path: Path) -> None:
+    if path.suffix.lower() != ".shp":
+        return
+    missing = [s for s in (".shx", ".dbf") if not any(path.with_suffix(v).exists() for v in (s, s.upper()))]
+    if missing:
+        msg = (f"{path.name} needs its companion file(s) {', '.join(path.stem + s for s in missing)} beside it "
+               "(a shapefile is several files: .shp, .shx, .dbf, .prj); copy them all, or use the zip as downloaded.")
+        raise UnreadableFileError(msg)
+
+
+def _spatial_error(path: Path, exc: Exception) -> UnreadableFileError:
+    reason = one_line(str(exc).replace(str(path), path.name).split("; It might help")[0], 200)
+    if "not recognized as being in a supported file format" in reason:
+        reason = "GDAL recognises no spatial format in it"
+    hint = ""
+    if path.suffix.lower() in {".json", ".geojson"}:
+        hint = (" A GeoJSON file must be one complete JSON object (a FeatureCollection of features); a "
+                "truncated download or JSON that is not GeoJSON gives this: export or download it again.")
+    msg = f"{path.name} could not be read as a spatial file ({reason}).{hint}"
+    return UnreadableFileError(msg)
 
 
 def _check_rows(raw: RawTable) -> RawTable:
-    if len(raw.frame) == 0:
+    if len(raw.frame) == 0 and not raw.rejected:
+        if raw.is_spatial and list(raw.frame.columns) == [raw.frame.geometry.name]:
+            msg = f"{raw.path.name} has no features (0 data rows)."
+            raise EmptyInputError(msg)
+        if len(raw.frame.columns) == 0:
+            msg = f"{raw.path.name} has no header and no data rows."
+            raise EmptyInputError(msg)
         cols = ", ".join(map(str, list(raw.frame.columns)[:8]))
-        msg = f"{raw.path.name} has a header ({cols} …) but no data rows."
+        msg = f"{raw.path.name} has a header ({one_line(cols, 160)} …) but no data rows."
         raise EmptyInputError(msg)
     return raw

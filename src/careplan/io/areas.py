@@ -8,10 +8,12 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from ._common import match_area, optional_columns, require_columns, start_report, text
+from .._errors import MissingColumnError, UnreadableFileError
+from ._common import guarded, match_area, optional_columns, require_columns, start_report, text
+from ._parse import parse_counts
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
-from .zones import _to_metric, clean_polygons
+from .zones import _to_metric, clean_polygons, inside_korea, keep_polygons
 
 __all__ = ["AGE_COLUMNS", "read_admin_areas", "read_population"]
 
@@ -21,22 +23,23 @@ _AGE_HEADER = re.compile(r"(\d+)세(\s*이상)?$")
 _AREA = re.compile(r"^(?P<name>.*?)\s*\((?P<code>\d{10})\)\s*$")
 
 
-def read_population(path: str | Path, *, sigungu: str | None = None, sido: str | None = None) -> ReadResult:
+@guarded("a 주민등록 연령별 인구 table")
+def read_population(path: str | Path, *, sigungu: str | None = None, sido: str | None = None,
+                    layer: str | None = None) -> ReadResult:
     """Read the 행정안전부 주민등록 연령별 인구현황 table (CP949, ``"1,234"`` numbers).
 
     Rows are indexed by the 10-digit 행정기관코드 (``adm_code``) with ``level``
     시도 / 시군구 / 읍면동. With ``sigungu`` only that 시군구's 읍면동 rows are kept
-    (its total row and other areas are counted as excluded).
+    (its total row and other areas are counted as excluded). A ``-`` count
+    is 0 (fixed); ``layer`` chooses the sheet of a workbook.
     """
-    raw = read_raw_table(path)
+    raw = read_raw_table(path, layer=layer)
     frame = raw.frame
     source = Path(path).name
     cols = require_columns(frame, {"area": ["행정구역"]}, source=source)
     ages = {int(m.group(1)): c for c in frame.columns if (m := _AGE_HEADER.search(str(c).replace("_", " ")))}
     total_col = next((c for c in frame.columns if "총인구수" in str(c)), None)
     if len(ages) < 13 or total_col is None:
-        from .._errors import MissingColumnError
-
         msg = (f"{source}: expected 총인구수 and single-year columns 0세 … 12세 (연령별 인구현황, 1세 단위); "
                f"found {len(ages)} age columns. Download the table with '1세 단위' ages.")
         raise MissingColumnError(msg)
@@ -59,17 +62,22 @@ def read_population(path: str | Path, *, sigungu: str | None = None, sido: str |
     out["name"] = names.str[-1]
     numbers = {}
     bad = pd.Series(False, index=frame.index)
-    from ._parse import parse_numbers
-
+    dashed = pd.Series(False, index=frame.index)
     for age in range(101):
         column = ages.get(age)
-        values, unreadable = parse_numbers(frame[column]) if column else (pd.Series(0.0, index=frame.index), False)
+        values, unreadable, dash = (parse_counts(frame[column]) if column
+                                    else (pd.Series(0.0, index=frame.index), False, False))
         numbers[f"age_{age}"] = values
         bad |= unreadable
-    total, unreadable = parse_numbers(frame[total_col])
+        dashed |= dash
+    total, unreadable, dash = parse_counts(frame[total_col])
     bad |= unreadable
+    dashed |= dash
+    negative = pd.DataFrame(numbers).lt(0).any(axis=1) | (total < 0)
     report.reject(rows[bad & keep], "인구수가 숫자가 아님 (population is not a number)")
-    keep &= ~bad
+    report.reject(rows[negative & ~bad & keep], "음수 인구수 (negative population)")
+    keep &= ~bad & ~negative
+    report.fix(rows[dashed & keep], "인구수 '-' → 0 (a dash read as zero)")
     out = pd.concat([out, pd.DataFrame(numbers)], axis=1)
     out["population_total"] = total
     summed = out[AGE_COLUMNS].sum(axis=1)
@@ -106,17 +114,24 @@ _BOUNDARY_OPTIONAL = {
 }
 
 
+@guarded("행정동 boundaries")
 def read_admin_areas(path: str | Path, *, population: pd.DataFrame | str | Path | None = None,
-                     sigungu: str | None = None, sido: str | None = None, crs=None) -> ReadResult:
+                     sigungu: str | None = None, sido: str | None = None, crs=None,
+                     layer: str | None = None) -> ReadResult:
     """Read 행정동 polygons (e.g. vuski/admdongkor GeoJSON) and join population by 10-digit code.
 
     Boundaries without a population row keep NaN population and are listed in
     the notes; population rows without a boundary are listed too (boundary and
     population releases can differ by a few 동 after a reorganisation).
+    Features that are not polygons are rejected (a GeometryCollection keeps
+    its polygons); ``layer`` chooses the layer of a multi-layer GeoPackage.
     """
-    raw = read_raw_table(path)
+    raw = read_raw_table(path, layer=layer)
     frame = raw.frame
     source = Path(path).name
+    if not raw.is_spatial:
+        msg = f"{source} has no geometry: 행정동 boundaries must be polygons (GeoJSON, GPKG, SHP)."
+        raise UnreadableFileError(msg)
     cols = require_columns(frame, _BOUNDARY_COLUMNS, source=source)
     opt = optional_columns(frame, _BOUNDARY_OPTIONAL)
     report, rows = start_report(raw, source)
@@ -127,18 +142,27 @@ def read_admin_areas(path: str | Path, *, population: pd.DataFrame | str | Path 
     if out["name"].isna().all() and out["full_name"].notna().any():
         out["name"] = out["full_name"].str.split().str[-1]
     gdf = gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=frame.crs)
-    gdf = _to_metric(gdf, crs, source, report)
     keep = pd.Series(True, index=gdf.index)
     if sigungu or sido:
         in_area = match_area(gdf, sigungu=sigungu, sido=sido, source=source)
         report.exclude(rows[~in_area], f"다른 지역 (outside {' '.join(filter(None, [sido, sigungu]))})")
         keep &= in_area
+    no_code = keep & gdf["adm_code"].isna()
+    report.reject(rows[no_code], "행정기관코드 없음 (no code)")
+    keep &= ~no_code
+    if keep.any():
+        geometry, keep = keep_polygons(gdf.geometry, rows, keep, report, source, "행정동 boundaries")
+        gdf = gdf.set_geometry(geometry)
+    gdf = _to_metric(gdf[keep], crs, source, report) if keep.any() else gdf[keep].set_crs(5179, allow_override=True)
+    rows = rows[keep]
+    inside = inside_korea(gdf.geometry)
+    report.reject(rows[~inside], "한국 밖의 폴리곤 (polygon outside Korea: check the CRS)")
+    gdf, rows = gdf[inside], rows[inside]
     geometry, repaired = clean_polygons(gdf.geometry)
     gdf = gdf.set_geometry(geometry)
-    report.fix(rows[repaired & keep], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
-    bad = keep & (gdf["adm_code"].isna() | gdf.geometry.is_empty)
-    report.reject(rows[bad], "코드 또는 폴리곤 없음 (no code or polygon)")
-    keep &= ~bad
+    report.fix(rows[repaired], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
+    keep = ~gdf.geometry.is_empty
+    report.reject(rows[~keep], "폴리곤 없음 (empty polygon)")
     duplicated = keep & gdf["adm_code"].duplicated(keep="first")
     report.reject(rows[duplicated], "중복 행정기관코드 (duplicate code)")
     keep &= ~duplicated

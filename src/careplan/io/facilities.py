@@ -16,10 +16,11 @@ import pandas as pd
 from .._errors import InputDataError
 from ..catalog import CareKind, get_catalog
 from ._common import (
-    METRIC_CRS,
     dedupe_ids,
     exclude_where,
+    guarded,
     is_synthetic,
+    locate_points,
     match_area,
     optional_columns,
     require_columns,
@@ -28,9 +29,9 @@ from ._common import (
     text,
     to_points,
 )
-from ._parse import clock_minutes, parse_hours_text, parse_numbers, points_to_5179
+from ._parse import clock_minutes, parse_hours_text, parse_numbers
 from ._report import ReadResult
-from ._table import RawTable, read_raw_table
+from ._table import read_raw_table
 
 __all__ = ["FACILITY_COLUMNS", "kind_of", "read_candidates", "read_facilities"]
 
@@ -91,9 +92,10 @@ def kind_of(kind_text: str | None, name: str | None) -> str | None:
     return None
 
 
+@guarded("a care facility list")
 def read_facilities(path: str | Path, *, kind: str | None = None, mapping: dict[str, str] | None = None,
                     sigungu: str | None = None, sido: str | None = None, catalog: dict | None = None,
-                    include_closed: bool = False, crs=None) -> ReadResult:
+                    include_closed: bool = False, crs=None, layer: str | None = None) -> ReadResult:
     """Read a facility list into the ``facilities`` layer.
 
     Parameters
@@ -107,12 +109,17 @@ def read_facilities(path: str | Path, *, kind: str | None = None, mapping: dict[
         :data:`FACILITY_COLUMNS`.
     sigungu, sido
         Keep one area; rows elsewhere are counted as excluded.
+    layer
+        The layer of a multi-layer GeoPackage (or the sheet of a workbook).
+
+    In a spatial file each facility is a point; another geometry (a building
+    polygon) is kept at its representative point, noted as fixed.
     """
     catalog = catalog or get_catalog()
     if kind is not None and kind not in catalog:
         msg = f"unknown kind {kind!r}; expected one of {sorted(catalog)}"
         raise InputDataError(msg)
-    raw = read_raw_table(path)
+    raw = read_raw_table(path, layer=layer)
     source = Path(path).name
     frame = raw.frame
     cols = optional_columns(frame, FACILITY_COLUMNS, mapping)
@@ -155,7 +162,7 @@ def read_facilities(path: str | Path, *, kind: str | None = None, mapping: dict[
         area = " ".join(filter(None, [sido, sigungu]))
         keep = exclude_where(keep, ~in_area, rows, out["sigungu"], report, lambda _: f"다른 지역 (outside {area})")
 
-    x, y, keep = _locate(raw, cols, rows, keep, report, crs)
+    x, y, keep = locate_points(raw, cols.get("lon"), cols.get("lat"), rows, keep, report, crs)
     keep = dedupe_ids(out["facility_id"], rows, keep, report)
     out = out[keep]
     kinds = [catalog[k] for k in out["kind"]]
@@ -177,36 +184,6 @@ def _getter(frame: pd.DataFrame, cols: dict[str, str]):
     def col(key: str) -> pd.Series:
         return text(frame[cols[key]]) if key in cols else pd.Series(None, index=frame.index, dtype=object)
     return col
-
-
-def _locate(raw: RawTable, cols, rows, keep, report, crs):
-    """Point coordinates in EPSG:5179 for every row (NaN where rejected) and the updated keep mask."""
-    frame = raw.frame
-    x = np.full(len(frame), np.nan)
-    y = np.full(len(frame), np.nan)
-    if raw.is_spatial and "lon" not in cols:
-        gdf = frame if frame.crs is not None or crs is None else frame.set_crs(crs)
-        if gdf.crs is None:
-            from .._errors import CRSError
-
-            msg = f"{raw.path.name} has no CRS. Give it (crs=…), e.g. 4326 for degrees."
-            raise CRSError(msg)
-        geometry = gdf.geometry.to_crs(METRIC_CRS)
-        missing = geometry.isna() | geometry.is_empty
-        report.reject(rows[keep & missing], "좌표 없음 (no geometry)")
-        not_point = keep & ~missing & (geometry.geom_type != "Point")
-        report.fix(rows[not_point], "점이 아닌 도형 → 대표점 사용 (non-point geometry: representative point)")
-        points = geometry.where(~not_point, geometry.representative_point())
-        ok = (keep & ~missing).to_numpy()
-        x[ok], y[ok] = points[ok].x.to_numpy(), points[ok].y.to_numpy()
-        return x, y, keep & ~missing
-    sub = frame.loc[keep]
-    xs, ys, has_xy = points_to_5179(sub, cols["lon"], cols["lat"], report, rows=rows[keep], crs=crs)
-    positions = np.flatnonzero(keep.to_numpy())
-    x[positions], y[positions] = xs, ys
-    keep = keep.copy()
-    keep[keep] = has_xy.to_numpy()
-    return x, y, keep
 
 
 def _capacities(out, frame, cols, kinds: list[CareKind], rows, report) -> None:
@@ -316,9 +293,14 @@ _CANDIDATE_COLUMNS = {
 }
 
 
-def read_candidates(path: str | Path, *, mapping: dict[str, str] | None = None, crs=None) -> ReadResult:
-    """Read candidate sites (주민센터, 작은도서관, 경로당, 공공시설 …) into ``candidate_sites``."""
-    raw = read_raw_table(path)
+@guarded("a candidate-site list")
+def read_candidates(path: str | Path, *, mapping: dict[str, str] | None = None, crs=None,
+                    layer: str | None = None) -> ReadResult:
+    """Read candidate sites (주민센터, 작은도서관, 경로당, 공공시설 …) into ``candidate_sites``.
+
+    As for facilities, a non-point geometry is kept at its representative point (fixed).
+    """
+    raw = read_raw_table(path, layer=layer)
     frame = raw.frame
     source = Path(path).name
     cols = optional_columns(frame, _CANDIDATE_COLUMNS, mapping)
@@ -342,7 +324,7 @@ def read_candidates(path: str | Path, *, mapping: dict[str, str] | None = None, 
     out["allowed_kinds"] = col("allowed_kinds")
     keep = out["name"].notna()
     report.reject(rows[~keep], "후보지명 없음 (no name)")
-    x, y, keep = _locate(raw, cols, rows, keep, report, crs)
+    x, y, keep = locate_points(raw, cols.get("lon"), cols.get("lat"), rows, keep, report, crs)
     keep = dedupe_ids(out["site_id"], rows, keep, report)
     sites = to_points(out[keep], x[keep.to_numpy()], y[keep.to_numpy()]).set_index("site_id")
     sites["synthetic"] = is_synthetic(frame)

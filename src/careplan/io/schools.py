@@ -9,7 +9,9 @@ import pandas as pd
 from ._common import (
     dedupe_ids,
     exclude_where,
+    guarded,
     is_synthetic,
+    locate_points,
     match_area,
     optional_columns,
     require_columns,
@@ -19,7 +21,7 @@ from ._common import (
     text,
     to_points,
 )
-from ._parse import parse_numbers, points_to_5179
+from ._parse import parse_counts
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
 
@@ -31,9 +33,8 @@ _SCHOOL_COLUMNS = {
     "school_id": ["학교ID", "schoolId", "SCHUL_ID"],
     "name": ["학교명", "schoolNm", "SCHUL_NM"],
     "level": ["학교급구분", "schoolSe", "SCHUL_KND_SC_NM"],
-    "lat": ["위도", "latitude", "LAT"],
-    "lon": ["경도", "longitude", "LON", "LNG"],
 }
+_SCHOOL_POINT = {"lat": ["위도", "latitude", "LAT"], "lon": ["경도", "longitude", "LON", "LNG"]}
 _SCHOOL_OPTIONAL = {
     "foundation": ["설립형태", "fondType"],
     "branch": ["본교분교구분", "bnhhSe"],
@@ -45,9 +46,10 @@ _SCHOOL_OPTIONAL = {
 }
 
 
+@guarded("a school list (전국초중등학교위치표준데이터)")
 def read_schools(path: str | Path, *, sigungu: str | None = None, sido: str | None = None,
                  level: str | None = "초등학교", include_closed: bool = False,
-                 mapping: dict[str, str] | None = None) -> ReadResult:
+                 mapping: dict[str, str] | None = None, crs=None, layer: str | None = None) -> ReadResult:
     """Read a 전국초중등학교위치표준데이터 CSV (CP949 or UTF-8) or any table with the same fields.
 
     Parameters
@@ -58,11 +60,18 @@ def read_schools(path: str | Path, *, sigungu: str | None = None, sido: str | No
         학교급구분 to keep (``None`` keeps every level).
     include_closed
         Keep schools whose 운영상태 is not 운영 (폐교, 휴교).
+    crs, layer
+        The CRS of metre coordinates without one; the layer of a GeoPackage.
+
+    A spatial file may give each school as a point instead of 위도/경도
+    columns (another geometry is kept at its representative point, noted).
     """
-    raw = read_raw_table(path)
+    raw = read_raw_table(path, layer=layer)
     frame = raw.frame
     source = Path(path).name
-    cols = require_columns(frame, _SCHOOL_COLUMNS, source=source, mapping=mapping)
+    wanted = _SCHOOL_COLUMNS if raw.is_spatial else _SCHOOL_COLUMNS | _SCHOOL_POINT
+    cols = require_columns(frame, wanted, source=source, mapping=mapping)
+    cols |= optional_columns(frame, _SCHOOL_POINT, mapping)
     opt = optional_columns(frame, _SCHOOL_OPTIONAL, mapping)
     report, rows = start_report(raw, source)
 
@@ -92,14 +101,12 @@ def read_schools(path: str | Path, *, sigungu: str | None = None, sido: str | No
     keep = exclude_where(keep, ~in_area, rows, out["sigungu"], report,
                          lambda _: f"다른 지역 (outside {area})")
 
-    x, y, has_xy = points_to_5179(frame.loc[keep], cols["lon"], cols["lat"], report, rows=rows[keep])
-    keep &= has_xy.reindex(frame.index, fill_value=False)
+    x, y, keep = locate_points(raw, cols.get("lon"), cols.get("lat"), rows, keep, report, crs)
     keep = dedupe_ids(out["school_id"], rows, keep, report)
     out["source"] = "전국초중등학교위치표준데이터"
     out["synthetic"] = is_synthetic(frame)
-    xs = pd.Series(x, index=has_xy.index).reindex(frame.index)
-    ys = pd.Series(y, index=has_xy.index).reindex(frame.index)
-    schools = to_points(out[keep], xs[keep].to_numpy(), ys[keep].to_numpy()).set_index("school_id")
+    mask = keep.to_numpy()
+    schools = to_points(out[keep], x[mask], y[mask]).set_index("school_id")
     return ReadResult(schools, report)
 
 
@@ -118,13 +125,17 @@ _STUDENT_OPTIONAL = {
 }
 
 
-def read_students(path: str | Path, *, mapping: dict[str, str] | None = None) -> ReadResult:
+@guarded("a 학교알리미 pupil table")
+def read_students(path: str | Path, *, mapping: dict[str, str] | None = None,
+                  layer: str | None = None) -> ReadResult:
     """Read a 학교알리미 「학년별·학급별 학생수」 export (one row per school).
 
     Pupils in 특수학급 and 순회학급 have no grade: they go to ``pupils_special``,
-    and ``pupils_total`` is 학생수(계) (= grades + special).
+    and ``pupils_total`` is 학생수(계) (= grades + special). A grade count that
+    is blank or a dash (``-``, ``－``) is 0, noted as fixed; text or a negative
+    count rejects the row. ``layer`` chooses the sheet of a workbook.
     """
-    raw = read_raw_table(path)
+    raw = read_raw_table(path, layer=layer)
     frame = raw.frame
     source = Path(path).name
     cols = require_columns(frame, _STUDENT_COLUMNS, source=source, mapping=mapping)
@@ -136,16 +147,19 @@ def read_students(path: str | Path, *, mapping: dict[str, str] | None = None) ->
     region = text(frame[opt["region"]]) if "region" in opt else pd.Series(None, index=frame.index)
     out[["sido", "sigungu"]] = split_address(region)
     bad = pd.Series(False, index=frame.index)
+    zeroed = pd.Series(False, index=frame.index)
     for g in GRADES:
-        out[f"pupils_g{g}"], unreadable = parse_numbers(frame[cols[f"g{g}"]])
+        numbers, unreadable, dash = parse_counts(frame[cols[f"g{g}"]])
+        zeroed |= dash | (numbers.isna() & ~unreadable)
+        out[f"pupils_g{g}"] = numbers.fillna(0.0)
         bad |= unreadable
     out["pupils_special"] = 0.0
     for key in ("special", "itinerant"):
         if key in opt:
-            numbers, unreadable = parse_numbers(frame[opt[key]])
+            numbers, unreadable, _ = parse_counts(frame[opt[key]])
             out["pupils_special"] += numbers.fillna(0.0)
             bad |= unreadable
-    total, unreadable = parse_numbers(frame[cols["total"]])
+    total, unreadable, _ = parse_counts(frame[cols["total"]])
     bad |= unreadable
     grade_cols = [f"pupils_g{g}" for g in GRADES]
     negative = (out[grade_cols] < 0).any(axis=1) | (total < 0)
@@ -153,6 +167,7 @@ def read_students(path: str | Path, *, mapping: dict[str, str] | None = None) ->
     report.reject(rows[bad], "학생수가 숫자가 아님 (pupil counts are not numbers)")
     report.reject(rows[negative & ~bad], "음수 학생수 (negative pupil count)")
     report.reject(rows[out["name"].isna() & ~bad & ~negative], "학교명 없음 (no school name)")
+    report.fix(rows[zeroed & keep], "빈 칸 또는 '-' 학생수 → 0 (blank or dash pupil count read as 0)")
     if "excluded" in opt:
         flagged = keep & (text(frame[opt["excluded"]]).fillna("N") == "Y")
         why = text(frame[opt["excluded_why"]]) if "excluded_why" in opt else pd.Series("", index=frame.index)

@@ -11,10 +11,11 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from .._errors import EmptyInputError, UnreadableFileError
+from .._errors import CRSError, EmptyInputError, InputDataError, UnreadableFileError
 from ._common import (
     METRIC_CRS,
     find_column,
+    guarded,
     optional_columns,
     require_columns,
     start_report,
@@ -22,9 +23,11 @@ from ._common import (
 )
 from ._parse import KOREA_LAT, KOREA_LON
 from ._report import ReadResult, RowReport
+from ._sniff import LIMITS_MIB, MIB, head_bytes, one_line, stat_file
 from ._table import read_raw_table
 
-__all__ = ["clean_polygons", "decode_rings", "read_school_zones", "zone_school_links"]
+__all__ = ["clean_polygons", "decode_rings", "inside_korea", "is_raw_zone_folder", "keep_polygons",
+           "read_school_zones", "zone_school_links"]
 
 _ZONE_COLUMNS = {"zone_id": ["HAKGUDO_ID", "학구ID", "zone_id"]}
 _ZONE_OPTIONAL = {
@@ -36,20 +39,29 @@ _ZONE_OPTIONAL = {
 }
 
 
+@guarded("school zones (학구도)")
 def read_school_zones(path: str | Path, *, links: str | Path | pd.DataFrame | None = None,
-                      crs=None) -> ReadResult:
+                      crs=None, layer: str | None = None) -> ReadResult:
     """Read 초등학교 통학구역 polygons with their school ↔ zone link.
 
     ``path`` may be a GeoJSON/GPKG/SHP/GeoParquet with ``HAKGUDO_ID`` (and
     ``school_ids`` or a ``links`` table 학구ID–학교ID, the 학교학구도연계정보 CSV),
     a folder of raw per-school JSON files (``B….json``), or one such file.
     A zone listed by several schools (공동통학구역) becomes one zone with all of
-    their ids. Invalid polygons are repaired and reported.
+    their ids. Invalid polygons are repaired and reported; features that are
+    not polygons are rejected (a GeometryCollection keeps its polygons).
+    ``layer`` chooses the layer of a multi-layer GeoPackage.
     """
     path = Path(path)
-    if path.is_dir() or (path.suffix.lower() == ".json" and _is_raw_zone_file(path)):
+    if path.is_dir():
+        if not is_raw_zone_folder(path):
+            msg = (f"{path} is a folder without raw 학구 JSON files (B….json holding a \"zones\" list); give the "
+                   "school-zone file itself (GeoJSON, GPKG, SHP) or the folder of raw per-school JSON files.")
+            raise UnreadableFileError(msg)
         return _read_raw_zones(path)
-    raw = read_raw_table(path)
+    if path.suffix.lower() == ".json" and _is_raw_zone_file(path):
+        return _read_raw_zones(path)
+    raw = read_raw_table(path, layer=layer)
     frame = raw.frame
     if not raw.is_spatial:
         msg = f"{path.name} has no geometry: school zones must be polygons (GeoJSON, GPKG, SHP)."
@@ -73,8 +85,7 @@ def read_school_zones(path: str | Path, *, links: str | Path | pd.DataFrame | No
         zones["shared"] = zones["school_ids"].str.count(",") > 0
     zones["sigungu"] = text(frame[opt["sigungu"]]) if "sigungu" in opt else None
     gdf = gpd.GeoDataFrame(zones, geometry=frame.geometry.values, crs=frame.crs)
-    gdf = _to_metric(gdf, crs, source, report)
-    return ReadResult(_finish(gdf, rows, report), report)
+    return ReadResult(_finish(gdf, rows, report, source, crs), report)
 
 
 def decode_rings(rings: list[list[int]]) -> MultiPolygon:
@@ -114,26 +125,38 @@ def clean_polygons(geometry: gpd.GeoSeries) -> tuple[gpd.GeoSeries, pd.Series]:
     return fixed, invalid
 
 
+def is_raw_zone_folder(path: Path) -> bool:
+    """A folder holding at least one raw 학구 JSON file (``{"zones": …}``)."""
+    return any(_is_raw_zone_file(f) for f in sorted(path.glob("*.json"))[:50] if f.is_file())
+
+
 def _read_raw_zones(path: Path) -> ReadResult:
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    files = sorted(f for f in path.glob("*.json") if f.is_file()) if path.is_dir() else [path]
     if not files:
         msg = f"{path} has no raw 학구 JSON files (B….json)."
         raise EmptyInputError(msg)
-    records = []
+    records, skipped = [], []
     for file in files:
-        try:
-            doc = json.loads(file.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            msg = f"{file.name} is not a raw 학구 JSON file ({exc})."
-            raise UnreadableFileError(msg) from exc
-        for zone in doc.get("zones", []):
-            records.append((file.stem, zone))
+        doc = _load_raw_zone_file(file)
+        zones = doc.get("zones") if isinstance(doc, dict) else None
+        if not isinstance(zones, list):
+            skipped.append(file.name)
+            continue
+        records += [(file.stem, zone) for zone in zones]
     source = path.name
-    report = RowReport(f"{source} (raw 학구 JSON, {len(files)} files)", rows_read=len(records))
+    report = RowReport(f"{source} (raw 학구 JSON, {len(files) - len(skipped)} files)", rows_read=len(records))
+    if skipped:
+        report.note(f"학구 JSON이 아닌 파일 건너뜀 (not raw 학구 JSON, skipped): {one_line(', '.join(skipped), 200)}")
+    if not records:
+        msg = f"{path.name} holds no zones: no file has a non-empty \"zones\" list of raw 학구 JSON."
+        raise EmptyInputError(msg)
     report.note("원자료 좌표: 정수 = 도 × 1e6, 첫 쌍 절대값 + 누적 증분 (raw integers: degrees × 1e6, deltas)")
     seen: dict[str, dict] = {}
     for row, (school_id, zone) in enumerate(records, start=1):
-        zone_id = str(zone.get("id", "")).strip()
+        if not isinstance(zone, dict):
+            report.reject(row, "학구 항목이 객체가 아님 (a zone entry is not a JSON object)")
+            continue
+        zone_id = "" if zone.get("id") is None else str(zone.get("id")).strip()
         if not zone_id:
             report.reject(row, "학구ID 없음 (zone without id)")
             continue
@@ -143,36 +166,92 @@ def _read_raw_zones(path: Path) -> ReadResult:
             continue
         try:
             geometry = decode_rings(zone.get("rings", []))
-        except ValueError as exc:
-            report.reject(row, f"링 해독 실패 (cannot decode rings: {exc})")
+        except (ValueError, TypeError, OverflowError) as exc:
+            report.reject(row, f"링 해독 실패 (cannot decode rings: {one_line(exc, 80)})")
             continue
-        seen[zone_id] = {"row": row, "zone_id": zone_id, "name": zone.get("name"),
-                         "shared": bool(zone.get("shared")), "schools": [school_id], "geometry": geometry}
+        name = zone.get("name")
+        seen[zone_id] = {"row": row, "zone_id": zone_id, "name": None if name is None else str(name),
+                         "shared": _truthy(zone.get("shared")), "schools": [school_id], "geometry": geometry}
     items = list(seen.values())
     gdf = gpd.GeoDataFrame(
         {"zone_id": [z["zone_id"] for z in items], "name": [z["name"] for z in items],
          "shared": [z["shared"] or len(z["schools"]) > 1 for z in items],
          "school_ids": [",".join(dict.fromkeys(z["schools"])) for z in items], "sigungu": None},
-        geometry=[z["geometry"] for z in items], crs="EPSG:4326")
-    rows = pd.Series([z["row"] for z in items], index=gdf.index)
-    gdf = _to_metric(gdf, 4326, source, report)
-    return ReadResult(_finish(gdf, rows, report), report)
+        geometry=gpd.GeoSeries([z["geometry"] for z in items], dtype="geometry"), crs="EPSG:4326")
+    rows = pd.Series([z["row"] for z in items], index=gdf.index, dtype=int)
+    return ReadResult(_finish(gdf, rows, report, source, 4326), report)
 
 
-def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport) -> gpd.GeoDataFrame:
+def _load_raw_zone_file(file: Path):
+    size = stat_file(file)
+    if size > LIMITS_MIB["raw zone JSON"] * MIB:
+        msg = (f"{file.name} is {size / MIB:,.0f} MB, larger than the {LIMITS_MIB['raw zone JSON']} MB a raw 학구 "
+               "JSON file can be (one school's zones are a few KB); it is not a raw 학구 file.")
+        raise UnreadableFileError(msg)
+    try:
+        return json.loads(file.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        msg = (f"{file.name} is not a raw 학구 JSON file ({one_line(exc, 120)}); a raw file is UTF-8 JSON like "
+               "{\"zones\": [{\"id\": …, \"rings\": …}]}.")
+        raise UnreadableFileError(msg) from None
+
+
+def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport, source: str, crs) -> gpd.GeoDataFrame:
     keep = gdf["zone_id"].notna()
     report.reject(rows[~keep], "학구ID 없음 (zone without id)")
+    if not keep.any():
+        return gdf[keep].set_crs(METRIC_CRS, allow_override=True).set_index("zone_id")
+    geometry, keep = keep_polygons(gdf.geometry, rows, keep, report, source, "school zones (학구)")
+    gdf = _to_metric(gdf.set_geometry(geometry)[keep], crs, source, report)
+    rows = rows[keep]
+    inside = inside_korea(gdf.geometry)
+    report.reject(rows[~inside], "한국 밖의 폴리곤 (polygon outside Korea: check the CRS)")
+    gdf, rows = gdf[inside], rows[inside]
     geometry, repaired = clean_polygons(gdf.geometry)
     gdf = gdf.set_geometry(geometry)
-    report.fix(rows[repaired & keep], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
+    report.fix(rows[repaired], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
     empty = gdf.geometry.is_empty | gdf.geometry.isna()
-    report.reject(rows[empty & keep], "폴리곤 없음 (empty or missing polygon)")
-    keep &= ~empty
+    report.reject(rows[empty], "폴리곤 없음 (empty or missing polygon)")
+    keep = ~empty
     duplicated = keep & gdf["zone_id"].duplicated(keep="first")
     report.reject(rows[duplicated], "중복 학구ID (duplicate zone id)")
     keep &= ~duplicated
-    gdf["synthetic"] = gdf["name"].fillna("").str.contains("가상")
+    gdf["synthetic"] = gdf["name"].fillna("").astype(str).str.contains("가상")
     return gdf[keep].set_index("zone_id")
+
+
+def inside_korea(geometry: gpd.GeoSeries) -> pd.Series:
+    """Metric (EPSG:5179) geometries whose representative point lies in Korea (finite, in range)."""
+    points = geometry.representative_point().to_crs(4326)
+    return pd.Series(points.x.between(*KOREA_LON).to_numpy() & points.y.between(*KOREA_LAT).to_numpy(),
+                     index=geometry.index)
+
+
+def keep_polygons(geometry: gpd.GeoSeries, rows: pd.Series, keep: pd.Series, report: RowReport, source: str,
+                  what: str) -> tuple[gpd.GeoSeries, pd.Series]:
+    """Reject rows of ``keep`` whose geometry is missing or not polygonal; a GeometryCollection keeps its
+    polygons (fixed). Refuse the file when no polygon is left: points are not zones."""
+    geometry = geometry.copy()
+    kinds = pd.Series(geometry.geom_type, index=geometry.index).fillna("없음").astype(str)
+    missing = keep & (geometry.isna() | geometry.is_empty).to_numpy()
+    report.reject(rows[missing], "도형 없음 (no geometry)")
+    keep = keep & ~missing
+    collection = keep & (kinds == "GeometryCollection")
+    for idx in collection[collection].index:
+        geometry[idx] = _polygon_parts(geometry[idx])
+    salvaged = collection & ~geometry.is_empty.to_numpy()
+    report.fix(rows[salvaged], "GeometryCollection → 폴리곤 부분만 사용 (kept its polygons)")
+    other = keep & ~kinds.isin(["Polygon", "MultiPolygon"]) & ~salvaged
+    for kind, group in rows[other].groupby(kinds[other]):
+        report.reject(group, f"폴리곤이 아님: {kind} ({what} must be polygons)")
+    keep &= ~other
+    if not keep.any():
+        found = kinds[kinds != "없음"].value_counts()
+        shown = ", ".join(f"{k} {n:,}" for k, n in found.items()) or "no geometry at all"
+        msg = (f"{source} has no polygon to use as {what} (its features: {shown}); give the boundary file with "
+               "Polygon/MultiPolygon features, not points or lines.")
+        raise InputDataError(msg)
+    return geometry, keep
 
 
 def _to_metric(gdf: gpd.GeoDataFrame, crs, source: str, report: RowReport) -> gpd.GeoDataFrame:
@@ -184,13 +263,17 @@ def _to_metric(gdf: gpd.GeoDataFrame, crs, source: str, report: RowReport) -> gp
             gdf = gdf.set_crs(4326)
             report.note("CRS 없음, 경위도 범위 → EPSG:4326으로 판단 (no CRS; degree values)")
         else:
-            from .._errors import CRSError
-
-            msg = (f"{source} has no CRS (.prj missing) and its coordinates are metres "
-                   f"(x≈{minx:,.0f}…{maxx:,.0f}). The 학구도 SHP release is EPSG:5186: pass crs=5186.")
+            msg = (f"{source} has no CRS (a shapefile without its .prj) and its coordinates are not degrees "
+                   f"(x≈{minx:,.0f}…{maxx:,.0f}); put the .prj file beside it (the 학구도 SHP release is "
+                   "EPSG:5186), or save the layer with its CRS as GeoPackage in QGIS (in Python: crs=5186).")
             raise CRSError(msg)
-    report.note(f"좌표계 {gdf.crs.to_string()} → {METRIC_CRS}")
-    return gdf.to_crs(METRIC_CRS)
+    try:
+        report.note(f"좌표계 {gdf.crs.to_string()} → {METRIC_CRS}")
+        return gdf.to_crs(METRIC_CRS)
+    except Exception as exc:  # pyproj cannot transform from this CRS
+        msg = (f"{source}: its CRS ({one_line(gdf.crs, 80)}) cannot be converted to {METRIC_CRS} "
+               f"({one_line(exc, 120)}); save it in EPSG:4326 or EPSG:5186 in QGIS.")
+        raise CRSError(msg) from None
 
 
 def _ids_from_links(zone_ids: pd.Series, links, source: str) -> pd.Series:
@@ -223,11 +306,17 @@ def _truthy(value) -> bool:
 
 
 def _is_raw_zone_file(path: Path) -> bool:
-    head = path.read_bytes()[:200]
-    return b'"zones"' in head
+    """A ``{"zones": …}`` file, told from its first bytes (a raw file starts with that key)."""
+    try:
+        stat_file(path)  # a FIFO named .json must not be opened
+        return b'"zones"' in head_bytes(path, 200)
+    except (UnreadableFileError, EmptyInputError):
+        return False
 
 
 def _polygon_parts(geometry):
+    if geometry is None:
+        return Polygon()
     if geometry.geom_type in {"Polygon", "MultiPolygon"}:
         return geometry
     polys = [g for g in getattr(geometry, "geoms", []) if g.geom_type in {"Polygon", "MultiPolygon"}]
