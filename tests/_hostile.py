@@ -24,13 +24,19 @@ LONG = "<i>긴</i>" * 625  # 5,000 characters, with markup in it
 
 
 def payloads(marker: Path) -> list[str]:
-    """The corpus; ``marker`` is the file the Jinja RCE payload tries to create."""
+    """The corpus; ``marker`` is the path the Jinja RCE payloads try to create.
+
+    ``marker.name`` must be a Python identifier (the quote-free payload spells it as one).
+    """
     return [
         "<script>alert(1)</script>",
         "<img src=x onerror=alert(1)>",
         '"><svg onload=alert(1)>',
         "{{ 7*7 }}",
         "{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}",
+        # The same without quotes, which HTML escaping would have broken: creates the marker
+        # (as a folder) in the working directory, which the tests set to the marker's folder.
+        "{{ cycler.__init__.__globals__.os.mkdir(dict(" + marker.name + "=1)|first) }}",
         "{% for x in range(3) %}XYZ{% endfor %}",
         "{#",
         '=HYPERLINK("http://example.invalid","click")',
@@ -140,9 +146,12 @@ def _schools(dst: Path, corpus: Corpus) -> None:
     renamed = {}
     used: set[str] = set()
     for row in schools.rows:
-        new = corpus.take(encoding=schools.encoding)
-        while norm(new) in used:
+        for _ in range(len(corpus.all)):
             new = corpus.take(encoding=schools.encoding)
+            if norm(new) not in used:
+                break
+        else:
+            raise ValueError("fewer distinct payloads than schools")
         used.add(norm(new))
         renamed[row[name_j]] = new
         row[name_j] = new

@@ -38,12 +38,22 @@ def corpus(tmp_path_factory):
     return {"marker": marker, "corpus": built, "a": a, "b": b, "title": title}
 
 
-def _careplan(*args: str) -> subprocess.CompletedProcess:
+def _env() -> dict[str, str]:
+    """This environment, with PYTHONPATH made absolute (the commands run elsewhere)."""
+    env = os.environ.copy()
+    parts = [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if parts:
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    return env
+
+
+def _careplan(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "careplan", *map(str, args)],
+        cwd=cwd,
         capture_output=True,
         text=True,
-        env=os.environ.copy(),
+        env=_env(),
         timeout=600,
         check=False,
     )
@@ -54,9 +64,10 @@ def outputs(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile_out")
     run, cmp, remap = root / "run", root / "compare", root / "map"
     done = {"run_dir": run, "compare_dir": cmp, "map_dir": remap}
-    done["run"] = _careplan("run", corpus["a"], "--out", run)
-    done["compare"] = _careplan("compare", corpus["a"], corpus["b"], "--out", cmp)
-    done["map"] = _careplan("map", run, "--out", remap, "--title", corpus["title"])
+    cwd = corpus["marker"].parent  # where the quote-free payload would create the marker
+    done["run"] = _careplan(cwd, "run", corpus["a"], "--out", run)
+    done["compare"] = _careplan(cwd, "compare", corpus["a"], corpus["b"], "--out", cmp)
+    done["map"] = _careplan(cwd, "map", run, "--out", remap, "--title", corpus["title"])
     return done
 
 

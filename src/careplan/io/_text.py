@@ -45,14 +45,14 @@ def decode_lines(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             try:
-                return data.decode(codec).splitlines(keepends=True), codec, {}
+                return _split_lines(data.decode(codec)), codec, {}
             except UnicodeDecodeError:
                 break  # a BOM then other bytes: decode line by line below
     sample = data[:65536]
     if sample.count(0) > len(sample) // 4 and len(sample) % 2 == 0:
         for codec in ("utf-16-le", "utf-16-be"):  # Excel "유니코드 텍스트" without a BOM
             try:
-                return data.decode(codec).splitlines(keepends=True), codec, {}
+                return _split_lines(data.decode(codec)), codec, {}
             except UnicodeDecodeError:
                 continue
     if sum(sample.count(b) for b in _CONTROL) > max(8, len(sample) // 20):
@@ -63,10 +63,24 @@ def decode_lines(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]
     try:
         text = data[start:].decode("utf-8")
         encoding = "utf-8-sig" if start else "utf-8"
-        return _strip_nul(text.splitlines(keepends=True), encoding, {})
+        return _strip_nul(_split_lines(text), encoding, {})
     except UnicodeDecodeError:
         pass  # not pure UTF-8: decide per line
     return _decode_per_line(data[start:], name)
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines with their ends, split at LF only (CR when the file has no LF).
+
+    ``str.splitlines`` also splits at U+2028, U+0085, form feeds and a lone CR, which
+    cut a row whose quoted name holds one of them in two.
+    """
+    sep = "\n" if "\n" in text else "\r"
+    parts = text.split(sep)
+    lines = [part + sep for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def _decode_per_line(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]]:
