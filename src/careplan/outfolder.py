@@ -296,7 +296,7 @@ def _remove_listed(folder: Path, files: Iterable[str], folders: Iterable[str]) -
     present, dirs = _walk(folder)
     for rel in present:
         if rel in listed:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone already, or locked: reported as left over
                 (folder / rel).unlink()
     for rel in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
         if rel in listed_dirs:
