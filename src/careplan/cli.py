@@ -34,6 +34,9 @@ class _App(typer.Typer):
         try:
             return super().__call__(*args, **kwargs)
         except _Interrupted as exc:
+            from . import outfolder
+
+            outfolder.discard_open()  # after the finally blocks: any staging they could not reach
             signum = exc.args[0]
             name = signal.Signals(signum).name
             typer.echo(f"중단됨 interrupted ({name}): unfinished outputs were removed", err=True)

@@ -41,7 +41,7 @@ from typing import TypeVar
 from ._errors import SettingsError
 
 __all__ = ["KINDS", "MARKER", "STAGING_MARKER", "Staging", "adopt", "begin", "check", "discard",
-           "read_marker", "replace_entries", "side_stage", "stage_inside", "write"]
+           "discard_open", "read_marker", "replace_entries", "side_stage", "stage_inside", "write"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ _FORMAT = "careplan-output-1"
 _STAGING_FORMAT = "careplan-staging-1"
 _MAX_MARKER_BYTES = 64 * 2**20  # a whole country's point files list stays far below
 T = TypeVar("T")
+_open_stages: set[Path] = set()  # staging folders of this process, not yet swapped in or removed
 
 
 # ------------------------------------------------------------------ markers
@@ -107,8 +108,11 @@ def _read_staging(folder: Path) -> dict | None:
 
 
 def _write_json(path: Path, data: dict) -> None:
+    """Write a marker whole or not at all (a process killed mid-write leaves no half marker)."""
+    part = path.with_name(f"{path.name}.tmp")
     text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-    path.write_text(text, encoding="utf-8")
+    part.write_text(text, encoding="utf-8")
+    os.replace(part, path)
 
 
 def _owner(role: str) -> dict:
@@ -277,6 +281,7 @@ def _discard(folder: Path, data: dict | None = None) -> None:
         return
     if data["role"] == "stage":
         shutil.rmtree(folder, ignore_errors=True)
+        _open_stages.discard(folder)
         return
     left = _remove_listed(folder, [*data["files"], STAGING_MARKER], data["folders"])
     if left:
@@ -291,7 +296,7 @@ def _remove_listed(folder: Path, files: Iterable[str], folders: Iterable[str]) -
     present, dirs = _walk(folder)
     for rel in present:
         if rel in listed:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone already, or locked: reported as left over
                 (folder / rel).unlink()
     for rel in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
         if rel in listed_dirs:
@@ -322,13 +327,26 @@ def _new_stage(path: Path, target: Path) -> Path:
             )
             raise SettingsError(msg)
         _discard(path, data)
-    try:
-        path.mkdir()
-        _write_json(path / STAGING_MARKER, {**_owner("stage"), "target": target.name})
-    except OSError as err:
-        msg = f"cannot write into {path.parent} ({err.strerror}); choose a folder you can write to"
-        raise SettingsError(msg) from err
+    with _signals_held():  # an interrupt here would leave a folder nobody knows about
+        try:
+            path.mkdir()
+            _open_stages.add(path)
+            _write_json(path / STAGING_MARKER, {**_owner("stage"), "target": target.name})
+        except OSError as err:
+            if path in _open_stages:
+                _open_stages.discard(path)
+                shutil.rmtree(path, ignore_errors=True)
+            msg = f"cannot write into {path.parent} ({err.strerror}); choose a writable folder"
+            raise SettingsError(msg) from err
     return path
+
+
+def discard_open() -> None:
+    """Remove every staging folder this process made and has not swapped in (the CLI's last
+    resort when SIGINT or SIGTERM ends it)."""
+    for path in list(_open_stages):
+        shutil.rmtree(path, ignore_errors=True)
+    _open_stages.clear()
 
 
 def side_stage(out: str | os.PathLike, tag: str) -> Path:
@@ -347,6 +365,7 @@ def adopt(side: str | os.PathLike, stage: str | os.PathLike, name: str) -> Path 
     if data is None or data["role"] != "stage":
         return None
     os.replace(side, Path(stage) / name)
+    _open_stages.discard(side)
     (Path(stage) / name / STAGING_MARKER).unlink()
     return Path(stage) / name
 
@@ -377,28 +396,28 @@ class Staging:
         extra = _keepers(self.path, self.out, old["files"], old["folders"]) if old else []
         with _signals_held():
             (self.path / STAGING_MARKER).unlink()
-            self.committed = True  # from here the staging folder is the output (or holds it)
-            if old is not None:
-                try:
+            try:
+                if old is not None:
                     _swap(self.path, self.out, old["files"], old["folders"], extra)
-                except BaseException:
-                    self.committed = not self.path.exists()  # not swapped in: still staging
-                    raise
-                return self.out
-            if self.out.is_dir():
-                try:
-                    self.out.rmdir()
-                except OSError as err:
-                    self.committed = False
-                    msg = f"output folder {self.out} is no longer empty; choose another one"
-                    raise SettingsError(msg) from err
-            os.replace(self.path, self.out)
+                else:
+                    if self.out.is_dir():
+                        try:
+                            self.out.rmdir()
+                        except OSError as err:
+                            msg = f"output folder {self.out} is no longer empty; choose another one"
+                            raise SettingsError(msg) from err
+                    os.replace(self.path, self.out)
+            finally:
+                self.committed = not self.path.exists()  # swapped in: it is the output now
+                if self.committed:
+                    _open_stages.discard(self.path)
         return self.out
 
     def discard(self) -> None:
         """Remove the staging folder unless committed (nothing in it is the user's)."""
         if not self.committed:
             shutil.rmtree(self.path, ignore_errors=True)
+            _open_stages.discard(self.path)
 
 
 def _parent(out: Path) -> None:
@@ -475,7 +494,12 @@ def _swap(new: Path, target: Path, files: list[str], folders: list[str], extra: 
     is deleted."""
     trash = target.with_name(f".{target.name}.old")
     with _signals_held():
-        os.replace(target, trash)
+        try:
+            os.replace(target, trash)
+        except OSError as err:  # Windows: a file in it is open (QGIS, Excel)
+            msg = (f"cannot replace {target} ({err.strerror}); close the programs that have its "
+                   "files open (QGIS, Excel) and run again")
+            raise SettingsError(msg) from err
         try:
             os.replace(new, target)
         except BaseException:
@@ -534,8 +558,8 @@ def replace_entries(
         listed = marker["folders"] if is_dir else marker["files"]
         if name not in listed or target.is_symlink() or target.is_dir() != is_dir:
             msg = (
-                f"{target} was not written by careplan (its {MARKER} does not list it); "
-                "move it away or write the maps into a new folder with --out"
+                f"{target} is not listed as careplan's in {folder / MARKER}, so careplan cannot "
+                "tell it wrote it; move it away, or write the maps into a new folder with --out"
             )
             raise SettingsError(msg)
         if is_dir:
