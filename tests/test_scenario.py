@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from careplan import demand, pipeline, sample, scenario, sizing
+from careplan import demand, pipeline, sample, scale, scenario, sizing
 from careplan._errors import CareplanError, InputDataError, SettingsError
 from careplan.cli import app
 
@@ -217,7 +217,7 @@ def test_cell_m_1_is_refused_with_the_cell_count_before_allocating(tmp_path):
     assert cells > sizing.MAX_GRID_CELLS
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"[analysis] cell_m = 1 → 학구 범위에 격자 약 {cells:,}칸" in result.stderr
+    assert f"[analysis] cell_m = 1 → 학구 범위 (the 학구 extent)에 격자 약 {cells:,}칸" in result.stderr
     fit = int(re.search(r"use cell_m ≥ (\d+)", result.stderr).group(1))
     assert sizing.grid_cells(inputs.zones.geometry.to_numpy(), fit) <= sizing.MAX_GRID_CELLS
     assert fit == 5 or sizing.grid_cells(inputs.zones.geometry.to_numpy(), fit - 5) > sizing.MAX_GRID_CELLS
@@ -357,3 +357,16 @@ def test_every_setting_refuses_wrong_values_by_name(section, key):
             scenario.check_files(spec, lambda ref: SAMPLE / ref)
         except SettingsError as exc:
             assert key in str(exc) and "Traceback" not in str(exc), (key, value, str(exc))
+
+
+def test_a_region_run_holds_each_sigungu_to_the_grid_limit():
+    region = sample.generate_region(2, schools_per_sigungu=2, sigungu_km=2.0, seed=5)
+    zone_owner, _ = scale.demand_owners(region.inputs)
+    zones = region.inputs.zones
+    biggest = max(sizing.grid_cells(zones.geometry[zone_owner == code].to_numpy(), 1.0)
+                  for code in zone_owner.unique())
+    assert biggest > sizing.MAX_GRID_CELLS
+    with pytest.raises(SettingsError, match=re.escape(f"격자 약 {biggest:,}칸")) as info:
+        scale.run_region(dataclasses.replace(region.scenario, cell_m=1.0), region.inputs, n_workers=1)
+    assert "use cell_m ≥" in str(info.value)
+    sizing.check_region_size(region.scenario, zones, zone_owner, {})  # cell_m = 100 fits
