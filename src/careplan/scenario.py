@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 from ._errors import SettingsError
+from .candidates import check_kind_allowed
 from .catalog import DEFAULT_CATALOG, CareKind, get_catalog
 from .coverage import DEFAULT_SLOTS, PERIODS
 from .demand import DEFAULT_GRADE_RATES
@@ -332,6 +333,24 @@ class ScenarioSpec(_Settings):
 
     name: Text | None = Field(None, description="Title of the run (default: the file name).")
     data: DataSection
+
+    @field_validator("data")
+    @classmethod
+    def _programmes_of_the_sido(cls, data: DataSection, info: ValidationInfo) -> DataSection:
+        """Kinds written in [siting] kinds must exist in the 시도 (키움센터: 서울 only); defaults are skipped."""
+        siting, catalog = info.data.get("siting"), _catalog_of(info)
+        if siting is None or catalog is None or "kinds" not in siting.model_fields_set or data.sido is None:
+            return data
+        items = []
+        for kind in siting.kinds:
+            try:
+                check_kind_allowed(kind, data.sido, catalog)
+            except SettingsError as exc:
+                items.append((("sido",), f"[siting] kinds의 {kind}은(는) 이 시도에 없는 사업 "
+                                         f"(not run in this 시도): {exc}"))
+        if items:
+            raise Problem(*items)
+        return data
 
 
 def sitable_kinds(catalog: Mapping[str, CareKind]) -> list[str]:
