@@ -377,6 +377,7 @@ def test_a_seoul_programme_written_for_another_sido_is_refused(tmp_path):
             "[data] sido: [siting] kinds의 kium_general은(는) 이 시도에 없는 사업 (not run in this 시도)",
             "is a Seoul programme, but the study area's sido is '경상북도'")
     # the default kinds are not the planner's choice: kium is skipped (with a warning) at run time instead
-    text = TEXT.replace('sido = "서울특별시"', 'sido = "경상북도"').replace('kinds = ["kium_general", "dahamkke"]\n', "")
+    text = TEXT.replace('sido = "서울특별시"', 'sido = "경상북도"')
+    text = text.replace('kinds = ["kium_general", "dahamkke"]\n', "")
     (tmp_path / "default.toml").write_text(text, encoding="utf-8")
     assert pipeline.load_scenario(tmp_path / "default.toml").siting_kinds == ("kium_general", "dahamkke")
