@@ -25,7 +25,6 @@ The published JSON Schema is ``docs/scenario.schema.json``; regenerate it after 
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 from collections.abc import Callable, Mapping
@@ -437,8 +436,6 @@ def _file_problem(path: Path, *, folder_ok: bool) -> str | None:
             fh.read(1)
     except OSError as exc:
         return f"읽을 수 없음 (cannot be read: {exc.strerror})"
-    if not os.access(path, os.R_OK):
-        return "읽기 권한 없음 (no read permission)"
     return None
 
 
