@@ -320,8 +320,9 @@ def test_text_settings_keep_any_characters(tmp_path):
 
 
 @pytest.mark.parametrize("example", ["data/sample/scenario.toml", "examples/guro.toml"])
-def test_the_shipped_scenarios_load(example, korea):
-    sc = pipeline.load_scenario(REPO / example, data_dir=None if example.startswith("data") else korea)
+def test_the_shipped_scenarios_load(example, request):
+    data_dir = request.getfixturevalue("korea") if example.startswith("examples") else None  # guro: real data
+    sc = pipeline.load_scenario(REPO / example, data_dir=data_dir)
     assert sc.siting_kinds == ("kium_general", "dahamkke") and sc.access_method == "2sfca"
     assert all(f.path.is_file() for f in sc.facilities) and sc.cell_m == 100.0
 
