@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from careplan import demand, pipeline, sample, scenario, sizing
+from careplan import demand, pipeline, sample, scale, scenario, sizing
 from careplan._errors import CareplanError, InputDataError, SettingsError
 from careplan.cli import app
 
@@ -217,7 +217,7 @@ def test_cell_m_1_is_refused_with_the_cell_count_before_allocating(tmp_path):
     assert cells > sizing.MAX_GRID_CELLS
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "-q"])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"[analysis] cell_m = 1 → 학구 범위에 격자 약 {cells:,}칸" in result.stderr
+    assert f"[analysis] cell_m = 1 → 학구 범위 (the 학구 extent)에 격자 약 {cells:,}칸" in result.stderr
     fit = int(re.search(r"use cell_m ≥ (\d+)", result.stderr).group(1))
     assert sizing.grid_cells(inputs.zones.geometry.to_numpy(), fit) <= sizing.MAX_GRID_CELLS
     assert fit == 5 or sizing.grid_cells(inputs.zones.geometry.to_numpy(), fit - 5) > sizing.MAX_GRID_CELLS
@@ -320,8 +320,9 @@ def test_text_settings_keep_any_characters(tmp_path):
 
 
 @pytest.mark.parametrize("example", ["data/sample/scenario.toml", "examples/guro.toml"])
-def test_the_shipped_scenarios_load(example, korea):
-    sc = pipeline.load_scenario(REPO / example, data_dir=None if example.startswith("data") else korea)
+def test_the_shipped_scenarios_load(example, request):
+    data_dir = request.getfixturevalue("korea") if example.startswith("examples") else None  # guro: real data
+    sc = pipeline.load_scenario(REPO / example, data_dir=data_dir)
     assert sc.siting_kinds == ("kium_general", "dahamkke") and sc.access_method == "2sfca"
     assert all(f.path.is_file() for f in sc.facilities) and sc.cell_m == 100.0
 
@@ -357,3 +358,27 @@ def test_every_setting_refuses_wrong_values_by_name(section, key):
             scenario.check_files(spec, lambda ref: SAMPLE / ref)
         except SettingsError as exc:
             assert key in str(exc) and "Traceback" not in str(exc), (key, value, str(exc))
+
+
+def test_a_region_run_holds_each_sigungu_to_the_grid_limit():
+    region = sample.generate_region(2, schools_per_sigungu=2, sigungu_km=2.0, seed=5)
+    zone_owner, _ = scale.demand_owners(region.inputs)
+    zones = region.inputs.zones
+    biggest = max(sizing.grid_cells(zones.geometry[zone_owner == code].to_numpy(), 1.0)
+                  for code in zone_owner.unique())
+    assert biggest > sizing.MAX_GRID_CELLS
+    with pytest.raises(SettingsError, match=re.escape(f"격자 약 {biggest:,}칸")) as info:
+        scale.run_region(dataclasses.replace(region.scenario, cell_m=1.0), region.inputs, n_workers=1)
+    assert "use cell_m ≥" in str(info.value)
+    sizing.check_region_size(region.scenario, zones, zone_owner, {})  # cell_m = 100 fits
+
+
+def test_a_seoul_programme_written_for_another_sido_is_refused(tmp_path):
+    refused(write(tmp_path, ('sido = "서울특별시"', 'sido = "경상북도"')), tmp_path,
+            "[data] sido: [siting] kinds의 kium_general은(는) 이 시도에 없는 사업 (not run in this 시도)",
+            "is a Seoul programme, but the study area's sido is '경상북도'")
+    # the default kinds are not the planner's choice: kium is skipped (with a warning) at run time instead
+    text = TEXT.replace('sido = "서울특별시"', 'sido = "경상북도"')
+    text = text.replace('kinds = ["kium_general", "dahamkke"]\n', "")
+    (tmp_path / "default.toml").write_text(text, encoding="utf-8")
+    assert pipeline.load_scenario(tmp_path / "default.toml").siting_kinds == ("kium_general", "dahamkke")

@@ -24,13 +24,10 @@ The published JSON Schema is ``docs/scenario.schema.json``; regenerate it after 
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,7 +42,9 @@ from pydantic import (
     field_validator,
 )
 
+from . import _settings_text as _txt
 from ._errors import SettingsError
+from .candidates import check_kind_allowed
 from .catalog import DEFAULT_CATALOG, CareKind, get_catalog
 from .coverage import DEFAULT_SLOTS, PERIODS
 from .demand import DEFAULT_GRADE_RATES
@@ -79,11 +78,6 @@ def hhmm_minutes(text: str) -> int:
         msg = "00:00–24:00 범위 밖 (expected a time within 00:00–24:00)"
         raise ValueError(msg)
     return value
-
-
-def _clock(text: str) -> str:
-    hhmm_minutes(text)
-    return text
 
 
 def _file_ref(value: Any) -> Any:
@@ -127,7 +121,7 @@ class FacilityEntry(FileRef):
     def _known_kind(cls, kind: str | None, info: ValidationInfo) -> str | None:
         catalog = _catalog_of(info)
         if kind is not None and catalog is not None and kind not in catalog:
-            raise ValueError(f"알 수 없는 유형 (unknown kind); {_choices(kind, catalog)}")
+            raise ValueError(f"알 수 없는 유형 (unknown kind); {_txt.choices(kind, catalog)}")
         return kind
 
 
@@ -161,7 +155,8 @@ class SlotSpec(_Table):
     @field_validator("time")
     @classmethod
     def _time(cls, value: str) -> str:
-        return _clock(value)
+        hhmm_minutes(value)
+        return value
 
 
 def _default_slots() -> list[SlotSpec]:
@@ -221,7 +216,7 @@ class SitingSection(_Table):
             return kinds
         can = sitable_kinds(catalog)
         items = [((i,), ("입지 계획할 수 없는 유형 (a kind that cannot be sited)" if kind in catalog else
-                         "알 수 없는 유형 (unknown kind)") + f": {kind}; {_choices(kind, can)}")
+                         "알 수 없는 유형 (unknown kind)") + f": {kind}; {_txt.choices(kind, can)}")
                  for i, kind in enumerate(kinds) if kind not in can]
         if items:
             raise Problem(*items)
@@ -261,7 +256,7 @@ class KindOverride(_Table):
             raise ValueError('["여는 시각", "닫는 시각"] 두 값 또는 [] 필요 (expected ["open", "close"] or [])')
         for i, text in enumerate(hours or ()):
             try:
-                _clock(text)
+                hhmm_minutes(text)
             except ValueError as exc:
                 raise Problem(((i,), str(exc))) from None
         return hours
@@ -296,9 +291,9 @@ class _CatalogSection(_Table):
         for kind, entry in catalog.items():
             missing = [f for f in NEW_KIND_FIELDS if f not in entry.model_fields_set]
             if kind not in DEFAULT_CATALOG and missing:
-                near = _near(kind, DEFAULT_CATALOG)
+                near = _txt.near(kind, DEFAULT_CATALOG)
                 items.append(((kind,), f"새 유형에 필요한 값 없음 (a new kind needs): {', '.join(missing)}"
-                              + ("; " + _did_you_mean(near) if near else "")))
+                              + ("; " + _txt.did_you_mean(near) if near else "")))
         if items:
             raise Problem(*items)
         try:
@@ -320,7 +315,7 @@ class _Settings(_CatalogSection):
         analysis = info.data.get("analysis")
         if analysis is not None and siting.slot not in (names := [s.name for s in analysis.slots]):
             raise Problem((("slot",), f"[analysis] slots에 없는 시간대 (not one of the slots): {siting.slot}; "
-                                      f"{_choices(siting.slot, names)}"))
+                                      f"{_txt.choices(siting.slot, names)}"))
         return siting
 
 
@@ -332,6 +327,24 @@ class ScenarioSpec(_Settings):
 
     name: Text | None = Field(None, description="Title of the run (default: the file name).")
     data: DataSection
+
+    @field_validator("data")
+    @classmethod
+    def _programmes_of_the_sido(cls, data: DataSection, info: ValidationInfo) -> DataSection:
+        """Kinds written in [siting] kinds must exist in the 시도 (키움센터: 서울 only); defaults are skipped."""
+        siting, catalog = info.data.get("siting"), _catalog_of(info)
+        if siting is None or catalog is None or "kinds" not in siting.model_fields_set or data.sido is None:
+            return data
+        items = []
+        for kind in siting.kinds:
+            try:
+                check_kind_allowed(kind, data.sido, catalog)
+            except SettingsError as exc:
+                items.append((("sido",), f"[siting] kinds의 {kind}은(는) 이 시도에 없는 사업 "
+                                         f"(not run in this 시도): {exc}"))
+        if items:
+            raise Problem(*items)
+        return data
 
 
 def sitable_kinds(catalog: Mapping[str, CareKind]) -> list[str]:
@@ -351,21 +364,6 @@ def _document_catalog(doc: Mapping[str, Any]) -> dict[str, CareKind] | None:
     except ValidationError:
         return None  # reported by the full validation
     return get_catalog(catalog_overrides(section.catalog))
-
-
-def _near(word: str, choices) -> str | None:
-    found = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-def _choices(word: str, choices) -> str:
-    near = _near(word, choices)
-    listed = ", ".join(str(c) for c in choices)
-    return _did_you_mean(near, "; ") + f"가능한 값 (expected one of): {listed}"
-
-
-def _did_you_mean(near: str | None, end: str = "") -> str:
-    return f"{near}을(를) 뜻했나요? (did you mean {near}?){end}" if near else ""
 
 
 # --------------------------------------------------------------------------- validation entry points
@@ -407,7 +405,7 @@ def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path], *,
         path = paths[key] = resolve(ref)
         problem = _file_problem(path, folder_ok=key == "zones")
         if problem:
-            lines.append(f"[data] {key} = {_toml(ref)}: {problem} — {_toml(str(path), 300)}")
+            lines.append(f"[data] {key} = {_txt.toml_value(ref)}: {problem} — {_txt.toml_value(str(path), 300)}")
     if lines:
         head = (f"{source}: 입력 파일 {len(lines)}개를 쓸 수 없습니다, 경로를 고치세요 ({len(lines)} input file(s) "
                 "cannot be used; fix the paths — relative paths start at [data] dir):")
@@ -438,17 +436,12 @@ def _file_problem(path: Path, *, folder_ok: bool) -> str | None:
             fh.read(1)
     except OSError as exc:
         return f"읽을 수 없음 (cannot be read: {exc.strerror})"
-    if not os.access(path, os.R_OK):
-        return "읽기 권한 없음 (no read permission)"
     return None
 
 
 # --------------------------------------------------------------------------- messages
 
 
-_TYPES = ((bool, "불리언 boolean"), (int, "정수 integer"), (float, "실수 float"), (str, "문자열 string"),
-          (list, "배열 array"), (tuple, "배열 array"), (dict, "표 table"), (datetime, "날짜·시각 datetime"),
-          (date, "날짜 date"), (time, "시각 time"))
 _EXPECTED = {
     "string_type": "문자열 (a string in quotes)",
     "float_type": "숫자 (a number)",
@@ -477,7 +470,7 @@ def settings_error(exc: ValidationError, *, source: str) -> SettingsError:
     for err in exc.errors(include_url=False):
         lines += _lines(err)
     lines = sorted(dict.fromkeys(lines), key=lambda line: _SECTION_ORDER.get(line[0][0], 9) if line[0] else -1)
-    text = [f"  - {_label(loc)}{message}" for loc, message in lines]
+    text = [f"  - {_txt.label(loc)}{message}" for loc, message in lines]
     head = (f"{source}: 시나리오 설정 {len(text)}곳이 잘못되었습니다, 고친 뒤 다시 실행하세요 "
             f"({len(text)} problem(s) in the scenario settings; fix them and run again):")
     return SettingsError("\n".join([head, *text]))
@@ -492,7 +485,7 @@ def _lines(err: dict) -> list[tuple[tuple, str]]:
     if kind == "missing":
         return [(loc, ": " + _EXPECTED["missing"])]
     expected = str(err["ctx"]["error"]) if kind == "value_error" else f"필요 (expected): {_expected(err, loc)}"
-    return [(loc, f" = {_toml(value)} ({_type(value)}) — {expected}")]
+    return [(loc, f" = {_txt.toml_value(value)} ({_txt.toml_type(value)}) — {expected}")]
 
 
 def _expected(err: dict, loc: tuple) -> str:
@@ -503,8 +496,8 @@ def _expected(err: dict, loc: tuple) -> str:
         return '"HH:MM" 형식 문자열 (a time in quotes, like "18:00")'
     if kind == "literal_error":
         options = ctx["expected"].replace("'", "")
-        near = _near(str(err.get("input")), options.replace(" or ", ", ").split(", "))
-        return f"다음 중 하나 (one of): {options}" + ("; " + _did_you_mean(near) if near else "")
+        near = _txt.near(str(err.get("input")), options.replace(" or ", ", ").split(", "))
+        return f"다음 중 하나 (one of): {options}" + ("; " + _txt.did_you_mean(near) if near else "")
     bounds = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}
     if kind in bounds:
         limit = f"{next(iter(ctx.values())):g}"
@@ -520,15 +513,15 @@ def _unknown(loc: tuple, value: Any) -> str:
     """An unknown key or section, with the closest valid name or the section it belongs to."""
     key, parent = str(loc[-1]), loc[:-1]
     section = not parent and isinstance(value, dict)
-    shown = f"[{key}]" if section else f"{key} = {_toml(value)}"
+    shown = f"[{key}]" if section else f"{key} = {_txt.toml_value(value)}"
     what = "알 수 없는 섹션 (unknown section)" if section else "알 수 없는 설정 (unknown setting)"
     fields = _fields_at(parent)
-    near = _near(key, fields)
+    near = _txt.near(key, fields)
     home = next((name for name, model in _SECTIONS.items()
                  if key in model.model_fields and name != (parent[0] if parent else None)), None)
     if near:
         near = f"[{near}]" if section else near
-        hint = _did_you_mean(near)
+        hint = _txt.did_you_mean(near)
     elif home:
         hint = f"[{home}] 아래에 쓰세요 (it belongs under [{home}])"
     else:
@@ -554,43 +547,6 @@ def _fields_at(loc: tuple) -> list[str]:
         return list(SlotSpec.model_fields)
     model = _SECTIONS.get(names[0])
     return list(model.model_fields) if model else []
-
-
-def _label(loc: tuple) -> str:
-    """``("data", "facilities", 2, "kind")`` → ``[data] facilities[3].kind`` (entries count from 1)."""
-    if not loc:
-        return ""
-    head, rest = str(loc[0]), list(loc[1:])
-    if head == "catalog" and rest:
-        head, rest = f"catalog.{rest[0]}", rest[1:]
-    key = ""
-    for part in rest:
-        key += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    text = head if head == "name" else f"[{head}]"
-    return f"{text} {key}" if key else text
-
-
-def _type(value: Any) -> str:
-    return next((name for cls, name in _TYPES if isinstance(value, cls)), type(value).__name__)
-
-
-def _toml(value: Any, limit: int = 80) -> str:
-    """A value as TOML would show it, shortened (newlines and quotes escaped, so one line per problem)."""
-    if isinstance(value, bool):
-        text = str(value).lower()
-    elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-    elif isinstance(value, list | tuple):
-        text = "[" + ", ".join(_toml(v, limit) for v in value) + "]"
-    elif isinstance(value, dict):
-        text = "{ " + ", ".join(f"{k} = {_toml(v, limit)}" for k, v in value.items()) + " }"
-    elif isinstance(value, date | time):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    # escape what would break the one-line-per-problem layout (U+2028, NEL, controls)
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def schema_json() -> str:

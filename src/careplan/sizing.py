@@ -13,8 +13,8 @@ measured: ``pipeline.analyse`` of 250 generated 시군구 (584,646 demand points
 (``benchmarks/results/scale.md``), about :data:`BYTES_PER_CELL` per grid cell; the straight-line times of
 the sample at ``cell_m = 10`` (1.0 million pairs) add 126 MB, about :data:`BYTES_PER_PAIR` per pair.
 The limits let a whole 시군구 run at ``cell_m = 100`` comfortably (the largest, 1,800 km², is about
-0.4 million cells, 5× below :data:`MAX_GRID_CELLS`); region runs (``careplan region``) work 시군구 by
-시군구 and are not checked here.
+0.4 million cells, 5× below :data:`MAX_GRID_CELLS`). Region runs (``careplan region``) work 시군구 by
+시군구: :func:`check_region_size` holds each 시군구's grid to the same limit.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import shapely
 
 from ._errors import SettingsError
 
-__all__ = ["BYTES_PER_CELL", "BYTES_PER_PAIR", "MAX_GRID_CELLS", "MAX_TIME_PAIRS", "check_run_size",
-           "grid_cells"]
+__all__ = ["BYTES_PER_CELL", "BYTES_PER_PAIR", "MAX_GRID_CELLS", "MAX_TIME_PAIRS", "check_region_size",
+           "check_run_size", "grid_cells"]
 
 #: Most demand-grid cells (over the 학구 bounding boxes) one run may lay: ≈ 8 GB at BYTES_PER_CELL.
 MAX_GRID_CELLS = 2_000_000
@@ -58,12 +58,7 @@ def check_run_size(scenario, inputs, *, network: bool) -> None:
     """
     zones = inputs.zones.geometry.to_numpy()
     cells = grid_cells(zones, scenario.cell_m)
-    if cells > MAX_GRID_CELLS:
-        msg = (f"[analysis] cell_m = {scenario.cell_m:g} → 학구 범위에 격자 약 {cells:,}칸, 메모리 ≈ "
-               f"{_gb(cells * BYTES_PER_CELL)} (about {cells:,} demand-grid cells over the 학구 extent; limit "
-               f"{MAX_GRID_CELLS:,}); cell_m ≥ {_fit(zones, scenario.cell_m)} 을 쓰세요 (use cell_m ≥ "
-               f"{_fit(zones, scenario.cell_m)}, 100 is the default)")
-        raise SettingsError(msg)
+    _check_cells(zones, scenario.cell_m, cells, "학구 범위 (the 학구 extent)")
     n_sites = _candidate_count(scenario, inputs)
     if n_sites > MAX_GRID_CELLS:
         admin = inputs.admin_areas.geometry.to_numpy()
@@ -79,6 +74,29 @@ def check_run_size(scenario, inputs, *, network: bool) -> None:
                f"large: about {pairs:,} point–destination pairs within {cutoff:g} min; limit {MAX_TIME_PAIRS:,}); "
                "[analysis] cell_m 또는 [siting] grid_m 을 키우거나 max_walk_min 을 줄이세요 (use a larger cell_m "
                "or grid_m, a smaller max_walk_min, or a [data] candidates file)")
+        raise SettingsError(msg)
+
+
+def check_region_size(scenario, zones, zone_owner, names: dict[str, str]) -> None:
+    """For ``careplan region``: each 시군구's demand grid must fit one worker (the limit of one run).
+
+    ``zone_owner`` is the ``sigungu_code`` computing each 학구 (:func:`careplan.scale.demand_owners`),
+    ``names`` the 시군구 name of each code.
+    """
+    owner = zone_owner.reindex(zones.index).astype(str).to_numpy()
+    geoms = zones.geometry.to_numpy()
+    cells = {code: grid_cells(geoms[owner == code], scenario.cell_m) for code in np.unique(owner)}
+    if cells:
+        code = max(cells, key=cells.__getitem__)  # the largest names the fix for all
+        _check_cells(geoms[owner == code], scenario.cell_m, cells[code], f"{names.get(code, code)} ({code})")
+
+
+def _check_cells(geoms, cell_m: float, cells: int, where: str) -> None:
+    if cells > MAX_GRID_CELLS:
+        fit = _fit(geoms, cell_m)
+        msg = (f"[analysis] cell_m = {cell_m:g} → {where}에 격자 약 {cells:,}칸, 메모리 ≈ "
+               f"{_gb(cells * BYTES_PER_CELL)} (about {cells:,} demand-grid cells; limit {MAX_GRID_CELLS:,}); "
+               f"cell_m ≥ {fit} 을 쓰세요 (use cell_m ≥ {fit}, 100 is the default)")
         raise SettingsError(msg)
 
 
