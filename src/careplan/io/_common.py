@@ -23,6 +23,7 @@ __all__ = [
     "is_synthetic",
     "locate_points",
     "find_column",
+    "finite_geometry",
     "guarded",
     "match_area",
     "require_columns",
@@ -137,8 +138,8 @@ def optional_columns(frame: pd.DataFrame, wanted: Mapping[str, Iterable[str]],
 
 def text(series: pd.Series) -> pd.Series:
     """Stripped strings with blanks as missing (object dtype, stable across pandas versions)."""
-    out = series.astype("string").str.strip()
-    return out.where(out.notna() & (out != ""), None).astype(object)
+    out = series.astype("string").str.strip().astype(object)
+    return out.where(out.notna() & (out != ""), None)  # None, not pd.NA: `value or default` must work
 
 
 def dedupe_ids(ids: pd.Series, rows: pd.Series, keep: pd.Series, report: RowReport) -> pd.Series:
@@ -216,6 +217,17 @@ def locate_points(raw, lon_col: str | None, lat_col: str | None, rows: pd.Series
     return x, y, keep
 
 
+def finite_geometry(geometry) -> np.ndarray:
+    """True where every coordinate of the geometry is finite (GEOS fails on NaN / Inf)."""
+    import shapely
+
+    values = np.asarray(geometry, dtype=object)
+    coords, index = shapely.get_coordinates(values, return_index=True)  # x, y (a 2-D z reads as NaN)
+    bad = np.zeros(len(values), dtype=bool)
+    np.logical_or.at(bad, index, ~np.isfinite(coords).all(axis=1))
+    return ~bad
+
+
 def _geometry_points(raw, rows, keep, report, crs):
     geometry = raw.frame.geometry
     if crs is not None:
@@ -223,6 +235,10 @@ def _geometry_points(raw, rows, keep, report, crs):
     missing = (geometry.isna() | geometry.is_empty).to_numpy()
     report.reject(rows[keep & missing], "좌표 없음 (no geometry)")
     keep = keep & ~missing
+    infinite = keep & ~finite_geometry(geometry)
+    report.reject(rows[infinite], "좌표가 유한하지 않음 (NaN or infinite coordinates)")
+    keep = keep & ~infinite
+    geometry = geometry.where(keep.to_numpy() | missing, None)
     other = ~missing & (geometry.geom_type != "Point").to_numpy()
     report.fix(rows[keep & other], "점이 아닌 도형 → 대표점 사용 (not a point: its representative point is used)")
     points = geometry.where(~other, geometry.representative_point())

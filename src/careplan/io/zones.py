@@ -15,6 +15,7 @@ from .._errors import CRSError, EmptyInputError, InputDataError, UnreadableFileE
 from ._common import (
     METRIC_CRS,
     find_column,
+    finite_geometry,
     guarded,
     optional_columns,
     require_columns,
@@ -221,10 +222,11 @@ def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport, source: s
 
 
 def inside_korea(geometry: gpd.GeoSeries) -> pd.Series:
-    """Metric (EPSG:5179) geometries whose representative point lies in Korea (finite, in range)."""
-    points = geometry.representative_point().to_crs(4326)
-    return pd.Series(points.x.between(*KOREA_LON).to_numpy() & points.y.between(*KOREA_LAT).to_numpy(),
-                     index=geometry.index)
+    """Metric (EPSG:5179) geometries with finite coordinates whose representative point lies in Korea."""
+    finite = finite_geometry(geometry)
+    points = geometry.where(finite, None).representative_point().to_crs(4326)
+    inside = points.x.between(*KOREA_LON).to_numpy() & points.y.between(*KOREA_LAT).to_numpy()
+    return pd.Series(finite & inside, index=geometry.index)
 
 
 def keep_polygons(geometry: gpd.GeoSeries, rows: pd.Series, keep: pd.Series, report: RowReport, source: str,
@@ -236,6 +238,10 @@ def keep_polygons(geometry: gpd.GeoSeries, rows: pd.Series, keep: pd.Series, rep
     missing = keep & (geometry.isna() | geometry.is_empty).to_numpy()
     report.reject(rows[missing], "도형 없음 (no geometry)")
     keep = keep & ~missing
+    infinite = keep & ~finite_geometry(geometry)
+    report.reject(rows[infinite], "좌표가 유한하지 않음 (NaN or infinite coordinates)")
+    keep = keep & ~infinite
+    geometry[~keep] = None  # nothing below may touch a rejected geometry
     collection = keep & (kinds == "GeometryCollection")
     for idx in collection[collection].index:
         geometry[idx] = _polygon_parts(geometry[idx])
