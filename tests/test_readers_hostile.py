@@ -221,7 +221,7 @@ def test_a_sparse_huge_file_is_refused_with_size_limit_and_fix(tmp_path, monkeyp
     geo.write_bytes(b'{"type": "FeatureCollection", "features": [')
     os.truncate(geo, 10 * 1024**3)
     code, _, errors, _ = check(geo, "--kind", "zones")
-    assert code == 2 and "10.0 GB" in errors[0] and "2.0 GB careplan reads for a spatial file" in errors[0]
+    assert code == 2 and "10.0 GB" in errors[0] and "2.0 GB careplan reads for spatial files" in errors[0]
     small = tmp_path / "small.csv"
     small.write_bytes((HEADER + ROW * 3000).encode())
     monkeypatch.setenv("CAREPLAN_MAX_INPUT_MB", "0.1")

@@ -126,7 +126,7 @@ def _unpacked_size(path: Path) -> int:
 
 
 def _read_excel(path: Path, layer: str | int | None) -> RawTable:
-    limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "text")
+    limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "unpacked Excel")
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
         sheets = [str(s) for s in book.sheet_names]
