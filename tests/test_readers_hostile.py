@@ -514,3 +514,59 @@ def test_summary_splits_kept_and_fixed(tmp_path):
     assert code == 0 and counts == [3, 1, 1, 1, 0]
     _, report = io.read_facilities(path)
     assert report.kept == 2 and report.fixed_rows == 1
+
+
+def test_nan_coordinates_and_broken_rings_are_rejected_per_row(tmp_path):
+    doc = json.loads((SAMPLE / "school_zones.geojson").read_text(encoding="utf-8"))
+    geometries = [[[[float("nan"), 37.5], [126.9, 37.5], [126.9, 37.6], [float("nan"), 37.5]]],
+                  [[[126.9, 400], [127, 400], [127, 401], [126.9, 400]]],  # latitude 400°
+                  [[[126.9, 37.5], [127, 37.5], [127, 37.6]]],  # ring not closed: closed on reading
+                  [[[126.9, 37.5], [127, 37.5]]]]  # two points: no polygon
+    for feature, rings in zip(doc["features"], geometries, strict=False):
+        feature["geometry"] = {"type": "Polygon", "coordinates": rings}
+    path = tmp_path / "z.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")  # json writes NaN, which GDAL reads
+    code, out, _, counts = check(path, "--rows")
+    assert code == 0 and counts[0] == len(doc["features"]) and counts[3] == 3
+    reasons = "(한국 밖의 폴리곤|좌표가 유한하지 않음|도형 없음)"
+    for row in (1, 2):
+        assert re.search(rf"^\s*{row}\s+rejected\s+{reasons}", out, flags=re.MULTILINE)
+    assert re.search(r"^\s*4\s+rejected\s+폴리곤 없음", out, flags=re.MULTILINE)
+    zones, _ = io.read_school_zones(path)
+    assert "Z990000103" in zones.index and len(zones) == len(doc["features"]) - 3
+    facilities = tmp_path / "f.csv"
+    facilities.write_text(HEADER + ROW + ROW.replace("126.85", "1e999") + ROW.replace("37.49", "nan"),
+                          encoding="utf-8")
+    code, _, _, counts = check(facilities)
+    assert code == 0 and counts == [3, 1, 0, 2, 0]
+
+
+def test_dash_means_zero_people(tmp_path):
+    text = sample_text("population")
+    lines = text.splitlines(keepends=True)
+    cells = next(csv.reader([lines[3]]))
+    cells[10] = "-"  # one age column of one 행정동
+    buffer = _io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerow(cells)
+    path = tmp_path / "p.csv"
+    path.write_text("".join([*lines[:3], buffer.getvalue(), *lines[4:]]), encoding="utf-8")
+    code, out, _, counts = check(path, "--rows")
+    assert code == 0 and counts[2] == 1 and counts[3] == 0
+    assert re.search(r"^\s*3\s+fixed\s+인구수 '-' → 0", out, flags=re.MULTILINE)
+
+
+def test_an_unforeseen_failure_is_still_one_sentence(tmp_path, monkeypatch):
+    from careplan.io import facilities
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(facilities, "dedupe_ids", broken)
+    path = tmp_path / "f.csv"
+    path.write_text(HEADER + ROW, encoding="utf-8")
+    with pytest.raises(UnreadableFileError, match=r"f\.csv could not be read as a care facility list \(KeyError"):
+        io.read_facilities(path)
+    code, _, errors, _ = check(path)
+    assert code == 2 and len(errors) == 1 and "report this careplan bug" in errors[0]
+    with pytest.raises(TypeError):  # a wrong call is the caller's bug, not the file's
+        io.read_facilities(path, no_such_option=1)

@@ -186,7 +186,8 @@ def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawT
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GDAL notes (e.g. non-conformant GeoJSON) are not user errors
-            frame = gpd.read_file(path, layer=chosen, engine="pyogrio")
+            # one unreadable geometry (an unclosed ring …) becomes None and is rejected with its row
+            frame = gpd.read_file(path, layer=chosen, engine="pyogrio", on_invalid="fix")
     except Exception as exc:  # pyogrio/GDAL errors have no common base
         raise _spatial_error(path, exc) from None
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
