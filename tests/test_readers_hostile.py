@@ -412,6 +412,12 @@ def test_geopackage_layers(tmp_path):
     assert code == 2 and "no layer 'nope'" in errors[0] and "'old_zones'" in errors[0]
     zones, _ = io.read_school_zones(path, layer="z")
     assert len(zones) == 2
+    styled = zones_file(tmp_path, [square(126.85, 37.49)], "styled.gpkg")
+    import pyogrio
+
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["qgis"]}), styled, layer="layer_styles")
+    code, _, _, counts = check(styled)  # an attribute table QGIS adds is not a layer to choose
+    assert code == 0 and counts == [1, 1, 0, 0, 0]
     for reader in (io.read_school_zones, io.read_admin_areas, io.read_facilities, io.read_candidates,
                    io.read_schools, io.read_students, io.read_population):
         with pytest.raises(UnreadableFileError, match="has 2 layers"):

@@ -96,14 +96,21 @@ def decode_bytes(data: bytes, *, name: str = "file") -> tuple[str, str]:
     return "".join(lines), encoding
 
 
-def list_layers(path: str | Path) -> list[str]:
-    """The layer names of a spatial file (one name for GeoJSON / SHP)."""
+def list_layers(path: str | Path, *, spatial_only: bool = False) -> list[str]:
+    """The layer names of a spatial file (one name for GeoJSON / SHP).
+
+    ``spatial_only`` leaves out attribute tables (e.g. the ``layer_styles`` QGIS
+    adds to a GeoPackage) when the file has at least one layer with geometry.
+    """
     import pyogrio
 
     try:
-        return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+        layers = pyogrio.list_layers(path)
     except Exception as exc:  # pyogrio/GDAL errors have no common base
         raise _spatial_error(Path(path), exc) from None
+    names = [str(name) for name in layers[:, 0]]
+    spatial = [str(name) for name, kind in layers if kind is not None]
+    return spatial if spatial_only and spatial else names
 
 
 def _read_all(path: Path) -> bytes:
@@ -171,6 +178,7 @@ def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawT
     _check_sidecars(path)
     layers = list_layers(path)
     if layer in (None, 0):
+        layers = list_layers(path, spatial_only=True)
         if len(layers) > 1:
             msg = (f"{path.name} has {len(layers)} layers ({', '.join(map(repr, layers[:20]))}); choose one with "
                    "--layer NAME, or in the scenario as { path = \"…\", layer = \"NAME\" }.")
