@@ -267,6 +267,17 @@ def test_cp949_lines_in_a_utf8_file_are_fixed_and_named(tmp_path):
     assert "utf-8 (일부 줄 CP949)" in report.notes[0]
 
 
+def test_utf8_lines_in_a_cp949_file_are_fixed_and_named(tmp_path):
+    path = tmp_path / "mixed.csv"
+    legacy = (HEADER + ROW + ROW.replace("해님", "별빛")).encode("cp949")
+    path.write_bytes(legacy + ROW.replace("해님", "달빛").encode())
+    code, out, _, counts = check(path, "--rows")
+    assert code == 0 and counts == [3, 2, 1, 0, 0] and "cp949 (일부 줄 UTF-8)" in out
+    assert re.search(r"^\s*3\s+fixed\s+줄 4: CP949 파일 속 UTF-8 줄", out, flags=re.MULTILINE)
+    data, _ = io.read_facilities(path)
+    assert data["name"].tolist() == ["해님센터", "별빛센터", "달빛센터"]
+
+
 def test_undecodable_bytes_in_one_line_are_replaced_and_noted(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes((HEADER + ROW).encode() + b"\xff\xfe\xff" + ROW.encode())

@@ -95,14 +95,21 @@ def _decode_per_line(data: bytes, name: str) -> tuple[list[str], str, dict[int, 
         msg = (f"{name} is neither UTF-8 nor CP949/EUC-KR text ({bad:,} of {len(lines):,} lines cannot be "
                "decoded). Save it as CSV UTF-8 (Excel: 'CSV UTF-8 (쉼표로 분리)') and try again.")
         raise UnreadableFileError(msg)
-    mixed = "utf8" in kinds and "cp949" in kinds
+    utf8, legacy = kinds.count("utf8"), kinds.count("cp949")
+    mixed = bool(utf8 and legacy)
+    minority = "cp949" if utf8 >= legacy else "utf8"  # the fewer lines are the pasted-in ones
+    pasted = {"cp949": "UTF-8 파일 속 CP949 줄 → 변환 (a CP949 line in a UTF-8 file, converted)",
+              "utf8": "CP949 파일 속 UTF-8 줄 → 변환 (a UTF-8 line in a CP949 file, converted)"}
     fixes = {}
     for number, kind in enumerate(kinds, start=1):
         if kind == "bad":
             fixes[number] = f"줄 {number}: 읽을 수 없는 바이트를 �로 바꿈 (undecodable bytes replaced)"
-        elif kind == "cp949" and mixed:
-            fixes[number] = f"줄 {number}: UTF-8 파일 속 CP949 줄 → 변환 (a CP949 line in a UTF-8 file, converted)"
-    encoding = "utf-8 (일부 줄 CP949)" if mixed else "utf-8" if "cp949" not in kinds else "cp949"
+        elif mixed and kind == minority:
+            fixes[number] = f"줄 {number}: {pasted[kind]}"
+    if mixed:
+        encoding = "utf-8 (일부 줄 CP949)" if minority == "cp949" else "cp949 (일부 줄 UTF-8)"
+    else:
+        encoding = "cp949" if legacy else "utf-8"
     return _strip_nul([line + end for line, end in zip(lines, ends, strict=True)], encoding, fixes)
 
 
