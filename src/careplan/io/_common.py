@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .._errors import CareplanError, InputDataError, MissingColumnError, UnreadableFileError
+from .._errors import CareplanError, CRSError, InputDataError, MissingColumnError, UnreadableFileError
 from ._parse import KOREA_LAT, KOREA_LON, points_to_5179
 from ._report import RowReport
 from ._sniff import one_line
@@ -204,12 +204,12 @@ def locate_points(raw, lon_col: str | None, lat_col: str | None, rows: pd.Series
     points as they are, any other geometry at its representative point (fixed,
     noted), none or outside Korea rejected.
     """
+    if raw.is_spatial and (lon_col is None or lat_col is None):
+        return _geometry_points(raw, rows, keep, report, crs)
     frame = raw.frame
     x = np.full(len(frame), np.nan)
     y = np.full(len(frame), np.nan)
     keep = keep.copy()
-    if raw.is_spatial and (lon_col is None or lat_col is None):
-        return _geometry_points(raw, rows, keep, report, crs)
     xs, ys, has_xy = points_to_5179(frame.loc[keep], lon_col, lat_col, report, rows=rows[keep], crs=crs)
     positions = np.flatnonzero(keep.to_numpy())
     x[positions], y[positions] = xs, ys
@@ -247,8 +247,6 @@ def _geometry_points(raw, rows, keep, report, crs):
     if points.crs is None:
         minx, miny, maxx, maxy = points[keep.to_numpy()].total_bounds
         if not (KOREA_LON[0] <= minx and maxx <= KOREA_LON[1] and KOREA_LAT[0] <= miny and maxy <= KOREA_LAT[1]):
-            from .._errors import CRSError
-
             msg = (f"{raw.path.name} has no CRS and its coordinates are not degrees; save it with its CRS "
                    "(GeoPackage, or a .prj beside the .shp) in QGIS, or give longitude/latitude columns "
                    "(careplan check --crs EPSG tests a guess; in Python: crs=…).")

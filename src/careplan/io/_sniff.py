@@ -122,7 +122,7 @@ def sniff_format(path: Path, head: bytes) -> str:
     if suffix in {".parquet", ".geoparquet"}:
         msg = f"{path.name} is named like a Parquet file but does not start like one (truncated or not Parquet?)."
         raise UnreadableFileError(msg)
-    if suffix == ".dbf" or (suffix in SPATIAL_SUFFIXES and suffix != ".zip"):
+    if suffix in SPATIAL_SUFFIXES and suffix != ".zip":
         return "spatial"
     if suffix == ".zip":
         msg = f"{path.name} is named .zip but is not a zip archive (damaged or truncated download?)."

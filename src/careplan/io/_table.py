@@ -176,7 +176,6 @@ def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawT
     except Exception as exc:  # arrow errors have no common base
         raise _spatial_error(path, exc) from None
     _check_sidecars(path)
-    layers = list_layers(path)
     if layer in (None, 0):
         layers = list_layers(path, spatial_only=True)
         if len(layers) > 1:
@@ -184,7 +183,7 @@ def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawT
                    "--layer NAME, or in the scenario as { path = \"…\", layer = \"NAME\" }.")
             raise UnreadableFileError(msg)
         chosen = layers[0] if layers else None
-    elif str(layer) in layers:
+    elif str(layer) in (layers := list_layers(path)):
         chosen = str(layer)
         notes.append(f"레이어 layer {chosen!r}")
     else:

@@ -55,16 +55,14 @@ def read_school_zones(path: str | Path, *, links: str | Path | pd.DataFrame | No
     """
     path = Path(path)
     raw_json = path.is_dir() or (path.suffix.lower() == ".json" and _is_raw_zone_file(path))
-    if raw_json and layer is not None:
-        msg = f"{path.name} is raw 학구 JSON, which has no layers; remove the layer choice ({layer!r})."
-        raise UnreadableFileError(msg)
-    if path.is_dir():
-        if not is_raw_zone_folder(path):
+    if raw_json:
+        if path.is_dir() and not is_raw_zone_folder(path):
             msg = (f"{path} is a folder without raw 학구 JSON files (B….json holding a \"zones\" list); give the "
                    "school-zone file itself (GeoJSON, GPKG, SHP) or the folder of raw per-school JSON files.")
             raise UnreadableFileError(msg)
-        return _read_raw_zones(path)
-    if path.suffix.lower() == ".json" and _is_raw_zone_file(path):
+        if layer is not None:
+            msg = f"{path.name} is raw 학구 JSON, which has no layers; remove the layer choice ({layer!r})."
+            raise UnreadableFileError(msg)
         return _read_raw_zones(path)
     raw = read_raw_table(path, layer=layer)
     frame = raw.frame
