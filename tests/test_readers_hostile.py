@@ -247,9 +247,15 @@ def test_sniffing_reads_only_the_head(tmp_path, monkeypatch):
     def refuse(self):
         raise AssertionError(f"whole-file read of {self}")
 
+    big = tmp_path / "big.csv"
+    big.write_text(HEADER + ROW * 2000, encoding="utf-8")  # > 64 KB: detection reads its head only
+    assert big.stat().st_size > 2 * 65536
     monkeypatch.setattr(Path, "read_bytes", refuse)
     monkeypatch.setattr(Path, "read_text", refuse)
     assert io.detect_kind(raw) == "zones" and io.detect_kind(tmp_path) == "zones"
+    assert io.detect_kind(big) == "facilities"
+    with pytest.raises(UnreadableFileError, match="whole-file read"):  # the reader itself reads it all, once
+        io.read_facilities(big)
 
 
 # ---------------------------------------------------------------- encodings and delimiters
