@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
-import shutil
 import warnings
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyogrio  # noqa: E402
 
+from . import outfolder  # noqa: E402
 from ._csv import write_csv  # noqa: E402
 from ._errors import CareplanWarning  # noqa: E402
 from .candidates import GRID_SITE_TYPE  # noqa: E402
@@ -42,12 +41,25 @@ ATTRIBUTIONS = (
 _FIXED_DATE = "2000-01-01T00:00:00Z"  # GeoPackage timestamps: fixed so runs are byte-identical
 
 
-def write_outputs(result, out_dir: str | Path) -> Path:
-    """Write every output of ``result`` (a :class:`careplan.pipeline.PlanResult`) to ``out_dir``."""
-    out_dir = Path(out_dir)
-    stage = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+def write_outputs(result, out_dir: str | Path, *, force: bool = False, kind: str = "run") -> Path:
+    """Write every output of ``result`` (a :class:`careplan.pipeline.PlanResult`) to ``out_dir``.
+
+    ``out_dir`` follows the rules of :mod:`careplan.outfolder`: absent or empty, or an earlier
+    careplan output, replaced only with ``force`` (files the user added there are kept).
+    ``kind`` goes into the folder's marker: ``"run"``, or ``"demo"`` (an earlier demo output is
+    replaced without ``force``).
+
+    Raises
+    ------
+    SettingsError
+        ``out_dir`` holds files careplan did not write, or an earlier output and not ``force``.
+    """
+    outfolder.write(out_dir, kind, lambda stage: _fill(result, stage), force=force)
+    return Path(out_dir)
+
+
+def _fill(result, stage: Path) -> None:
+    """Write the run's outputs into the staging folder ``stage``."""
     _write_geopackage(result, stage / "careplan.gpkg")
     for name, table in _tables(result).items():
         write_csv(table, stage / f"{name}.csv")
@@ -58,13 +70,6 @@ def write_outputs(result, out_dir: str | Path) -> Path:
     (stage / "report.html").write_text(_report_html(result, charts), encoding="utf-8")
     (stage / "run.json").write_text(json.dumps(_run_meta(result), ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                                     encoding="utf-8")
-    old = out_dir.parent / f".{out_dir.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(stage, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return out_dir
 
 
 def _run_meta(result) -> dict:
