@@ -203,7 +203,8 @@ def test_compare_refuses_a_missing_scenario(scenarios, tmp_path):
     )
     assert result.exit_code == 2
     assert error_lines(result) == [
-        f"오류 error: scenario file {tmp_path / 'nope.toml'} does not exist"
+        f"오류 error: 시나리오 파일 (scenario file) {tmp_path / 'nope.toml'} does not exist (파일이 없습니다); "
+        "check the path"
     ]
     assert not (tmp_path / "o").exists()
 

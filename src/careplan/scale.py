@@ -86,6 +86,7 @@ from ._csv import write_csv
 from ._errors import CareplanError, CareplanWarning, SettingsError
 from .catalog import get_catalog
 from .io import zone_school_links
+from .sizing import check_region_size
 
 __all__ = [
     "SUMMARY_LABELS_KO",
@@ -1035,6 +1036,7 @@ def _run_region(
     )
     school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
     owners = demand_owners(inputs)
+    check_region_size(scenario, inputs.zones, owners[0], names)  # before any worker allocates
     # needed from the first access task on: prepared while the workers compute demand
     wgraph = _Deferred(
         lambda: None
