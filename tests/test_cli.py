@@ -203,7 +203,8 @@ def test_compare_refuses_a_missing_scenario(scenarios, tmp_path):
     )
     assert result.exit_code == 2
     assert error_lines(result) == [
-        f"오류 error: scenario file {tmp_path / 'nope.toml'} does not exist"
+        f"오류 error: 시나리오 파일 (scenario file) {tmp_path / 'nope.toml'} does not exist (파일이 없습니다); "
+        "check the path"
     ]
     assert not (tmp_path / "o").exists()
 
@@ -267,14 +268,15 @@ def test_map_remakes_public_map_from_the_edited_geopackage(demo_dir, tmp_path):
     assert "새이름 <키움> 센터" in names.values()  # kept as data: the page escapes it when drawing
     assert data["meta"]["title"] == "가온구 돌봄지도 (수정)" and data["meta"]["synthetic"] is True
     assert data["meta"]["data_date"] == "2025-05-31"
-    assert not any(p.name.startswith(".") for p in run_dir.iterdir())  # no staging left behind
+    # no staging left behind; .careplan.json is the run's marker (careplan.outfolder)
+    assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == [".careplan.json"]
 
 
 def test_map_planner_only_into_another_folder(demo_dir, tmp_path):
     out = tmp_path / "maps"
     result = invoke("map", demo_dir, "--planner", "--out", out)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["planner_map.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".careplan.json", "planner_map.html"]
     html = (out / "planner_map.html").read_text(encoding="utf-8")
     run = runfolder.read_run_folder(demo_dir)
     assert (

@@ -436,7 +436,10 @@ def test_formatting_helpers_give_korean_text():
 
 def test_escape_text_neutralises_html_and_js_template_syntax():
     assert escape_text(XSS_IMG) == "&lt;img src=x onerror=alert(1)&gt;"
-    assert escape_text("`${x}`\\") == "&#96;&#36;{x}&#96;&#92;"
+    assert escape_text("`${x}`\\") == "&#96;&#36;&#123;x&#125;&#96;&#92;"
+    assert escape_text("{{ 7*7 }} {%x%} {#") == (
+        "&#123;&#123; 7*7 &#125;&#125; &#123;%x%&#125; &#123;#"
+    )
     assert escape_text("\"a\" & 'b'") == "&quot;a&quot; &amp; &#x27;b&#x27;"
     assert escape_text(None, missing="미공개") == "미공개"
     assert escape_text(NAN) == ""
@@ -598,7 +601,7 @@ def test_planner_popups_show_korean_labels_and_values(planner_html):
 def test_planner_escapes_every_data_string(planner_html):
     assert "&lt;img src=x onerror=alert(1)&gt;" in planner_html
     assert "융합 키움 &lt;script&gt;alert(2)&lt;/script&gt;" in planner_html
-    assert "&#96;&#36;{alert(3)}&#96; 백틱 키움&#92;" in planner_html
+    assert "&#96;&#36;&#123;alert(3)&#125;&#96; 백틱 키움&#92;" in planner_html
     assert "구로구 돌봄 계획 &lt;시안&gt;" in planner_html
     for raw in (XSS_IMG, "<script>alert(2)", "${alert(3)}", "<시안>", "<b>신도림</b>"):
         assert raw not in planner_html, raw

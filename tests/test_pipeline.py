@@ -77,8 +77,9 @@ def test_interrupted_write_leaves_the_previous_run(sample_result, tmp_path, monk
 
     monkeypatch.setattr(report, "_write_maps", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        report.write_outputs(sample_result, tmp_path / "run")
+        report.write_outputs(sample_result, tmp_path / "run", force=True)
     assert digest(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging left
 
 
 def test_compare_identical_runs_is_zero(sample_result):

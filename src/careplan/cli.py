@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -12,12 +14,47 @@ import typer
 
 from ._errors import CareplanError, SettingsError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="careplan — 초등 돌봄 수요·접근성·입지 계획 (after-school care planning).")
+
+class _Interrupted(BaseException):
+    """SIGINT / SIGTERM as an exception (not KeyboardInterrupt, which click turns into "Aborted!"
+    and exit 1), so every ``finally`` runs on the way out: staging folders are removed."""
+
+
+def _interrupt(signum: int, _frame) -> None:
+    raise _Interrupted(signum)
+
+
+class _App(typer.Typer):
+    """The Typer app; SIGINT / SIGTERM end it with one line and exit 130 / 143, no traceback."""
+
+    def __call__(self, *args, **kwargs):
+        main = threading.current_thread() is threading.main_thread()  # signal.signal needs it
+        signals = (signal.SIGINT, signal.SIGTERM) if main else ()
+        previous = {s: signal.signal(s, _interrupt) for s in signals}
+        try:
+            return super().__call__(*args, **kwargs)
+        except _Interrupted as exc:
+            from . import outfolder
+
+            outfolder.discard_open()  # after the finally blocks: any staging they could not reach
+            signum = exc.args[0]
+            name = signal.Signals(signum).name
+            typer.echo(f"중단됨 interrupted ({name}): unfinished outputs were removed", err=True)
+            raise SystemExit(128 + signum) from None
+        finally:
+            for s, handler in previous.items():
+                if handler is not None:  # None: not set from Python, nothing to restore
+                    signal.signal(s, handler)
+
+
+app = _App(no_args_is_help=True, add_completion=False,
+           help="careplan — 초등 돌봄 수요·접근성·입지 계획 (after-school care planning).")
 logger = logging.getLogger("careplan")
 
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: tracebacks).")]
 Quiet = Annotated[int, typer.Option("--quiet", "-q", count=True, help="Less output.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an earlier careplan output in --out "
+                                                      "(files you added there are kept).")]
 
 
 def _setup_logging(verbose: int, quiet: int) -> None:
@@ -115,7 +152,9 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("maps/demo"),
+    out: Annotated[Path, typer.Option(help="Output folder (an earlier demo there is replaced).")]
+    = Path("maps/demo"),
+    force: Force = False,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -127,7 +166,7 @@ def demo(
         scenario_path = sample.sample_dir() / "scenario.toml"
     except CareplanError as exc:
         _fail(exc, verbose)
-    _run_and_write(scenario_path, out, None, verbose, quiet)
+    _run_and_write(scenario_path, out, None, verbose, quiet, force=force, kind="demo")
 
 
 @app.command("run")
@@ -135,12 +174,14 @@ def run_(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (see examples/guro.toml).")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/<file name>).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Override the scenario's \\[data] dir.")] = None,
+    force: Force = False,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
     """Run one scenario and write its outputs (GeoPackage, CSV, maps, report)."""
     _setup_logging(verbose, quiet)
-    _run_and_write(scenario, out or Path("runs") / scenario.stem, data_dir, verbose, quiet)
+    out = out or Path("runs") / scenario.stem
+    _run_and_write(scenario, out, data_dir, verbose, quiet, force=force)
 
 
 @app.command()
@@ -151,17 +192,21 @@ def compare(
     layout: Annotated[str, typer.Option(help="Map layout: dual (A left, B right) | overlay (toggled layers).")]
     = "dual",
     data_dir: Annotated[Path | None, typer.Option(help="Override the \\[data] dir of both scenarios.")] = None,
+    force: Force = False,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
     """Run two scenarios; print their 확인지표 side by side (B − A) and write the table and map to --out."""
-    from . import maps, pipeline, report
+    from . import _csv, maps, outfolder, pipeline, report
 
     _setup_logging(verbose, quiet)
+    staging = None
     try:
         if layout not in {"dual", "overlay"}:
             msg = f"--layout must be dual or overlay, got {layout!r}"
             raise SettingsError(msg)
+        if out:
+            outfolder.check(out, "compare", force=force)  # before the runs, not after
         results = [pipeline.run(pipeline.load_scenario(p, data_dir=data_dir), progress=quiet < 1)
                    for p in (a, b)]
         # "A: …" / "B: …" keeps the table's two columns apart even when both scenarios share a name
@@ -169,13 +214,18 @@ def compare(
                     for t, r in zip("AB", results, strict=True)]
         table = report.compare(*labelled)
         if out:
-            out.mkdir(parents=True, exist_ok=True)
-            csv_path = out / "compare_확인지표.csv"
-            table.to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+            staging = outfolder.begin(out, "compare", force=force)
+            csv_path = staging.path / "compare_확인지표.csv"
+            _csv.write_csv(table, csv_path)
             m = maps.compare_map(*results, layout=layout, attributions=report.ATTRIBUTIONS)
-            map_path = maps.save_compare_map(m, out / "compare_map.html")
+            map_path = maps.save_compare_map(m, staging.path / "compare_map.html")
+            staging.commit()
+            csv_path, map_path = out / csv_path.name, out / map_path.name
     except CareplanError as exc:
         _fail(exc, verbose)
+    finally:
+        if staging is not None:
+            staging.discard()
     if quiet < 1:
         typer.echo(table.to_string(index=False))
     if out:
@@ -193,6 +243,7 @@ def map_(
     title: Annotated[str | None, typer.Option(help="Map title.")] = None,
     walk_min: Annotated[float | None, typer.Option(help="Walk minutes of the public map (default: the run's).")]
     = None,
+    force: Force = False,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -204,7 +255,7 @@ def map_(
         public = planner = True
     try:
         written = runfolder.remake_maps(run_dir, out, public=public, planner=planner, title=title,
-                                        max_walk_min=walk_min)
+                                        max_walk_min=walk_min, force=force)
     except CareplanError as exc:
         _fail(exc, verbose)
     for path in written:
@@ -223,6 +274,7 @@ def region(
         help="Gather every demand point's access score (access.csv). --no-points: the points stay on the "
              "workers, which write them with their results to <out>/points/*.parquet (GeoParquet); "
              "the client stays small for a whole country.")] = True,
+    force: Force = False,
     verbose: Verbose = 0,
     quiet: Quiet = 0,
 ) -> None:
@@ -230,25 +282,31 @@ def region(
     import dask
     import distributed  # noqa: F401  (loads its config defaults before dask.config.set below)
 
-    from . import network, pipeline, scale
+    from . import network, outfolder, pipeline, scale
 
     _setup_logging(verbose, quiet)
     if verbose < 2:  # distributed logs every worker start/stop at INFO
         logging.getLogger("distributed").setLevel(logging.WARNING)
+    points_dir = None
     try:
+        out = out or Path("runs") / f"{scenario.stem}-region"
+        outfolder.check(out, "region", force=force)  # before the run, not after
         sc = pipeline.load_scenario(scenario, data_dir=data_dir)
         inputs = pipeline.read_inputs(sc)
         graph = network.load_graph(sc.network, walk_speed_kmh=sc.walk_speed_kmh) if sc.network else None
-        out = out or Path("runs") / f"{scenario.stem}-region"
+        # the workers write their point files into staging beside --out; write_region moves it in
+        points_dir = None if points else outfolder.side_stage(out, "points")
         with dask.config.set({"distributed.comm.timeouts.connect": "10s"}):
             result = scale.run_region(sc, inputs, graph=graph, n_workers=workers, scheduler=scheduler,
                                       memory_limit=memory_limit, per_point=points,
-                                      points_dir=None if points else out / "points", progress=quiet < 1)
-        written = scale.write_region(result, out, admin_areas=inputs.admin_areas)
+                                      points_dir=points_dir, progress=quiet < 1)
+        written = scale.write_region(result, out, admin_areas=inputs.admin_areas, force=force)
     except CareplanError as exc:
         _fail(exc, verbose)
     except OSError as exc:  # no scheduler at --scheduler, or a worker could not start
         _fail(CareplanError(f"Dask: {exc}; check --scheduler (is `dask scheduler` running there?)"), verbose)
+    finally:
+        outfolder.discard(points_dir)
     if quiet < 1:
         typer.echo(result.summary.rename(columns=scale.SUMMARY_LABELS_KO).to_string(index=False))
         typer.echo(f"결과 outputs: {', '.join(str(p) for p in written.values())}")
@@ -286,13 +344,15 @@ def network_(
                    f"({time.perf_counter() - t0:.1f} s) → {out}")
 
 
-def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int) -> None:
-    from . import pipeline, report
+def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int, *,
+                   force: bool = False, kind: str = "run") -> None:
+    from . import outfolder, pipeline, report
 
     try:
+        outfolder.check(out, kind, force=force)  # refuse before the run, not after it
         scenario = pipeline.load_scenario(scenario_path, data_dir=data_dir)
         result = pipeline.run(scenario, progress=quiet < 1)
-        folder = report.write_outputs(result, out)
+        folder = report.write_outputs(result, out, force=force, kind=kind)
     except CareplanError as exc:
         _fail(exc, verbose)
     if quiet < 1:

@@ -7,8 +7,9 @@ folder per run (GeoPackage, Excel-friendly CSVs, maps, report) atomically.
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,9 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm  # not tqdm.auto: its notebook widget warns where ipywidgets is absent
 
-from . import access, coverage, demand, io, network, siting
+from . import access, coverage, demand, io, network, siting, sizing
 from . import candidates as candidates_mod
+from . import scenario as schema
 from ._errors import InputDataError, SettingsError
 from .catalog import get_catalog
 from .coverage import DEFAULT_SLOTS, TimeSlot
@@ -39,6 +41,7 @@ class FacilitySource:
     path: Path
     kind: str | None = None  # catalog kind for every row; None: from the file
     mapping: dict[str, str] = field(default_factory=dict)
+    layer: str | None = None  # GeoPackage layer (None: the file's only layer)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,80 +77,99 @@ class Scenario:
     siting_capacitated: bool = False
     siting_time_limit_s: float = 60.0
     catalog_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    layers: dict[str, str] = field(default_factory=dict)  # GeoPackage layer by input name ("zones": …)
 
     def __post_init__(self) -> None:
-        if self.max_walk_min <= 0 or self.walk_speed_kmh <= 0 or self.cell_m <= 0:
-            msg = "max_walk_min, walk_speed_kmh and cell_m must be > 0"
-            raise SettingsError(msg)
-        if len(self.grade_rates) != 6 or not all(0 <= r <= 1 for r in self.grade_rates):
-            msg = f"grade_rates must be 6 shares between 0 and 1 (grades 1–6), got {self.grade_rates!r}"
-            raise SettingsError(msg)
-        if self.access_method not in {"2sfca", "e2sfca", "gravity", "3sfca"}:
-            msg = f"access_method must be 2sfca, e2sfca, gravity or 3sfca, got {self.access_method!r}"
-            raise SettingsError(msg)
-        if self.siting_sites < 0 or self.siting_grid_m <= 0 or self.siting_time_limit_s <= 0:
-            msg = "[siting] sites must be >= 0, grid_m and time_limit_s > 0"
-            raise SettingsError(msg)
-        if self.siting_slot not in {s.name for s in self.slots}:
-            msg = f"siting_slot {self.siting_slot!r} is not one of the slots {[s.name for s in self.slots]}"
-            raise SettingsError(msg)
+        # the rules live once, in the scenario schema (careplan.scenario)
+        slots = [{"name": s.name, "period": s.period, "time": f"{int(s.minute) // 60:02d}:{int(s.minute) % 60:02d}"}
+                 for s in self.slots]
+        schema.check_settings(
+            analysis={"max_walk_min": self.max_walk_min, "walk_speed_kmh": self.walk_speed_kmh,
+                      "detour_factor": self.detour_factor, "cell_m": self.cell_m,
+                      "grade_rates": list(self.grade_rates), "access_method": self.access_method, "slots": slots},
+            siting={"kinds": list(self.siting_kinds), "sites": self.siting_sites, "slot": self.siting_slot,
+                    "grid_m": self.siting_grid_m, "min_distance_m": self.siting_min_distance_m,
+                    "capacitated": self.siting_capacitated, "time_limit_s": self.siting_time_limit_s},
+            catalog=get_catalog(self.catalog_overrides or None))
 
 
 def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Scenario:
     """Read a scenario TOML file; relative paths are relative to ``[data] dir`` (or the file).
 
     ``data_dir`` overrides ``[data] dir`` (e.g. where ``../shared/data/korea`` is on this machine).
+    The document is checked by :mod:`careplan.scenario` (every problem listed in one
+    :class:`SettingsError`), then every file it names must be there and readable.
     """
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        msg = f"scenario file {path} does not exist"
-        raise SettingsError(msg) from exc
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"{path.name} is not valid TOML: {exc}"
-        raise SettingsError(msg) from exc
-    data = doc.get("data", {})
-    base = Path(data_dir) if data_dir else (path.parent / data.get("dir", ".")).resolve()
-    need = ("schools", "students", "zones", "population", "admin_areas", "facilities")
-    missing = [key for key in need if key not in data]
-    if missing:
-        msg = f"{path.name}: [data] needs {', '.join(missing)} (paths relative to [data] dir)"
+    spec = schema.validate(_read_toml(path), source=path.name)
+    base = Path(data_dir) if data_dir else (path.parent / spec.data.dir).resolve()
+    if not base.is_dir():
+        where = "--data-dir" if data_dir else f"[data] dir = {json.dumps(spec.data.dir, ensure_ascii=False)}"
+        msg = f"{where}: 폴더가 없습니다 (no such folder): {base}; 데이터 폴더를 가리키게 고치세요 (fix the path)"
         raise SettingsError(msg)
-    facilities = tuple(
-        FacilitySource(path=base / f["path"], kind=f.get("kind"), mapping=dict(f.get("mapping", {})))
-        for f in data["facilities"])
-    analysis, siting = doc.get("analysis", {}), doc.get("siting", {})
-    known = {f.name for f in dataclasses.fields(Scenario)}
-    options = {k: v for k, v in analysis.items() if k in known}
-    unknown = set(analysis) - known - {"slots"}
-    if unknown:
-        msg = f"{path.name}: unknown [analysis] settings {sorted(unknown)}"
-        raise SettingsError(msg)
-    if "grade_rates" in options:
-        options["grade_rates"] = tuple(options["grade_rates"])
-    if "slots" in analysis:
-        options["slots"] = tuple(TimeSlot(s["name"], s["period"], _minutes(s["time"]))
-                                 for s in analysis["slots"])
-    unknown = {f"siting_{k}" for k in siting} - known
-    if unknown:
-        msg = f"{path.name}: unknown [siting] settings {sorted(k.removeprefix('siting_') for k in unknown)}"
-        raise SettingsError(msg)
-    for key, value in siting.items():
-        options[f"siting_{key}"] = tuple(value) if key == "kinds" else value
+    files, facility_paths = schema.check_files(spec, lambda ref: base / ref, source=path.name)
+    data, analysis, siting = spec.data, spec.analysis, spec.siting
+    layers = {key: getattr(data, key).layer for key in schema.FILE_KEYS
+              if getattr(data, key) is not None and getattr(data, key).layer}
+    facilities = tuple(FacilitySource(path=p, kind=f.kind, mapping=dict(f.mapping), layer=f.layer)
+                       for f, p in zip(data.facilities, facility_paths, strict=True))
     return Scenario(
-        name=doc.get("name", path.stem), sigungu=data.get("sigungu"), sido=data.get("sido"),
-        schools=base / data["schools"], students=base / data["students"], zones=base / data["zones"],
-        population=base / data["population"], admin_areas=base / data["admin_areas"],
-        facilities=facilities,
-        candidates=base / data["candidates"] if data.get("candidates") else None,
-        network=base / data["network"] if data.get("network") else None,
-        catalog_overrides=doc.get("catalog", {}), **options)
+        name=spec.name or path.stem, sigungu=data.sigungu, sido=data.sido,
+        schools=files["schools"], students=files["students"], zones=files["zones"],
+        population=files["population"], admin_areas=files["admin_areas"], facilities=facilities,
+        candidates=files.get("candidates"), network=files.get("network"), layers=layers,
+        max_walk_min=analysis.max_walk_min, walk_speed_kmh=analysis.walk_speed_kmh,
+        detour_factor=analysis.detour_factor, cell_m=analysis.cell_m, grade_rates=tuple(analysis.grade_rates),
+        access_method=analysis.access_method,
+        slots=tuple(TimeSlot(s.name, s.period, schema.hhmm_minutes(s.time)) for s in analysis.slots),
+        siting_kinds=tuple(siting.kinds), siting_sites=siting.sites, siting_slot=siting.slot,
+        siting_grid_m=siting.grid_m, siting_min_distance_m=siting.min_distance_m,
+        siting_capacitated=siting.capacitated, siting_time_limit_s=siting.time_limit_s,
+        catalog_overrides=schema.catalog_overrides(spec.catalog))
 
 
-def _minutes(text: str) -> float:
-    hours, _, minutes = str(text).partition(":")
-    return int(hours) * 60 + int(minutes or 0)
+#: A scenario file is a few KB; anything this large is not one (and is not read into memory).
+MAX_SCENARIO_BYTES = 1 << 20
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML document, or one :class:`SettingsError` sentence saying why it cannot be read."""
+    name = f"시나리오 파일 (scenario file) {path}"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        msg = f"{name} does not exist (파일이 없습니다); check the path"
+        raise SettingsError(msg) from None
+    except OSError as exc:
+        msg = f"{name} cannot be checked ({exc.strerror}); check the path"
+        raise SettingsError(msg) from None
+    if stat.S_ISDIR(info.st_mode):
+        msg = f"{name} is a folder, expected a .toml file (폴더가 아니라 .toml 파일을 주세요)"
+        raise SettingsError(msg)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SCENARIO_BYTES:
+        msg = (f"{name} is not a regular file of at most {MAX_SCENARIO_BYTES // 1024} KB (FIFO, device or "
+               "a huge file); give the scenario's .toml file (일반 .toml 파일을 주세요)")
+        raise SettingsError(msg)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        msg = f"{name} cannot be read ({exc.strerror}); check its permissions (읽기 권한을 확인하세요)"
+        raise SettingsError(msg) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        msg = (f"{name} is not UTF-8 text (byte {exc.start}); save it as UTF-8, e.g. in Notepad: "
+               "다른 이름으로 저장 → 인코딩 UTF-8 (UTF-8로 저장하세요)")
+        raise SettingsError(msg) from None
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        msg = f"{path.name} is not a scenario: its arrays or tables are nested too deeply (너무 깊게 중첩됨)"
+        raise SettingsError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = (f"{path.name} is not valid TOML (TOML 문법 오류): {exc}; text values need quotes, "
+               'e.g. sigungu = "구로구" (문자열은 따옴표로 감싸세요)')
+        raise SettingsError(msg) from None
 
 
 @dataclass(frozen=True)
@@ -221,6 +243,7 @@ def run(scenario: Scenario, *, progress: bool = False) -> PlanResult:
     """Run the whole analysis for ``scenario``: read its files, then :func:`analyse`."""
     catalog = get_catalog(scenario.catalog_overrides or None)
     inputs = read_inputs(scenario, catalog=catalog)
+    sizing.check_run_size(scenario, inputs, network=scenario.network is not None)  # before loading a graph
     graph = network.load_graph(scenario.network, walk_speed_kmh=scenario.walk_speed_kmh) if scenario.network else None
     return analyse(scenario, inputs, graph=graph, catalog=catalog, progress=progress)
 
@@ -232,10 +255,16 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
     are straight-line × ``scenario.detour_factor`` (labelled on every output).
     """
     catalog = catalog or get_catalog(scenario.catalog_overrides or None)
+    sizing.check_run_size(scenario, inputs, network=graph is not None)
     steps = tqdm(total=5, desc=scenario.name, disable=not progress, unit="step")
     school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
     points = demand.demand_points(school_dem, inputs.zones, inputs.admin_areas, cell_m=scenario.cell_m,
                                   progress=progress)
+    if not points["demand"].sum() > 0:
+        msg = (f"추정 돌봄 수요가 0입니다, 계획할 것이 없습니다 (the estimated care demand is 0: nothing to plan): "
+               f"{len(school_dem)} schools, {school_dem['demand'].notna().sum()} with pupil counts, "
+               f"{school_dem['demand'].fillna(0).sum():g} demand; check the students file and [analysis] grade_rates")
+        raise InputDataError(msg)
     steps.update()
     facilities = inputs.facilities
     sites = site_candidates(scenario, inputs)
@@ -280,17 +309,36 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     """Read every file of ``scenario`` with the careplan.io readers (rows accounted in ``reports``)."""
     catalog = catalog or get_catalog(scenario.catalog_overrides or None)
     area = {"sigungu": scenario.sigungu, "sido": scenario.sido}
-    schools, r_schools = io.read_schools(scenario.schools, **area)
-    students, r_students = io.read_students(scenario.students)
+    if not scenario.facilities:
+        msg = "[data] facilities is empty: list at least one facility file (시설 파일을 하나 이상 적으세요)"
+        raise SettingsError(msg)
+
+    def layer(name: str | None) -> dict[str, str]:  # only when chosen: readers without `layer=` keep working
+        return {"layer": name} if name else {}
+
+    schools, r_schools = io.read_schools(scenario.schools, **area, **layer(scenario.layers.get("schools")))
+    where = " ".join(filter(None, [scenario.sido, scenario.sigungu])) or "the file"
+    if not len(schools):
+        msg = (f"{scenario.schools.name}: {where}에 운영 중인 초등학교가 없습니다, 계획할 것이 없습니다 (no operating "
+               f"초등학교 in {where}: nothing to plan; {r_schools.summary().splitlines()[0]}); check [data] sigungu "
+               f"and sido, or see `careplan check {scenario.schools} --rows`")
+        raise InputDataError(msg)
+    students, r_students = io.read_students(scenario.students, **layer(scenario.layers.get("students")))
     schools, r_join = io.attach_pupils(schools, students)
-    zones, r_zones = io.read_school_zones(scenario.zones)
-    population, r_pop = io.read_population(scenario.population, **area)
-    areas, r_areas = io.read_admin_areas(scenario.admin_areas, population=population, **area)
+    if r_join.kept == 0:
+        msg = (f"{scenario.students.name}: 학생수 행이 어느 학교와도 이어지지 않습니다, 계획할 것이 없습니다 (no pupil "
+               f"row joins a school of {scenario.schools.name} — the join is by 학교명 within the 시군구 — so there "
+               f"is no demand to plan); check that both files cover {where}")
+        raise InputDataError(msg)
+    zones, r_zones = io.read_school_zones(scenario.zones, **layer(scenario.layers.get("zones")))
+    population, r_pop = io.read_population(scenario.population, **area, **layer(scenario.layers.get("population")))
+    areas, r_areas = io.read_admin_areas(scenario.admin_areas, population=population, **area,
+                                         **layer(scenario.layers.get("admin_areas")))
     reports = [r_schools, r_students, r_join, r_zones, r_pop, r_areas]
     frames = []
     for source in scenario.facilities:
         frame, report = io.read_facilities(source.path, kind=source.kind, mapping=source.mapping or None,
-                                           catalog=catalog, **area)
+                                           catalog=catalog, **area, **layer(source.layer))
         if report.kept == 0:
             msg = (f"no usable row in facility file {source.path} ({report.summary()}); see why with "
                    f"`careplan check {source.path} --rows`, or remove it from the scenario")
@@ -306,7 +354,7 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     facilities = gpd.GeoDataFrame(facilities, crs=frames[0].crs)
     candidates = None
     if scenario.candidates:
-        candidates, r_cand = io.read_candidates(scenario.candidates)
+        candidates, r_cand = io.read_candidates(scenario.candidates, **layer(scenario.layers.get("candidates")))
         reports.append(r_cand)
     return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
                   reports=tuple(reports))

@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
-import shutil
 import warnings
 from pathlib import Path
 
@@ -24,11 +22,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyogrio  # noqa: E402
 
+from . import outfolder  # noqa: E402
+from ._csv import write_csv  # noqa: E402
 from ._errors import CareplanWarning  # noqa: E402
 from .candidates import GRID_SITE_TYPE  # noqa: E402
 from .catalog import KIND_LABELS  # noqa: E402
 
-__all__ = ["ATTRIBUTIONS", "compare", "report_markdown", "stable_ids", "write_outputs"]
+__all__ = ["ATTRIBUTIONS", "compare", "md_text", "report_markdown", "write_outputs"]
 
 ATTRIBUTIONS = (
     "공공데이터포털 (data.go.kr) 전국초중등학교위치표준데이터·초등학교통학구역 — 한국교육시설안전원, 공공누리",
@@ -41,15 +41,28 @@ ATTRIBUTIONS = (
 _FIXED_DATE = "2000-01-01T00:00:00Z"  # GeoPackage timestamps: fixed so runs are byte-identical
 
 
-def write_outputs(result, out_dir: str | Path) -> Path:
-    """Write every output of ``result`` (a :class:`careplan.pipeline.PlanResult`) to ``out_dir``."""
-    out_dir = Path(out_dir)
-    stage = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+def write_outputs(result, out_dir: str | Path, *, force: bool = False, kind: str = "run") -> Path:
+    """Write every output of ``result`` (a :class:`careplan.pipeline.PlanResult`) to ``out_dir``.
+
+    ``out_dir`` follows the rules of :mod:`careplan.outfolder`: absent or empty, or an earlier
+    careplan output, replaced only with ``force`` (files the user added there are kept).
+    ``kind`` goes into the folder's marker: ``"run"``, or ``"demo"`` (an earlier demo output is
+    replaced without ``force``).
+
+    Raises
+    ------
+    SettingsError
+        ``out_dir`` holds files careplan did not write, or an earlier output and not ``force``.
+    """
+    outfolder.write(out_dir, kind, lambda stage: _fill(result, stage), force=force)
+    return Path(out_dir)
+
+
+def _fill(result, stage: Path) -> None:
+    """Write the run's outputs into the staging folder ``stage``."""
     _write_geopackage(result, stage / "careplan.gpkg")
     for name, table in _tables(result).items():
-        table.to_csv(stage / f"{name}.csv", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        write_csv(table, stage / f"{name}.csv")
     charts = _charts(result, stage)
     _write_maps(result, stage)
     markdown = report_markdown(result, charts)
@@ -57,13 +70,6 @@ def write_outputs(result, out_dir: str | Path) -> Path:
     (stage / "report.html").write_text(_report_html(result, charts), encoding="utf-8")
     (stage / "run.json").write_text(json.dumps(_run_meta(result), ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                                     encoding="utf-8")
-    old = out_dir.parent / f".{out_dir.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(stage, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return out_dir
 
 
 def _run_meta(result) -> dict:
@@ -179,17 +185,6 @@ def _write_maps(result, folder: Path) -> None:
                              zones=result.zones, admin_areas=result.admin_areas, data_date=result.data_date,
                              synthetic=result.synthetic, distance_method_label=label,
                              attributions=ATTRIBUTIONS, walk_minutes=result.scenario.max_walk_min)
-    for page in [folder / "planner_map.html", *sorted((folder / "public_map").glob("*.html"))]:
-        stable_ids(page)
-
-
-def stable_ids(path: Path) -> None:
-    """Folium names elements with random hex ids; number them in order so runs are identical."""
-    content = path.read_text(encoding="utf-8")
-    ids: dict[str, str] = {}
-    content = re.sub(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])",
-                     lambda m: ids.setdefault(m.group(0), f"{len(ids):032x}"), content)
-    path.write_text(content, encoding="utf-8")
 
 
 def _area_stats(result) -> dict[str, pd.DataFrame]:
@@ -204,15 +199,70 @@ def _area_stats(result) -> dict[str, pd.DataFrame]:
     return stats
 
 
-def _md_table(frame: pd.DataFrame, *, digits: int = 1) -> str:
+# ---------------------------------------------------------------- report.md and report.html
+#
+# The report is built once as a list of blocks, then written as Markdown and as HTML; report.html is
+# never parsed back out of the Markdown, so no data text is ever read as markup. Inside a block,
+# careplan's own text is a plain ``str`` (it may use ``**bold**``) and every text that comes from the
+# data or the scenario is wrapped in ``_Data``, escaped for the format it lands in.
+
+
+class _Data(str):
+    """A text from the input data or the scenario (names, slots, dates, labels)."""
+
+
+# Markdown line breaks (CommonMark's and what str.splitlines breaks on): a data text stays on its line.
+_LINE_BREAKS = re.compile("\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+# Punctuation that can start Markdown markup mid-line (links, images, emphasis, code, tables, math);
+# an ``_`` between two letters or digits cannot (CommonMark: intraword), so ``area_id`` stays readable.
+_MD_PUNCTUATION = re.compile(r"[\\`*\[\]|~!#$]|(?<![^\W_])_|_(?![^\W_])")
+_MD_LIST_START = re.compile(r"^(\s*\d*)([-+.)])")
+
+
+def md_text(value) -> str:
+    """``value`` as Markdown that every viewer shows as exactly that text, on one line.
+
+    Line breaks become spaces; ``&``, ``<``, ``>`` become entities (no raw HTML);
+    Markdown punctuation is backslash-escaped (no link, image, emphasis or table cell break).
+    """
+    text = _LINE_BREAKS.sub(" ", str(value))
+    return _MD_PUNCTUATION.sub(lambda hit: "\\" + hit.group(0), html.escape(text, quote=False))
+
+
+def _md_line(text: str) -> str:
+    """``text`` (escaped) made safe at the start of a line: a leading "-", "+" or "1." from a
+    data text would open a (nested) list."""
+    return _MD_LIST_START.sub(lambda hit: hit.group(1) + "\\" + hit.group(2), text, count=1)
+
+
+def _md_inline(pieces) -> str:
+    return "".join(md_text(p) if isinstance(p, _Data) else p for p in pieces)
+
+
+def _html_inline(pieces) -> str:
+    return "".join(html.escape(p) if isinstance(p, _Data) else html.escape(p).replace("**", "") for p in pieces)
+
+
+def _table_cells(frame: pd.DataFrame, digits: int) -> tuple[list[str], list[list[str]]]:
     shown = frame.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:,.{digits}f}")
-    header = "| " + " | ".join(map(str, shown.columns)) + " |"
-    rule = "|" + "---|" * len(shown.columns)
-    body = ["| " + " | ".join(str(v).replace("|", "/") for v in row) + " |" for row in shown.to_numpy()]
-    return "\n".join([header, rule, *body])
+    return [str(c) for c in shown.columns], [[str(v) for v in row] for row in shown.to_numpy()]
+
+
+def _md_table(frame: pd.DataFrame, *, digits: int = 1) -> str:
+    header, rows = _table_cells(frame, digits)
+    lines = ["| " + " | ".join(md_text(c) for c in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _html_table(frame: pd.DataFrame, *, digits: int = 1) -> str:
+    header, rows = _table_cells(frame, digits)
+    head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
 
 
 PROPOSED_COLUMNS_KO = {"kind_label": "유형", "rank": "순위", "name": "후보지", "site_type": "후보지 구분",
@@ -220,27 +270,30 @@ PROPOSED_COLUMNS_KO = {"kind_label": "유형", "rank": "순위", "name": "후보
                        "explanation": "설명", "solver_status": "해의 상태"}
 
 
-def _proposed_section(result) -> list[str]:
+def _proposed_section(result) -> list[tuple]:
     s = result.scenario
     if result.proposed is None or not len(result.proposed):
-        return ["후보지가 없거나 입지 분석을 하지 않았습니다 (no candidate sites or siting not requested)."]
+        return [("p", ["후보지가 없거나 입지 분석을 하지 않았습니다 (no candidate sites or siting not requested)."])]
     table = pd.DataFrame(result.proposed)[list(PROPOSED_COLUMNS_KO)].rename(columns=PROPOSED_COLUMNS_KO)
-    lines = [
-        f"유형별로 새 센터 최대 {s.siting_sites}곳을 최대 포괄 입지 모형(MCLP, HiGHS)으로 고르고, 기존 센터"
-        f"({s.siting_slot}에 운영 중)에 더해 {s.max_walk_min:g}분 도보권 수요를 가장 많이 늘리는 순서로 순위를 매겼습니다. "
-        "유형은 표의 순서대로 계획했습니다: 뒤 유형은 앞 유형의 제안 입지까지 있다고 보고 남은 수요를 채웁니다 "
-        "(누적 비율은 표 전체에 걸쳐 이어집니다).",
-        "",
-        _md_table(table, digits=1),
+    blocks = [
+        ("p", [f"유형별로 새 센터 최대 {s.siting_sites}곳을 최대 포괄 입지 모형(MCLP, HiGHS)으로 고르고, 기존 센터(",
+               _Data(s.siting_slot),
+               f"에 운영 중)에 더해 {s.max_walk_min:g}분 도보권 수요를 가장 많이 늘리는 순서로 순위를 매겼습니다. "
+               "유형은 표의 순서대로 계획했습니다: 뒤 유형은 앞 유형의 제안 입지까지 있다고 보고 남은 수요를 채웁니다 "
+               "(누적 비율은 표 전체에 걸쳐 이어집니다)."]),
+        ("blank",),
+        ("table", table, 1),
     ]
     if (result.proposed["site_type"] == GRID_SITE_TYPE).any():
-        lines += ["", f"> 후보지 목록이 없어 {s.siting_grid_m:g} m 격자점을 후보지로 썼습니다. **격자 후보지는 실제 건물이 "
-                      "아닌 가상 위치**이므로, 제안 지점 주변의 주민센터·작은도서관·경로당 등 공공시설을 찾아 검토하세요."]
-    return lines
+        blocks += [("blank",), ("note", [f"후보지 목록이 없어 {s.siting_grid_m:g} m 격자점을 후보지로 썼습니다. "
+                                         "**격자 후보지는 실제 건물이 아닌 가상 위치**이므로, 제안 지점 주변의 "
+                                         "주민센터·작은도서관·경로당 등 공공시설을 찾아 검토하세요."])]
+    return blocks
 
 
-def report_markdown(result, charts: dict[str, Path] | None = None) -> str:
-    """The council report in Markdown (Korean, with method, parameters, data dates, attributions)."""
+def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
+    """The council report as blocks: ("h", level, pieces), ("p" | "note" | "li", pieces),
+    ("table", frame, digits), ("img", alt, file name, chart key), ("reports",), ("blank",)."""
     s = result.scenario
     fac = result.facilities
     supply = fac.groupby("kind").agg(시설수=("name", "size"), 상시정원=("capacity", "sum"),
@@ -249,97 +302,114 @@ def report_markdown(result, charts: dict[str, Path] | None = None) -> str:
     total = result.coverage_total
     by_slot = total[total["kind"] == "all"][["slot", "demand", "covered_demand", "coverage_pct"]].rename(
         columns={"slot": "시간대", "demand": "수요", "covered_demand": "도보권 수요", "coverage_pct": "비율(%)"})
-    gaps = result.gaps.head(10)
-    parts = [
-        f"# {s.name} — 초등 돌봄 수요·접근성 분석 보고서",
-        "",
-        "> **가상 데이터 (synthetic data)**: 이 보고서의 수치는 가상의 지역으로 만든 예시입니다." if result.synthetic
-        else "> 실제 공공데이터로 계산한 결과입니다 (자료 기준일은 아래 참조).",
-        "",
-        "## 1. 확인지표 (key indicators)",
-        _md_table(result.summary(), digits=1),
-        "",
-        "## 2. 유형별 돌봄시설과 정원 (facilities by kind)",
-        _md_table(supply, digits=0),
-        "",
-        "어린이집은 0–5세 보육 시설로 참고 레이어이며 초등 돌봄 공급에는 포함하지 않습니다.",
-        "",
-        f"## 3. 시간대별 {s.max_walk_min:g}분 도보권 수요 (coverage by time slot)",
-        _md_table(by_slot.reset_index(drop=True), digits=1),
-        "",
-        "![시간대별 도보권](chart_coverage_by_slot.png)" if charts else "",
-        "",
-        "## 4. 미충족 수요 상위 학구·행정동 (unmet demand, ranked)",
-        _md_table(gaps, digits=1),
-        "",
-        f"## 5. 접근성 형평성: 지니계수 {result.gini:.3f}",
-        "![로렌츠 곡선](chart_lorenz.png)" if charts else "",
-        "",
-        "## 6. 제안 입지 (proposed sites)",
+
+    def chart(alt: str, name: str, key: str) -> tuple:
+        return ("img", alt, name, key) if charts else ("blank",)
+
+    return [
+        ("h", 1, [_Data(s.name), " — 초등 돌봄 수요·접근성 분석 보고서"]),
+        ("blank",),
+        ("note", ["**가상 데이터 (synthetic data)**: 이 보고서의 수치는 가상의 지역으로 만든 예시입니다."])
+        if result.synthetic else ("note", ["실제 공공데이터로 계산한 결과입니다 (자료 기준일은 아래 참조)."]),
+        ("blank",),
+        ("h", 2, ["1. 확인지표 (key indicators)"]),
+        ("table", result.summary(), 1),
+        ("blank",),
+        ("h", 2, ["2. 유형별 돌봄시설과 정원 (facilities by kind)"]),
+        ("table", supply, 0),
+        ("blank",),
+        ("p", ["어린이집은 0–5세 보육 시설로 참고 레이어이며 초등 돌봄 공급에는 포함하지 않습니다."]),
+        ("blank",),
+        ("h", 2, [f"3. 시간대별 {s.max_walk_min:g}분 도보권 수요 (coverage by time slot)"]),
+        ("table", by_slot.reset_index(drop=True), 1),
+        ("blank",),
+        chart("시간대별 도보권", "chart_coverage_by_slot.png", "coverage"),
+        ("blank",),
+        ("h", 2, ["4. 미충족 수요 상위 학구·행정동 (unmet demand, ranked)"]),
+        ("table", result.gaps.head(10), 1),
+        ("blank",),
+        ("h", 2, [f"5. 접근성 형평성: 지니계수 {result.gini:.3f}"]),
+        chart("로렌츠 곡선", "chart_lorenz.png", "lorenz"),
+        ("blank",),
+        ("h", 2, ["6. 제안 입지 (proposed sites)"]),
         *_proposed_section(result),
-        "",
-        "## 7. 방법과 매개변수 (method and parameters)",
-        f"- 거리 계산: **{result.times.method_label}** ({result.times.distance_method})",
-        f"- 도보 기준: {s.max_walk_min:g}분, 보행속도 {s.walk_speed_kmh:g} km/h, 수요 격자 {s.cell_m:g} m",
-        f"- 수요율 (1–6학년): {', '.join(f'{r:g}' for r in s.grade_rates)} — 학생 수 × 학년별 수요율, "
-        "학구 안에서 행정동 6–12세 아동 밀도로 배분 (dasymetric)",
-        f"- 접근성: {s.access_method.upper()} (정원 기준), 시간대: {', '.join(t.name for t in s.slots)}",
-        f"- 자료 기준일: {result.data_date or '미상'}",
-        "",
-        "## 8. 자료 출처 (attributions)",
-        *[f"- {a}" for a in ATTRIBUTIONS],
-        "",
-        "## 9. 입력 자료 점검 (row accounting)",
-        *[f"```\n{r.summary()}\n```" for r in result.reports],
+        ("blank",),
+        ("h", 2, ["7. 방법과 매개변수 (method and parameters)"]),
+        ("li", ["거리 계산: **", _Data(result.times.method_label), "** (", _Data(result.times.distance_method), ")"]),
+        ("li", [f"도보 기준: {s.max_walk_min:g}분, 보행속도 {s.walk_speed_kmh:g} km/h, 수요 격자 {s.cell_m:g} m"]),
+        ("li", [f"수요율 (1–6학년): {', '.join(f'{r:g}' for r in s.grade_rates)} — 학생 수 × 학년별 수요율, "
+                "학구 안에서 행정동 6–12세 아동 밀도로 배분 (dasymetric)"]),
+        ("li", [f"접근성: {s.access_method.upper()} (정원 기준), 시간대: ", _Data(", ".join(t.name for t in s.slots))]),
+        ("li", ["자료 기준일: ", _Data(result.data_date or "미상")]),
+        ("blank",),
+        ("h", 2, ["8. 자료 출처 (attributions)"]),
+        *[("li", [_Data(a)]) for a in ATTRIBUTIONS],
+        ("blank",),
+        ("h", 2, ["9. 입력 자료 점검 (row accounting)"]),
+        ("reports",),
     ]
-    return "\n".join(parts) + "\n"
+
+
+def _md_reports(result) -> list[str]:
+    """Each row report as a list (file line, then its notes and reasons), every line escaped."""
+    lines = []
+    for report in result.reports:
+        first, *rest = report.summary().split("\n")
+        lines.append(f"- {_md_line(md_text(first))}")
+        lines += [f"  - {_md_line(md_text(line.strip().removeprefix('- ')))}" for line in rest if line.strip()]
+    return lines
+
+
+def report_markdown(result, charts: dict[str, Path] | None = None) -> str:
+    """The council report in Markdown (Korean, with method, parameters, data dates, attributions).
+
+    Every data text is escaped (:func:`md_text`): no raw HTML, no Markdown markup, one line.
+    """
+    lines = []
+    for block in _report_blocks(result, charts):
+        kind = block[0]
+        if kind == "h":
+            lines.append("#" * block[1] + " " + _md_inline(block[2]))
+        elif kind in {"p", "note", "li"}:
+            lines.append({"p": "", "note": "> ", "li": "- "}[kind] + _md_line(_md_inline(block[1])))
+        elif kind == "table":
+            lines.append(_md_table(block[1], digits=block[2]))
+        elif kind == "img":
+            lines.append(f"![{block[1]}]({block[2]})")
+        elif kind == "reports":
+            lines += _md_reports(result)
+        else:
+            lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 def _report_html(result, charts: dict[str, Path]) -> str:
     """The same report as one self-contained HTML page (charts embedded, all text escaped)."""
     body = []
-    in_table = False
-    for line in report_markdown(result, charts).splitlines():
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            if set(line) <= {"|", "-"}:
-                continue
-            if not in_table:
-                body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in cells) + "</tr>")
-                in_table = True
-            else:
-                body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            body.append("</table>")
-            in_table = False
-        if line.startswith("!["):
-            name = line[line.index("(") + 1:-1]
-            data = base64.b64encode((charts[_chart_key(name)]).read_bytes()).decode()
-            body.append(f'<img alt="{html.escape(line[2:line.index("]")])}" src="data:image/png;base64,{data}">')
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
-        elif line.startswith("> "):
-            body.append(f"<p class='note'>{html.escape(line[2:]).replace('**', '')}</p>")
-        elif line.startswith("- "):
-            body.append(f"<li>{html.escape(line[2:]).replace('**', '')}</li>")
-        elif line.strip() and not line.startswith("```"):
-            body.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        body.append("</table>")
-    reports = "".join(f"<pre>{html.escape(r.summary())}</pre>" for r in result.reports)
+    for block in _report_blocks(result, charts):
+        kind = block[0]
+        if kind == "h":
+            body.append(f"<h{block[1]}>{_html_inline(block[2])}</h{block[1]}>")
+        elif kind == "p":
+            body.append(f"<p>{_html_inline(block[1])}</p>")
+        elif kind == "note":
+            body.append(f"<p class='note'>{_html_inline(block[1])}</p>")
+        elif kind == "li":
+            body.append(f"<li>{_html_inline(block[1])}</li>")
+        elif kind == "table":
+            body.append(_html_table(block[1], digits=block[2]))
+        elif kind == "img":
+            data = base64.b64encode(charts[block[3]].read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(block[1])}" src="data:image/png;base64,{data}">')
+        elif kind == "reports":
+            body += [f"<pre>{html.escape(r.summary())}</pre>" for r in result.reports]
     style = ("body{font-family:'Noto Sans KR','Malgun Gothic',sans-serif;max-width:60rem;margin:2rem auto;"
              "padding:0 1rem}table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #bbb;"
              "padding:.2rem .5rem;text-align:right}th{background:#eef}.note{background:#fff3cd;padding:.5rem}"
              "img{max-width:100%}")
     title = html.escape(result.scenario.name)
     return (f"<!DOCTYPE html><html lang='ko'><head><meta charset='utf-8'><title>{title} 보고서</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}{reports}</body></html>\n")
-
-
-def _chart_key(name: str) -> str:
-    return "coverage" if "coverage" in name else "lorenz"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
 def compare(a, b) -> pd.DataFrame:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
+from . import outfolder
 from ._errors import InputDataError
 
 __all__ = ["GPKG_NAME", "RunFolder", "read_run_folder", "remake_maps"]
@@ -154,19 +154,6 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
     return run
 
 
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace ``target`` (file or folder) by ``new`` so a reader never sees half of it."""
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    if old.is_dir():
-        shutil.rmtree(old)
-    elif old.exists():
-        old.unlink()
-
-
 def remake_maps(
     folder: str | Path,
     out_dir: str | Path | None = None,
@@ -176,12 +163,18 @@ def remake_maps(
     title: str | None = None,
     max_walk_min: float | None = None,
     attributions: Sequence[str] | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Draw the maps of a finished run again from its (possibly edited) GeoPackage.
 
     The planner map shows the layers as they are now (facilities, schools, 학구,
     행정동, demand, proposed sites); coverage choropleths are left out because they
     depend on walk times that an edit in QGIS makes stale (re-run for those).
+
+    In the run folder itself, the maps careplan wrote there (listed in its ``.careplan.json``)
+    are replaced; a ``planner_map.html`` or ``public_map/`` it did not write is refused, and
+    files the user added inside ``public_map/`` are kept. Another ``out_dir`` follows the rules
+    of :mod:`careplan.outfolder` (absent or empty; an earlier output only with ``force``).
 
     Parameters
     ----------
@@ -197,6 +190,8 @@ def remake_maps(
         Walk minutes of the public map (default: the run's own).
     attributions
         Data sources (default: those of ``careplan.report``).
+    force
+        Replace an earlier careplan output at ``out_dir`` (not needed in the run folder itself).
 
     Returns
     -------
@@ -206,14 +201,12 @@ def remake_maps(
     from . import maps, report
 
     run = read_run_folder(folder, max_walk_min=max_walk_min)
-    out = Path(out_dir) if out_dir is not None else run.path
-    out.mkdir(parents=True, exist_ok=True)
-    stage = out / ".maps.partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
+    in_place = out_dir is None or os.path.abspath(out_dir) == os.path.abspath(run.path)
+    out = run.path if in_place else Path(out_dir)
+    staging = None if in_place else outfolder.begin(out, "map", force=force)
+    stage = outfolder.stage_inside(run.path) if staging is None else staging.path
     sources = tuple(attributions) if attributions is not None else report.ATTRIBUTIONS
     lay = run.layers
-    written = []
     try:
         if planner:
             m = maps.planner_map(
@@ -229,7 +222,6 @@ def remake_maps(
                 attributions=sources,
             )
             maps.save_planner_map(m, stage / "planner_map.html")
-            report.stable_ids(stage / "planner_map.html")
         if public:
             options = {"title": title} if title else {}
             maps.public_care_map(
@@ -245,13 +237,16 @@ def remake_maps(
                 walk_minutes=run.max_walk_min,
                 **options,
             )
-            for page in sorted((stage / "public_map").glob("*.html")):
-                report.stable_ids(page)
-        for name in ("planner_map.html", "public_map"):
-            if (stage / name).exists():
-                _swap_in(stage / name, out / name)
-                written.append(out / name if name.endswith(".html") else out / name / "index.html")
+        names = [name for name in ("planner_map.html", "public_map") if (stage / name).exists()]
+        if staging is None:
+            outfolder.replace_entries(out, stage, names)
+        else:
+            staging.commit()
+        written = [out / n if n.endswith(".html") else out / n / "index.html" for n in names]
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if staging is None:
+            outfolder.discard(stage)
+        else:
+            staging.discard()
     logger.info("re-made %d map(s) of %s in %s", len(written), run.path, out)
     return written

@@ -81,10 +81,12 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
-from . import access, coverage, demand, network, pipeline
+from . import access, coverage, demand, network, outfolder, pipeline
+from ._csv import write_csv
 from ._errors import CareplanError, CareplanWarning, SettingsError
 from .catalog import get_catalog
 from .io import zone_school_links
+from .sizing import check_region_size
 
 __all__ = [
     "SUMMARY_LABELS_KO",
@@ -1034,6 +1036,7 @@ def _run_region(
     )
     school_dem = demand.school_demand(inputs.schools, grade_rates=scenario.grade_rates)
     owners = demand_owners(inputs)
+    check_region_size(scenario, inputs.zones, owners[0], names)  # before any worker allocates
     # needed from the first access task on: prepared while the workers compute demand
     wgraph = _Deferred(
         lambda: None
@@ -1942,7 +1945,11 @@ SUMMARY_LABELS_KO = {
 
 
 def write_region(
-    result: RegionResult, out: str | os.PathLike, *, admin_areas: gpd.GeoDataFrame | None = None
+    result: RegionResult,
+    out: str | os.PathLike,
+    *,
+    admin_areas: gpd.GeoDataFrame | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write the region tables as Excel-friendly CSVs (UTF-8 with BOM) and a GeoPackage for QGIS.
 
@@ -1953,9 +1960,26 @@ def write_region(
     with the summary columns; needs the run's ``admin_areas``) and ``proposed_sites`` (when
     sites were proposed). Returns file name → path, plus ``points`` → the folder of the
     workers' point files when the run wrote them.
+
+    ``out`` follows the rules of :mod:`careplan.outfolder`: absent or empty, or an earlier
+    careplan output, replaced only with ``force`` (files the user added there are kept). Point
+    files the workers wrote into a :func:`careplan.outfolder.side_stage` folder (``careplan
+    region --no-points``) move into ``out/points``; a caller's own ``points_dir`` stays where it is.
     """
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    stage, written = outfolder.write(
+        out, "region", lambda stage: (stage, _region_files(result, stage, admin_areas)), force=force
+    )
+    return {
+        name: out / path.relative_to(stage) if path.is_relative_to(stage) else path
+        for name, path in written.items()
+    }
+
+
+def _region_files(
+    result: RegionResult, folder: Path, admin_areas: gpd.GeoDataFrame | None
+) -> dict[str, Path]:
+    """Write the region outputs into the staging folder ``folder``: file name -> path."""
     tables = {
         "summary": result.summary.rename(columns=SUMMARY_LABELS_KO),
         "coverage_by_sigungu": result.coverage_by_sigungu,
@@ -1972,13 +1996,14 @@ def write_region(
         if table is None:
             continue
         path = folder / f"{name}.csv"
-        table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        write_csv(table, path)
         written[path.name] = path
     layers = {"proposed_sites": result.proposed}
     if admin_areas is not None:
         layers["sigungu_summary"] = sigungu_summary_layer(result.summary, admin_areas)
     if result.point_files:  # written by the workers (run_region's points_dir)
-        written["points"] = Path(result.point_files[0]).parent
+        points = Path(result.point_files[0]).parent
+        written["points"] = outfolder.adopt(points, folder, "points") or points
     layers = {name: layer for name, layer in layers.items() if layer is not None}
     if layers:
         path = folder / "region.gpkg"

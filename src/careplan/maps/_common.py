@@ -7,13 +7,18 @@ facility the same way ("13:00–19:00", "월 50,000원", "정원 20명 (상시) 
 from __future__ import annotations
 
 import html
+import json
 import math
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import folium
 import geopandas as gpd
+import jinja2
 import pandas as pd
+from branca.element import Element, MacroElement
 
 from .._errors import CareplanWarning, CRSError, InputDataError, MissingColumnError
 from ..catalog import CareKind, get_catalog
@@ -22,6 +27,8 @@ __all__ = [
     "DEFAULT_ATTRIBUTIONS",
     "KIND_STYLES",
     "KindStyle",
+    "LiteralText",
+    "LiteralMacroElement",
     "OKABE_ITO",
     "check_kinds",
     "col",
@@ -31,12 +38,15 @@ __all__ = [
     "format_grades",
     "format_hhmm",
     "format_span",
+    "guard_templates",
     "kind_style",
     "marker_svg",
+    "render_page",
     "require_columns",
     "require_geom_type",
     "resolve_catalog",
     "resolve_synthetic",
+    "script_json",
     "to_wgs84",
 ]
 
@@ -127,17 +137,58 @@ def _missing(value) -> bool:
         return False
 
 
-def escape_text(value, *, missing: str = "") -> str:
-    """Text from data, safe inside HTML *and* inside a JavaScript template literal.
+#: Characters that mean something to the layers a data text passes through after ``html.escape``:
+#: JS template literals (folium pastes popups and tooltips into backtick strings), Jinja (branca
+#: compiles every element's rendered output as a new template, so a ``{{``, ``{%`` or ``{#`` in
+#: it would run or crash) and JS line terminators. Each becomes a numeric entity, which the
+#: browser shows as the original character.
+_ENTITIES = str.maketrans(
+    {
+        "`": "&#96;",
+        "$": "&#36;",
+        "\\": "&#92;",
+        "{": "&#123;",
+        "}": "&#125;",
+        "\u2028": "&#8232;",
+        "\u2029": "&#8233;",
+    }
+)
 
-    ``html.escape`` covers ``< > & " '``; folium also pastes popup and tooltip
-    HTML into JS backtick strings, where a backtick, ``${`` or a backslash from
-    the data would still run or break code, so those become entities too.
+
+def escape_text(value, *, missing: str = "") -> str:
+    """Text from data as HTML that shows exactly that text and that no later pass re-interprets.
+
+    Safe inside HTML, inside a JavaScript template literal and inside a Jinja template:
+    ``html.escape`` covers ``< > & " '``; backtick, ``$``, backslash, ``{``, ``}`` and the
+    line separators U+2028/U+2029 become numeric entities (see ``_ENTITIES``). This is the one
+    door through which data text reaches folium; :func:`guard_templates` checks at render
+    time that nothing came in another way. ``missing`` is returned as is (callers pass
+    constants).
     """
     if _missing(value):
         return missing
-    text = html.escape(str(value), quote=True)
-    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+    return html.escape(str(value), quote=True).translate(_ENTITIES)
+
+
+def _escape_json_strings(match: re.Match) -> str:
+    return match.group(0).replace("{", "\\u007b").replace("}", "\\u007d")
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def script_json(value) -> str:
+    """JSON for an inline ``<script>`` (Korean kept literal).
+
+    ``<`` and U+2028/U+2029 are escaped so no text closes the script or breaks a line,
+    and ``{`` / ``}`` inside strings become ``\\u007b`` / ``\\u007d`` so no string can
+    form a Jinja delimiter should the output ever be compiled (the JS value is unchanged).
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _JSON_STRING.sub(_escape_json_strings, text)
+    for char, code in (("<", "\\u003c"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, code)
+    return text
 
 
 def format_hhmm(minutes: float) -> str:
@@ -262,3 +313,135 @@ def resolve_synthetic(synthetic: bool, *layers: pd.DataFrame | None) -> bool:
 def col(row: Mapping, name: str):
     """``row[name]`` or NaN when the optional column is absent."""
     return row.get(name, math.nan)
+
+
+# ---------------------------------------------------------------- keeping data out of Jinja
+#
+# branca renders a page in two passes. First every element renders its own template, with data
+# as *values* (safe), and MacroElement.render / folium's Popup.render wrap each result in
+# ``Element(text)``, which compiles that text as a *new* Jinja template under the page's
+# header/html/script. Then the page template renders those, so any ``{{ }}``, ``{% %}`` or
+# ``{# #}`` in a rendered name would run (or crash the run). Three layers keep data out:
+#   1. escape_text / script_json: no data text carries a raw ``{`` or ``}`` (entities or \u007b);
+#   2. careplan's own elements (LiteralMacroElement, LiteralText) hand their output to the page as a
+#      plain value that is never compiled;
+#   3. guard_templates: between the two passes, every text branca compiled must be free of Jinja
+#      syntax, or the render stops with InputDataError before anything is evaluated.
+
+_JINJA_SYNTAX = ("{{", "{%", "{#")
+
+
+class LiteralText(Element):
+    """Text added to a page as is: rendered as a value, never compiled as a template."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._name = "LiteralText"
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        return self.text
+
+
+class LiteralMacroElement(MacroElement):
+    """A MacroElement whose rendered macros reach the page as :class:`LiteralText` values."""
+
+    def render(self, **kwargs) -> None:
+        figure = self.get_root()
+        module = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            macro = module.get(part)
+            if macro is not None:
+                getattr(figure, part).add_child(
+                    LiteralText(str(macro(self, kwargs))), name=self.get_name()
+                )
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
+def _compiled_texts(element: Element):
+    """Source texts of the templates compiled from rendered output under ``element``."""
+    for child in element._children.values():
+        if child._template_str is not None:
+            yield child._template_str
+        yield from _compiled_texts(child)
+
+
+class _TemplateGuard(Element):
+    """The page's last child: checks branca's compiled texts before the page renders them."""
+
+    def __init__(self):
+        super().__init__()
+        self._name = "CareplanTemplateGuard"
+
+    def render(self, **kwargs) -> str:
+        root = self.get_root()
+        for part in (root.header, root.html, root.script):
+            for text in _compiled_texts(part):
+                hit = next((text.find(s) for s in _JINJA_SYNTAX if s in text), -1)
+                if hit >= 0:
+                    msg = (
+                        "the map was not written: a text from the input reached the map's "
+                        "template engine unescaped near "
+                        f"{text[max(0, hit - 40) : hit + 40]!r} (a careplan bug: please report it "
+                        "with the input file); escaped text was expected"
+                    )
+                    raise InputDataError(msg)
+        return ""
+
+
+_GUARD_NAME = "careplan_template_guard"
+
+
+def guard_templates(m: folium.Map | Element) -> None:
+    """Make the template check the last child of ``m``'s page (idempotent)."""
+    root = m.get_root()
+    root._children.pop(_GUARD_NAME, None)
+    root.add_child(_TemplateGuard(), name=_GUARD_NAME)
+
+
+def _number_ids(root: Element) -> None:
+    """Give every element an id numbered in tree order instead of branca's random one.
+
+    The same runs then give byte-identical pages, without rewriting hex strings in the
+    rendered text (which would also have changed a data text that happens to be hex).
+    """
+    # Besides children, folium keeps elements in attributes (a popup's inner html, a
+    # minimap's tile layer) that are rendered into the page too.
+    # Children are also keyed by their name (folium prints some keys as JS variables), so
+    # the keys are renamed with them.
+    stack, order, seen = [root], [], set()
+    while stack:
+        element = stack.pop()
+        if id(element) in seen:
+            continue
+        seen.add(id(element))
+        order.append(element)
+        inner = [v for k, v in vars(element).items() if k != "_parent" and isinstance(v, Element)]
+        stack.extend(reversed([*element._children.values(), *inner]))
+    old_names = {id(e): e.get_name() for e in order}
+    for number, element in enumerate(order):
+        element._id = f"{number:032x}"
+    for element in order:
+        element._children = type(element._children)(
+            (child.get_name() if key == old_names.get(id(child)) else key, child)
+            for key, child in element._children.items()
+        )
+
+
+def render_page(m: folium.Map | Element) -> str:
+    """The page of ``m`` as HTML, with the template check in place.
+
+    A Jinja syntax error can only come from data text compiled as a template (the
+    ``{#`` case); it is reported like the guard's finding instead of as a traceback.
+    """
+    guard_templates(m)
+    _number_ids(m.get_root())
+    try:
+        return m.get_root().render()
+    except jinja2.TemplateSyntaxError as exc:
+        msg = (
+            "the map was not written: a text from the input was read as a template "
+            f"({exc.message}; a careplan bug: please report it with the input file)"
+        )
+        raise InputDataError(msg) from exc

@@ -9,7 +9,6 @@ walk, facilities, facilities only in this run, proposed sites), tagged ``A`` or
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,24 @@ from ..coverage import ALL_KINDS, default_kinds
 from ._common import (
     DEFAULT_ATTRIBUTIONS,
     OKABE_ITO,
+    LiteralMacroElement,
+    LiteralText,
     escape_text,
+    guard_templates,
     kind_style,
     marker_svg,
+    render_page,
     resolve_catalog,
     to_wgs84,
 )
-from .planner import _bounds, _choropleth_style, _PointBatch, _polygon_frame, facility_popup_html
+from .planner import (
+    _bounds,
+    _choropleth_style,
+    _geojson,
+    _PointBatch,
+    _polygon_frame,
+    facility_popup_html,
+)
 
 __all__ = ["RUN_COLOURS", "RunCounts", "compare_map", "run_counts", "save_compare_map"]
 
@@ -95,7 +105,7 @@ def run_counts(result, *, slot: str | None = None) -> RunCounts:
     )
 
 
-class _Attributions(folium.MacroElement):
+class _Attributions(LiteralMacroElement):
     """Add the data sources to one map's attribution line (texts already escaped)."""
 
     _template = Template(
@@ -201,7 +211,7 @@ def _zone_coverage(result, slot: str) -> gpd.GeoDataFrame:
 
 def _add_zone_coverage(m: folium.Map, result, tag: str, slot: str, cmap) -> None:
     zones = _zone_coverage(result, slot)
-    folium.GeoJson(
+    _geojson(
         zones[["label", "value", "value_txt", "geometry"]],
         name=f"{tag} · 학구별 도보권 수요 비율 ({escape_text(slot)})",
         show=True,
@@ -377,9 +387,9 @@ def compare_map(
         folium.LayerControl(collapsed=False).add_to(target)
     synthetic = bool(result_a.synthetic or result_b.synthetic)
     root = m.get_root()
-    root.header.add_child(folium.Element(_LEGEND_CSS), name="careplan_compare_css")
+    root.header.add_child(LiteralText(_LEGEND_CSS), name="careplan_compare_css")
     root.html.add_child(
-        folium.Element(
+        LiteralText(
             _legend_html(title, counts, {t: len(v) for t, v in only.items()}, layout, synthetic)
         ),
         name="careplan_compare_legend",
@@ -387,6 +397,7 @@ def compare_map(
     bounds = _bounds([to_wgs84(r.zones, "zones") for r in results.values()])
     if bounds is not None:
         m.fit_bounds(bounds)
+    guard_templates(m)
     logger.info(
         "compare map (%s): A %d facilities, B %d facilities, %d/%d only in A/B",
         layout,
@@ -399,18 +410,12 @@ def compare_map(
 
 
 def save_compare_map(m: folium.Map | DualMap, path: str | Path) -> Path:
-    """Write ``m`` as one HTML file (parent folders created); element ids are numbered in order
-    instead of folium's random ones, so the same runs give a byte-identical page."""
+    """Write ``m`` as one HTML file (parent folders created); the same runs give a
+    byte-identical page (:func:`render_page` numbers the element ids)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    page = m.get_root().render()
-    ids: dict[str, str] = {}
-    page = re.sub(
-        r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])",
-        lambda hit: ids.setdefault(hit.group(0), f"{len(ids):032x}"),
-        page,
-    )
+    page = render_page(m)
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(page, encoding="utf-8")
+    tmp.write_bytes(page.encode("utf-8"))
     tmp.replace(path)
     return path

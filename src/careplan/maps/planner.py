@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from .._errors import InputDataError
 from ..catalog import CareKind
 from ._common import (
     DEFAULT_ATTRIBUTIONS,
+    LiteralMacroElement,
     check_kinds,
     col,
     escape_text,
@@ -27,12 +27,15 @@ from ._common import (
     format_fee,
     format_grades,
     format_span,
+    guard_templates,
     kind_style,
     marker_svg,
+    render_page,
     require_columns,
     require_geom_type,
     resolve_catalog,
     resolve_synthetic,
+    script_json,
     to_wgs84,
 )
 
@@ -65,7 +68,7 @@ def _choropleth_style(cmap, *, fill_opacity: float):
     return style
 
 
-class _InfoBox(folium.MacroElement):
+class _InfoBox(LiteralMacroElement):
     """A fixed box with the title, the distance method and the synthetic flag; adds attributions."""
 
     _template = Template(
@@ -97,7 +100,7 @@ class _InfoBox(folium.MacroElement):
         self.attributions = list(attributions)  # already escaped
 
 
-class _BindLegend(folium.MacroElement):
+class _BindLegend(LiteralMacroElement):
     """Show a colormap's legend only while its overlay layer is on."""
 
     _template = Template(
@@ -122,13 +125,7 @@ class _BindLegend(folium.MacroElement):
         self.colormap = colormap
 
 
-def _script_json(value) -> str:
-    """JSON for inline <script>: Korean kept literal, ``<`` and line separators escaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-class _PointBatch(folium.MacroElement):
+class _PointBatch(LiteralMacroElement):
     """Many markers of one layer created by one JS loop.
 
     One folium Marker + Icon + Popup + Tooltip per facility makes ~5 Python
@@ -172,7 +169,7 @@ class _PointBatch(folium.MacroElement):
     ):
         super().__init__()
         self._name = "PointBatch"
-        self.rows_json = _script_json(rows)
+        self.rows_json = script_json(rows)
         self.icon_html = icon_html
         self.circle_style = circle_style or {}
         self.size_px = size_px
@@ -282,7 +279,7 @@ def _polygon_frame(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     out = gpd.GeoDataFrame(
         {
             "label": [
-                escape_text(v, missing=str(i))
+                escape_text(v, missing=escape_text(i))
                 for i, v in zip(gdf.index, gdf.get("name", gdf.index), strict=True)
             ]
         },
@@ -293,10 +290,16 @@ def _polygon_frame(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     return out
 
 
+def _geojson(frame: gpd.GeoDataFrame, **kwargs) -> folium.GeoJson:
+    """A GeoJson layer of ``frame`` numbered 0…n-1: folium writes feature ids into its JS
+    (style ``switch`` cases), so ids from the data never reach the page."""
+    return folium.GeoJson(frame.reset_index(drop=True), **kwargs)
+
+
 def _add_outline(
     m: folium.Map, polygons: gpd.GeoDataFrame, name: str, colour: str, show: bool
 ) -> None:
-    folium.GeoJson(
+    _geojson(
         polygons[["label", "geometry"]],
         name=name,
         show=show,
@@ -345,7 +348,7 @@ def _add_choropleths(
         frame["value_txt"] = [("자료 없음" if pd.isna(v) else f"{v:,.1f}") for v in values.values]
         show = not first_shown
         first_shown = True
-        layer = folium.GeoJson(
+        layer = _geojson(
             frame[["label", "value", "value_txt", "geometry"]],
             name=name,
             show=show,
@@ -387,7 +390,7 @@ def _add_service_areas(m: folium.Map, service_areas: gpd.GeoDataFrame) -> None:
             f"{lab} · 도보 {float(w):g}분" if not pd.isna(w) else lab
             for lab, w in zip(frame["label"], service_areas["walk_min"], strict=True)
         ]
-    folium.GeoJson(
+    _geojson(
         frame,
         name="시설 도보권 (service areas)",
         show=False,
@@ -427,7 +430,9 @@ def _add_proposed(m: folium.Map, proposed: gpd.GeoDataFrame, catalog) -> None:
             location=(row.geometry.y, row.geometry.x),
             icon=folium.DivIcon(html=icon, icon_size=(26, 26), icon_anchor=(13, 13)),
             popup=folium.Popup(f"<table>{''.join(lines)}</table>", max_width=300),
-            tooltip=folium.Tooltip(escape_text(f"{kind.label_ko} " if kind is not None else "") + f"제안 {rank}순위"),
+            tooltip=folium.Tooltip(
+                escape_text(f"{kind.label_ko} " if kind is not None else "") + f"제안 {rank}순위"
+            ),
         ).add_to(layer)
     layer.add_to(m)
 
@@ -556,6 +561,7 @@ def planner_map(
     bounds = _bounds(list(layers.values()))
     if bounds is not None:
         m.fit_bounds(bounds)
+    guard_templates(m)
     logger.info("planner map with %d facilities and %d layers", len(fac), len(layers))
     return m
 
@@ -564,5 +570,5 @@ def save_planner_map(m: folium.Map, path: str | Path) -> Path:
     """Write ``m`` as one HTML file (parent folders are created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    m.save(str(path))
+    path.write_bytes(render_page(m).encode("utf-8"))
     return path
