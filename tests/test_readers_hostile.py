@@ -131,6 +131,8 @@ def mutations(kind: str) -> dict[str, bytes]:
             "semicolon delimited": _delimited(rows, ";"),
             "pipe delimited": _delimited(rows, "|"),
             "repeated header row": "".join([*lines, lines[0]]).encode(),
+            "line separators in a cell": "".join([*lines[:2], lines[2].replace(",", "\u2028\x85\x0c\r,", 1),
+                                                  *lines[3:]]).encode(),
         }
     else:
         doc = json.loads(text)
@@ -184,7 +186,8 @@ def test_every_malformed_input_gives_a_sentence_or_rows_that_add_up(kind, tmp_pa
     read = outcomes["cr line ends"][2][0]  # the sample read whole, other line ends
     assert outcomes["utf-16"][2] is None or outcomes["utf-16"][2][0] == read or suffix != ".csv"
     if suffix == ".csv":
-        for name in ("xlsx named csv", "tab delimited", "pipe delimited", "utf-16", "bom in the middle"):
+        for name in ("xlsx named csv", "tab delimited", "pipe delimited", "utf-16", "bom in the middle",
+                     "line separators in a cell"):
             assert outcomes[name][2] is not None and outcomes[name][2][0] == read, (name, outcomes[name])
         assert outcomes["extra fields"][2][3] >= 1  # that row rejected, the others read
         assert outcomes["cp949 line in utf-8"][2][0] == read

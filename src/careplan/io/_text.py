@@ -10,6 +10,7 @@ fields is rejected alone.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from .._errors import EmptyInputError, UnreadableFileError
 from ._sniff import one_line
 
-__all__ = ["ParsedText", "decode_lines", "parse_text_table"]
+__all__ = ["ParsedText", "decode_lines", "parse_text_table", "split_lines"]
 
 # A 5,000-character name must not stop the file; the whole file is already size-limited.
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
@@ -25,6 +26,7 @@ csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 DELIMITERS = {",": "쉼표 comma", "\t": "탭 tab", ";": "세미콜론 semicolon", "|": "세로줄 pipe"}
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\x1a")
 _MAX_BAD_LINE_SHARE = 0.1
+_INNER_CR = re.compile(r"\r(?=[^\n])")
 
 
 @dataclass
@@ -45,14 +47,14 @@ def decode_lines(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             try:
-                return data.decode(codec).splitlines(keepends=True), codec, {}
+                return split_lines(data.decode(codec)), codec, {}
             except UnicodeDecodeError:
                 break  # a BOM then other bytes: decode line by line below
     sample = data[:65536]
     if sample.count(0) > len(sample) // 4 and len(sample) % 2 == 0:
         for codec in ("utf-16-le", "utf-16-be"):  # Excel "유니코드 텍스트" without a BOM
             try:
-                return data.decode(codec).splitlines(keepends=True), codec, {}
+                return split_lines(data.decode(codec)), codec, {}
             except UnicodeDecodeError:
                 continue
     if sum(sample.count(b) for b in _CONTROL) > max(8, len(sample) // 20):
@@ -63,10 +65,20 @@ def decode_lines(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]
     try:
         text = data[start:].decode("utf-8")
         encoding = "utf-8-sig" if start else "utf-8"
-        return _strip_nul(text.splitlines(keepends=True), encoding, {})
+        return _strip_nul(split_lines(text), encoding, {})
     except UnicodeDecodeError:
         pass  # not pure UTF-8: decide per line
     return _decode_per_line(data[start:], name)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their ends, split at LF (CRLF) or, in a file without LF, at CR.
+
+    Not ``str.splitlines``: it also splits at U+2028, NEL and form feed, which
+    may sit inside a name.
+    """
+    lines = re.split(r"(?<=\n)" if "\n" in text or "\r" not in text else r"(?<=\r)", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _decode_per_line(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]]:
@@ -147,6 +159,8 @@ def parse_text_table(data: bytes, name: str, suffix: str) -> ParsedText:
     if any("\ufeff" in line for line in lines):
         lines = [line.replace("\ufeff", "") for line in lines]
         notes.append("파일 중간의 BOM 문자 제거 (byte-order marks inside the file removed)")
+    if any("\r" in line[:-2] for line in lines):  # csv refuses a bare CR inside a line
+        lines = [_INNER_CR.sub(" ", line) for line in lines]
     delimiter = sniff_delimiter(lines, suffix)
     if delimiter != ",":
         notes.append(f"구분자 delimiter: {DELIMITERS[delimiter]}")
