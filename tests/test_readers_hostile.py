@@ -65,11 +65,7 @@ def assert_sentence_or_rows(code, out, errors, counts, what):
 
 
 def sample_text(kind: str) -> str:
-    data = (SAMPLE / BASE[kind]).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp949")
+    return io.decode_bytes((SAMPLE / BASE[kind]).read_bytes())[0]  # UTF-8 (BOM dropped) or CP949
 
 
 def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
@@ -174,23 +170,19 @@ def test_every_malformed_input_gives_a_sentence_or_rows_that_add_up(kind, tmp_pa
         code, out, errors, counts = check(path, "--kind", kind)
         assert_sentence_or_rows(code, out, errors, counts, f"{kind}: {name}")
         outcomes[name] = (code, errors[0] if errors else "", counts)
-    sentence = {"empty": "is empty", "blank": "is empty", "binary garbage": "binary",
-                "html error page": "HTML", "gzip": "gzip", "old xls": "Excel 97–2003",
-                "zip without data": "zip archive without", "pdf": "PDF", "header only": "no data rows"}
-    if suffix != ".csv":
-        sentence |= {"header only": "", "points": "no polygon", "no features": "has no features",
-                     "truncated": "GeoJSON file must be one complete JSON object"}
+    sentence = {"empty": "is empty", "blank": "is empty", "binary garbage": "binary", "html error page": "HTML",
+                "gzip": "gzip", "old xls": "Excel 97–2003", "zip without data": "zip archive without", "pdf": "PDF"}
+    sentence |= ({"header only": "no data rows"} if suffix == ".csv" else
+                 {"points": "no polygon", "no features": "has no features",
+                  "truncated": "GeoJSON file must be one complete JSON object"})
     for name, words in sentence.items():
-        if words:
-            assert outcomes[name][0] == 2 and words in outcomes[name][1], (name, outcomes[name])
-    read = outcomes["cr line ends"][2][0]  # the sample read whole, other line ends
-    assert outcomes["utf-16"][2] is None or outcomes["utf-16"][2][0] == read or suffix != ".csv"
-    if suffix == ".csv":
+        assert outcomes[name][0] == 2 and words in outcomes[name][1], (name, outcomes[name])
+    if suffix == ".csv":  # these read every row of the sample (read as with other line ends)
+        read = outcomes["cr line ends"][2][0]
         for name in ("xlsx named csv", "tab delimited", "pipe delimited", "utf-16", "bom in the middle",
-                     "line separators in a cell"):
+                     "line separators in a cell", "cp949 line in utf-8"):
             assert outcomes[name][2] is not None and outcomes[name][2][0] == read, (name, outcomes[name])
         assert outcomes["extra fields"][2][3] >= 1  # that row rejected, the others read
-        assert outcomes["cp949 line in utf-8"][2][0] == read
 
 
 # ---------------------------------------------------------------- special and huge files
@@ -329,11 +321,20 @@ def test_excel_whatever_its_name(tmp_path):
     assert code == 2 and "truncated" in errors[0]
 
 
-def test_json_under_a_csv_name_is_said(tmp_path):
+def test_json_ods_and_cp949_geojson_are_said(tmp_path):
     path = tmp_path / "f.csv"
     path.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
     code, _, errors, _ = check(path)
     assert code == 2 and "holds JSON" in errors[0] and ".geojson" in errors[0]
+    with zipfile.ZipFile(tmp_path / "f.ods", "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", "<x/>")
+    code, _, errors, _ = check(tmp_path / "f.ods")
+    assert code == 2 and "OpenDocument" in errors[0] and ".xlsx" in errors[0]
+    legacy = tmp_path / "z.geojson"
+    legacy.write_bytes((SAMPLE / "school_zones.geojson").read_text(encoding="utf-8").encode("cp949"))
+    code, _, errors, _ = check(legacy)
+    assert code == 2 and "not UTF-8 (probably CP949)" in errors[0]
 
 
 # ---------------------------------------------------------------- geometries

@@ -147,6 +147,10 @@ def _zip_format(path: Path) -> str:
         return "excel"
     if any(n.endswith((".shp", ".gpkg", ".geojson", ".json", ".fgb")) for n in lower):
         return "spatial"
+    if "content.xml" in lower and "mimetype" in lower:
+        msg = (f"{path.name} is an OpenDocument file (LibreOffice .ods/.odt), which careplan cannot read; save "
+               "it as Excel Workbook (.xlsx) or 'CSV UTF-8' and use that file.")
+        raise UnreadableFileError(msg)
     shown = ", ".join(names[:6]) + (" …" if len(names) > 6 else "") if names else "nothing"
     msg = (f"{path.name} is a zip archive without an Excel workbook, a shapefile (.shp) or a GeoPackage inside "
            f"(it holds {one_line(shown, 160)}); unpack it and give the data file itself.")

@@ -249,6 +249,10 @@ def _check_sidecars(path: Path) -> None:
 
 
 def _spatial_error(path: Path, exc: Exception) -> UnreadableFileError:
+    if isinstance(exc, UnicodeDecodeError):
+        msg = (f"{path.name} holds text that is not UTF-8 (probably CP949), and a spatial file's text must be "
+               "UTF-8; save it again with encoding UTF-8 (QGIS: Export → Save Features As… → Encoding UTF-8).")
+        return UnreadableFileError(msg)
     reason = one_line(str(exc).replace(str(path), path.name).split("; It might help")[0], 200)
     if "not recognized as being in a supported file format" in reason:
         reason = "GDAL recognises no spatial format in it"
