@@ -531,6 +531,11 @@ def test_metres_without_crs_say_something_true(tmp_path):
     assert "careplan check --crs 5186" in str(caught.value) and "on the command line" not in str(caught.value)
     code, out, _, counts = check(path, "--crs", "5186")
     assert code == 0 and counts == [1, 1, 0, 0, 0] and "EPSG:5186" in out
+    saved = gpd.GeoDataFrame({"시설명": ["가 다함께돌봄센터"], "x": [x], "y": [y]},  # QGIS keeps the x/y columns
+                             geometry=[Point(x, y)], crs=5186)
+    saved.to_file(tmp_path / "m.gpkg")
+    code, _, _, counts = check(tmp_path / "m.gpkg")  # the advice works: the layer's CRS decides
+    assert code == 0 and counts == [1, 1, 0, 0, 0]
 
 
 def test_summary_splits_kept_and_fixed(tmp_path):

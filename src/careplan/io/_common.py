@@ -11,7 +11,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .._errors import CareplanError, CRSError, InputDataError, MissingColumnError, UnreadableFileError
+from .._errors import (
+    CareplanError,
+    CRSError,
+    InputDataError,
+    MissingColumnError,
+    UnreadableFileError,
+)
 from ._parse import KOREA_LAT, KOREA_LON, points_to_5179
 from ._report import RowReport
 from ._sniff import one_line
@@ -200,11 +206,13 @@ def locate_points(raw, lon_col: str | None, lat_col: str | None, rows: pd.Series
                   report: RowReport, crs) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """EPSG:5179 x, y for every row of ``raw.frame`` (NaN where rejected) and the updated keep mask.
 
-    Coordinate columns win; a spatial file without them gives its geometry:
-    points as they are, any other geometry at its representative point (fixed,
-    noted), none or outside Korea rejected.
+    A spatial file gives its geometry when it has a CRS and any geometry (or no
+    coordinate columns): points as they are, any other geometry at its
+    representative point (fixed, noted), none or outside Korea rejected.
+    Otherwise the coordinate columns are read.
     """
-    if raw.is_spatial and (lon_col is None or lat_col is None):
+    if raw.is_spatial and (lon_col is None or lat_col is None
+                           or (raw.frame.crs is not None and raw.frame.geometry.notna().any())):
         return _geometry_points(raw, rows, keep, report, crs)
     frame = raw.frame
     x = np.full(len(frame), np.nan)
