@@ -65,11 +65,7 @@ def assert_sentence_or_rows(code, out, errors, counts, what):
 
 
 def sample_text(kind: str) -> str:
-    data = (SAMPLE / BASE[kind]).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp949")
+    return io.decode_bytes((SAMPLE / BASE[kind]).read_bytes())[0]  # UTF-8 (BOM dropped) or CP949
 
 
 def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
@@ -127,10 +123,11 @@ def mutations(kind: str) -> dict[str, bytes]:
             "missing fields": "".join([*lines[:2], ",".join(rows[2][:3]) + "\n", *lines[3:]]).encode(),
             "unterminated quote": "".join([*lines[:2], '"' + lines[2], *lines[3:]]).encode(),
             "xlsx named csv": xlsx_bytes({"data": rows}),
-            "tab delimited": _delimited(rows, "\t"),
-            "semicolon delimited": _delimited(rows, ";"),
-            "pipe delimited": _delimited(rows, "|"),
+            **{f"{label} delimited": _delimited(rows, d) for label, d in (("tab", "\t"), ("semicolon", ";"),
+                                                                            ("pipe", "|"))},
             "repeated header row": "".join([*lines, lines[0]]).encode(),
+            "line separators in a cell": "".join([*lines[:2], lines[2].replace(",", "\u2028\x85\x0c\r,", 1),
+                                                  *lines[3:]]).encode(),
         }
     else:
         doc = json.loads(text)
@@ -172,22 +169,19 @@ def test_every_malformed_input_gives_a_sentence_or_rows_that_add_up(kind, tmp_pa
         code, out, errors, counts = check(path, "--kind", kind)
         assert_sentence_or_rows(code, out, errors, counts, f"{kind}: {name}")
         outcomes[name] = (code, errors[0] if errors else "", counts)
-    sentence = {"empty": "is empty", "blank": "is empty", "binary garbage": "binary",
-                "html error page": "HTML", "gzip": "gzip", "old xls": "Excel 97–2003",
-                "zip without data": "zip archive without", "pdf": "PDF", "header only": "no data rows"}
-    if suffix != ".csv":
-        sentence |= {"header only": "", "points": "no polygon", "no features": "has no features",
-                     "truncated": "GeoJSON file must be one complete JSON object"}
+    sentence = {"empty": "is empty", "blank": "is empty", "binary garbage": "binary", "html error page": "HTML",
+                "gzip": "gzip", "old xls": "Excel 97–2003", "zip without data": "zip archive without", "pdf": "PDF"}
+    sentence |= ({"header only": "no data rows"} if suffix == ".csv" else
+                 {"points": "no polygon", "no features": "has no features",
+                  "truncated": "GeoJSON file must be one complete JSON object"})
     for name, words in sentence.items():
-        if words:
-            assert outcomes[name][0] == 2 and words in outcomes[name][1], (name, outcomes[name])
-    read = outcomes["cr line ends"][2][0]  # the sample read whole, other line ends
-    assert outcomes["utf-16"][2] is None or outcomes["utf-16"][2][0] == read or suffix != ".csv"
-    if suffix == ".csv":
-        for name in ("xlsx named csv", "tab delimited", "pipe delimited", "utf-16", "bom in the middle"):
+        assert outcomes[name][0] == 2 and words in outcomes[name][1], (name, outcomes[name])
+    if suffix == ".csv":  # these read every row of the sample (read as with other line ends)
+        read = outcomes["cr line ends"][2][0]
+        for name in ("xlsx named csv", "tab delimited", "pipe delimited", "utf-16", "bom in the middle",
+                     "line separators in a cell", "cp949 line in utf-8"):
             assert outcomes[name][2] is not None and outcomes[name][2][0] == read, (name, outcomes[name])
         assert outcomes["extra fields"][2][3] >= 1  # that row rejected, the others read
-        assert outcomes["cp949 line in utf-8"][2][0] == read
 
 
 # ---------------------------------------------------------------- special and huge files
@@ -221,7 +215,7 @@ def test_a_sparse_huge_file_is_refused_with_size_limit_and_fix(tmp_path, monkeyp
     geo.write_bytes(b'{"type": "FeatureCollection", "features": [')
     os.truncate(geo, 10 * 1024**3)
     code, _, errors, _ = check(geo, "--kind", "zones")
-    assert code == 2 and "10.0 GB" in errors[0] and "2.0 GB careplan reads for a spatial file" in errors[0]
+    assert code == 2 and "10.0 GB" in errors[0] and "2.0 GB careplan reads for spatial files" in errors[0]
     small = tmp_path / "small.csv"
     small.write_bytes((HEADER + ROW * 3000).encode())
     monkeypatch.setenv("CAREPLAN_MAX_INPUT_MB", "0.1")
@@ -247,9 +241,15 @@ def test_sniffing_reads_only_the_head(tmp_path, monkeypatch):
     def refuse(self):
         raise AssertionError(f"whole-file read of {self}")
 
+    big = tmp_path / "big.csv"
+    big.write_text(HEADER + ROW * 2000, encoding="utf-8")  # > 64 KB: detection reads its head only
+    assert big.stat().st_size > 2 * 65536
     monkeypatch.setattr(Path, "read_bytes", refuse)
     monkeypatch.setattr(Path, "read_text", refuse)
     assert io.detect_kind(raw) == "zones" and io.detect_kind(tmp_path) == "zones"
+    assert io.detect_kind(big) == "facilities"
+    with pytest.raises(UnreadableFileError, match="whole-file read"):  # the reader itself reads it all, once
+        io.read_facilities(big)
 
 
 # ---------------------------------------------------------------- encodings and delimiters
@@ -265,6 +265,17 @@ def test_cp949_lines_in_a_utf8_file_are_fixed_and_named(tmp_path):
     data, report = io.read_facilities(path)
     assert data["name"].tolist() == ["해님센터", "별빛센터", "달빛센터"]
     assert "utf-8 (일부 줄 CP949)" in report.notes[0]
+
+
+def test_utf8_lines_in_a_cp949_file_are_fixed_and_named(tmp_path):
+    path = tmp_path / "mixed.csv"
+    legacy = (HEADER + ROW + ROW.replace("해님", "별빛")).encode("cp949")
+    path.write_bytes(legacy + ROW.replace("해님", "달빛").encode())
+    code, out, _, counts = check(path, "--rows")
+    assert code == 0 and counts == [3, 2, 1, 0, 0] and "cp949 (일부 줄 UTF-8)" in out
+    assert re.search(r"^\s*3\s+fixed\s+줄 4: CP949 파일 속 UTF-8 줄", out, flags=re.MULTILINE)
+    data, _ = io.read_facilities(path)
+    assert data["name"].tolist() == ["해님센터", "별빛센터", "달빛센터"]
 
 
 def test_undecodable_bytes_in_one_line_are_replaced_and_noted(tmp_path):
@@ -309,11 +320,20 @@ def test_excel_whatever_its_name(tmp_path):
     assert code == 2 and "truncated" in errors[0]
 
 
-def test_json_under_a_csv_name_is_said(tmp_path):
+def test_json_ods_and_cp949_geojson_are_said(tmp_path):
     path = tmp_path / "f.csv"
     path.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
     code, _, errors, _ = check(path)
     assert code == 2 and "holds JSON" in errors[0] and ".geojson" in errors[0]
+    with zipfile.ZipFile(tmp_path / "f.ods", "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", "<x/>")
+    code, _, errors, _ = check(tmp_path / "f.ods")
+    assert code == 2 and "OpenDocument" in errors[0] and ".xlsx" in errors[0]
+    legacy = tmp_path / "z.geojson"
+    legacy.write_bytes((SAMPLE / "school_zones.geojson").read_text(encoding="utf-8").encode("cp949"))
+    code, _, errors, _ = check(legacy)
+    assert code == 2 and "not UTF-8 (probably CP949)" in errors[0]
 
 
 # ---------------------------------------------------------------- geometries
@@ -412,6 +432,12 @@ def test_geopackage_layers(tmp_path):
     assert code == 2 and "no layer 'nope'" in errors[0] and "'old_zones'" in errors[0]
     zones, _ = io.read_school_zones(path, layer="z")
     assert len(zones) == 2
+    styled = zones_file(tmp_path, [square(126.85, 37.49)], "styled.gpkg")
+    import pyogrio
+
+    pyogrio.write_dataframe(pd.DataFrame({"styleName": ["qgis"]}), styled, layer="layer_styles")
+    code, _, _, counts = check(styled)  # an attribute table QGIS adds is not a layer to choose
+    assert code == 0 and counts == [1, 1, 0, 0, 0]
     for reader in (io.read_school_zones, io.read_admin_areas, io.read_facilities, io.read_candidates,
                    io.read_schools, io.read_students, io.read_population):
         with pytest.raises(UnreadableFileError, match="has 2 layers"):
@@ -504,6 +530,11 @@ def test_metres_without_crs_say_something_true(tmp_path):
     assert "careplan check --crs 5186" in str(caught.value) and "on the command line" not in str(caught.value)
     code, out, _, counts = check(path, "--crs", "5186")
     assert code == 0 and counts == [1, 1, 0, 0, 0] and "EPSG:5186" in out
+    saved = gpd.GeoDataFrame({"시설명": ["가 다함께돌봄센터"], "x": [x], "y": [y]},  # QGIS keeps the x/y columns
+                             geometry=[Point(x, y)], crs=5186)
+    saved.to_file(tmp_path / "m.gpkg")
+    code, _, _, counts = check(tmp_path / "m.gpkg")  # the advice works: the layer's CRS decides
+    assert code == 0 and counts == [1, 1, 0, 0, 0]
 
 
 def test_summary_splits_kept_and_fixed(tmp_path):
@@ -514,3 +545,59 @@ def test_summary_splits_kept_and_fixed(tmp_path):
     assert code == 0 and counts == [3, 1, 1, 1, 0]
     _, report = io.read_facilities(path)
     assert report.kept == 2 and report.fixed_rows == 1
+
+
+def test_nan_coordinates_and_broken_rings_are_rejected_per_row(tmp_path):
+    doc = json.loads((SAMPLE / "school_zones.geojson").read_text(encoding="utf-8"))
+    geometries = [[[[float("nan"), 37.5], [126.9, 37.5], [126.9, 37.6], [float("nan"), 37.5]]],
+                  [[[126.9, 400], [127, 400], [127, 401], [126.9, 400]]],  # latitude 400°
+                  [[[126.9, 37.5], [127, 37.5], [127, 37.6]]],  # ring not closed: closed on reading
+                  [[[126.9, 37.5], [127, 37.5]]]]  # two points: no polygon
+    for feature, rings in zip(doc["features"], geometries, strict=False):
+        feature["geometry"] = {"type": "Polygon", "coordinates": rings}
+    path = tmp_path / "z.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")  # json writes NaN, which GDAL reads
+    code, out, _, counts = check(path, "--rows")
+    assert code == 0 and counts[0] == len(doc["features"]) and counts[3] == 3
+    reasons = "(한국 밖의 폴리곤|좌표가 유한하지 않음|도형 없음)"
+    for row in (1, 2):
+        assert re.search(rf"^\s*{row}\s+rejected\s+{reasons}", out, flags=re.MULTILINE)
+    assert re.search(r"^\s*4\s+rejected\s+폴리곤 없음", out, flags=re.MULTILINE)
+    zones, _ = io.read_school_zones(path)
+    assert "Z990000103" in zones.index and len(zones) == len(doc["features"]) - 3
+    facilities = tmp_path / "f.csv"
+    facilities.write_text(HEADER + ROW + ROW.replace("126.85", "1e999") + ROW.replace("37.49", "nan"),
+                          encoding="utf-8")
+    code, _, _, counts = check(facilities)
+    assert code == 0 and counts == [3, 1, 0, 2, 0]
+
+
+def test_dash_means_zero_people(tmp_path):
+    text = sample_text("population")
+    lines = text.splitlines(keepends=True)
+    cells = next(csv.reader([lines[3]]))
+    cells[10] = "-"  # one age column of one 행정동
+    buffer = _io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerow(cells)
+    path = tmp_path / "p.csv"
+    path.write_text("".join([*lines[:3], buffer.getvalue(), *lines[4:]]), encoding="utf-8")
+    code, out, _, counts = check(path, "--rows")
+    assert code == 0 and counts[2] == 1 and counts[3] == 0
+    assert re.search(r"^\s*3\s+fixed\s+인구수 '-' → 0", out, flags=re.MULTILINE)
+
+
+def test_an_unforeseen_failure_is_still_one_sentence(tmp_path, monkeypatch):
+    from careplan.io import facilities
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(facilities, "dedupe_ids", broken)
+    path = tmp_path / "f.csv"
+    path.write_text(HEADER + ROW, encoding="utf-8")
+    with pytest.raises(UnreadableFileError, match=r"f\.csv could not be read as a care facility list \(KeyError"):
+        io.read_facilities(path)
+    code, _, errors, _ = check(path)
+    assert code == 2 and len(errors) == 1 and "report this careplan bug" in errors[0]
+    with pytest.raises(TypeError):  # a wrong call is the caller's bug, not the file's
+        io.read_facilities(path, no_such_option=1)

@@ -57,6 +57,7 @@ def payloads(marker: Path) -> list[str]:
         "@SUM(A1)",
         "\t=1",
         "이름 x\n![img](http://x/a.png)",
+        "0123456789abcdef0123456789abcdef",  # looks like a folium element id
         LONG,
     ]
 
@@ -180,6 +181,20 @@ def test_planner_popups_and_tooltips_round_trip(hostile_planner):
     found = re.findall(r'"label": ("(?:[^"\\]|\\.)*")', page)
     labels = {html.unescape(json.loads(v)) for v in found}
     assert set(layers["zones"]["name"]) <= labels and set(layers["admin_areas"]["name"]) <= labels
+
+
+def test_planner_page_is_deterministic_without_rewriting_data(tmp_path):
+    texts = payloads(tmp_path / "marker")
+    hexlike = "0123456789abcdef0123456789abcdef"
+    pages = []
+    for _ in range(2):
+        m = maps.planner_map(**hostile_layers(texts), distance_method_label=hexlike, synthetic=False)
+        pages.append(maps.save_planner_map(m, tmp_path / "p.html").read_text("utf-8"))
+    assert pages[0] == pages[1]
+    # element ids are numbered in tree order; the hex-looking name is shown as typed
+    ids = set(re.findall(r"[a-z_]+_([0-9a-f]{32})\b", pages[0]))
+    assert ids and all(int(i, 16) < 10_000 for i in ids)
+    assert f"거리 산정: {hexlike}</div>" in pages[0]
 
 
 def test_guard_stops_unescaped_text_before_it_runs(tmp_path):

@@ -28,7 +28,7 @@ from ._errors import CareplanWarning  # noqa: E402
 from .candidates import GRID_SITE_TYPE  # noqa: E402
 from .catalog import KIND_LABELS  # noqa: E402
 
-__all__ = ["ATTRIBUTIONS", "compare", "md_text", "report_markdown", "stable_ids", "write_outputs"]
+__all__ = ["ATTRIBUTIONS", "compare", "md_text", "report_markdown", "write_outputs"]
 
 ATTRIBUTIONS = (
     "공공데이터포털 (data.go.kr) 전국초중등학교위치표준데이터·초등학교통학구역 — 한국교육시설안전원, 공공누리",
@@ -185,17 +185,6 @@ def _write_maps(result, folder: Path) -> None:
                              zones=result.zones, admin_areas=result.admin_areas, data_date=result.data_date,
                              synthetic=result.synthetic, distance_method_label=label,
                              attributions=ATTRIBUTIONS, walk_minutes=result.scenario.max_walk_min)
-    for page in [folder / "planner_map.html", *sorted((folder / "public_map").glob("*.html"))]:
-        stable_ids(page)
-
-
-def stable_ids(path: Path) -> None:
-    """Folium names elements with random hex ids; number them in order so runs are identical."""
-    content = path.read_text(encoding="utf-8")
-    ids: dict[str, str] = {}
-    content = re.sub(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])",
-                     lambda m: ids.setdefault(m.group(0), f"{len(ids):032x}"), content)
-    path.write_text(content, encoding="utf-8")
 
 
 def _area_stats(result) -> dict[str, pd.DataFrame]:

@@ -222,7 +222,6 @@ def remake_maps(
                 attributions=sources,
             )
             maps.save_planner_map(m, stage / "planner_map.html")
-            report.stable_ids(stage / "planner_map.html")
         if public:
             options = {"title": title} if title else {}
             maps.public_care_map(
@@ -238,8 +237,6 @@ def remake_maps(
                 walk_minutes=run.max_walk_min,
                 **options,
             )
-            for page in sorted((stage / "public_map").glob("*.html")):
-                report.stable_ids(page)
         names = [name for name in ("planner_map.html", "public_map") if (stage / name).exists()]
         if staging is None:
             outfolder.replace_entries(out, stage, names)

@@ -11,7 +11,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .._errors import CareplanError, InputDataError, MissingColumnError, UnreadableFileError
+from .._errors import (
+    CareplanError,
+    CRSError,
+    InputDataError,
+    MissingColumnError,
+    UnreadableFileError,
+)
 from ._parse import KOREA_LAT, KOREA_LON, points_to_5179
 from ._report import RowReport
 from ._sniff import one_line
@@ -23,6 +29,7 @@ __all__ = [
     "is_synthetic",
     "locate_points",
     "find_column",
+    "finite_geometry",
     "guarded",
     "match_area",
     "require_columns",
@@ -137,8 +144,8 @@ def optional_columns(frame: pd.DataFrame, wanted: Mapping[str, Iterable[str]],
 
 def text(series: pd.Series) -> pd.Series:
     """Stripped strings with blanks as missing (object dtype, stable across pandas versions)."""
-    out = series.astype("string").str.strip()
-    return out.where(out.notna() & (out != ""), None).astype(object)
+    out = series.astype("string").str.strip().astype(object)
+    return out.where(out.notna() & (out != ""), None)  # None, not pd.NA: `value or default` must work
 
 
 def dedupe_ids(ids: pd.Series, rows: pd.Series, keep: pd.Series, report: RowReport) -> pd.Series:
@@ -199,21 +206,34 @@ def locate_points(raw, lon_col: str | None, lat_col: str | None, rows: pd.Series
                   report: RowReport, crs) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """EPSG:5179 x, y for every row of ``raw.frame`` (NaN where rejected) and the updated keep mask.
 
-    Coordinate columns win; a spatial file without them gives its geometry:
-    points as they are, any other geometry at its representative point (fixed,
-    noted), none or outside Korea rejected.
+    A spatial file gives its geometry when it has a CRS and any geometry (or no
+    coordinate columns): points as they are, any other geometry at its
+    representative point (fixed, noted), none or outside Korea rejected.
+    Otherwise the coordinate columns are read.
     """
+    if raw.is_spatial and (lon_col is None or lat_col is None
+                           or (raw.frame.crs is not None and raw.frame.geometry.notna().any())):
+        return _geometry_points(raw, rows, keep, report, crs)
     frame = raw.frame
     x = np.full(len(frame), np.nan)
     y = np.full(len(frame), np.nan)
     keep = keep.copy()
-    if raw.is_spatial and (lon_col is None or lat_col is None):
-        return _geometry_points(raw, rows, keep, report, crs)
     xs, ys, has_xy = points_to_5179(frame.loc[keep], lon_col, lat_col, report, rows=rows[keep], crs=crs)
     positions = np.flatnonzero(keep.to_numpy())
     x[positions], y[positions] = xs, ys
     keep[keep] = has_xy.to_numpy()
     return x, y, keep
+
+
+def finite_geometry(geometry) -> np.ndarray:
+    """True where every coordinate of the geometry is finite (GEOS fails on NaN / Inf)."""
+    import shapely
+
+    values = np.asarray(geometry, dtype=object)
+    coords, index = shapely.get_coordinates(values, return_index=True)  # x, y (a 2-D z reads as NaN)
+    bad = np.zeros(len(values), dtype=bool)
+    np.logical_or.at(bad, index, ~np.isfinite(coords).all(axis=1))
+    return ~bad
 
 
 def _geometry_points(raw, rows, keep, report, crs):
@@ -223,6 +243,10 @@ def _geometry_points(raw, rows, keep, report, crs):
     missing = (geometry.isna() | geometry.is_empty).to_numpy()
     report.reject(rows[keep & missing], "좌표 없음 (no geometry)")
     keep = keep & ~missing
+    infinite = keep & ~finite_geometry(geometry)
+    report.reject(rows[infinite], "좌표가 유한하지 않음 (NaN or infinite coordinates)")
+    keep = keep & ~infinite
+    geometry = geometry.where(keep.to_numpy() | missing, None)
     other = ~missing & (geometry.geom_type != "Point").to_numpy()
     report.fix(rows[keep & other], "점이 아닌 도형 → 대표점 사용 (not a point: its representative point is used)")
     points = geometry.where(~other, geometry.representative_point())
@@ -231,8 +255,6 @@ def _geometry_points(raw, rows, keep, report, crs):
     if points.crs is None:
         minx, miny, maxx, maxy = points[keep.to_numpy()].total_bounds
         if not (KOREA_LON[0] <= minx and maxx <= KOREA_LON[1] and KOREA_LAT[0] <= miny and maxy <= KOREA_LAT[1]):
-            from .._errors import CRSError
-
             msg = (f"{raw.path.name} has no CRS and its coordinates are not degrees; save it with its CRS "
                    "(GeoPackage, or a .prj beside the .shp) in QGIS, or give longitude/latitude columns "
                    "(careplan check --crs EPSG tests a guess; in Python: crs=…).")

@@ -22,7 +22,7 @@ MIB = 1024 * 1024
 #: Size limits by format. The largest national files careplan reads are tens of MB (the national school
 #: list ~3 MB, 주민등록 연령별 인구 ~2.5 MB, a national 어린이집 list ~40 MB, the national 학구도 SHP a few
 #: hundred MB); parsing needs several times the file size in memory, so these stay well below a PC's RAM.
-LIMITS_MIB = {"text": 256, "excel": 100, "spatial": 2048, "raw zone JSON": 32}
+LIMITS_MIB = {"text": 256, "excel": 100, "unpacked Excel": 512, "spatial": 2048, "raw zone JSON": 32}
 LIMIT_ENV = "CAREPLAN_MAX_INPUT_MB"
 SPATIAL_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".parquet", ".geoparquet", ".zip", ".kml", ".gml",
                     ".dbf", ".fgb"}
@@ -79,8 +79,8 @@ def limit_bytes(path: Path, size: int, fmt: str) -> None:
             raise UnreadableFileError(msg) from None
     if size > limit_mib * MIB:
         need = int(size / MIB) + 1
-        msg = (f"{path.name} is {_human(size)}, larger than the {_human(limit_mib * MIB)} careplan reads for a "
-               f"{fmt} file (it would not fit in memory safely); keep only the area you need (e.g. filter the "
+        msg = (f"{path.name} is {_human(size)}, larger than the {_human(limit_mib * MIB)} careplan reads for "
+               f"{fmt} files (it would not fit in memory safely); keep only the area you need (e.g. filter the "
                f"시도/시군구 in Excel or QGIS), or, if this computer has the memory, set {LIMIT_ENV}={need} "
                "and run again.")
         raise UnreadableFileError(msg)
@@ -122,7 +122,7 @@ def sniff_format(path: Path, head: bytes) -> str:
     if suffix in {".parquet", ".geoparquet"}:
         msg = f"{path.name} is named like a Parquet file but does not start like one (truncated or not Parquet?)."
         raise UnreadableFileError(msg)
-    if suffix == ".dbf" or (suffix in SPATIAL_SUFFIXES and suffix != ".zip"):
+    if suffix in SPATIAL_SUFFIXES and suffix != ".zip":
         return "spatial"
     if suffix == ".zip":
         msg = f"{path.name} is named .zip but is not a zip archive (damaged or truncated download?)."
@@ -147,6 +147,10 @@ def _zip_format(path: Path) -> str:
         return "excel"
     if any(n.endswith((".shp", ".gpkg", ".geojson", ".json", ".fgb")) for n in lower):
         return "spatial"
+    if "content.xml" in lower and "mimetype" in lower:
+        msg = (f"{path.name} is an OpenDocument file (LibreOffice .ods/.odt), which careplan cannot read; save "
+               "it as Excel Workbook (.xlsx) or 'CSV UTF-8' and use that file.")
+        raise UnreadableFileError(msg)
     shown = ", ".join(names[:6]) + (" …" if len(names) > 6 else "") if names else "nothing"
     msg = (f"{path.name} is a zip archive without an Excel workbook, a shapefile (.shp) or a GeoPackage inside "
            f"(it holds {one_line(shown, 160)}); unpack it and give the data file itself.")

@@ -18,7 +18,7 @@ from .._errors import EmptyInputError, UnreadableFileError
 from ._sniff import head_bytes, limit_bytes, one_line, sniff_format, stat_file
 from ._text import clean_header, decode_lines, drop_blank_columns, parse_text_table
 
-__all__ = ["RawTable", "decode_bytes", "list_layers", "read_raw_table"]
+__all__ = ["RawTable", "decode_bytes", "list_layers", "read_header", "read_raw_table"]
 
 
 @dataclass
@@ -59,7 +59,19 @@ def read_raw_table(path: str | Path, *, sheet: str | int | None = None, layer: s
     EmptyInputError
         empty file, or a header with no data rows.
     """
-    path = Path(path)
+    return _check_rows(_read(Path(path), layer if layer is not None else sheet, header_only=False))
+
+
+def read_header(path: str | Path, *, layer: str | None = None) -> RawTable:
+    """The columns of a table without reading its rows (the first 64 KB of a text file, a layer's
+    field list, a sheet's first row): how ``careplan check`` tells the kind of a file.
+
+    Refuses what :func:`read_raw_table` refuses, with the same sentences.
+    """
+    return _read(Path(path), layer, header_only=True)
+
+
+def _read(path: Path, layer: str | int | None, *, header_only: bool) -> RawTable:
     size = stat_file(path)
     head = head_bytes(path)
     if not head.strip(b" \t\r\n\x00\xef\xbb\xbf") and size <= len(head):
@@ -69,20 +81,18 @@ def read_raw_table(path: str | Path, *, sheet: str | int | None = None, layer: s
     limit_bytes(path, size, {"parquet": "spatial"}.get(fmt, fmt))
     if head.startswith(b"PK"):  # a zip: its unpacked size counts (a small zip can unpack to gigabytes)
         limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "spatial")
-    layer = layer if layer is not None else sheet
     if fmt == "excel":
-        raw = _read_excel(path, layer)
-    elif fmt in {"spatial", "parquet"}:
-        raw = _read_spatial(path, layer, parquet=fmt == "parquet")
-    else:
-        if layer not in (None, 0):
-            msg = (f"{path.name} is a text table without layers; remove the layer choice ({layer!r}), "
-                   "which is for GeoPackages and Excel sheets.")
-            raise UnreadableFileError(msg)
-        parsed = parse_text_table(_read_all(path), path.name, path.suffix.lower())
-        raw = RawTable(parsed.frame, path, parsed.encoding, parsed.rows, parsed.rows_read, parsed.fixed,
-                       parsed.rejected, parsed.notes)
-    return _check_rows(raw)
+        return _read_excel(path, layer, header_only=header_only)
+    if fmt in {"spatial", "parquet"}:
+        return _read_spatial(path, layer, parquet=fmt == "parquet", header_only=header_only)
+    if layer not in (None, 0):
+        msg = (f"{path.name} is a text table without layers; remove the layer choice ({layer!r}), "
+               "which is for GeoPackages and Excel sheets.")
+        raise UnreadableFileError(msg)
+    data = _header_sample(path, head, size) if header_only else _read_all(path)
+    parsed = parse_text_table(data, path.name, path.suffix.lower())
+    return RawTable(parsed.frame, path, parsed.encoding, parsed.rows, parsed.rows_read, parsed.fixed,
+                    parsed.rejected, parsed.notes)
 
 
 def decode_bytes(data: bytes, *, name: str = "file") -> tuple[str, str]:
@@ -96,14 +106,30 @@ def decode_bytes(data: bytes, *, name: str = "file") -> tuple[str, str]:
     return "".join(lines), encoding
 
 
-def list_layers(path: str | Path) -> list[str]:
-    """The layer names of a spatial file (one name for GeoJSON / SHP)."""
+def list_layers(path: str | Path, *, spatial_only: bool = False) -> list[str]:
+    """The layer names of a spatial file (one name for GeoJSON / SHP).
+
+    ``spatial_only`` leaves out attribute tables (e.g. the ``layer_styles`` QGIS
+    adds to a GeoPackage) when the file has at least one layer with geometry.
+    """
     import pyogrio
 
     try:
-        return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+        layers = pyogrio.list_layers(path)
     except Exception as exc:  # pyogrio/GDAL errors have no common base
         raise _spatial_error(Path(path), exc) from None
+    names = [str(name) for name in layers[:, 0]]
+    spatial = [str(name) for name, kind in layers if kind is not None]
+    return spatial if spatial_only and spatial else names
+
+
+def _header_sample(path: Path, head: bytes, size: int) -> bytes:
+    """The first complete lines of a text file; the whole (size-limited) file when they cannot be cut
+    safely: UTF-16 (two-byte line ends) or a first line longer than the sample."""
+    cut = head.rfind(b"\n")
+    if size <= len(head) or cut < 0 or head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(0) > len(head) // 4:
+        return _read_all(path)
+    return head[: cut + 1]
 
 
 def _read_all(path: Path) -> bytes:
@@ -125,8 +151,8 @@ def _unpacked_size(path: Path) -> int:
         raise UnreadableFileError(msg) from None
 
 
-def _read_excel(path: Path, layer: str | int | None) -> RawTable:
-    limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "text")
+def _read_excel(path: Path, layer: str | int | None, *, header_only: bool) -> RawTable:
+    limit_bytes(path.with_name(f"{path.name} (unpacked)"), _unpacked_size(path), "unpacked Excel")
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
         sheets = [str(s) for s in book.sheet_names]
@@ -144,7 +170,7 @@ def _read_excel(path: Path, layer: str | int | None) -> RawTable:
             raise UnreadableFileError(msg)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about styles and data validation
-            frame = book.parse(chosen, dtype=str)
+            frame = book.parse(chosen, dtype=str, nrows=0 if header_only else None)
     except UnreadableFileError:
         raise
     except Exception as exc:  # openpyxl raises many types for a broken workbook
@@ -157,9 +183,15 @@ def _read_excel(path: Path, layer: str | int | None) -> RawTable:
     return RawTable(frame, path, notes=notes)
 
 
-def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawTable:
+def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool, header_only: bool) -> RawTable:
+    import pyogrio
+
     notes = []
     try:
+        if parquet and header_only:
+            import pyarrow.parquet as pq
+
+            return RawTable(pd.DataFrame(columns=pq.read_schema(path).names), path)
         if parquet:
             try:
                 frame = gpd.read_parquet(path)
@@ -169,24 +201,15 @@ def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawT
     except Exception as exc:  # arrow errors have no common base
         raise _spatial_error(path, exc) from None
     _check_sidecars(path)
-    layers = list_layers(path)
-    if layer in (None, 0):
-        if len(layers) > 1:
-            msg = (f"{path.name} has {len(layers)} layers ({', '.join(map(repr, layers[:20]))}); choose one with "
-                   "--layer NAME, or in the scenario as { path = \"…\", layer = \"NAME\" }.")
-            raise UnreadableFileError(msg)
-        chosen = layers[0] if layers else None
-    elif str(layer) in layers:
-        chosen = str(layer)
-        notes.append(f"레이어 layer {chosen!r}")
-    else:
-        msg = (f"{path.name} has no layer {layer!r}; its layers are {', '.join(map(repr, layers[:20]))}. "
-               "Choose one with --layer NAME (or layer = \"NAME\" in the scenario entry).")
-        raise UnreadableFileError(msg)
+    chosen = _choose_layer(path, layer, notes)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GDAL notes (e.g. non-conformant GeoJSON) are not user errors
-            frame = gpd.read_file(path, layer=chosen, engine="pyogrio")
+            if header_only:
+                fields = [str(f) for f in pyogrio.read_info(path, layer=chosen)["fields"]]
+                return RawTable(pd.DataFrame(columns=clean_header(fields, notes)), path, notes=notes)
+            # one unreadable geometry (an unclosed ring …) becomes None and is rejected with its row
+            frame = gpd.read_file(path, layer=chosen, engine="pyogrio", on_invalid="fix")
     except Exception as exc:  # pyogrio/GDAL errors have no common base
         raise _spatial_error(path, exc) from None
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
@@ -195,6 +218,24 @@ def _read_spatial(path: Path, layer: str | int | None, *, parquet: bool) -> RawT
     renamed = dict(zip(columns, clean_header(columns, notes), strict=True))
     frame = frame.rename(columns=renamed)
     return RawTable(frame, path, notes=notes)
+
+
+def _choose_layer(path: Path, layer: str | int | None, notes: list[str]) -> str | None:
+    """The layer to read: the one given, or the only layer with geometry; else a sentence listing them."""
+    if layer in (None, 0):
+        layers = list_layers(path, spatial_only=True)
+        if len(layers) > 1:
+            msg = (f"{path.name} has {len(layers)} layers ({', '.join(map(repr, layers[:20]))}); choose one with "
+                   "--layer NAME, or in the scenario as { path = \"…\", layer = \"NAME\" }.")
+            raise UnreadableFileError(msg)
+        return layers[0] if layers else None
+    layers = list_layers(path)
+    if str(layer) not in layers:
+        msg = (f"{path.name} has no layer {layer!r}; its layers are {', '.join(map(repr, layers[:20]))}. "
+               "Choose one with --layer NAME (or layer = \"NAME\" in the scenario entry).")
+        raise UnreadableFileError(msg)
+    notes.append(f"레이어 layer {str(layer)!r}")
+    return str(layer)
 
 
 def _check_sidecars(path: Path) -> None:
@@ -208,6 +249,10 @@ def _check_sidecars(path: Path) -> None:
 
 
 def _spatial_error(path: Path, exc: Exception) -> UnreadableFileError:
+    if isinstance(exc, UnicodeDecodeError):
+        msg = (f"{path.name} holds text that is not UTF-8 (probably CP949), and a spatial file's text must be "
+               "UTF-8; save it again with encoding UTF-8 (QGIS: Export → Save Features As… → Encoding UTF-8).")
+        return UnreadableFileError(msg)
     reason = one_line(str(exc).replace(str(path), path.name).split("; It might help")[0], 200)
     if "not recognized as being in a supported file format" in reason:
         reason = "GDAL recognises no spatial format in it"

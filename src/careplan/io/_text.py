@@ -10,6 +10,7 @@ fields is rejected alone.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from .._errors import EmptyInputError, UnreadableFileError
 from ._sniff import one_line
 
-__all__ = ["ParsedText", "decode_lines", "parse_text_table"]
+__all__ = ["ParsedText", "decode_lines", "parse_text_table", "split_lines"]
 
 # A 5,000-character name must not stop the file; the whole file is already size-limited.
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
@@ -25,6 +26,7 @@ csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 DELIMITERS = {",": "쉼표 comma", "\t": "탭 tab", ";": "세미콜론 semicolon", "|": "세로줄 pipe"}
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r\f\x1a")
 _MAX_BAD_LINE_SHARE = 0.1
+_INNER_CR = re.compile(r"\r(?=[^\n])")
 
 
 @dataclass
@@ -45,14 +47,14 @@ def decode_lines(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             try:
-                return _split_lines(data.decode(codec)), codec, {}
+                return split_lines(data.decode(codec)), codec, {}
             except UnicodeDecodeError:
                 break  # a BOM then other bytes: decode line by line below
     sample = data[:65536]
     if sample.count(0) > len(sample) // 4 and len(sample) % 2 == 0:
         for codec in ("utf-16-le", "utf-16-be"):  # Excel "유니코드 텍스트" without a BOM
             try:
-                return _split_lines(data.decode(codec)), codec, {}
+                return split_lines(data.decode(codec)), codec, {}
             except UnicodeDecodeError:
                 continue
     if sum(sample.count(b) for b in _CONTROL) > max(8, len(sample) // 20):
@@ -63,24 +65,20 @@ def decode_lines(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]
     try:
         text = data[start:].decode("utf-8")
         encoding = "utf-8-sig" if start else "utf-8"
-        return _strip_nul(_split_lines(text), encoding, {})
+        return _strip_nul(split_lines(text), encoding, {})
     except UnicodeDecodeError:
         pass  # not pure UTF-8: decide per line
     return _decode_per_line(data[start:], name)
 
 
-def _split_lines(text: str) -> list[str]:
-    """Lines with their ends, split at LF only (CR when the file has no LF).
+def split_lines(text: str) -> list[str]:
+    """Lines with their ends, split at LF (CRLF) or, in a file without LF, at CR.
 
-    ``str.splitlines`` also splits at U+2028, U+0085, form feeds and a lone CR, which
-    cut a row whose quoted name holds one of them in two.
+    Not ``str.splitlines``: it also splits at U+2028, NEL and form feed, which
+    may sit inside a name.
     """
-    sep = "\n" if "\n" in text else "\r"
-    parts = text.split(sep)
-    lines = [part + sep for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
+    lines = re.split(r"(?<=\n)" if "\n" in text or "\r" not in text else r"(?<=\r)", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _decode_per_line(data: bytes, name: str) -> tuple[list[str], str, dict[int, str]]:
@@ -109,14 +107,21 @@ def _decode_per_line(data: bytes, name: str) -> tuple[list[str], str, dict[int, 
         msg = (f"{name} is neither UTF-8 nor CP949/EUC-KR text ({bad:,} of {len(lines):,} lines cannot be "
                "decoded). Save it as CSV UTF-8 (Excel: 'CSV UTF-8 (쉼표로 분리)') and try again.")
         raise UnreadableFileError(msg)
-    mixed = "utf8" in kinds and "cp949" in kinds
+    utf8, legacy = kinds.count("utf8"), kinds.count("cp949")
+    mixed = bool(utf8 and legacy)
+    minority = "cp949" if utf8 >= legacy else "utf8"  # the fewer lines are the pasted-in ones
+    pasted = {"cp949": "UTF-8 파일 속 CP949 줄 → 변환 (a CP949 line in a UTF-8 file, converted)",
+              "utf8": "CP949 파일 속 UTF-8 줄 → 변환 (a UTF-8 line in a CP949 file, converted)"}
     fixes = {}
     for number, kind in enumerate(kinds, start=1):
         if kind == "bad":
             fixes[number] = f"줄 {number}: 읽을 수 없는 바이트를 �로 바꿈 (undecodable bytes replaced)"
-        elif kind == "cp949" and mixed:
-            fixes[number] = f"줄 {number}: UTF-8 파일 속 CP949 줄 → 변환 (a CP949 line in a UTF-8 file, converted)"
-    encoding = "utf-8 (일부 줄 CP949)" if mixed else "utf-8" if "cp949" not in kinds else "cp949"
+        elif mixed and kind == minority:
+            fixes[number] = f"줄 {number}: {pasted[kind]}"
+    if mixed:
+        encoding = "utf-8 (일부 줄 CP949)" if minority == "cp949" else "cp949 (일부 줄 UTF-8)"
+    else:
+        encoding = "cp949" if legacy else "utf-8"
     return _strip_nul([line + end for line, end in zip(lines, ends, strict=True)], encoding, fixes)
 
 
@@ -154,6 +159,8 @@ def parse_text_table(data: bytes, name: str, suffix: str) -> ParsedText:
     if any("\ufeff" in line for line in lines):
         lines = [line.replace("\ufeff", "") for line in lines]
         notes.append("파일 중간의 BOM 문자 제거 (byte-order marks inside the file removed)")
+    if any("\r" in line[:-2] for line in lines):  # csv refuses a bare CR inside a line
+        lines = [_INNER_CR.sub(" ", line) for line in lines]
     delimiter = sniff_delimiter(lines, suffix)
     if delimiter != ",":
         notes.append(f"구분자 delimiter: {DELIMITERS[delimiter]}")

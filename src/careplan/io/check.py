@@ -9,7 +9,7 @@ from .._errors import SettingsError, UnreadableFileError
 from ._common import find_column, guarded
 from ._report import ReadResult
 from ._sniff import one_line
-from ._table import read_raw_table
+from ._table import read_header
 from .areas import read_admin_areas, read_population
 from .facilities import _CANDIDATE_COLUMNS, FACILITY_COLUMNS, read_candidates, read_facilities
 from .schools import (
@@ -65,7 +65,7 @@ def detect_kind(path: str | Path, *, layer: str | None = None) -> str:
         raise UnreadableFileError(msg)
     if path.suffix.lower() == ".json" and _is_raw_zone_file(path):
         return "zones"
-    raw = read_raw_table(path, layer=layer)
+    raw = read_header(path, layer=layer)  # the columns only: the reader reads the rows once
     for kind, columns in _SIGNATURES:
         if find_column(raw.frame, columns):
             return kind

@@ -15,6 +15,7 @@ from .._errors import CRSError, EmptyInputError, InputDataError, UnreadableFileE
 from ._common import (
     METRIC_CRS,
     find_column,
+    finite_geometry,
     guarded,
     optional_columns,
     require_columns,
@@ -53,13 +54,15 @@ def read_school_zones(path: str | Path, *, links: str | Path | pd.DataFrame | No
     ``layer`` chooses the layer of a multi-layer GeoPackage.
     """
     path = Path(path)
-    if path.is_dir():
-        if not is_raw_zone_folder(path):
+    raw_json = path.is_dir() or (path.suffix.lower() == ".json" and _is_raw_zone_file(path))
+    if raw_json:
+        if path.is_dir() and not is_raw_zone_folder(path):
             msg = (f"{path} is a folder without raw 학구 JSON files (B….json holding a \"zones\" list); give the "
                    "school-zone file itself (GeoJSON, GPKG, SHP) or the folder of raw per-school JSON files.")
             raise UnreadableFileError(msg)
-        return _read_raw_zones(path)
-    if path.suffix.lower() == ".json" and _is_raw_zone_file(path):
+        if layer is not None:
+            msg = f"{path.name} is raw 학구 JSON, which has no layers; remove the layer choice ({layer!r})."
+            raise UnreadableFileError(msg)
         return _read_raw_zones(path)
     raw = read_raw_table(path, layer=layer)
     frame = raw.frame
@@ -221,10 +224,11 @@ def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport, source: s
 
 
 def inside_korea(geometry: gpd.GeoSeries) -> pd.Series:
-    """Metric (EPSG:5179) geometries whose representative point lies in Korea (finite, in range)."""
-    points = geometry.representative_point().to_crs(4326)
-    return pd.Series(points.x.between(*KOREA_LON).to_numpy() & points.y.between(*KOREA_LAT).to_numpy(),
-                     index=geometry.index)
+    """Metric (EPSG:5179) geometries with finite coordinates whose representative point lies in Korea."""
+    finite = finite_geometry(geometry)
+    points = geometry.where(finite, None).representative_point().to_crs(4326)
+    inside = points.x.between(*KOREA_LON).to_numpy() & points.y.between(*KOREA_LAT).to_numpy()
+    return pd.Series(finite & inside, index=geometry.index)
 
 
 def keep_polygons(geometry: gpd.GeoSeries, rows: pd.Series, keep: pd.Series, report: RowReport, source: str,
@@ -236,6 +240,10 @@ def keep_polygons(geometry: gpd.GeoSeries, rows: pd.Series, keep: pd.Series, rep
     missing = keep & (geometry.isna() | geometry.is_empty).to_numpy()
     report.reject(rows[missing], "도형 없음 (no geometry)")
     keep = keep & ~missing
+    infinite = keep & ~finite_geometry(geometry)
+    report.reject(rows[infinite], "좌표가 유한하지 않음 (NaN or infinite coordinates)")
+    keep = keep & ~infinite
+    geometry[~keep] = None  # nothing below may touch a rejected geometry
     collection = keep & (kinds == "GeometryCollection")
     for idx in collection[collection].index:
         geometry[idx] = _polygon_parts(geometry[idx])

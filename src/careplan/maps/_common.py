@@ -400,6 +400,35 @@ def guard_templates(m: folium.Map | Element) -> None:
     root.add_child(_TemplateGuard(), name=_GUARD_NAME)
 
 
+def _number_ids(root: Element) -> None:
+    """Give every element an id numbered in tree order instead of branca's random one.
+
+    The same runs then give byte-identical pages, without rewriting hex strings in the
+    rendered text (which would also have changed a data text that happens to be hex).
+    """
+    # Besides children, folium keeps elements in attributes (a popup's inner html, a
+    # minimap's tile layer) that are rendered into the page too.
+    # Children are also keyed by their name (folium prints some keys as JS variables), so
+    # the keys are renamed with them.
+    stack, order, seen = [root], [], set()
+    while stack:
+        element = stack.pop()
+        if id(element) in seen:
+            continue
+        seen.add(id(element))
+        order.append(element)
+        inner = [v for k, v in vars(element).items() if k != "_parent" and isinstance(v, Element)]
+        stack.extend(reversed([*element._children.values(), *inner]))
+    old_names = {id(e): e.get_name() for e in order}
+    for number, element in enumerate(order):
+        element._id = f"{number:032x}"
+    for element in order:
+        element._children = type(element._children)(
+            (child.get_name() if key == old_names.get(id(child)) else key, child)
+            for key, child in element._children.items()
+        )
+
+
 def render_page(m: folium.Map | Element) -> str:
     """The page of ``m`` as HTML, with the template check in place.
 
@@ -407,6 +436,7 @@ def render_page(m: folium.Map | Element) -> str:
     ``{#`` case); it is reported like the guard's finding instead of as a traceback.
     """
     guard_templates(m)
+    _number_ids(m.get_root())
     try:
         return m.get_root().render()
     except jinja2.TemplateSyntaxError as exc:

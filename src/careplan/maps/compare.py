@@ -9,7 +9,6 @@ walk, facilities, facilities only in this run, proposed sites), tagged ``A`` or
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,17 +410,11 @@ def compare_map(
 
 
 def save_compare_map(m: folium.Map | DualMap, path: str | Path) -> Path:
-    """Write ``m`` as one HTML file (parent folders created); element ids are numbered in order
-    instead of folium's random ones, so the same runs give a byte-identical page."""
+    """Write ``m`` as one HTML file (parent folders created); the same runs give a
+    byte-identical page (:func:`render_page` numbers the element ids)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     page = render_page(m)
-    ids: dict[str, str] = {}
-    page = re.sub(
-        r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])",
-        lambda hit: ids.setdefault(hit.group(0), f"{len(ids):032x}"),
-        page,
-    )
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_bytes(page.encode("utf-8"))
     tmp.replace(path)
