@@ -412,9 +412,9 @@ def _exercise_public(browser, index: Path, corpus) -> Visit:
     for school in corpus["corpus"].schools:
         page.fill("#q", school.strip())  # what the planner sees and types
         found = page.locator("#school-results button")
-        labels = found.evaluate_all("bs => bs.map(b => b.firstChild.textContent)")
-        assert norm(school) in _shown(labels), school[:40]
-        found.nth(_shown_index(labels, school)).click()
+        found_names = found.evaluate_all("bs => bs.map(b => b.firstChild.textContent)")
+        assert norm(school) in _shown(found_names), school[:40]
+        found.nth(_shown_index(found_names, school)).click()
         assert {norm(n) for n in _cards(page)} <= payloads
         page.click("#clear-school")
     for text in ("{{ 7*7 }}", "<img src=x onerror=alert(1)>", "{#", "${alert(1)}", "\\"):
@@ -432,8 +432,12 @@ def _exercise_public(browser, index: Path, corpus) -> Visit:
     for box in page.locator("#kind-filter input").all():
         box.uncheck()
     page.click("#reset")
+    sheets = 0
     for value in page.eval_on_selector_all("#print-adm option", "os => os.map(o => o.value)")[1:]:
         page.select_option("#print-adm", value)
+        assert page.locator("#print-sheet img, #print-sheet svg, #print-sheet i").count() == 0
+        sheets += page.locator("#print-sheet tbody tr").count()
+    assert sheets >= len(names)  # every listed facility is on some 행정동's sheet
     return visit
 
 
