@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+from jinja2.utils import htmlsafe_json_dumps
 from typer.testing import CliRunner
 
 from careplan import maps, network, pipeline, runfolder, sample
@@ -440,3 +441,37 @@ def test_network_saves_a_walk_graph_that_runs_load(tmp_path):
 def test_region_with_a_dead_scheduler_exits_2(scenarios):
     result = invoke("region", scenarios["A"], "--scheduler", "tcp://127.0.0.1:9", "-q")
     assert result.exit_code == 2 and len(error_lines(result)) == 1, result.output
+
+
+# ---------------------------------------------------------------- the scenario's catalog on its maps
+
+
+def test_catalog_labels_of_the_scenario_reach_every_map(tmp_path):
+    """A [catalog] label override shows on the planner and public maps, and after `careplan map`."""
+    label = "구 지정 돌봄센터 {{ 7*7 }}"
+    scenario = write_scenario(tmp_path / "s.toml")
+    with scenario.open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[catalog.kium_general]\nlabel_ko = "{label}"\n')
+    out = tmp_path / "run"
+    result = invoke("run", scenario, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    kium = int((gpd.read_file(out / "careplan.gpkg", layer="facilities")["kind"] == "kium_general").sum())
+    shown = htmlsafe_json_dumps(f"시설: {maps.escape_text(label)} ({kium})")  # as the layer control
+    assert shown in (out / "planner_map.html").read_text("utf-8")
+    text = (out / "public_map" / "data.js").read_text("utf-8")
+    data = json.loads(text[text.index("{") : text.rstrip().rstrip(";").rindex("}") + 1])
+    assert data["kinds"]["kium_general"]["label"] == label
+    again = tmp_path / "again"
+    assert invoke("map", out, "--planner", "--out", again).exit_code == 0
+    assert shown in (again / "planner_map.html").read_text("utf-8")
+
+
+def test_map_refuses_a_damaged_run_json(demo_dir, tmp_path):
+    for damage in ("{not json", "[1, 2]", '{"max_walk_min": "10"}', '{"catalog": {"kium_general": 5}}'):
+        run = tmp_path / f"run{len(damage)}"
+        shutil.copytree(demo_dir, run)
+        (run / "run.json").write_text(damage, encoding="utf-8")
+        result = invoke("map", run, "--out", tmp_path / f"maps{len(damage)}")
+        lines = error_lines(result)
+        assert result.exit_code == 2 and len(lines) == 1, (damage, result.output)
+        assert "run.json" in lines[0] and "re-run the scenario" in lines[0]

@@ -26,7 +26,7 @@ from . import outfolder  # noqa: E402
 from ._csv import write_csv  # noqa: E402
 from ._errors import CareplanWarning  # noqa: E402
 from .candidates import GRID_SITE_TYPE  # noqa: E402
-from .catalog import KIND_LABELS  # noqa: E402
+from .catalog import KIND_LABELS, get_catalog  # noqa: E402
 
 __all__ = ["ATTRIBUTIONS", "compare", "md_text", "report_markdown", "write_outputs"]
 
@@ -77,7 +77,7 @@ def _run_meta(result) -> dict:
     s = result.scenario
     return {"name": s.name, "max_walk_min": s.max_walk_min, "distance_method_label": result.times.method_label,
             "distance_method": result.times.distance_method, "data_date": result.data_date,
-            "synthetic": result.synthetic, "siting_slot": s.siting_slot}
+            "synthetic": result.synthetic, "siting_slot": s.siting_slot, "catalog": s.catalog_overrides}
 
 
 def _layers(result) -> dict[str, gpd.GeoDataFrame]:
@@ -172,6 +172,7 @@ def _write_maps(result, folder: Path) -> None:
 
     label = result.times.method_label
     stats = _area_stats(result)
+    catalog = get_catalog(result.scenario.catalog_overrides or None)  # the scenario's own labels
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CareplanWarning)  # synthetic labelling is decided here
         m = maps.planner_map(
@@ -179,12 +180,13 @@ def _write_maps(result, folder: Path) -> None:
             admin_areas=result.admin_areas, demand_points=result.demand_points, proposed=result.proposed,
             zone_stats=stats["zone_id"], adm_stats=stats["adm_code"], distance_method_label=label,
             synthetic=result.synthetic, title=f"{result.scenario.name} — 초등 돌봄 계획 지도",
-            attributions=ATTRIBUTIONS)
+            attributions=ATTRIBUTIONS, catalog=catalog)
         maps.save_planner_map(m, folder / "planner_map.html")
         maps.public_care_map(folder / "public_map", facilities=result.facilities, schools=result.schools,
                              zones=result.zones, admin_areas=result.admin_areas, data_date=result.data_date,
                              synthetic=result.synthetic, distance_method_label=label,
-                             attributions=ATTRIBUTIONS, walk_minutes=result.scenario.max_walk_min)
+                             attributions=ATTRIBUTIONS, walk_minutes=result.scenario.max_walk_min,
+                             catalog=catalog)
 
 
 def _area_stats(result) -> dict[str, pd.DataFrame]:

@@ -19,7 +19,8 @@ import geopandas as gpd
 import pyogrio
 
 from . import outfolder
-from ._errors import InputDataError
+from ._errors import CareplanError, InputDataError
+from .catalog import CareKind, get_catalog
 
 __all__ = ["GPKG_NAME", "RunFolder", "read_run_folder", "remake_maps"]
 
@@ -49,6 +50,7 @@ class RunFolder:
     distance_method_label: str
     data_date: str
     synthetic: bool
+    catalog: dict[str, CareKind]
 
 
 def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
@@ -79,7 +81,28 @@ def _run_settings(folder: Path) -> dict:
     if not meta_path.is_file():
         msg = f"{folder} has no run.json (written by every `careplan run`); re-run the scenario into this folder"
         raise InputDataError(msg)
-    return json.loads(meta_path.read_text(encoding="utf-8"))
+    damaged = (f"{meta_path} is damaged (it is written by `careplan run`, not meant to be edited); "
+               "re-run the scenario to make a new one")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputDataError(damaged) from exc
+    walk = meta.get("max_walk_min", 10.0) if isinstance(meta, dict) else None
+    texts = ("name", "distance_method_label", "data_date")
+    if (not isinstance(meta, dict) or isinstance(walk, bool) or not isinstance(walk, int | float)
+            or not 0 < walk <= 120 or any(not isinstance(meta.get(k, ""), str) for k in texts)
+            or not isinstance(meta.get("catalog", {}), dict)):
+        raise InputDataError(damaged)
+    return meta
+
+
+def _catalog(meta: dict, meta_path: Path) -> dict[str, CareKind]:
+    """The run's catalog: defaults with the scenario's ``[catalog]`` overrides kept in run.json."""
+    try:
+        return get_catalog(meta.get("catalog") or None)
+    except (CareplanError, TypeError, ValueError, KeyError, IndexError) as exc:
+        msg = f"{meta_path}: its catalog overrides are damaged ({exc}); re-run the scenario"
+        raise InputDataError(msg) from exc
 
 
 def _data_date(layers: dict[str, gpd.GeoDataFrame]) -> str:
@@ -147,6 +170,7 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
         distance_method_label=str(meta.get("distance_method_label", "미상")),
         data_date=str(meta.get("data_date") or _data_date(layers)),
         synthetic=synthetic,
+        catalog=_catalog(meta, folder / "run.json"),
     )
     logger.info(
         "read run folder %s: %s", folder, ", ".join(f"{k} {len(v):,}" for k, v in layers.items())
@@ -220,6 +244,7 @@ def remake_maps(
                 synthetic=run.synthetic,
                 title=title or f"{run.name} — 초등 돌봄 계획 지도",
                 attributions=sources,
+                catalog=run.catalog,
             )
             maps.save_planner_map(m, stage / "planner_map.html")
         if public:
@@ -235,6 +260,7 @@ def remake_maps(
                 distance_method_label=run.distance_method_label,
                 attributions=sources,
                 walk_minutes=run.max_walk_min,
+                catalog=run.catalog,
                 **options,
             )
         names = [name for name in ("planner_map.html", "public_map") if (stage / name).exists()]

@@ -22,7 +22,7 @@ from folium.plugins import DualMap
 from folium.template import Template
 
 from .._errors import SettingsError
-from ..catalog import CareKind
+from ..catalog import CareKind, get_catalog
 from ..coverage import ALL_KINDS, default_kinds
 from ._common import (
     DEFAULT_ATTRIBUTIONS,
@@ -351,7 +351,8 @@ def compare_map(
     title, attributions
         Legend heading and the data sources on the maps' attribution line.
     catalog
-        Kinds of care (default: ``careplan.catalog.get_catalog()``), for popup labels.
+        Kinds of care for popup labels (default: each run's own, with its scenario's
+        ``[catalog]`` overrides).
 
     Returns
     -------
@@ -362,8 +363,13 @@ def compare_map(
     if layout not in {"dual", "overlay"}:
         msg = f"layout must be 'dual' or 'overlay', got {layout!r}"
         raise SettingsError(msg)
-    catalog = resolve_catalog(catalog)
     results = {"A": result_a, "B": result_b}
+    catalogs = {
+        t: resolve_catalog(catalog)
+        if catalog is not None
+        else get_catalog(r.scenario.catalog_overrides or None)
+        for t, r in results.items()
+    }
     counts = {t: run_counts(r, slot=slot) for t, r in results.items()}
     kinds = default_kinds()
     ids = {t: r.facilities.index[r.facilities["kind"].isin(kinds)] for t, r in results.items()}
@@ -379,7 +385,8 @@ def compare_map(
     for tag, result in results.items():
         fac = result.facilities
         _add_run(
-            maps[tag], result, tag, counts[tag], fac.loc[only[tag]], cmaps[id(maps[tag])], catalog
+            maps[tag], result, tag, counts[tag], fac.loc[only[tag]], cmaps[id(maps[tag])],
+            catalogs[tag],
         )
     for target in {id(x): x for x in maps.values()}.values():
         cmaps[id(target)].add_to(target)
