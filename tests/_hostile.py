@@ -65,7 +65,7 @@ def norm(text: str) -> str:
     return "".join(ch for ch in text if not ch.isspace())
 
 
-def _encodable(text: str, encoding: str) -> bool:
+def encodable(text: str, encoding: str) -> bool:
     try:
         text.encode(encoding)
     except UnicodeEncodeError:
@@ -112,7 +112,7 @@ class Corpus:
     def take(self, *, encoding: str = "utf-8", spaceless: bool = False) -> str:
         while True:
             p = self.all[next(self._next)]
-            if _encodable(p, encoding) and not (spaceless and any(c.isspace() for c in p)):
+            if encodable(p, encoding) and not (spaceless and any(c.isspace() for c in p)):
                 return p
 
     def fill(self, table: _Table, columns: list[str], *, prefix: str = "") -> None:

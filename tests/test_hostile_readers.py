@@ -11,6 +11,7 @@ import io
 
 import pytest
 
+from _hostile import encodable
 from careplan.io import read_candidates
 
 NAMES = ["줄\u2028구분", "문단\u2029구분", "다음\x85줄", "쪽\x0c넘김", "캐리지\r리턴",
@@ -19,7 +20,7 @@ NAMES = ["줄\u2028구분", "문단\u2029구분", "다음\x85줄", "쪽\x0c넘�
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949"])
 def test_separators_in_names_keep_rows_whole(tmp_path, encoding):
-    names = [n for n in NAMES if _encodable(n, encoding)]
+    names = [n for n in NAMES if encodable(n, encoding)]
     text = io.StringIO(newline="")
     csv.writer(text).writerows([["후보지명", "경도", "위도"]] + [[n, 126.87, 37.51] for n in names])
     path = tmp_path / "candidates.csv"
@@ -32,10 +33,3 @@ def test_separators_in_names_keep_rows_whole(tmp_path, encoding):
         n.replace("\r", " ") for n in names
     ]
 
-
-def _encodable(text: str, encoding: str) -> bool:
-    try:
-        text.encode(encoding)
-    except UnicodeEncodeError:
-        return False
-    return True

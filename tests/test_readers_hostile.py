@@ -191,7 +191,7 @@ def test_special_files_are_refused_before_opening(tmp_path):
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)  # opening it would block: the refusal must come from stat alone
     code, _, errors, _ = check(fifo)
-    assert code == 2 and "named pipe (FIFO)" in errors[0]
+    assert code == 2 and "(a named pipe, FIFO), not a data file" in errors[0]
     sock_path = tmp_path / "s.csv"
     with socket.socket(socket.AF_UNIX) as server:
         server.bind(str(sock_path))
@@ -200,7 +200,7 @@ def test_special_files_are_refused_before_opening(tmp_path):
     if Path("/dev/zero").exists():
         for kind in BASE:
             code, _, errors, _ = check("/dev/zero", "--kind", kind)
-            assert code == 2 and errors == ["오류 error: /dev/zero is a character device, not a data file; give "
+            assert code == 2 and errors == ["오류 error: /dev/zero is 문자 장치 (a character device), not a data file; give "
                                             "the path of a saved CSV, XLSX, GeoJSON, GPKG or SHP file."]
 
 
@@ -456,7 +456,7 @@ def test_folders_are_named_for_what_they_hold(tmp_path):
     code, _, errors, _ = check(empty, "--kind", "zones")
     assert code == 2 and "folder without raw 학구 JSON files" in errors[0]
     code, _, errors, _ = check(empty, "--kind", "schools")
-    assert code == 2 and "is a folder; expected a file" in errors[0]
+    assert code == 2 and "is 폴더 (a folder), not a data file" in errors[0]
     raw = tmp_path / "raw"
     raw.mkdir()
     ring = [127_000_000, 37_500_000, 1000, 0, 0, 1000, -1000, 0, 0, -1000]

@@ -161,8 +161,8 @@ def test_files_must_exist_and_be_regular(tmp_path):
                  ('"school_zones.geojson"', f'"{tmp_path.as_posix()}"'))
     message = refused(path, tmp_path, "bad.toml: 입력 파일 4개를 쓸 수 없습니다",
                       f'[data] schools = "{tmp_path.as_posix()}/none.csv": 파일이 없음 (no such file)',
-                      "[data] students = ", "폴더임, 파일이 필요 (a folder, expected a file)",
-                      "[data] facilities[1].path = ", "일반 파일이 아님 (not a regular file",
+                      "[data] students = ", "폴더 (a folder), 파일이 필요 (expected a file)",
+                      "[data] facilities[1].path = ", "이름 있는 파이프 (a named pipe, FIFO), 파일이 필요",
                       "[data] zones = ", "학구 JSON 파일(B….json)이 없는 폴더")
     assert f'— "{fifo}"' in message
     # the raw 학구 JSON folder that io/zones.py reads is accepted
@@ -179,7 +179,7 @@ def test_files_must_exist_and_be_regular(tmp_path):
     (b'name = "x"\n[data\n', "is not valid TOML (TOML 문법 오류)"),
     (b'name = "\xb0\xa1"\n', "is not UTF-8 text (byte 8); save it as UTF-8"),
     (b"sigungu = \xea\xb5\xac\xeb\xa1\x9c\xea\xb5\xac\n", "text values need quotes"),
-    (None, "is a folder, expected a .toml file"),
+    (None, "is 폴더 (a folder), expected a .toml file"),
     (b"", "[data]: 필수 설정이 없음 (required setting is missing)"),
     (b"a = " + b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
 ])
@@ -205,7 +205,7 @@ def test_a_nul_in_a_path_is_named(tmp_path):
 def test_a_fifo_scenario_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "s.toml"
     os.mkfifo(fifo)
-    with pytest.raises(SettingsError, match="is not a regular file"):
+    with pytest.raises(SettingsError, match=re.escape("is 이름 있는 파이프 (a named pipe, FIFO), expected a .toml file")):
         pipeline.load_scenario(fifo)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from . import access, coverage, demand, io, network, siting, sizing
 from . import candidates as candidates_mod
 from . import scenario as schema
 from ._errors import InputDataError, SettingsError
+from ._files import special_kind
 from .catalog import get_catalog
 from .coverage import DEFAULT_SLOTS, TimeSlot
 from .demand import DEFAULT_GRADE_RATES
@@ -143,12 +143,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         msg = f"{name} cannot be checked ({exc.strerror}); check the path"
         raise SettingsError(msg) from None
-    if stat.S_ISDIR(info.st_mode):
-        msg = f"{name} is a folder, expected a .toml file (폴더가 아니라 .toml 파일을 주세요)"
+    kind = special_kind(info.st_mode)
+    if kind is not None:
+        msg = f"{name} is {kind}, expected a .toml file; give the scenario's .toml file (.toml 파일을 주세요)"
         raise SettingsError(msg)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SCENARIO_BYTES:
-        msg = (f"{name} is not a regular file of at most {MAX_SCENARIO_BYTES // 1024} KB (FIFO, device or "
-               "a huge file); give the scenario's .toml file (일반 .toml 파일을 주세요)")
+    if info.st_size > MAX_SCENARIO_BYTES:
+        msg = (f"{name} is {info.st_size:,} bytes, more than a scenario's {MAX_SCENARIO_BYTES // 1024} KB limit; "
+               "give the scenario's .toml file (시나리오 .toml 파일을 주세요)")
         raise SettingsError(msg)
     try:
         raw = path.read_bytes()

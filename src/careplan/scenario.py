@@ -44,10 +44,12 @@ from pydantic import (
 
 from . import _settings_text as _txt
 from ._errors import SettingsError
+from ._files import special_kind
 from .candidates import check_kind_allowed
 from .catalog import DEFAULT_CATALOG, CareKind, get_catalog
 from .coverage import DEFAULT_SLOTS, PERIODS
 from .demand import DEFAULT_GRADE_RATES
+from .io.zones import is_raw_zone_folder
 from .network import DEFAULT_DETOUR_FACTOR, DEFAULT_WALK_SPEED_KMH
 
 __all__ = ["FILE_KEYS", "ScenarioSpec", "check_files", "check_settings", "hhmm_minutes", "schema_json",
@@ -423,14 +425,13 @@ def _file_problem(path: Path, *, folder_ok: bool) -> str | None:
         return f"확인할 수 없음 (cannot be checked: {exc.strerror})"
     except ValueError:  # a NUL character (TOML allows "\u0000")
         return "경로에 NUL 문자가 있음 (the path holds a NUL character)"
-    if stat.S_ISDIR(info.st_mode):
-        if not folder_ok:
-            return "폴더임, 파일이 필요 (a folder, expected a file)"
-        if next(path.glob("*.json"), None) is None:
+    if stat.S_ISDIR(info.st_mode) and folder_ok:
+        if not is_raw_zone_folder(path):
             return "학구 JSON 파일(B….json)이 없는 폴더 (a folder without raw 학구 JSON files)"
         return None
-    if not stat.S_ISREG(info.st_mode):
-        return "일반 파일이 아님 (not a regular file: a FIFO, device or socket)"
+    kind = special_kind(info.st_mode)
+    if kind is not None:
+        return f"{kind}, 파일이 필요 (expected a file)"
     try:
         with open(path, "rb") as fh:
             fh.read(1)

@@ -9,11 +9,11 @@ Excel workbook saved as ``.csv`` is still read as Excel.
 from __future__ import annotations
 
 import os
-import stat
 import zipfile
 from pathlib import Path
 
 from .._errors import EmptyInputError, UnreadableFileError
+from .._files import special_kind
 
 __all__ = ["SNIFF_BYTES", "head_bytes", "limit_bytes", "one_line", "sniff_format", "stat_file"]
 
@@ -52,14 +52,9 @@ def stat_file(path: Path) -> int:
     except OSError as exc:
         msg = f"{path} cannot be opened ({one_line(exc.strerror or exc)}). Check the path and its permissions."
         raise UnreadableFileError(msg) from None
-    if stat.S_ISDIR(info.st_mode):
-        msg = f"{path} is a folder; expected a file (CSV, XLSX, GeoJSON, GPKG, SHP or GeoParquet)."
-        raise UnreadableFileError(msg)
-    if not stat.S_ISREG(info.st_mode):
-        what = ("a character device" if stat.S_ISCHR(info.st_mode) else "a block device"
-                if stat.S_ISBLK(info.st_mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode)
-                else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
-        msg = f"{path} is {what}, not a data file; give the path of a saved CSV, XLSX, GeoJSON, GPKG or SHP file."
+    kind = special_kind(info.st_mode)
+    if kind is not None:
+        msg = f"{path} is {kind}, not a data file; give the path of a saved CSV, XLSX, GeoJSON, GPKG or SHP file."
         raise UnreadableFileError(msg)
     if info.st_size == 0:
         msg = f"{path.name} is empty (0 bytes, 0 data rows). Download or export the file again."
