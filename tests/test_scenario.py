@@ -147,7 +147,9 @@ def test_slots_times_names_and_the_siting_slot(tmp_path):
             'time = "21:30" }]')
     refused(write(tmp_path, good), tmp_path, "[siting] slot: [analysis] slots에 없는 시간대 (not one of the slots): "
                                              "학기 18시")
-    sc = pipeline.load_scenario(write(tmp_path, good, ('slot = "학기 18시"', 'slot = "늦은 저녁"')))
+    # 21:30 is after 키움/다함께 close: only a kind open then can be sited for it (see test_scenario_red)
+    sc = pipeline.load_scenario(write(tmp_path, good, ('slot = "학기 18시"', 'slot = "늦은 저녁"'),
+                                      ('kinds = ["kium_general", "dahamkke"]', 'kinds = ["care_119"]')))
     assert [(s.name, s.period, s.minute) for s in sc.slots] == [("늦은 저녁", "term", 21 * 60 + 30)]
 
 

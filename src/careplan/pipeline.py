@@ -102,12 +102,16 @@ def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Sc
     """
     path = Path(path)
     spec = schema.validate(_read_toml(path), source=path.name)
-    base = Path(data_dir) if data_dir else (path.parent / spec.data.dir).resolve()
+    # "~/data" is what a planner types for their home folder, in the file and on the command line
+    base = Path(data_dir).expanduser() if data_dir else (path.parent / Path(spec.data.dir).expanduser()).resolve()
     if not base.is_dir():
         where = "--data-dir" if data_dir else f"[data] dir = {json.dumps(spec.data.dir, ensure_ascii=False)}"
-        msg = f"{where}: 폴더가 없습니다 (no such folder): {base}; 데이터 폴더를 가리키게 고치세요 (fix the path)"
+        what = ("파일이지 폴더가 아닙니다 (is a file, not a folder)" if base.exists() else
+                "폴더가 없습니다 (no such folder)")
+        msg = (f"{where}: {what}: {base}; 입력 파일이 있는 데이터 폴더를 가리키게 고치세요 (point it at the folder "
+               "holding the input files)")
         raise SettingsError(msg)
-    files, facility_paths = schema.check_files(spec, lambda ref: base / ref, source=path.name)
+    files, facility_paths = schema.check_files(spec, lambda ref: base / Path(ref).expanduser(), source=path.name)
     data, analysis, siting = spec.data, spec.analysis, spec.siting
     layers = {key: getattr(data, key).layer for key in schema.FILE_KEYS
               if getattr(data, key) is not None and getattr(data, key).layer}
@@ -168,8 +172,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         msg = f"{path.name} is not a scenario: its arrays or tables are nested too deeply (너무 깊게 중첩됨)"
         raise SettingsError(msg) from None
     except tomllib.TOMLDecodeError as exc:
-        msg = (f"{path.name} is not valid TOML (TOML 문법 오류): {exc}; text values need quotes, "
-               'e.g. sigungu = "구로구" (문자열은 따옴표로 감싸세요)')
+        if str(exc).startswith(("Cannot overwrite", "Cannot declare", "Cannot mutate")):
+            # also `analysis.cell_m = 50` at the top beside an [analysis] table: TOML defines it twice
+            hint = ("a key or table is written twice, or a dotted key (analysis.cell_m) repeats a [table]; keep "
+                    "one, under its [section] (같은 설정이나 섹션을 두 번 썼습니다, 한 곳에만 쓰세요)")
+        else:
+            hint = 'text values need quotes, e.g. sigungu = "구로구" (문자열은 따옴표로 감싸세요)'
+        msg = f"{path.name} is not valid TOML (TOML 문법 오류): {exc}; {hint}"
         raise SettingsError(msg) from None
 
 
@@ -341,7 +350,8 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
         frame, report = io.read_facilities(source.path, kind=source.kind, mapping=source.mapping or None,
                                            catalog=catalog, **area, **layer(source.layer))
         if report.kept == 0:
-            msg = (f"no usable row in facility file {source.path} ({report.summary()}); see why with "
+            msg = (f"시설 파일에 쓸 수 있는 행이 없습니다 (no usable row in facility file {source.path}: "
+                   f"{report.summary().splitlines()[0]}); see why with "
                    f"`careplan check {source.path} --rows`, or remove it from the scenario")
             raise InputDataError(msg)
         frames.append(frame)
@@ -349,13 +359,20 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     facilities = pd.concat(frames)
     repeated = facilities.index[facilities.index.duplicated()].unique()
     if len(repeated):
-        msg = (f"facility ids repeat across facility files: {list(repeated[:5])}. Each facility must be listed "
-               "once; remove the duplicate file or rows.")
+        msg = (f"시설 ID가 여러 시설 파일에 거듭 나옵니다 (facility ids repeat across facility files): "
+               f"{', '.join(map(str, repeated[:5]))}; 시설마다 한 번만 있게 중복 파일이나 행을 빼세요 (each facility "
+               "must be listed once: remove the duplicate file or rows)")
         raise InputDataError(msg)
     facilities = gpd.GeoDataFrame(facilities, crs=frames[0].crs)
     candidates = None
     if scenario.candidates:
         candidates, r_cand = io.read_candidates(scenario.candidates, **layer(scenario.layers.get("candidates")))
+        if r_cand.kept == 0 and scenario.siting_kinds and scenario.siting_sites:
+            msg = (f"{scenario.candidates.name}: 쓸 수 있는 후보지가 없어 입지를 제안할 수 없습니다 (no usable "
+                   f"candidate site, so no site can be proposed: {r_cand.summary().splitlines()[0]}); see why "
+                   f"with `careplan check {scenario.candidates} --rows`, or remove [data] candidates to use a "
+                   "grid of 격자 후보지")
+            raise InputDataError(msg)
         reports.append(r_cand)
     return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
                   reports=tuple(reports))
@@ -402,6 +419,8 @@ def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDat
             logger.warning("siting skips %s: %s", kind, exc)
             continue
         kept = kept[~kept.index.isin(taken)]
+        if len(kept) < scenario.siting_sites:
+            raise _too_few_sites(scenario, kind, len(kept), len(sites), len(taken))
         proposal = siting.propose_sites(
             points, existing, kept, times, kind=kind, n_new=scenario.siting_sites,
             max_walk_min=scenario.max_walk_min, capacitated=scenario.siting_capacitated, sido=scenario.sido,
@@ -413,6 +432,16 @@ def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDat
     if not frames:
         return None
     return gpd.GeoDataFrame(pd.concat(frames), crs=points.crs)
+
+
+def _too_few_sites(scenario: Scenario, kind: str, left: int, total: int, taken: int) -> SettingsError:
+    """More new sites asked for than candidates remain: the solver would fail with p > candidates."""
+    source = "[data] candidates" if scenario.candidates else f"[siting] grid_m = {scenario.siting_grid_m:g} 격자"
+    return SettingsError(
+        f"[siting] sites = {scenario.siting_sites}: {kind}에 남은 후보지는 {left}곳뿐입니다 (only {left} candidate "
+        f"site(s) remain for {kind}, of {total} from {source}; {taken} taken by the kinds before it, the rest "
+        f"refused by the kind's rules or [siting] min_distance_m); sites ≤ {left} 로 줄이거나 후보지를 더 주세요 "
+        f"(lower sites to ≤ {left}, add candidates, or use a smaller grid_m / min_distance_m)")
 
 
 def _proposal_frame(proposal: siting.Proposal) -> gpd.GeoDataFrame:

@@ -49,6 +49,7 @@ from .candidates import check_kind_allowed
 from .catalog import DEFAULT_CATALOG, CareKind, get_catalog
 from .coverage import DEFAULT_SLOTS, PERIODS
 from .demand import DEFAULT_GRADE_RATES
+from .io.facilities import FACILITY_COLUMNS
 from .io.zones import is_raw_zone_folder
 from .network import DEFAULT_DETOUR_FACTOR, DEFAULT_WALK_SPEED_KMH
 
@@ -93,8 +94,11 @@ def _no_nul(path: str) -> str:
 
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
-Text = Annotated[str, Field(min_length=1)]
-PathText = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+#: Text a planner types: not empty and not only spaces (a blank name or path is a slip, never meant).
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+PathText = Annotated[str, Field(min_length=1, pattern=r"\S"), AfterValidator(_no_nul)]
+#: Places in one centre: far above any real one (care_119 … 키움 거점형), low enough to stay a number.
+Capacity = Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
@@ -117,6 +121,16 @@ class FacilityEntry(FileRef):
 
     kind: Text | None = Field(None, description="Catalog kind of every row (default: told by the file).")
     mapping: dict[str, Text] = Field(default_factory=dict, description="canonical column = file column")
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_columns(cls, mapping: dict[str, str]) -> dict[str, str]:
+        """A misspelt canonical name would silently map nothing: refuse it, naming the closest."""
+        items = [((name,), f"알 수 없는 열 이름 (unknown column name): {name}; {_txt.choices(name, FACILITY_COLUMNS)}")
+                 for name in mapping if name not in FACILITY_COLUMNS]
+        if items:
+            raise Problem(*items)
+        return mapping
 
     @field_validator("kind")
     @classmethod
@@ -220,6 +234,9 @@ class SitingSection(_Table):
         items = [((i,), ("입지 계획할 수 없는 유형 (a kind that cannot be sited)" if kind in catalog else
                          "알 수 없는 유형 (unknown kind)") + f": {kind}; {_txt.choices(kind, can)}")
                  for i, kind in enumerate(kinds) if kind not in can]
+        # a kind twice would be planned twice on top of itself: twice the sites asked for
+        items += [((i,), f"유형 중복 (kind listed twice): {kind}; 한 번만 쓰세요 (list it once)")
+                  for i, kind in enumerate(kinds) if kind in kinds[:i]]
         if items:
             raise Problem(*items)
         return kinds
@@ -235,8 +252,8 @@ class KindOverride(_Table):
     label_ko: Text | None = None
     label_en: Text | None = None
     group: Literal[GROUPS] | None = None  # type: ignore[valid-type]
-    capacity_regular: Number | None = Field(None, ge=0)
-    capacity_temporary: Number | None = Field(None, ge=0)
+    capacity_regular: Capacity | None = None
+    capacity_temporary: Capacity | None = None
     term_hours: Hours | None = None
     vacation_hours: Hours | None = None
     saturday_hours: Hours | None = None
@@ -261,6 +278,11 @@ class KindOverride(_Table):
                 hhmm_minutes(text)
             except ValueError as exc:
                 raise Problem(((i,), str(exc))) from None
+        if hours and hhmm_minutes(hours[0]) >= hhmm_minutes(hours[1]):
+            msg = (f"여는 시각이 닫는 시각보다 늦음 (opens at {hours[0]}, not before it closes at {hours[1]}); "
+                   '["13:00", "20:00"]처럼 쓰세요, 자정을 넘는 운영은 "24:00"까지 (write it like ["13:00", "20:00"]; '
+                   'hours past midnight end at "24:00")')
+            raise ValueError(msg)
         return hours
 
 
@@ -299,9 +321,22 @@ class _CatalogSection(_Table):
         if items:
             raise Problem(*items)
         try:
-            get_catalog(catalog_overrides(catalog))  # CareKind's own rules (open < close …)
+            merged = get_catalog(catalog_overrides(catalog))  # CareKind's own rules
         except SettingsError as exc:
             raise Problem(((), str(exc))) from None
+        # a range set on one end only must still hold with the built-in other end
+        for kind in catalog:
+            entry = merged[kind]
+            for low, high in (("min_grade", "max_grade"), ("age_min", "age_max")):
+                a, b = getattr(entry, low), getattr(entry, high)
+                if a is not None and b is not None and a > b:
+                    items.append(((kind,), f"{low} = {a} > {high} = {b}: 범위가 거꾸로임 (the range is reversed); "
+                                           f"{low} ≤ {high} 이 되게 고치세요 (make {low} ≤ {high})"))
+                elif (a is None) != (b is None):
+                    items.append(((kind,), f"{low}, {high} 둘 다 쓰거나 둘 다 빼세요 (give both {low} and {high}, "
+                                           "or neither)"))
+        if items:
+            raise Problem(*items)
         return catalog
 
 
@@ -314,10 +349,27 @@ class _Settings(_CatalogSection):
     @field_validator("siting")
     @classmethod
     def _slot_among_slots(cls, siting: SitingSection, info: ValidationInfo) -> SitingSection:
-        analysis = info.data.get("analysis")
-        if analysis is not None and siting.slot not in (names := [s.name for s in analysis.slots]):
+        analysis, catalog = info.data.get("analysis"), _catalog_of(info)
+        if analysis is None:
+            return siting
+        slot = next((s for s in analysis.slots if s.name == siting.slot), None)
+        if slot is None:
+            names = [s.name for s in analysis.slots]
             raise Problem((("slot",), f"[analysis] slots에 없는 시간대 (not one of the slots): {siting.slot}; "
                                       f"{_txt.choices(siting.slot, names)}"))
+        if catalog is None or not siting.sites:
+            return siting
+        # new centres of a kind closed at the slot would serve none of the demand they are sited for
+        minute, can = hhmm_minutes(slot.time), sitable_kinds(catalog)
+        items = [((("kinds", i) if "kinds" in siting.model_fields_set else ("slot",)),
+                  f"{kind}은(는) [siting] slot \"{slot.name}\" ({slot.period} {slot.time})에 운영하지 않음 "
+                  f"(is closed at the siting slot: {_hours_text(catalog[kind], slot.period)}); 그 시간에 여는 유형이나 "
+                  f"다른 slot을 고르거나 [catalog.{kind}] {PERIODS[slot.period][2]}를 바꾸세요 (choose a kind open "
+                  f"then, another slot, or set [catalog.{kind}] {PERIODS[slot.period][2]})")
+                 for i, kind in enumerate(siting.kinds)
+                 if kind in can and not _open_at(catalog[kind], slot.period, minute)]
+        if items:
+            raise Problem(*items)
         return siting
 
 
@@ -347,6 +399,19 @@ class ScenarioSpec(_Settings):
         if items:
             raise Problem(*items)
         return data
+
+
+def _open_at(kind: CareKind, period: str, minute: int) -> bool:
+    """Whether a centre of ``kind`` is open at ``minute`` of ``period`` (the rule of coverage.open_at)."""
+    span = getattr(kind, PERIODS[period][2])
+    return span is not None and span[0] <= minute <= span[1]
+
+
+def _hours_text(kind: CareKind, period: str) -> str:
+    span = getattr(kind, PERIODS[period][2])
+    if span is None:
+        return f"{period} 휴무 (closed in {period})"
+    return f"{period} {span[0] // 60:02d}:{span[0] % 60:02d}–{span[1] // 60:02d}:{span[1] % 60:02d}"
 
 
 def sitable_kinds(catalog: Mapping[str, CareKind]) -> list[str]:
@@ -402,10 +467,15 @@ def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path], *,
     if data.network:
         refs["network"] = data.network
     refs |= {f"facilities[{i + 1}].path": f.path for i, f in enumerate(data.facilities)}
-    paths, lines = {}, []
+    paths, lines, seen = {}, [], {}
     for key, ref in refs.items():
         path = paths[key] = resolve(ref)
         problem = _file_problem(path, folder_ok=key == "zones")
+        if problem is None and key.startswith("facilities["):
+            # the same file twice would count every centre twice (or stop the run on repeated ids)
+            first = seen.setdefault(_identity(path), key)
+            if first != key:
+                problem = f"{first}와 같은 파일 (the same file as {first}); 한 번만 쓰세요 (list it once)"
         if problem:
             lines.append(f"[data] {key} = {_txt.toml_value(ref)}: {problem} — {_txt.toml_value(str(path), 300)}")
     if lines:
@@ -414,6 +484,11 @@ def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path], *,
         raise SettingsError("\n".join([head, *(f"  - {line}" for line in lines)]))
     facilities = [paths.pop(f"facilities[{i + 1}].path") for i in range(len(data.facilities))]
     return paths, facilities
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = path.stat()  # the same file by any name: a link, "./x.csv", an absolute path
+    return info.st_dev, info.st_ino
 
 
 def _file_problem(path: Path, *, folder_ok: bool) -> str | None:
@@ -452,6 +527,7 @@ _EXPECTED = {
     "dict_type": "표 (a table)",
     "finite_number": "유한한 숫자 (a finite number, not nan or inf)",
     "string_too_short": "비어 있지 않은 문자열 (a non-empty string)",
+    "string_pattern_mismatch": "공백만이 아닌 문자열 (text, not only spaces)",
     "missing": "필수 설정이 없음 (required setting is missing)",
 }
 _TABLES = {
