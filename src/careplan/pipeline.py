@@ -373,6 +373,8 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
                    f"with `careplan check {scenario.candidates} --rows`, or remove [data] candidates to use a "
                    "grid of 격자 후보지")
             raise InputDataError(msg)
+        if scenario.siting_kinds and scenario.siting_sites > r_cand.kept:  # before any work: run, compare, region
+            raise _too_few_sites(scenario, scenario.siting_kinds[0], r_cand.kept, r_cand.kept, 0)
         reports.append(r_cand)
     return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
                   reports=tuple(reports))
