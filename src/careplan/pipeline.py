@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from tqdm import tqdm  # not tqdm.auto: its notebook widget warns where ipywidgets is absent
 
@@ -80,17 +81,31 @@ class Scenario:
     layers: dict[str, str] = field(default_factory=dict)  # GeoPackage layer by input name ("zones": …)
 
     def __post_init__(self) -> None:
+        # a path given as text in code is a path: messages and readers use Path methods on it
+        for name in ("schools", "students", "zones", "population", "admin_areas", "candidates", "network"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Path(getattr(self, name)))
         # the rules live once, in the scenario schema (careplan.scenario)
-        slots = [{"name": s.name, "period": s.period, "time": f"{int(s.minute) // 60:02d}:{int(s.minute) % 60:02d}"}
-                 for s in self.slots]
+        slots = self.slots
+        if isinstance(slots, list | tuple):
+            slots = [{"name": s.name, "period": s.period, "time": f"{int(s.minute) // 60:02d}:{int(s.minute) % 60:02d}"}
+                     if isinstance(s, TimeSlot) else s for s in slots]
         schema.check_settings(
             analysis={"max_walk_min": self.max_walk_min, "walk_speed_kmh": self.walk_speed_kmh,
                       "detour_factor": self.detour_factor, "cell_m": self.cell_m,
-                      "grade_rates": list(self.grade_rates), "access_method": self.access_method, "slots": slots},
-            siting={"kinds": list(self.siting_kinds), "sites": self.siting_sites, "slot": self.siting_slot,
+                      "grade_rates": _plain(self.grade_rates), "access_method": self.access_method, "slots": slots},
+            siting={"kinds": _plain(self.siting_kinds), "sites": _plain(self.siting_sites), "slot": self.siting_slot,
                     "grid_m": self.siting_grid_m, "min_distance_m": self.siting_min_distance_m,
-                    "capacitated": self.siting_capacitated, "time_limit_s": self.siting_time_limit_s},
+                    "capacitated": _plain(self.siting_capacitated), "time_limit_s": self.siting_time_limit_s},
             catalog=get_catalog(self.catalog_overrides or None))
+
+
+def _plain(value: Any) -> Any:
+    """A value as the schema sees TOML: tuples as arrays, numpy scalars (from a DataFrame) as Python numbers;
+    a string stays a string, so ``siting_kinds="dahamkke"`` is named as a string, not split into letters."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Scenario:
