@@ -163,7 +163,24 @@ def test_sites_beyond_what_a_kind_keeps_name_the_kind_and_the_count(tmp_path):
         pipeline.run(sc)
     assert ("[siting] sites = 10: dahamkke에 남은 후보지는 9곳뿐입니다 (only 9 candidate site(s) remain for "
             "dahamkke, of 25 from [data] candidates; 10 taken by the kinds before it") in str(info.value)
-    assert "lower sites to ≤ 9" in str(info.value)
+    assert "lower it to sites ≤ 9" in str(info.value)
+
+
+NO_CANDIDATES = ('candidates = "candidates.csv"  # 후보지: 주민센터, 작은도서관, 경로당 …\n', "")
+
+
+@pytest.mark.parametrize(("replacements", "expected"), [
+    # a 10 km grid over a small 구 has no point: the run proposed nothing and exited 0
+    ([NO_CANDIDATES, ("sites = 3", "sites = 3\ngrid_m = 10000")],
+     "of 0 from [siting] grid_m = 10000 격자"),
+    # every candidate too close to an existing centre
+    ([("sites = 3", "sites = 3\nmin_distance_m = 10000")], "of 25 from [data] candidates"),
+])
+def test_siting_left_with_no_candidate_exits_2(tmp_path, replacements, expected):
+    path = write(tmp_path, *replacements)
+    _no_output(tmp_path, ["run", str(path)], "[siting] sites = 3: kium_general에 남은 후보지는 0곳뿐입니다")
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "-q"])
+    assert expected in result.stderr and "lower it to sites = 0 (입지 제안 없이, no siting)" in result.stderr
 
 
 @pytest.mark.parametrize(("rows", "sites", "expected"), [

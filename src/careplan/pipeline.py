@@ -402,6 +402,8 @@ def site_candidates(scenario: Scenario, inputs: Inputs) -> gpd.GeoDataFrame:
     if not (scenario.siting_kinds and scenario.siting_sites):
         return candidates_mod.no_sites()  # no siting: no need to lay a grid over the whole area
     grid = candidates_mod.grid_candidates(inputs.admin_areas, spacing_m=scenario.siting_grid_m)
+    if len(grid) < scenario.siting_sites:  # a coarse grid over a small area: fewer points than sites asked for
+        raise _too_few_sites(scenario, scenario.siting_kinds[0], len(grid), len(grid), 0)
     # Name each point by its 행정동 so a planner can find it: "격자 후보지 12 (신도림동)".
     areas = inputs.admin_areas[["name", "geometry"]].rename(columns={"name": "adm_name"})
     joined = grid.sjoin(areas, how="left", predicate="within")
@@ -454,11 +456,12 @@ def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDat
 def _too_few_sites(scenario: Scenario, kind: str, left: int, total: int, taken: int) -> SettingsError:
     """More new sites asked for than candidates remain: the solver would fail with p > candidates."""
     source = "[data] candidates" if scenario.candidates else f"[siting] grid_m = {scenario.siting_grid_m:g} 격자"
+    fix = f"sites ≤ {left}" if left else "sites = 0 (입지 제안 없이, no siting)"
     return SettingsError(
         f"[siting] sites = {scenario.siting_sites}: {kind}에 남은 후보지는 {left}곳뿐입니다 (only {left} candidate "
         f"site(s) remain for {kind}, of {total} from {source}; {taken} taken by the kinds before it, the rest "
-        f"refused by the kind's rules or [siting] min_distance_m); sites ≤ {left} 로 줄이거나 후보지를 더 주세요 "
-        f"(lower sites to ≤ {left}, add candidates, or use a smaller grid_m / min_distance_m)")
+        f"refused by the kind's rules or [siting] min_distance_m); {fix} 로 줄이거나 후보지를 더 주세요 "
+        f"(lower it to {fix}, add candidates, or use a smaller grid_m / min_distance_m)")
 
 
 def _proposal_frame(proposal: siting.Proposal) -> gpd.GeoDataFrame:
