@@ -244,3 +244,11 @@ def test_a_scenario_built_in_code_takes_numpy_numbers_and_text_paths():
     sc = pipeline.load_scenario(SAMPLE / "scenario.toml")
     sc = dataclasses.replace(sc, siting_sites=np.int64(2), max_walk_min=np.float64(12), schools=str(sc.schools))
     assert sc.siting_sites == 2 and sc.schools == SAMPLE / "schools.csv" and sc.schools.name == "schools.csv"
+
+
+def test_compare_checks_both_scenarios_before_running_either(tmp_path, monkeypatch):
+    good, bad = write(tmp_path, name="a.toml"), write(tmp_path, ("sites = 3", 'sites = "x"'), name="b.toml")
+    ran = []
+    monkeypatch.setattr(pipeline, "run", lambda sc, **_: ran.append(sc))
+    _no_output(tmp_path, ["compare", str(good), str(bad)], '[siting] sites = "x" (문자열 string)')
+    assert ran == []

@@ -207,8 +207,8 @@ def compare(
             raise SettingsError(msg)
         if out:
             outfolder.check(out, "compare", force=force)  # before the runs, not after
-        results = [pipeline.run(pipeline.load_scenario(p, data_dir=data_dir), progress=quiet < 1)
-                   for p in (a, b)]
+        scenarios = [pipeline.load_scenario(p, data_dir=data_dir) for p in (a, b)]  # B's slip before A's run
+        results = [pipeline.run(sc, progress=quiet < 1) for sc in scenarios]
         # "A: …" / "B: …" keeps the table's two columns apart even when both scenarios share a name
         labelled = [dataclasses.replace(r, scenario=dataclasses.replace(r.scenario, name=f"{t}: {r.scenario.name}"))
                     for t, r in zip("AB", results, strict=True)]
