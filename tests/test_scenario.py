@@ -201,7 +201,7 @@ def test_a_nul_in_a_path_is_named(tmp_path):
     path = write(tmp_path, ('"population.csv"', '"pop\\u0000.csv"'),
                  (f'dir = "{SAMPLE.as_posix()}"', 'dir = "\\u0000"'))
     refused(path, tmp_path, '[data] dir = "\\u0000" (문자열 string) — 경로에 NUL 문자가 있음 (the path holds a NUL',
-            '[data] population.path = "pop\\u0000.csv" (문자열 string) — 경로에 NUL 문자가 있음')
+            '[data] population = "pop\\u0000.csv" (문자열 string) — 경로에 NUL 문자가 있음')
 
 
 def test_a_fifo_scenario_is_refused_without_blocking(tmp_path):

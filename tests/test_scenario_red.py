@@ -29,7 +29,8 @@ SLOTS = ('access_method = "2sfca"', 'access_method = "2sfca"\nslots = [{ name = 
     ([('name = "가온구 샘플 (가상 데이터)"', 'name = "  "')],
      ['name = "  " (문자열 string) — 필요 (expected): 공백만이 아닌 문자열 (text, not only spaces)']),
     ([('sigungu = "가온구"', 'sigungu = "\\t"')], ["[data] sigungu = \"\\t\" (문자열 string)", "not only spaces"]),
-    ([('schools = "schools.csv"', 'schools = " "')], ['[data] schools.path = " "', "not only spaces"]),
+    ([('schools = "schools.csv"', 'schools = " "')],  # named as written: not "schools.path"
+     ['[data] schools = " " (문자열 string) — 필요 (expected): 공백만이 아닌 문자열']),
     # a kind listed twice was planned twice, on top of itself
     ([(KINDS, 'kinds = ["dahamkke", "dahamkke"]')],
      ["[siting] kinds[2]: 유형 중복 (kind listed twice): dahamkke; 한 번만 쓰세요 (list it once)"]),

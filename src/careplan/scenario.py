@@ -441,7 +441,7 @@ def validate(doc: Mapping[str, Any], *, source: str = "scenario") -> ScenarioSpe
     try:
         return ScenarioSpec.model_validate(doc, context={"catalog": _document_catalog(doc)})
     except ValidationError as exc:
-        raise settings_error(exc, source=source) from None
+        raise settings_error(exc, source=source, doc=doc) from None
 
 
 def check_settings(*, analysis: Mapping[str, Any], siting: Mapping[str, Any],
@@ -541,16 +541,29 @@ _CLOCK_KEYS = {"time", "term_hours", "vacation_hours", "saturday_hours"}
 _SECTION_ORDER = {"name": 0, "data": 1, "analysis": 2, "siting": 3, "catalog": 4}
 
 
-def settings_error(exc: ValidationError, *, source: str) -> SettingsError:
+def settings_error(exc: ValidationError, *, source: str, doc: Mapping[str, Any] | None = None) -> SettingsError:
     """One :class:`SettingsError` from pydantic's errors: a summary sentence, then one line per problem."""
     lines = []
     for err in exc.errors(include_url=False):
-        lines += _lines(err)
+        lines += _lines({**err, "loc": _as_written(tuple(err["loc"]), doc)})
     lines = sorted(dict.fromkeys(lines), key=lambda line: _SECTION_ORDER.get(line[0][0], 9) if line[0] else -1)
     text = [f"  - {_txt.label(loc)}{message}" for loc, message in lines]
     head = (f"{source}: 시나리오 설정 {len(text)}곳이 잘못되었습니다, 고친 뒤 다시 실행하세요 "
             f"({len(text)} problem(s) in the scenario settings; fix them and run again):")
     return SettingsError("\n".join([head, *text]))
+
+
+def _as_written(loc: tuple, doc: Mapping[str, Any] | None) -> tuple:
+    """``schools = "x"`` is read as ``{ path = "x" }``: name it ``[data] schools``, as the planner wrote it."""
+    if not loc or loc[-1] != "path" or doc is None:
+        return loc
+    node: Any = doc
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return loc
+    return loc[:-1] if isinstance(node, str) else loc
 
 
 def _lines(err: dict) -> list[tuple[tuple, str]]:
