@@ -31,6 +31,9 @@ SLOTS = ('access_method = "2sfca"', 'access_method = "2sfca"\nslots = [{ name = 
     ([('sigungu = "가온구"', 'sigungu = "\\t"')], ["[data] sigungu = \"\\t\" (문자열 string)", "not only spaces"]),
     ([('schools = "schools.csv"', 'schools = " "')],  # named as written: not "schools.path"
      ['[data] schools = " " (문자열 string) — 필요 (expected): 공백만이 아닌 문자열']),
+    # a value in the wrong case is a near miss like any other
+    ([('access_method = "2sfca"', 'access_method = "2SFCA"')], ["2sfca을(를) 뜻했나요? (did you mean 2sfca?)"]),
+    ([(KINDS, 'kinds = ["Dahamkke"]')], ["[siting] kinds[1]: 알 수 없는 유형 (unknown kind): Dahamkke; dahamkke을"]),
     # a kind listed twice was planned twice, on top of itself
     ([(KINDS, 'kinds = ["dahamkke", "dahamkke"]')],
      ["[siting] kinds[2]: 유형 중복 (kind listed twice): dahamkke; 한 번만 쓰세요 (list it once)"]),

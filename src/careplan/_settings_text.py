@@ -15,8 +15,10 @@ __all__ = ["choices", "did_you_mean", "label", "near", "toml_type", "toml_value"
 
 def near(word: str, options) -> str | None:
     """The option closest to ``word`` (a misspelling of it), or None."""
-    found = difflib.get_close_matches(word, [str(c) for c in options], n=1, cutoff=0.6)
-    return found[0] if found else None
+    # case-blind: "2SFCA" or "Term" is the same slip as a letter typed wrong
+    names = {str(c).casefold(): str(c) for c in options}
+    found = difflib.get_close_matches(word.casefold(), list(names), n=1, cutoff=0.6)
+    return names[found[0]] if found else None
 
 
 def choices(word: str, options) -> str:
