@@ -256,3 +256,12 @@ def test_compare_checks_both_scenarios_before_running_either(tmp_path, monkeypat
     monkeypatch.setattr(pipeline, "run", lambda sc, **_: ran.append(sc))
     _no_output(tmp_path, ["compare", str(good), str(bad)], '[siting] sites = "x" (문자열 string)')
     assert ran == []
+
+
+@pytest.mark.parametrize(("encoding", "expected"), [("utf-16", "it looks like UTF-16"),
+                                                    ("cp949", "it looks like CP949 / EUC-KR")])
+def test_a_scenario_saved_in_a_windows_encoding_is_named(tmp_path, encoding, expected):
+    path = tmp_path / "win.toml"
+    path.write_bytes(TEXT.encode(encoding, errors="replace"))  # CP949 has no — or –: "?" is fine here
+    message = refused(path, tmp_path, "is not UTF-8 text", expected, "UTF-8로 저장하세요")
+    assert len(message.splitlines()) == 1

@@ -178,7 +178,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        msg = (f"{name} is not UTF-8 text (byte {exc.start}); save it as UTF-8, e.g. in Notepad: "
+        msg = (f"{name} is not UTF-8 text (byte {exc.start}{_looks_like(raw)}); save it as UTF-8, e.g. in Notepad: "
                "다른 이름으로 저장 → 인코딩 UTF-8 (UTF-8로 저장하세요)")
         raise SettingsError(msg) from None
     try:
@@ -195,6 +195,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
             hint = 'text values need quotes, e.g. sigungu = "구로구" (문자열은 따옴표로 감싸세요)'
         msg = f"{path.name} is not valid TOML (TOML 문법 오류): {exc}; {hint}"
         raise SettingsError(msg) from None
+
+
+def _looks_like(raw: bytes) -> str:
+    """The encoding a non-UTF-8 scenario was probably saved in (Windows Notepad and Excel offer these)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "; it looks like UTF-16 (유니코드)"
+    try:
+        raw.decode("cp949")
+    except UnicodeDecodeError:
+        return ""
+    return "; it looks like CP949 / EUC-KR (ANSI)"
 
 
 @dataclass(frozen=True)
