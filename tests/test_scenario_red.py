@@ -133,15 +133,20 @@ def test_a_home_folder_tilde_is_expanded(tmp_path, monkeypatch):
                                   data_dir=f"~/{SAMPLE.name}").zones == SAMPLE / "school_zones.geojson"
 
 
+def test_a_data_dir_that_is_a_device_is_named():
+    with pytest.raises(SettingsError, match=r"--data-dir: 폴더가 아니라 문자 장치 \(a character device\)입니다"):
+        pipeline.load_scenario(SAMPLE / "scenario.toml", data_dir="/dev/null")
+
+
 @pytest.mark.parametrize("how", ["file", "option"])
 def test_a_data_dir_that_is_a_file_is_called_a_file(tmp_path, how):
     target = (SAMPLE / "schools.csv").as_posix()
     path = write(tmp_path, *([(f'dir = "{SAMPLE.as_posix()}"', f'dir = "{target}"')] if how == "file" else []))
     extra = ["--data-dir", target] if how == "option" else []
-    with pytest.raises(SettingsError, match="파일이지 폴더가 아닙니다 \\(is a file, not a folder\\)"):
+    with pytest.raises(SettingsError, match=r"폴더가 아니라 파일 \(a file\)입니다 \(not a folder\)"):
         pipeline.load_scenario(path, data_dir=target if how == "option" else None)
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "-q", *extra])
-    assert result.exit_code == 2 and "is a file, not a folder" in result.stderr and result.exception is not None
+    assert result.exit_code == 2 and "(a file)입니다 (not a folder)" in result.stderr and result.exception is not None
     assert not (tmp_path / "out").exists()
 
 

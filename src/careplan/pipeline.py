@@ -121,8 +121,8 @@ def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Sc
     base = Path(data_dir).expanduser() if data_dir else (path.parent / Path(spec.data.dir).expanduser()).resolve()
     if not base.is_dir():
         where = "--data-dir" if data_dir else f"[data] dir = {json.dumps(spec.data.dir, ensure_ascii=False)}"
-        what = ("파일이지 폴더가 아닙니다 (is a file, not a folder)" if base.exists() else
-                "폴더가 없습니다 (no such folder)")
+        kind = (special_kind(base.stat().st_mode) or "파일 (a file)") if base.exists() else None
+        what = f"폴더가 아니라 {kind}입니다 (not a folder)" if kind else "폴더가 없습니다 (no such folder)"
         msg = (f"{where}: {what}: {base}; 입력 파일이 있는 데이터 폴더를 가리키게 고치세요 (point it at the folder "
                "holding the input files)")
         raise SettingsError(msg)
