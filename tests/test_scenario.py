@@ -179,7 +179,7 @@ def test_files_must_exist_and_be_regular(tmp_path):
 
 @pytest.mark.parametrize(("content", "expected"), [
     (b'name = "x"\n[data\n', "is not valid TOML (TOML 문법 오류)"),
-    (b'name = "\xb0\xa1"\n', "is not UTF-8 text (byte 8); save it as UTF-8"),
+    (b'name = "\xb0\xa1"\n', "is not UTF-8 text (byte 8; it looks like CP949 / EUC-KR (ANSI)); save it as UTF-8"),
     (b"sigungu = \xea\xb5\xac\xeb\xa1\x9c\xea\xb5\xac\n", "text values need quotes"),
     (None, "is 폴더 (a folder), expected a .toml file"),
     (b"", "[data]: 필수 설정이 없음 (required setting is missing)"),

@@ -85,11 +85,16 @@ class Scenario:
         for name in ("schools", "students", "zones", "population", "admin_areas", "candidates", "network"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, Path(getattr(self, name)))
+        if isinstance(self.facilities, list | tuple):  # a bare path is a facility file whose rows tell the kind
+            object.__setattr__(self, "facilities", tuple(
+                FacilitySource(path=Path(f)) if isinstance(f, str | Path) else f for f in self.facilities))
+        _objects_only("[data] facilities", self.facilities, FacilitySource)
+        _objects_only("[analysis] slots", self.slots, TimeSlot)
         # the rules live once, in the scenario schema (careplan.scenario)
         slots = self.slots
         if isinstance(slots, list | tuple):
             slots = [{"name": s.name, "period": s.period, "time": f"{int(s.minute) // 60:02d}:{int(s.minute) % 60:02d}"}
-                     if isinstance(s, TimeSlot) else s for s in slots]
+                     for s in slots]
         schema.check_settings(
             analysis={"max_walk_min": self.max_walk_min, "walk_speed_kmh": self.walk_speed_kmh,
                       "detour_factor": self.detour_factor, "cell_m": self.cell_m,
@@ -98,6 +103,15 @@ class Scenario:
                     "grid_m": self.siting_grid_m, "min_distance_m": self.siting_min_distance_m,
                     "capacitated": _plain(self.siting_capacitated), "time_limit_s": self.siting_time_limit_s},
             catalog=get_catalog(self.catalog_overrides or None))
+
+
+def _objects_only(setting: str, items: Any, cls: type) -> None:
+    """In code, entries are objects (the TOML loader builds them); a dict would pass the schema and fail later."""
+    for i, item in enumerate(items if isinstance(items, list | tuple) else ()):
+        if not isinstance(item, cls):
+            msg = (f"{setting}[{i + 1}] = {item!r:.80}: careplan.pipeline.{cls.__name__} 가 필요합니다 "
+                   f"(expected a {cls.__name__}, got {type(item).__name__})")
+            raise SettingsError(msg)
 
 
 def _plain(value: Any) -> Any:
