@@ -31,6 +31,10 @@ SLOTS = ('access_method = "2sfca"', 'access_method = "2sfca"\nslots = [{ name = 
     ([('sigungu = "가온구"', 'sigungu = "\\t"')], ["[data] sigungu = \"\\t\" (문자열 string)", "not only spaces"]),
     ([('schools = "schools.csv"', 'schools = " "')],  # named as written: not "schools.path"
      ['[data] schools = " " (문자열 string) — 필요 (expected): 공백만이 아닌 문자열']),
+    # a 시도 that is no 시도: files matched nothing, and 키움 was "not run in this 시도" for "서울"
+    ([('sido = "서울특별시"', 'sido = "Seoul"')],
+     ['[data] sido = "Seoul" (문자열 string) — 알 수 없는 시도 (unknown 시도)', "서울특별시, 부산광역시"]),
+    ([('sido = "서울특별시"', 'sido = "서울특별"')], ["서울특별시을(를) 뜻했나요? (did you mean 서울특별시?)"]),
     # a value in the wrong case is a near miss like any other
     ([('access_method = "2sfca"', 'access_method = "2SFCA"')], ["2sfca을(를) 뜻했나요? (did you mean 2sfca?)"]),
     ([(KINDS, 'kinds = ["Dahamkke"]')], ["[siting] kinds[1]: 알 수 없는 유형 (unknown kind): Dahamkke; dahamkke을"]),
@@ -275,3 +279,11 @@ def test_a_scenario_saved_in_a_windows_encoding_is_named(tmp_path, encoding, exp
     path.write_bytes(TEXT.encode(encoding, errors="replace"))  # CP949 has no — or –: "?" is fine here
     message = refused(path, tmp_path, "is not UTF-8 text", expected, "UTF-8로 저장하세요")
     assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("written", "official"), [("서울", "서울특별시"), ("강원도", "강원특별자치도"),
+                                                   ("전라북도", "전북특별자치도"), ("경상북도", "경상북도")])
+def test_a_short_or_former_sido_name_is_the_official_one(tmp_path, written, official):
+    text = TEXT.replace('sido = "서울특별시"', f'sido = "{written}"').replace(KINDS, 'kinds = ["dahamkke"]')
+    (tmp_path / "s.toml").write_text(text, encoding="utf-8")
+    assert pipeline.load_scenario(tmp_path / "s.toml").sido == official

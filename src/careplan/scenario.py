@@ -47,12 +47,14 @@ from .candidates import check_kind_allowed
 from .catalog import DEFAULT_CATALOG, CareKind, get_catalog
 from .coverage import DEFAULT_SLOTS, PERIODS
 from .demand import DEFAULT_GRADE_RATES
+from .io._common import SIDO_NAMES
 from .io.facilities import FACILITY_COLUMNS
 from .network import DEFAULT_DETOUR_FACTOR, DEFAULT_WALK_SPEED_KMH
 
 __all__ = ["FILE_KEYS", "ScenarioSpec", "check_files", "check_settings", "hhmm_minutes", "schema_json",
            "sitable_kinds", "validate"]
 
+OFFICIAL_SIDO = tuple(dict.fromkeys(SIDO_NAMES.values()))
 ACCESS_METHODS = ("2sfca", "e2sfca", "gravity", "3sfca")
 GROUPS = ("after_school", "preschool", "emergency", "home_visit")
 
@@ -154,6 +156,16 @@ class DataSection(_Table):
     candidates: FileEntry | None = None
     network: PathText | None = Field(None, description="Walk network (.npz, .graphml, .osm.pbf).")
     facilities: list[FacilityItem] = Field(min_length=1)
+
+    @field_validator("sido")
+    @classmethod
+    def _known_sido(cls, sido: str | None) -> str | None:
+        """The official name: files are matched on it and 키움센터 are planned only for 서울특별시."""
+        if sido is None or sido in OFFICIAL_SIDO:
+            return sido
+        if sido.strip() in SIDO_NAMES:  # "서울", "강원도": the name in use, as addresses write it
+            return SIDO_NAMES[sido.strip()]
+        raise ValueError(f"알 수 없는 시도 (unknown 시도); {_txt.choices(sido, OFFICIAL_SIDO)}")
 
 
 class SlotSpec(_Table):
