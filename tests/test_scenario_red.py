@@ -287,3 +287,22 @@ def test_a_short_or_former_sido_name_is_the_official_one(tmp_path, written, offi
     text = TEXT.replace('sido = "서울특별시"', f'sido = "{written}"').replace(KINDS, 'kinds = ["dahamkke"]')
     (tmp_path / "s.toml").write_text(text, encoding="utf-8")
     assert pipeline.load_scenario(tmp_path / "s.toml").sido == official
+
+
+@pytest.mark.parametrize(("sido", "sigungu", "expected"), [
+    ("서울특별시", " 가온구 ", ("서울특별시", "가온구")),  # matched no row with the spaces
+    (None, "서울특별시 가온구", ("서울특별시", "가온구")),  # as an address writes it
+    ("서울특별시", "서울 가온구", ("서울특별시", "가온구")),
+    ("경기도", "수원시  장안구", ("경기도", "수원시 장안구")),
+])
+def test_sido_and_sigungu_are_read_as_files_write_them(tmp_path, sido, sigungu, expected):
+    text = TEXT.replace(KINDS, 'kinds = ["dahamkke"]')
+    text = text.replace('sido = "서울특별시"', f'sido = "{sido}"' if sido else "")
+    (tmp_path / "s.toml").write_text(text.replace('sigungu = "가온구"', f'sigungu = "{sigungu}"'), encoding="utf-8")
+    sc = pipeline.load_scenario(tmp_path / "s.toml")
+    assert (sc.sido, sc.sigungu) == expected
+
+
+def test_a_sigungu_naming_another_sido_is_refused(tmp_path):
+    refused(write(tmp_path, ('sigungu = "가온구"', 'sigungu = "부산광역시 중구"')), tmp_path,
+            '[data] sigungu: "부산광역시 중구"의 시도가 sido = "서울특별시"와 다름 (the sigungu names another')

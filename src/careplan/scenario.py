@@ -38,6 +38,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from . import _settings_text as _txt
@@ -157,15 +158,34 @@ class DataSection(_Table):
     network: PathText | None = Field(None, description="Walk network (.npz, .graphml, .osm.pbf).")
     facilities: list[FacilityItem] = Field(min_length=1)
 
+    @field_validator("sido", "sigungu")
+    @classmethod
+    def _one_space(cls, name: str | None) -> str | None:
+        """Names are matched exactly: " 구로구 " or "수원시  장안구" (two spaces) would match no row."""
+        return None if name is None else " ".join(name.split())
+
     @field_validator("sido")
     @classmethod
     def _known_sido(cls, sido: str | None) -> str | None:
         """The official name: files are matched on it and 키움센터 are planned only for 서울특별시."""
         if sido is None or sido in OFFICIAL_SIDO:
             return sido
-        if sido.strip() in SIDO_NAMES:  # "서울", "강원도": the name in use, as addresses write it
-            return SIDO_NAMES[sido.strip()]
+        if sido in SIDO_NAMES:  # "서울", "강원도": the name in use, as addresses write it
+            return SIDO_NAMES[sido]
         raise ValueError(f"알 수 없는 시도 (unknown 시도); {_txt.choices(sido, OFFICIAL_SIDO)}")
+
+    @model_validator(mode="after")
+    def _sido_in_sigungu(self) -> DataSection:
+        """``sigungu = "서울특별시 구로구"`` (as an address writes it) is sido 서울특별시, sigungu 구로구."""
+        head, _, rest = (self.sigungu or "").partition(" ")
+        sido = head if head in OFFICIAL_SIDO else SIDO_NAMES.get(head)
+        if sido and rest:
+            if self.sido not in (None, sido):
+                msg = (f"{_txt.toml_value(self.sigungu)}의 시도가 sido = {_txt.toml_value(self.sido)}와 다름 (the "
+                       "sigungu names another 시도 than sido); 둘을 맞추세요 (make them agree)")
+                raise Problem((("sigungu",), msg))
+            self.sido, self.sigungu = sido, rest
+        return self
 
 
 class SlotSpec(_Table):
@@ -463,25 +483,6 @@ def check_settings(*, analysis: Mapping[str, Any], siting: Mapping[str, Any],
 # --------------------------------------------------------------------------- messages
 
 
-_EXPECTED = {
-    "string_type": "문자열 (a string in quotes)",
-    "float_type": "숫자 (a number)",
-    "int_type": "정수 (a whole number)",
-    "bool_type": "true 또는 false (true or false)",
-    "list_type": "배열 [ … ] (an array)",
-    "dict_type": "표 (a table)",
-    "finite_number": "유한한 숫자 (a finite number, not nan or inf)",
-    "string_too_short": "비어 있지 않은 문자열 (a non-empty string)",
-    "string_pattern_mismatch": "공백만이 아닌 문자열 (text, not only spaces)",
-    "missing": "필수 설정이 없음 (required setting is missing)",
-}
-_TABLES = {
-    "FileRef": 'a file path "…" 또는 { path = "…", layer = "…" } (a path string or an inline table)',
-    "FacilityEntry": '{ path = "…", kind = "…" } 인라인 표 (an inline table with path)',
-    "SlotSpec": '{ name = "…", period = "term", time = "18:00" } 인라인 표 (an inline table)',
-    "DataSection": "[data] 표 (a table)", "AnalysisSection": "[analysis] 표 (a table)",
-    "SitingSection": "[siting] 표 (a table)", "KindOverride": "[catalog.<kind>] 표 (a table)",
-}
 _CLOCK_KEYS = {"time", "term_hours", "vacation_hours", "saturday_hours"}
 _SECTION_ORDER = {"name": 0, "data": 1, "analysis": 2, "siting": 3, "catalog": 4}
 
@@ -518,7 +519,7 @@ def _lines(err: dict) -> list[tuple[tuple, str]]:
     if kind == "extra_forbidden":
         return [(loc[:-1], _unknown(loc, value))]
     if kind == "missing":
-        return [(loc, ": " + _EXPECTED["missing"])]
+        return [(loc, ": " + _txt.EXPECTED["missing"])]
     expected = str(err["ctx"]["error"]) if kind == "value_error" else f"필요 (expected): {_expected(err, loc)}"
     return [(loc, f" = {_txt.toml_value(value)} ({_txt.toml_type(value)}) — {expected}")]
 
@@ -526,7 +527,7 @@ def _lines(err: dict) -> list[tuple[tuple, str]]:
 def _expected(err: dict, loc: tuple) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
     if kind in {"model_type", "model_attributes_type"}:
-        return _TABLES.get(ctx.get("class_name", ""), "표 (a table)")
+        return _txt.TABLES.get(ctx.get("class_name", ""), "표 (a table)")
     if kind == "string_type" and any(k in _CLOCK_KEYS for k in loc if isinstance(k, str)):
         return '"HH:MM" 형식 문자열 (a time in quotes, like "18:00")'
     if kind == "literal_error":
@@ -541,7 +542,7 @@ def _expected(err: dict, loc: tuple) -> str:
         size = ctx.get("min_length", ctx.get("max_length"))
         word = ("이상", "at least") if kind == "too_short" else ("이하", "at most")
         return f"항목 {size}개 {word[0]} ({word[1]} {size} entries)"
-    return _EXPECTED.get(kind, str(err.get("msg", kind)))
+    return _txt.EXPECTED.get(kind, str(err.get("msg", kind)))
 
 
 def _unknown(loc: tuple, value: Any) -> str:
