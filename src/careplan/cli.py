@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import signal
 import sys
 import threading
@@ -39,7 +40,7 @@ class _App(typer.Typer):
             outfolder.discard_open()  # after the finally blocks: any staging they could not reach
             signum = exc.args[0]
             name = signal.Signals(signum).name
-            typer.echo(f"중단됨 interrupted ({name}): unfinished outputs were removed", err=True)
+            _say(f"중단됨 interrupted ({name}): unfinished outputs were removed", err=True)
             raise SystemExit(128 + signum) from None
         finally:
             for s, handler in previous.items():
@@ -62,10 +63,20 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+#: C0/C1 control characters but newline and tab: text from files must not drive the terminal
+#: (an ESC sequence in a name could rewrite the console or hide the real message).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _say(text: object, *, err: bool = False) -> None:
+    """Print a line; control characters from data are shown as escapes, not obeyed."""
+    typer.echo(_CONTROL.sub(lambda m: repr(m.group(0))[1:-1], str(text)), err=err)
+
+
 def _fail(exc: Exception, verbose: int) -> None:
     if verbose >= 2:
         logger.exception("careplan failed")
-    typer.echo(f"오류 error: {exc}", err=True)
+    _say(f"오류 error: {exc}", err=True)
     raise typer.Exit(code=2)
 
 
@@ -99,11 +110,11 @@ def check(
     except CareplanError as exc:
         exc.args = (" ".join(str(exc).split()),)  # one line even when a file name holds a newline
         _fail(exc, verbose)
-    typer.echo(f"[{kind}] {report.summary()}")
+    _say(f"[{kind}] {report.summary()}")
     if rows and (report.fixed or report.rejected or report.excluded):
-        typer.echo(report.table().to_string(index=False))
+        _say(report.table().to_string(index=False))
     if report.kept == 0:
-        typer.echo("오류 error: no usable rows — nothing in this file can be used.", err=True)
+        _say("오류 error: no usable rows — nothing in this file can be used.", err=True)
         raise typer.Exit(code=2)
 
 
@@ -227,10 +238,10 @@ def compare(
         if staging is not None:
             staging.discard()
     if quiet < 1:
-        typer.echo(table.to_string(index=False))
+        _say(table.to_string(index=False))
     if out:
-        typer.echo(f"비교표 written: {csv_path}")
-        typer.echo(f"비교 지도 written: {map_path}")
+        _say(f"비교표 written: {csv_path}")
+        _say(f"비교 지도 written: {map_path}")
 
 
 @app.command("map")
@@ -259,7 +270,7 @@ def map_(
     except CareplanError as exc:
         _fail(exc, verbose)
     for path in written:
-        typer.echo(f"지도 written: {path}")
+        _say(f"지도 written: {path}")
 
 
 @app.command("region")
@@ -308,8 +319,8 @@ def region(
     finally:
         outfolder.discard(points_dir)
     if quiet < 1:
-        typer.echo(result.summary.rename(columns=scale.SUMMARY_LABELS_KO).to_string(index=False))
-        typer.echo(f"결과 outputs: {', '.join(str(p) for p in written.values())}")
+        _say(result.summary.rename(columns=scale.SUMMARY_LABELS_KO).to_string(index=False))
+        _say(f"결과 outputs: {', '.join(str(p) for p in written.values())}")
 
 
 @app.command("network")
@@ -340,7 +351,7 @@ def network_(
     except OSError as exc:
         _fail(CareplanError(f"could not write {out}: {exc}"), verbose)
     if quiet < 1:
-        typer.echo(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
+        _say(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
                    f"({time.perf_counter() - t0:.1f} s) → {out}")
 
 
@@ -357,7 +368,7 @@ def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet
         _fail(exc, verbose)
     if quiet < 1:
         if result.synthetic:
-            typer.echo("가상 데이터 (synthetic sample data)")
-        typer.echo(result.summary().to_string(index=False))
-        typer.echo(f"거리 계산: {result.times.method_label}")
-        typer.echo(f"결과 outputs: {folder}/ (report.html, planner_map.html, public_map/index.html, careplan.gpkg)")
+            _say("가상 데이터 (synthetic sample data)")
+        _say(result.summary().to_string(index=False))
+        _say(f"거리 계산: {result.times.method_label}")
+        _say(f"결과 outputs: {folder}/ (report.html, planner_map.html, public_map/index.html, careplan.gpkg)")
