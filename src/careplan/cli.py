@@ -330,8 +330,7 @@ def network_(
     _setup_logging(verbose, quiet)
     t0 = time.perf_counter()
     try:
-        if out.suffix.lower() != ".npz":
-            raise SettingsError(f"OUT must end in .npz, got {out.name!r}")
+        _check_graph_out(source, out)
         graph = network.walk_graph(network.load_graph(source))  # minutes at 4 km/h; runs rescale
         out.parent.mkdir(parents=True, exist_ok=True)
         graph.save(out)
@@ -342,6 +341,31 @@ def network_(
     if quiet < 1:
         typer.echo(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
                    f"({time.perf_counter() - t0:.1f} s) → {out}")
+
+
+def _check_graph_out(source: Path, out: Path) -> None:
+    """``careplan network``'s OUT: a new .npz, or an earlier careplan walk graph (a cache it may
+    replace); never the source, a folder, a link or a file careplan did not write."""
+    import os
+
+    from . import network
+    from ._errors import NetworkError
+
+    if out.suffix.lower() != ".npz" or not out.stem:
+        example = f"{out.stem.strip('.') or 'walk'}.npz"
+        raise SettingsError(f"OUT must be a file name ending in .npz, got {out.name!r}; e.g. {example}")
+    if os.path.lexists(source) and os.path.lexists(out) and os.path.samefile(source, out):
+        raise SettingsError(f"OUT {out} is the SOURCE file itself; give a new file name for the graph")
+    if not os.path.lexists(out):
+        return
+    if out.is_symlink() or not out.is_file():
+        what = "a link" if out.is_symlink() else "a folder or special file"
+        raise SettingsError(f"OUT {out} is {what}, not a walk graph careplan wrote; give a new .npz name")
+    try:
+        network.WalkGraph.load(out)
+    except NetworkError:
+        raise SettingsError(f"OUT {out} exists and is not a careplan walk graph, so careplan will not "
+                            "overwrite it; give a new .npz file name or move that file away") from None
 
 
 def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int, *,
