@@ -353,9 +353,10 @@ def _check_graph_out(source: Path, out: Path) -> None:
 
     if out.suffix.lower() != ".npz" or not out.stem:
         example = f"{out.stem.strip('.') or 'walk'}.npz"
-        raise SettingsError(f"OUT must be a file name ending in .npz, got {out.name!r}; e.g. {example}")
+        msg = f"OUT must be a file name ending in .npz, got {out.name!r}; e.g. {example}"
+        raise SettingsError(msg)
     if os.path.lexists(source) and os.path.lexists(out) and os.path.samefile(source, out):
-        raise SettingsError(f"OUT {out} is the SOURCE file itself; give a new file name for the graph")
+        raise SettingsError(f"OUT {out} is the SOURCE file itself; give a new name for the graph")
     if not os.path.lexists(out):
         return
     if out.is_symlink() or not out.is_file():
