@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 
 from . import outfolder
-from ._errors import CareplanError, InputDataError
+from ._errors import CareplanError, InputDataError, SettingsError, UnreadableFileError
+from ._files import special_kind
 from .catalog import CareKind, get_catalog
 
 __all__ = ["GPKG_NAME", "RunFolder", "read_run_folder", "remake_maps"]
@@ -37,6 +41,25 @@ _INDEX = {
     "proposed_sites": None,
 }
 _REQUIRED = ("facilities", "schools", "school_zones")
+_HOURS = tuple(f"{slot}_{end}" for slot in ("term", "vac", "sat") for end in ("open", "close"))
+#: Columns careplan writes as numbers, per layer: QGIS lets a user retype them as text.
+_NUMBERS = {
+    "facilities": ("capacity", "capacity_temp", "enrolled", *_HOURS, "fee_month", "fee_day",
+                   "area_m2", "min_grade", "max_grade"),
+    "schools": (*(f"pupils_g{g}" for g in range(1, 7)), "pupils_special", "pupils_total"),
+    "school_zones": ("pupils", "children", "demand", "priority_demand", "n_points",
+                     "demand_per_child", "n_schools"),
+    "admin_areas": (*(f"age_{a}" for a in range(13)), "population_total", "children_6_12"),
+    "demand_points": ("children", "pupils", "demand", "priority_demand", "area_m2"),
+    "proposed_sites": ("rank", "area_m2", "floor", "cost", "capacity", "marginal_gain",
+                       "cumulative_demand", "cumulative_coverage_pct"),
+}
+_FLAGS = ("synthetic", "shared")
+_TRUE = {"true", "t", "yes", "y", "1", "예", "참"}
+_FALSE = {"false", "f", "no", "n", "0", "아니오", "아니요", "거짓", ""}
+_HHMM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+_MAX_RUN_JSON_BYTES = 2**20  # run.json is a few hundred bytes
+_MAX_WALK_MIN = 120.0  # as run.json's own bound
 
 
 @dataclass(frozen=True)
@@ -53,8 +76,79 @@ class RunFolder:
     catalog: dict[str, CareKind]
 
 
+def _number(value: object, hours: bool) -> float | None:
+    """A cell as a number (``"1,200"``, ``" 20 "``; ``"09:00"`` as minutes in hour columns); None
+    when it is text that is not one."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    text = str(value).strip().replace(",", "")
+    if not text:
+        return math.nan
+    clock = _HHMM.match(text) if hours else None
+    if clock and int(clock[1]) <= 24 and int(clock[2]) < 60:
+        return int(clock[1]) * 60.0 + int(clock[2])
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _flag(value: object) -> bool | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if isinstance(value, bool | int | float):
+        return bool(value) if value in (0, 1) else None
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def _typed(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> gpd.GeoDataFrame:
+    """Numbers and yes/no flags back to their types, as QGIS users retype columns as text; a cell
+    that is neither is refused naming the layer, column, feature and value."""
+    for column in (*_NUMBERS.get(name, ()), *_FLAGS):
+        if column not in frame.columns:
+            continue
+        hours = column in _HOURS
+        parse = _flag if column in _FLAGS else (lambda v, h=hours: _number(v, h))
+        values = [parse(v) for v in frame[column].tolist()]
+        bad = [i for i, v in enumerate(values) if v is None]
+        if bad:
+            ids = ", ".join(repr(str(frame[index].iloc[i])) for i in bad[:3])
+            shown = repr(str(frame[column].iloc[bad[0]])[:40])
+            what = ("yes/no (true/false, 1/0)" if column in _FLAGS
+                    else "a number or HH:MM" if hours else "a finite number")
+            msg = (f"layer {name!r} of {gpkg}: column {column!r} must hold {what}, but {len(bad)} "
+                   f"feature(s) hold {shown} ({index} {ids}); correct them in QGIS and save again")
+            raise InputDataError(msg)
+        dtype = bool if column in _FLAGS else float
+        frame[column] = pd.Series(values, index=frame.index, dtype=dtype)
+    if name == "facilities" and "kind" in frame.columns:  # a code: spaces typed around it are noise
+        frame["kind"] = frame["kind"].map(lambda k: k.strip() if isinstance(k, str) else k)
+    if name == "proposed_sites" and "rank" in frame.columns and frame["rank"].isna().any():
+        msg = (f"layer {name!r} of {gpkg}: {int(frame['rank'].isna().sum())} feature(s) have no "
+               "rank; give every proposed site its rank (1, 2, …) in QGIS and save again")
+        raise InputDataError(msg)
+    return frame
+
+
+def _unreadable(gpkg: Path, err: Exception) -> UnreadableFileError:
+    reason = " ".join(str(err).replace(str(gpkg), "the file").split(";")[0].split())[:160]
+    msg = (f"{gpkg} cannot be read as a GeoPackage ({reason}); it is damaged or not a GeoPackage: "
+           "restore it from a backup (or QGIS' saved copy) or re-run `careplan run`")
+    return UnreadableFileError(msg)
+
+
 def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
-    frame = gpd.read_file(gpkg, layer=name, engine="pyogrio")
+    try:
+        frame = gpd.read_file(gpkg, layer=name, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError,
+            ValueError, RuntimeError) as err:
+        raise _unreadable(gpkg, err) from err
     index = _INDEX.get(name) or frame.columns[0]
     if index not in frame.columns:
         msg = (
@@ -72,25 +166,26 @@ def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
             "and save again."
         )
         raise InputDataError(msg)
+    frame = _typed(frame, name, gpkg, index)
     return frame.set_index(frame[index].astype(str)).drop(columns=index).rename_axis(index)
 
 
 def _run_settings(folder: Path) -> dict:
     """Name, walk minutes, distance label … from the ``run.json`` every run writes."""
     meta_path = folder / "run.json"
-    if not meta_path.is_file():
-        msg = f"{folder} has no run.json (written by every `careplan run`); re-run the scenario into this folder"
-        raise InputDataError(msg)
+    _regular(meta_path, "written by every `careplan run`; re-run the scenario into this folder")
     damaged = (f"{meta_path} is damaged (it is written by `careplan run`, not meant to be edited); "
                "re-run the scenario to make a new one")
     try:
+        if meta_path.stat().st_size > _MAX_RUN_JSON_BYTES:
+            raise InputDataError(damaged)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputDataError(damaged) from exc
     walk = meta.get("max_walk_min", 10.0) if isinstance(meta, dict) else None
     texts = ("name", "distance_method_label", "data_date")
     if (not isinstance(meta, dict) or isinstance(walk, bool) or not isinstance(walk, int | float)
-            or not 0 < walk <= 120 or any(not isinstance(meta.get(k, ""), str) for k in texts)
+            or not 0 < walk <= _MAX_WALK_MIN or any(not isinstance(meta.get(k, ""), str) for k in texts)
             or not isinstance(meta.get("catalog", {}), dict)):
         raise InputDataError(damaged)
     return meta
@@ -115,6 +210,18 @@ def _data_date(layers: dict[str, gpd.GeoDataFrame]) -> str:
     return max(dates) if dates else ""
 
 
+def _regular(path: Path, fix: str) -> None:
+    """Refuse a missing ``path``, or one that is a folder, device, FIFO or dangling link."""
+    if not os.path.lexists(path):
+        raise InputDataError(f"{path.parent} has no {path.name} ({fix})")
+    try:
+        special = special_kind(path.stat().st_mode)
+    except OSError:
+        special = "깨진 링크 (a link to nothing)"
+    if special:
+        raise InputDataError(f"{path} is {special}, not a file ({fix})")
+
+
 def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) -> RunFolder:
     """Read the layers of ``folder/careplan.gpkg`` and the run's settings.
 
@@ -134,18 +241,17 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
     folder = Path(folder)
     gpkg = folder / GPKG_NAME
     if not folder.is_dir():
+        what = "is a file, not a folder" if os.path.lexists(folder) else "does not exist"
         msg = (
-            f"run folder {folder} does not exist; pass a folder written by `careplan run` "
+            f"run folder {folder} {what}; pass a folder written by `careplan run` "
             "or `careplan demo`"
         )
         raise InputDataError(msg)
-    if not gpkg.is_file():
-        msg = (
-            f"{folder} has no {GPKG_NAME}; expected a folder written by `careplan run` "
-            "(re-run it to make one)"
-        )
-        raise InputDataError(msg)
-    present = {name for name, _ in pyogrio.list_layers(gpkg)}
+    _regular(gpkg, "expected the GeoPackage a `careplan run` writes; restore it or re-run the scenario")
+    try:
+        present = {name for name, _ in pyogrio.list_layers(gpkg)}
+    except (pyogrio.errors.DataSourceError, OSError, ValueError, RuntimeError) as err:
+        raise _unreadable(gpkg, err) from err
     missing = [name for name in _REQUIRED if name not in present]
     if missing:
         msg = (
@@ -176,6 +282,25 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
         "read run folder %s: %s", folder, ", ".join(f"{k} {len(v):,}" for k, v in layers.items())
     )
     return run
+
+
+def _same_folder(a: str | os.PathLike, b: Path) -> bool:
+    """Whether ``a`` names the folder ``b`` (also through a link or ``..``)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _refuse_other_output(out: Path) -> None:
+    """``map --out``, even with ``--force``, replaces only an earlier map output: a run's folder
+    holds its GeoPackage (maybe edited in QGIS for hours), its report and tables."""
+    marker = outfolder.read_marker(out) if out.is_dir() and not out.is_symlink() else None
+    if marker is not None and marker["kind"] != "map":
+        msg = (f"--out {out} holds a careplan {marker['kind']} output (its careplan.gpkg, report and "
+               "tables), which `careplan map` never replaces; to update its maps run "
+               f"`careplan map {out}` without --out, or choose a new folder for --out")
+        raise SettingsError(msg)
 
 
 def remake_maps(
@@ -224,9 +349,17 @@ def remake_maps(
     """
     from . import maps, report
 
+    if max_walk_min is not None and not (
+        isinstance(max_walk_min, int | float) and 0 < max_walk_min <= _MAX_WALK_MIN
+    ):
+        msg = (f"walk minutes (--walk-min) must be a number above 0 and at most {_MAX_WALK_MIN:g}, "
+               f"got {max_walk_min!r}; e.g. 10")
+        raise SettingsError(msg)
     run = read_run_folder(folder, max_walk_min=max_walk_min)
-    in_place = out_dir is None or os.path.abspath(out_dir) == os.path.abspath(run.path)
+    in_place = out_dir is None or _same_folder(out_dir, run.path)
     out = run.path if in_place else Path(out_dir)
+    if not in_place:
+        _refuse_other_output(out)
     staging = None if in_place else outfolder.begin(out, "map", force=force)
     stage = outfolder.stage_inside(run.path) if staging is None else staging.path
     sources = tuple(attributions) if attributions is not None else report.ATTRIBUTIONS
