@@ -185,7 +185,8 @@ def _run_settings(folder: Path) -> dict:
     walk = meta.get("max_walk_min", 10.0) if isinstance(meta, dict) else None
     texts = ("name", "distance_method_label", "data_date")
     if (not isinstance(meta, dict) or isinstance(walk, bool) or not isinstance(walk, int | float)
-            or not 0 < walk <= _MAX_WALK_MIN or any(not isinstance(meta.get(k, ""), str) for k in texts)
+            or not 0 < walk <= _MAX_WALK_MIN
+            or any(not isinstance(meta.get(k, ""), str) for k in texts)
             or not isinstance(meta.get("catalog", {}), dict)):
         raise InputDataError(damaged)
     return meta
@@ -247,7 +248,7 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
             "or `careplan demo`"
         )
         raise InputDataError(msg)
-    _regular(gpkg, "expected the GeoPackage a `careplan run` writes; restore it or re-run the scenario")
+    _regular(gpkg, "expected the GeoPackage `careplan run` writes; restore it or re-run the scenario")
     try:
         present = {name for name, _ in pyogrio.list_layers(gpkg)}
     except (pyogrio.errors.DataSourceError, OSError, ValueError, RuntimeError) as err:
@@ -297,8 +298,8 @@ def _refuse_other_output(out: Path) -> None:
     holds its GeoPackage (maybe edited in QGIS for hours), its report and tables."""
     marker = outfolder.read_marker(out) if out.is_dir() and not out.is_symlink() else None
     if marker is not None and marker["kind"] != "map":
-        msg = (f"--out {out} holds a careplan {marker['kind']} output (its careplan.gpkg, report and "
-               "tables), which `careplan map` never replaces; to update its maps run "
+        msg = (f"--out {out} holds a careplan {marker['kind']} output (its careplan.gpkg, report "
+               "and tables), which `careplan map` never replaces; to update its maps run "
                f"`careplan map {out}` without --out, or choose a new folder for --out")
         raise SettingsError(msg)
 
