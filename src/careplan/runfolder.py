@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
@@ -25,6 +26,7 @@ from . import outfolder
 from ._errors import CareplanError, InputDataError, SettingsError, UnreadableFileError
 from ._files import special_kind
 from .catalog import CareKind, get_catalog
+from .io._parse import KOREA_LAT, KOREA_LON
 
 __all__ = ["GPKG_NAME", "RunFolder", "read_run_folder", "remake_maps"]
 
@@ -55,6 +57,8 @@ _NUMBERS = {
                        "cumulative_demand", "cumulative_coverage_pct"),
 }
 _FLAGS = ("synthetic", "shared")
+_CODES = {"facilities": ("kind", "status"), "proposed_sites": ("kind",)}
+_NEEDED = {"facilities": ("name", "kind"), "schools": ("name",)}
 _TRUE = {"true", "t", "yes", "y", "1", "예", "참"}
 _FALSE = {"false", "f", "no", "n", "0", "아니오", "아니요", "거짓", ""}
 _HHMM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
@@ -74,6 +78,11 @@ class RunFolder:
     data_date: str
     synthetic: bool
     catalog: dict[str, CareKind]
+
+
+def _ids(values) -> str:
+    """The first ids of a message, each cut short (an id may be 5,000 characters)."""
+    return ", ".join(repr(str(v)[:40]) for v in list(values)[:3])
 
 
 def _number(value: object, hours: bool) -> float | None:
@@ -118,7 +127,7 @@ def _typed(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> gpd.Ge
         values = [parse(v) for v in frame[column].tolist()]
         bad = [i for i, v in enumerate(values) if v is None]
         if bad:
-            ids = ", ".join(repr(str(frame[index].iloc[i])) for i in bad[:3])
+            ids = _ids(frame[index].iloc[bad])
             shown = repr(str(frame[column].iloc[bad[0]])[:40])
             what = ("yes/no (true/false, 1/0)" if column in _FLAGS
                     else "a number or HH:MM" if hours else "a finite number")
@@ -127,13 +136,51 @@ def _typed(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> gpd.Ge
             raise InputDataError(msg)
         dtype = bool if column in _FLAGS else float
         frame[column] = pd.Series(values, index=frame.index, dtype=dtype)
-    if name == "facilities" and "kind" in frame.columns:  # a code: spaces typed around it are noise
-        frame["kind"] = frame["kind"].map(lambda k: k.strip() if isinstance(k, str) else k)
+    for column in _CODES.get(name, ()):  # codes: spaces typed around them in QGIS are noise
+        if column in frame.columns:
+            frame[column] = frame[column].map(lambda v: v.strip() if isinstance(v, str) else v)
+    absent = [c for c in _NEEDED.get(name, ()) if c not in frame.columns]
+    if absent:
+        msg = (f"layer {name!r} of {gpkg} lacks column(s) {absent}, which the maps show; restore "
+               "them in QGIS (careplan run wrote them) and save again")
+        raise InputDataError(msg)
     if name == "proposed_sites" and "rank" in frame.columns and frame["rank"].isna().any():
         msg = (f"layer {name!r} of {gpkg}: {int(frame['rank'].isna().sum())} feature(s) have no "
                "rank; give every proposed site its rank (1, 2, …) in QGIS and save again")
         raise InputDataError(msg)
     return frame
+
+
+def _placed(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> None:
+    """Refuse a layer without CRS, or with features outside Korea (moved 10,000 km, or a CRS
+    set to the wrong one in QGIS): the maps would frame the world around one stray feature."""
+    if frame.crs is None:
+        msg = (f"layer {name!r} of {gpkg} has no coordinate system; in QGIS set the layer's CRS "
+               "to EPSG:5179 (Korea 2000 / Unified CS) and save again")
+        raise InputDataError(msg)
+    geoms = frame.geometry
+    usable = geoms.notna() & ~geoms.is_empty
+    if not usable.any():
+        return
+    try:
+        bounds = geoms[usable].to_crs(4326).bounds
+    except Exception as err:  # pyproj cannot transform: a CRS QGIS wrote that PROJ cannot use
+        msg = (f"layer {name!r} of {gpkg}: its coordinate system {frame.crs.to_string()!r} cannot "
+               f"be converted to longitude/latitude ({err}); save the layer in EPSG:5179")
+        raise InputDataError(msg) from err
+    finite = np.isfinite(bounds.to_numpy()).all(axis=1)
+    inside = (bounds["minx"].ge(KOREA_LON[0]) & bounds["maxx"].le(KOREA_LON[1])
+              & bounds["miny"].ge(KOREA_LAT[0]) & bounds["maxy"].le(KOREA_LAT[1])).to_numpy()
+    outside = finite & ~inside
+    if outside.any():
+        rows = frame[usable][outside]
+        ids = _ids(rows[index])
+        first = bounds[outside].iloc[0]
+        msg = (f"layer {name!r} of {gpkg}: {int(outside.sum())} feature(s) lie outside Korea "
+               f"({index} {ids}; e.g. longitude {first['minx']:.4g}, "
+               f"latitude {first['miny']:.4g}); "
+               "move them back or fix the layer's CRS in QGIS (careplan writes EPSG:5179)")
+        raise InputDataError(msg)
 
 
 def _unreadable(gpkg: Path, err: Exception) -> UnreadableFileError:
@@ -149,6 +196,10 @@ def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError,
             ValueError, RuntimeError) as err:
         raise _unreadable(gpkg, err) from err
+    if not isinstance(frame, gpd.GeoDataFrame):
+        msg = (f"layer {name!r} of {gpkg} is a table without geometry; the maps need its "
+               "features: restore the layer with its geometry (re-run `careplan run`)")
+        raise InputDataError(msg)
     index = _INDEX.get(name) or frame.columns[0]
     if index not in frame.columns:
         msg = (
@@ -167,6 +218,7 @@ def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
         )
         raise InputDataError(msg)
     frame = _typed(frame, name, gpkg, index)
+    _placed(frame, name, gpkg, index)
     return frame.set_index(frame[index].astype(str)).drop(columns=index).rename_axis(index)
 
 
@@ -248,7 +300,7 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
             "or `careplan demo`"
         )
         raise InputDataError(msg)
-    _regular(gpkg, "expected the GeoPackage `careplan run` writes; restore it or re-run the scenario")
+    _regular(gpkg, "expected the GeoPackage `careplan run` writes; restore it or re-run the run")
     try:
         present = {name for name, _ in pyogrio.list_layers(gpkg)}
     except (pyogrio.errors.DataSourceError, OSError, ValueError, RuntimeError) as err:
@@ -269,6 +321,16 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
         for layer in layers.values()
         if "synthetic" in layer
     )
+    catalog = _catalog(meta, folder / "run.json")
+    kinds = layers["facilities"]["kind"]
+    unknown = kinds.isna() | ~kinds.isin(list(catalog))
+    if unknown.any():
+        shown = sorted({str(k)[:40] for k in kinds[unknown].fillna("(empty)")})[:5]
+        ids = _ids(kinds.index[unknown])
+        msg = (f"layer 'facilities' of {gpkg}: {int(unknown.sum())} feature(s) have a kind "
+               f"careplan does not know ({shown}; facility_id {ids}); the kind column holds its codes "
+               f"({', '.join(sorted(catalog))}): correct it in QGIS and save again")
+        raise InputDataError(msg)
     run = RunFolder(
         path=folder,
         name=str(meta.get("name", folder.name)),
@@ -277,7 +339,7 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
         distance_method_label=str(meta.get("distance_method_label", "미상")),
         data_date=str(meta.get("data_date") or _data_date(layers)),
         synthetic=synthetic,
-        catalog=_catalog(meta, folder / "run.json"),
+        catalog=catalog,
     )
     logger.info(
         "read run folder %s: %s", folder, ", ".join(f"{k} {len(v):,}" for k, v in layers.items())

@@ -317,9 +317,11 @@ def public_care_map(
             logger.info("public map: %d facilities not '정상' left out", int((~open_mask).sum()))
         fac = fac[open_mask]
     if fac.empty:
+        found = sorted({str(v)[:20] for v in facilities.get("status", pd.Series()).dropna()})[:5]
         msg = (
-            "no facilities to publish (all rows closed or the layer is empty); "
-            "pass include_closed=True or check the input"
+            f"no facilities to publish: the layer has {len(facilities)} row(s) and none has "
+            f"status '정상' (open) (statuses found: {found}); set status to 정상 for the open "
+            "facilities (library: include_closed=True publishes every row)"
         )
         raise EmptyInputError(msg)
 
