@@ -328,8 +328,8 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
         shown = sorted({str(k)[:40] for k in kinds[unknown].fillna("(empty)")})[:5]
         ids = _ids(kinds.index[unknown])
         msg = (f"layer 'facilities' of {gpkg}: {int(unknown.sum())} feature(s) have a kind "
-               f"careplan does not know ({shown}; facility_id {ids}); the kind column holds its codes "
-               f"({', '.join(sorted(catalog))}): correct it in QGIS and save again")
+               f"careplan does not know ({shown}; facility_id {ids}); the kind column holds its "
+               f"codes ({', '.join(sorted(catalog))}): correct it in QGIS and save again")
         raise InputDataError(msg)
     run = RunFolder(
         path=folder,
