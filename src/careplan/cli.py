@@ -352,7 +352,8 @@ def _check_graph_out(source: Path, out: Path) -> None:
     from ._errors import NetworkError
 
     if out.suffix.lower() != ".npz" or not out.stem:
-        example = f"{out.stem.strip('.') or 'walk'}.npz"
+        base = out.name[:-4] if out.name.lower().endswith(".npz") else out.name
+        example = f"{Path(base).stem.strip('.') or 'walk'}.npz"
         msg = f"OUT must be a file name ending in .npz, got {out.name!r}; e.g. {example}"
         raise SettingsError(msg)
     if os.path.lexists(source) and os.path.lexists(out) and os.path.samefile(source, out):

@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from . import outfolder
 from ._errors import CareplanError, InputDataError, SettingsError, UnreadableFileError
@@ -159,7 +160,8 @@ def _placed(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> None:
                "to EPSG:5179 (Korea 2000 / Unified CS) and save again")
         raise InputDataError(msg)
     geoms = frame.geometry
-    usable = geoms.notna() & ~geoms.is_empty
+    array = np.asarray(geoms.values)
+    usable = ~(shapely.is_missing(array) | shapely.is_empty(array))
     if not usable.any():
         return
     try:
