@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from shapely.geometry import GeometryCollection, Point
+from shapely.geometry import GeometryCollection, MultiPoint, Point, Polygon
 from typer.testing import CliRunner
 
 from careplan.cli import app
@@ -141,8 +141,13 @@ REFUSED = {
     "unknown kind": (edit("facilities", lambda f: f.assign(kind="외계돌봄")),
                      ["kind careplan does not know", "외계돌봄", "dahamkke"]),
     "empty kind": (edit("facilities", lambda f: f.assign(kind=None)), ["(empty)"]),
-    "polygon facilities": (edit("facilities", lambda f: f.set_geometry(f.buffer(50))), ["Point"]),
-    "point zones": (edit("school_zones", lambda f: f.set_geometry(f.centroid)), ["Polygon"]),
+    "polygon facilities": (edit("facilities", lambda f: f.set_geometry(f.buffer(50))),
+                           ["must hold points", "are Polygon", "Centroids"]),
+    "two-point facility": (
+        edit("facilities", lambda f: first_only(f, MultiPoint([(9.5e5, 1.95e6), (9.6e5, 1.95e6)]))),
+        ["must hold points", "MultiPoint"]),
+    "point zones": (edit("school_zones", lambda f: f.set_geometry(f.centroid)),
+                    ["must hold polygons", "are Point"]),
     "collection zones": (edit("school_zones", lambda f: f.set_geometry(
         [GeometryCollection([g]) for g in f.geometry], crs=f.crs)), ["GeometryCollection"]),
     "null geometry": (edit("facilities", lambda f: first_only(f, None)),
@@ -237,6 +242,14 @@ ACCEPTED = {
         lambda r: (save(r, "my_notes", layer(r, "facilities").head(2)),
                    drop_layer("admin_areas")(r), drop_layer("demand_points")(r)),
         lambda r: (r / "planner_map.html").is_file()),
+    "one-part MultiPoints (QGIS save)": (
+        edit("facilities", lambda f: f.set_geometry([MultiPoint([g]) for g in f.geometry],
+                                                    crs=f.crs)),
+        lambda r: "다함께" in public_data(r)),
+    "self-crossing zone ring": (
+        edit("school_zones", lambda f: first_only(f, Polygon([(9.5e5, 1.94e6), (9.6e5, 1.95e6),
+                                                              (9.6e5, 1.94e6), (9.5e5, 1.95e6)]))),
+        lambda r: (r / "public_map" / "index.html").is_file()),
     "user file inside public_map": (
         lambda r: (r / "public_map" / "mine.txt").write_text("mine"),
         lambda r: (r / "public_map" / "mine.txt").read_text() == "mine"),

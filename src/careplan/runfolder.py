@@ -58,6 +58,8 @@ _NUMBERS = {
                        "cumulative_demand", "cumulative_coverage_pct"),
 }
 _FLAGS = ("synthetic", "shared")
+_POINTS = ("facilities", "schools", "demand_points", "proposed_sites")
+_POLYGONS = ("school_zones", "admin_areas")
 _CODES = {"facilities": ("kind", "status"), "proposed_sites": ("kind",)}
 _NEEDED = {"facilities": ("name", "kind"), "schools": ("name",)}
 _TRUE = {"true", "t", "yes", "y", "1", "예", "참"}
@@ -152,6 +154,35 @@ def _typed(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> gpd.Ge
     return frame
 
 
+def _shaped(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> gpd.GeoDataFrame:
+    """Geometries as the maps need them: QGIS saves points as one-part MultiPoints and lets a
+    hand-drawn ring cross itself; both are repaired. Other types are refused in one sentence."""
+    if name not in _POINTS and name not in _POLYGONS:
+        return frame
+    geoms = np.asarray(frame.geometry.values)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    kinds = shapely.get_type_id(geoms)
+    if name in _POINTS:
+        single = present & (kinds == 4) & (shapely.get_num_geometries(geoms) == 1)
+        geoms[single] = shapely.get_geometry(geoms[single], 0)
+        wrong = present & (shapely.get_type_id(geoms) != 0)
+        want, fix = "points", "keep one point per feature (QGIS: Vector ▸ Geometry ▸ Centroids)"
+    else:
+        broken = present & np.isin(kinds, (3, 6)) & ~shapely.is_valid(geoms)
+        repaired = shapely.make_valid(geoms[broken])
+        geoms[broken] = [shapely.union_all(  # make_valid may add the crossing as a line: drop it
+            [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")])
+            for g in repaired]
+        wrong = present & ~np.isin(shapely.get_type_id(geoms), (3, 6))
+        want, fix = "polygons", "keep polygons only (QGIS: Vector ▸ Geometry ▸ Fix geometries)"
+    if wrong.any():
+        shown = sorted({g.geom_type for g in geoms[wrong]})
+        msg = (f"layer {name!r} of {gpkg} must hold {want}, but {int(wrong.sum())} feature(s) are "
+               f"{', '.join(shown)} ({index} {_ids(frame[index][wrong])}); {fix} and save again")
+        raise InputDataError(msg)
+    return frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+
+
 def _placed(frame: gpd.GeoDataFrame, name: str, gpkg: Path, index: str) -> None:
     """Refuse a layer without CRS, or with features outside Korea (moved 10,000 km, or a CRS
     set to the wrong one in QGIS): the maps would frame the world around one stray feature."""
@@ -219,7 +250,7 @@ def _layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
             "and save again."
         )
         raise InputDataError(msg)
-    frame = _typed(frame, name, gpkg, index)
+    frame = _shaped(_typed(frame, name, gpkg, index), name, gpkg, index)
     _placed(frame, name, gpkg, index)
     return frame.set_index(frame[index].astype(str)).drop(columns=index).rename_axis(index)
 

@@ -216,8 +216,10 @@ def _zone_links(zones: pd.DataFrame) -> dict[str, list[str]]:
 
 def _geometry_json(geom, digits: int = 6) -> dict:
     """GeoJSON geometry with coordinates rounded (≈0.1 m at 6 decimals) to keep data.js small."""
-    from shapely import set_precision
+    from shapely import make_valid, set_precision
 
+    if not geom.is_valid:  # GEOS cannot round a self-crossing ring (hand-drawn in QGIS)
+        geom = make_valid(geom)
     return mapping(set_precision(geom, 10.0**-digits))
 
 
