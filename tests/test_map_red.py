@@ -406,3 +406,20 @@ def test_network_replaces_its_own_graph_atomically(tmp_path):
 ])
 def test_check_options_on_a_csv(args, fragment):
     assert_one_sentence(invoke("check", SAMPLE / "daycare.csv", *args), fragment)
+
+
+@pytest.mark.parametrize("layer_name,kind,rows", [
+    ("facilities", "facilities", 36), ("schools", "schools", 8), ("school_zones", "zones", 9),
+    ("admin_areas", "admin_areas", 8), ("candidate_sites", "candidates", 25),
+])
+def test_check_reads_every_layer_of_a_run_gpkg(demo, layer_name, kind, rows):
+    """careplan's own column names (school_id, zone_id …) are recognised and read."""
+    result = invoke("check", demo / GPKG, "--layer", layer_name)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"[{kind}] careplan.gpkg: 읽음 read {rows} · 유지 kept {rows} ")
+
+
+def test_check_map_given_twice():
+    twice = ("--map", "name=어린이집명", "--map", "name=주소")
+    result = invoke("check", SAMPLE / "daycare.csv", *twice)
+    assert_one_sentence(result, "--map name is given twice", "keep one")

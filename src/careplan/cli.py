@@ -130,8 +130,8 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
             parsed = CRS.from_user_input(int(crs) if crs.strip().isdigit() else crs.strip())
             options["crs"] = parsed.to_epsg() or parsed
         except (ProjCRSError, ValueError, TypeError):
-            raise SettingsError(f"--crs {crs!r} is not a coordinate system; give an EPSG code such as 5186, "
-                                "5179 or 4326.") from None
+            raise SettingsError(f"--crs {crs[:40]!r} is not a coordinate system; give an EPSG code "
+                                "such as 5186, 5179 or 4326.") from None
     if mapping:
         if kind not in MAPPING_KEYS:
             raise SettingsError(f"--map does not apply to {kind} files (their columns are fixed by the release); "
@@ -146,6 +146,10 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise SettingsError(f"--map {canonical!r} is not a {kind} field; {hint}the fields are "
                                     f"{', '.join(MAPPING_KEYS[kind])}.")
+            if canonical in options["mapping"]:
+                first = options["mapping"][canonical]
+                raise SettingsError(f"--map {canonical} is given twice ({first!r} and {column!r}); "
+                                    "keep one.")
             options["mapping"][canonical] = column
     return options
 

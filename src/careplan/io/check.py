@@ -42,13 +42,13 @@ MAPPING_KEYS = {
     "candidates": list(_CANDIDATE_COLUMNS),
 }
 
-_SIGNATURES = [  # (kind, any of these columns)
+_SIGNATURES = [  # (kind, any of these columns); careplan's own ids last: a run's careplan.gpkg
     ("students", ["정보공시 학교코드", "1학년 학생수", "COL_S1"]),
-    ("schools", ["학교ID", "schoolId"]),
-    ("zones", ["HAKGUDO_ID", "학구ID"]),
+    ("schools", ["학교ID", "schoolId", "school_id"]),
+    ("zones", ["HAKGUDO_ID", "학구ID", "zone_id"]),
     ("population", ["행정구역"]),
-    ("admin_areas", ["adm_cd2", "ADM_DR_CD"]),
-    ("candidates", ["후보지명", "후보지ID"]),
+    ("admin_areas", ["adm_cd2", "ADM_DR_CD", "adm_code"]),
+    ("candidates", ["후보지명", "후보지ID", "site_id"]),
     ("facilities", ["시설명", "어린이집명", "기관명", "센터명", "name"]),
 ]
 
