@@ -250,6 +250,10 @@ ACCEPTED = {
         edit("school_zones", lambda f: first_only(f, Polygon([(9.5e5, 1.94e6), (9.6e5, 1.95e6),
                                                               (9.6e5, 1.94e6), (9.5e5, 1.95e6)]))),
         lambda r: (r / "public_map" / "index.html").is_file()),
+    "synthetic column dropped everywhere": (
+        lambda r: [edit(n, lambda f: f.drop(columns="synthetic", errors="ignore"))(r)
+                   for n, _ in pyogrio.list_layers(r / GPKG)],
+        lambda r: '"synthetic":true' in public_data(r).replace(" ", "")),
     "user file inside public_map": (
         lambda r: (r / "public_map" / "mine.txt").write_text("mine"),
         lambda r: (r / "public_map" / "mine.txt").read_text() == "mine"),

@@ -349,7 +349,8 @@ def read_run_folder(folder: str | Path, *, max_walk_min: float | None = None) ->
         raise InputDataError(msg)
     layers = {name: _layer(gpkg, name) for name in _INDEX if name in present}
     meta = _run_settings(folder)
-    synthetic = any(
+    # a run on synthetic data stays labelled so even when QGIS dropped or cleared the column
+    synthetic = meta.get("synthetic") is True or any(
         bool(layer["synthetic"].fillna(False).astype(bool).any())
         for layer in layers.values()
         if "synthetic" in layer
