@@ -375,6 +375,7 @@ def test_network_bad_source(tmp_path, source, fragment):
     ("folder.npz", "a folder or special file"),
     ("link.npz", "is a link"),
     ("walk.graphml", "ending in .npz"),
+    ("user.npz/walk.npz", "not below a file"),
     ("walk", "ending in .npz"),
     (".npz", "e.g. walk.npz"),
 ])

@@ -341,7 +341,8 @@ def network_(
     except CareplanError as exc:
         _fail(exc, verbose)
     except OSError as exc:
-        _fail(CareplanError(f"could not write {out}: {exc}"), verbose)
+        _fail(CareplanError(f"could not write {out} ({exc.strerror or exc}); give OUT in a folder you "
+                            "can write to (not below a file)"), verbose)
     if quiet < 1:
         typer.echo(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
                    f"({time.perf_counter() - t0:.1f} s) → {out}")
