@@ -416,12 +416,18 @@ def test_check_options_on_a_csv(args, fragment):
 @pytest.mark.parametrize("layer_name,kind,rows", [
     ("facilities", "facilities", 36), ("schools", "schools", 8), ("school_zones", "zones", 9),
     ("admin_areas", "admin_areas", 8), ("candidate_sites", "candidates", 25),
+    ("proposed_sites", "candidates", 6),
 ])
 def test_check_reads_every_layer_of_a_run_gpkg(demo, layer_name, kind, rows):
     """careplan's own column names (school_id, zone_id …) are recognised and read."""
     result = invoke("check", demo / GPKG, "--layer", layer_name)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"[{kind}] careplan.gpkg: 읽음 read {rows} · 유지 kept {rows} ")
+
+
+def test_check_demand_points_layer_is_not_guessed(demo):
+    result = invoke("check", demo / GPKG, "--layer", "demand_points")
+    assert_one_sentence(result, "cannot tell what this file is", "point_id")
 
 
 def test_check_map_given_twice():
