@@ -341,8 +341,9 @@ def network_(
     except CareplanError as exc:
         _fail(exc, verbose)
     except OSError as exc:
-        _fail(CareplanError(f"could not write {out} ({exc.strerror or exc}); give OUT in a folder you "
-                            "can write to (not below a file)"), verbose)
+        reason = exc.strerror or exc
+        _fail(CareplanError(f"could not write {out} ({reason}); give OUT in a folder you can "
+                            "write to (not below a file)"), verbose)
     if quiet < 1:
         typer.echo(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
                    f"({time.perf_counter() - t0:.1f} s) → {out}")
@@ -367,12 +368,14 @@ def _check_graph_out(source: Path, out: Path) -> None:
         return
     if out.is_symlink() or not out.is_file():
         what = "a link" if out.is_symlink() else "a folder or special file"
-        raise SettingsError(f"OUT {out} is {what}, not a walk graph careplan wrote; give a new .npz name")
+        msg = f"OUT {out} is {what}, not a walk graph careplan wrote; give a new .npz name"
+        raise SettingsError(msg)
     try:
         network.WalkGraph.load(out)
     except NetworkError:
-        raise SettingsError(f"OUT {out} exists and is not a careplan walk graph, so careplan will not "
-                            "overwrite it; give a new .npz file name or move that file away") from None
+        msg = (f"OUT {out} exists and is not a careplan walk graph, so careplan will not "
+               "overwrite it; give a new .npz file name or move that file away")
+        raise SettingsError(msg) from None
 
 
 def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int, *,
