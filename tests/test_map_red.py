@@ -183,6 +183,12 @@ REFUSED = {
     "run.json walk NaN": (run_json('{"max_walk_min": NaN}'), ["run.json is damaged"]),
     "run.json a folder": (lambda r: ((r / "run.json").unlink(), (r / "run.json").mkdir()),
                           ["run.json is 폴더 (a folder)"]),
+    "run.json catalog label a number": (
+        lambda r: run_json(json.dumps({"catalog": {"dahamkke": {"label_ko": 5}}}))(r),
+        ["catalog overrides are damaged", "label_ko"]),
+    "run.json catalog three hours": (
+        lambda r: run_json(json.dumps({"catalog": {"dahamkke": {"term_hours": [1, 2, 3]}}}))(r),
+        ["catalog overrides are damaged", "term_hours"]),
     "public_map a file": (lambda r: (shutil.rmtree(r / "public_map"),
                                      (r / "public_map").write_text("mine")),
                           ["public_map is not listed as careplan's"]),

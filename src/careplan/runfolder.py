@@ -278,12 +278,41 @@ def _run_settings(folder: Path) -> dict:
 
 
 def _catalog(meta: dict, meta_path: Path) -> dict[str, CareKind]:
-    """The run's catalog: defaults with the scenario's ``[catalog]`` overrides kept in run.json."""
+    """The run's catalog: defaults with the scenario's ``[catalog]`` overrides kept in run.json,
+    checked with the scenario's own rules (run.json holds hours in minutes, so they are shown to
+    the rules as HH:MM)."""
+    from pydantic import ValidationError
+
+    from .scenario import KindOverride
+
+    overrides = meta.get("catalog") or {}
     try:
-        return get_catalog(meta.get("catalog") or None)
-    except (CareplanError, TypeError, ValueError, KeyError, IndexError) as exc:
-        msg = f"{meta_path}: its catalog overrides are damaged ({exc}); re-run the scenario"
+        for values in overrides.values():
+            shown = {k: _clock(v) if k.endswith("_hours") else v
+                     for k, v in values.items() if v is not None}
+            KindOverride.model_validate(shown)
+        return get_catalog(overrides or None)
+    except (CareplanError, ValidationError, TypeError, ValueError, KeyError, IndexError,
+            AttributeError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            exc_text = f"{where}: {first['msg']}, got {str(first.get('input'))[:40]!r}"
+        else:
+            exc_text = str(exc)
+        reason = " ".join(exc_text.split())[:200]
+        msg = f"{meta_path}: its catalog overrides are damaged ({reason}); re-run the scenario"
         raise InputDataError(msg) from exc
+
+
+def _clock(minutes: object) -> object:
+    """``[780, 1200]`` → ``["13:00", "20:00"]``; anything else as is (for the rules to refuse)."""
+    def is_minute(m: object) -> bool:
+        return isinstance(m, int | float) and not isinstance(m, bool) and 0 <= m <= 1440
+
+    if not isinstance(minutes, list) or not all(map(is_minute, minutes)):
+        return minutes
+    return [f"{int(m) // 60:02d}:{int(m) % 60:02d}" for m in minutes]
 
 
 def _data_date(layers: dict[str, gpd.GeoDataFrame]) -> str:
