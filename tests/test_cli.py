@@ -435,7 +435,8 @@ def test_network_saves_a_walk_graph_that_runs_load(tmp_path):
     loaded = network.load_graph(tmp_path / "out" / "walk.npz")
     assert (loaded.adjacency != expected.adjacency).nnz == 0 and loaded.node_ids.equals(expected.node_ids)
     bad = invoke("network", graphml, tmp_path / "walk.txt")
-    assert bad.exit_code == 2 and error_lines(bad) == ["오류 error: OUT must end in .npz, got 'walk.txt'"]
+    assert bad.exit_code == 2 and error_lines(bad) == [
+        "오류 error: OUT must be a file name ending in .npz, got 'walk.txt'; e.g. walk.npz"]
 
 
 def test_region_with_a_dead_scheduler_exits_2(scenarios):

@@ -141,8 +141,8 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
             parsed = CRS.from_user_input(int(crs) if crs.strip().isdigit() else crs.strip())
             options["crs"] = parsed.to_epsg() or parsed
         except (ProjCRSError, ValueError, TypeError):
-            raise SettingsError(f"--crs {crs!r} is not a coordinate system; give an EPSG code such as 5186, "
-                                "5179 or 4326.") from None
+            raise SettingsError(f"--crs {crs[:40]!r} is not a coordinate system; give an EPSG code "
+                                "such as 5186, 5179 or 4326.") from None
     if mapping:
         if kind not in MAPPING_KEYS:
             raise SettingsError(f"--map does not apply to {kind} files (their columns are fixed by the release); "
@@ -157,6 +157,10 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise SettingsError(f"--map {canonical!r} is not a {kind} field; {hint}the fields are "
                                     f"{', '.join(MAPPING_KEYS[kind])}.")
+            if canonical in options["mapping"]:
+                first = options["mapping"][canonical]
+                raise SettingsError(f"--map {canonical} is given twice ({first!r} and {column!r}); "
+                                    "keep one.")
             options["mapping"][canonical] = column
     return options
 
@@ -341,18 +345,48 @@ def network_(
     _setup_logging(verbose, quiet)
     t0 = time.perf_counter()
     try:
-        if out.suffix.lower() != ".npz":
-            raise SettingsError(f"OUT must end in .npz, got {out.name!r}")
+        _check_graph_out(source, out)
         graph = network.walk_graph(network.load_graph(source))  # minutes at 4 km/h; runs rescale
         out.parent.mkdir(parents=True, exist_ok=True)
         graph.save(out)
     except CareplanError as exc:
         _fail(exc, verbose)
     except OSError as exc:
-        _fail(CareplanError(f"could not write {out}: {exc}"), verbose)
+        reason = exc.strerror or exc
+        _fail(CareplanError(f"could not write {out} ({reason}); give OUT in a folder you can "
+                            "write to (not below a file)"), verbose)
     if quiet < 1:
         _say(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
                    f"({time.perf_counter() - t0:.1f} s) → {out}")
+
+
+def _check_graph_out(source: Path, out: Path) -> None:
+    """``careplan network``'s OUT: a new .npz, or an earlier careplan walk graph (a cache it may
+    replace); never the source, a folder, a link or a file careplan did not write."""
+    import os
+
+    from . import network
+    from ._errors import NetworkError
+
+    if out.suffix.lower() != ".npz" or not out.stem:
+        base = out.name[:-4] if out.name.lower().endswith(".npz") else out.name
+        example = f"{Path(base).stem.strip('.') or 'walk'}.npz"
+        msg = f"OUT must be a file name ending in .npz, got {out.name!r}; e.g. {example}"
+        raise SettingsError(msg)
+    if os.path.lexists(source) and os.path.lexists(out) and os.path.samefile(source, out):
+        raise SettingsError(f"OUT {out} is the SOURCE file itself; give a new name for the graph")
+    if not os.path.lexists(out):
+        return
+    if out.is_symlink() or not out.is_file():
+        what = "a link" if out.is_symlink() else "a folder or special file"
+        msg = f"OUT {out} is {what}, not a walk graph careplan wrote; give a new .npz name"
+        raise SettingsError(msg)
+    try:
+        network.WalkGraph.load(out)
+    except NetworkError:
+        msg = (f"OUT {out} exists and is not a careplan walk graph, so careplan will not "
+               "overwrite it; give a new .npz file name or move that file away")
+        raise SettingsError(msg) from None
 
 
 def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int, *,
