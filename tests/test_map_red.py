@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -70,7 +71,9 @@ def layer(run: Path, name: str) -> gpd.GeoDataFrame:
 
 
 def save(run: Path, name: str, frame) -> None:
-    pyogrio.write_dataframe(frame, run / GPKG, layer=name, driver="GPKG")
+    with warnings.catch_warnings():  # a case saves a layer without CRS on purpose
+        warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)
+        pyogrio.write_dataframe(frame, run / GPKG, layer=name, driver="GPKG")
 
 
 def edit(name: str, change):
