@@ -399,12 +399,40 @@ def _prepared(G: nx.MultiDiGraph, source: str, walk_speed_kmh: float) -> nx.Mult
     if len(G) == 0:
         msg = f"the walk graph from {source} has no nodes; check the area or file"
         raise NetworkError(msg)
-    if pyproj.CRS(G.graph["crs"]) != pyproj.CRS(NETWORK_CRS):
+    _check_edges(G, source)
+    try:
+        crs = pyproj.CRS(G.graph["crs"])
+    except (KeyError, pyproj.exceptions.CRSError):
+        msg = (f"the walk graph from {source} has no usable CRS (graph attribute `crs` = "
+               f"{G.graph.get('crs')!r}); save it again with OSMnx (ox.save_graphml), which records the CRS")
+        raise NetworkError(msg) from None
+    if crs != pyproj.CRS(NETWORK_CRS):
         G = ox.projection.project_graph(G, to_crs=NETWORK_CRS)
     G = add_walk_minutes(G, walk_speed_kmh=walk_speed_kmh)
     G.graph["careplan_source"] = source
     logger.info("loaded walk graph from %s: %s nodes, %s edges", source, f"{len(G):,}", f"{G.number_of_edges():,}")
     return G
+
+
+def _check_edges(G: nx.MultiDiGraph, source: str) -> None:
+    """Refuse a graph no one can walk on: no edges, or edges whose `length` is missing, NaN or negative."""
+    if G.number_of_edges() == 0:
+        msg = (f"the walk graph from {source} has {len(G):,} nodes but no edges (보행 경로 없음), so no walk "
+               "time can be computed; give a network with its street segments, or remove `network` to use "
+               "straight-line distance × detour factor")
+        raise NetworkError(msg)
+    bad = 0
+    for _, _, d in G.edges(data=True):
+        try:
+            length = float(d["length"])
+        except (KeyError, TypeError, ValueError):
+            length = float("nan")
+        bad += not (math.isfinite(length) and length >= 0)
+    if bad:
+        msg = (f"{bad:,} of {G.number_of_edges():,} edges of the walk graph from {source} have no usable "
+               "`length` (missing, NaN or negative metres; 간선 길이 오류); fix or drop those edges, or rebuild "
+               "the network with OSMnx")
+        raise NetworkError(msg)
 
 
 def _download(fetch: Any, what: str) -> nx.MultiDiGraph:

@@ -266,6 +266,11 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
                f"{len(school_dem)} schools, {school_dem['demand'].notna().sum()} with pupil counts, "
                f"{school_dem['demand'].fillna(0).sum():g} demand; check the students file and [analysis] grade_rates")
         raise InputDataError(msg)
+    if not points["adm_code"].notna().any():
+        msg = (f"행정동 경계가 학구와 겹치지 않습니다 (no 행정동 of {scenario.admin_areas.name} overlaps a 학구 of "
+               f"{scenario.zones.name}), so no demand can be placed by 행정동; check that both files cover "
+               f"{scenario.sigungu or 'the same 시군구'} and are in the same coordinates (degrees vs metres)")
+        raise InputDataError(msg)
     steps.update()
     facilities = inputs.facilities
     sites = site_candidates(scenario, inputs)
@@ -273,6 +278,7 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
     times = network.walk_times(points, destinations, graph=graph, cutoff_min=max(15.0, scenario.max_walk_min),
                                walk_speed_kmh=scenario.walk_speed_kmh, detour_factor=scenario.detour_factor,
                                progress=progress)
+    _check_network_reach(times, points)
     steps.update()
     cov = coverage.coverage(points, facilities, times, slots=scenario.slots, max_walk_min=scenario.max_walk_min,
                             catalog=catalog)
@@ -300,10 +306,30 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
         synthetic=synthetic, data_date=_data_date(layers))
 
 
+def _check_network_reach(times: network.TravelTimes, points: gpd.GeoDataFrame) -> None:
+    """Refuse a walk network that misses most of the demand (another city, wrong CRS): its times would
+    silently read as "no facility in reach" for everyone."""
+    far = times.params.get("unsnapped_origins")
+    if times.distance_method != "network" or far is None or not len(far):
+        return
+    total = float(points["demand"].sum())
+    missed = float(points["demand"].reindex(far).fillna(0).sum())
+    if missed > 0.5 * total:
+        snap = times.params.get("max_snap_m", network.DEFAULT_MAX_SNAP_M)
+        msg = (f"도보 네트워크가 수요 지역을 덮지 않습니다 (the walk network does not cover the study area): "
+               f"{100 * missed / total:.0f}% of the demand is more than {snap:g} m from every node of "
+               f"{times.params.get('graph_source', 'the network')}; give the network of this 시군구, or remove "
+               "`network` to use straight-line distance × detour factor")
+        raise InputDataError(msg)
+
+
 def _equity_inputs(scores: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Access over children (no facility in reach = zero access)."""
-    weights = scores["children"] if "children" in scores else scores["demand"]
-    return scores["access"].fillna(0.0), weights.fillna(0.0)
+    """Access over children (no facility in reach = zero access); over demand where no child is counted
+    (0 children in every 행정동, or no 행정동 under the 학구): a Gini over zero people means nothing."""
+    weights = scores["children"].fillna(0.0) if "children" in scores else pd.Series(0.0, index=scores.index)
+    if not weights.sum() > 0:
+        weights = scores["demand"].fillna(0.0)
+    return scores["access"].fillna(0.0), weights
 
 
 def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
@@ -402,8 +428,12 @@ def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDat
             logger.warning("siting skips %s: %s", kind, exc)
             continue
         kept = kept[~kept.index.isin(taken)]
+        if not len(kept):  # every candidate outside the area, too close to a centre, or taken
+            logger.warning("siting skips %s: no candidate site is left after filtering", kind)
+            continue
+        # fewer candidates than `sites`: propose them all (the report says "최대 N곳") rather than fail
         proposal = siting.propose_sites(
-            points, existing, kept, times, kind=kind, n_new=scenario.siting_sites,
+            points, existing, kept, times, kind=kind, n_new=min(scenario.siting_sites, len(kept)),
             max_walk_min=scenario.max_walk_min, capacitated=scenario.siting_capacitated, sido=scenario.sido,
             catalog=catalog, time_limit_s=scenario.siting_time_limit_s)
         frames.append(_proposal_frame(proposal))

@@ -29,7 +29,7 @@ from ._common import (
     text,
     to_points,
 )
-from ._parse import clock_minutes, parse_hours_text, parse_numbers
+from ._parse import MAX_CAPACITY, clock_minutes, parse_hours_text, parse_numbers
 from ._report import ReadResult
 from ._table import read_raw_table
 
@@ -196,7 +196,11 @@ def _capacities(out, frame, cols, kinds: list[CareKind], rows, report) -> None:
         for idx in out.index[negative | bad]:
             shown = col(key)[idx]
             report.fix(int(rows[idx]), f"{key} {shown!r} 사용 불가 → 유형 기본값 {fallback[idx]:g} (unusable, default)")
-        values = values.where(~(negative | bad))
+        huge = values > MAX_CAPACITY
+        for idx in out.index[huge]:
+            report.fix(int(rows[idx]), f"{key} {values[idx]:,.0f} 비현실적 (more than {MAX_CAPACITY:,} places) → "
+                                       f"유형 기본값 {fallback[idx]:g}")
+        values = values.where(~(negative | bad | huge))
         if key == "capacity":
             out["capacity_source"] = np.where(values.isna(), "catalog", "data")
         out[key] = values.fillna(fallback)
