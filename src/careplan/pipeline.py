@@ -379,12 +379,33 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
                "once; remove the duplicate file or rows.")
         raise InputDataError(msg)
     facilities = gpd.GeoDataFrame(facilities, crs=frames[0].crs)
+    study = areas.union_all() if len(areas) else None
+    for frame, report in zip([schools, *frames], [r_schools, *reports[6:]], strict=True):
+        _note_far(frame, study, report)
     candidates = None
     if scenario.candidates:
         candidates, r_cand = io.read_candidates(scenario.candidates, **layer(scenario.layers.get("candidates")))
         reports.append(r_cand)
     return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
                   reports=tuple(reports))
+
+
+#: Points further than this outside the 행정동 boundaries cannot matter for a 10–20 minute walk: they are
+#: almost always wrong coordinates (a typo, a 100 km shift), so the row report names them.
+FAR_FROM_AREA_M = 5_000.0
+
+
+def _note_far(frame: gpd.GeoDataFrame, study, report: io.RowReport) -> None:
+    """Name in ``report`` the points far outside the study area (kept: their rows stay accounted)."""
+    if study is None or not len(frame) or study.is_empty:
+        return
+    distance = frame.geometry.distance(study)
+    far = distance[distance > FAR_FROM_AREA_M].sort_values(ascending=False)
+    if len(far):
+        shown = ", ".join(f"{i} ({d / 1000:,.0f} km)" for i, d in far.head(5).items())
+        report.note(f"좌표 확인 필요: {len(far)}곳이 행정동 경계에서 {FAR_FROM_AREA_M / 1000:g} km 넘게 떨어져 있습니다, "
+                    f"좌표를 확인하세요 (points far outside the study area: no child there walks to them): "
+                    f"{shown}{' …' if len(far) > 5 else ''}")
 
 
 def site_candidates(scenario: Scenario, inputs: Inputs) -> gpd.GeoDataFrame:

@@ -342,6 +342,9 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("li", [f"수요율 (1–6학년): {', '.join(f'{r:g}' for r in s.grade_rates)} — 학생 수 × 학년별 수요율, "
                 "학구 안에서 행정동 6–12세 아동 밀도로 배분 (dasymetric)"]),
         ("li", [f"접근성: {s.access_method.upper()} (정원 기준), 시간대: ", _Data(", ".join(t.name for t in s.slots))]),
+        *[("li", ["수요 배치 예외 (demand fallback): ", _Data(note)])
+          for note in result.demand_points.attrs.get("demand", {}).get("notes", [])],
+        *_equity_note(result),
         ("li", ["자료 기준일: ", _Data(result.data_date or "미상")]),
         ("blank",),
         ("h", 2, ["8. 자료 출처 (attributions)"]),
@@ -350,6 +353,15 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("h", 2, ["9. 입력 자료 점검 (row accounting)"]),
         ("reports",),
     ]
+
+
+def _equity_note(result) -> list[tuple]:
+    """Name the fallback when no child is counted: the Gini is then weighted by demand."""
+    scores = result.access
+    if "children" in scores and scores["children"].fillna(0).sum() > 0:
+        return []
+    return [("li", ["형평성 가중치: 6–12세 아동 수가 모두 0이라 지니계수·로렌츠 곡선은 추정 수요로 가중했습니다 "
+                    "(no children counted: Gini weighted by estimated demand)"])]
 
 
 def _md_reports(result) -> list[str]:
