@@ -361,6 +361,14 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     population, r_pop = io.read_population(scenario.population, **area, **layer(scenario.layers.get("population")))
     areas, r_areas = io.read_admin_areas(scenario.admin_areas, population=population, **area,
                                          **layer(scenario.layers.get("admin_areas")))
+    for path, frame, report, what in ((scenario.zones, zones, r_zones, "학구 (school zones)"),
+                                      (scenario.admin_areas, areas, r_areas, "행정동 경계 (admin areas)")):
+        if not len(frame):
+            reasons = "; ".join(line.strip() for line in report.summary().splitlines()[1:] if "제외" in line)
+            msg = (f"{path.name}: 쓸 수 있는 {what}가 하나도 없습니다 (no usable {what.split('(')[1].rstrip(')')} "
+                   f"row: {reasons or report.summary().splitlines()[0]}); see why with "
+                   f"`careplan check {path} --rows` and fix the file (e.g. its CRS)")
+            raise InputDataError(msg)
     reports = [r_schools, r_students, r_join, r_zones, r_pop, r_areas]
     frames = []
     for source in scenario.facilities:
