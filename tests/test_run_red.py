@@ -328,7 +328,24 @@ def _unknown_zone_schools_named(result) -> None:
     assert "학교 자료 없는 학구" in md
 
 
+def _reversed_hours_default(result) -> None:
+    for source, n in (("kium_centers.csv", 6), ("dahamkke_centers.csv", 3)):
+        fixed = [how for _, how in _report(result, source).fixed]
+        assert len([h for h in fixed if "closes before it opens" in h]) == n, fixed
+    eligible = result.facilities[result.facilities["kind"] != "daycare"]
+    assert (eligible["term_close"] > eligible["term_open"]).all()
+    assert eligible["term_close"].max() <= 24 * 60
+
+
+reversed_hours = _both(
+    _column("kium_centers.csv", "학기시작시간", lambda v, k: "1900"),
+    _column("kium_centers.csv", "학기종료시간", lambda v, k: "1300"),
+    _column("dahamkke_centers.csv", "학기운영시간", lambda v, k: "20:00 ~ 14:00"),
+)
+
+
 RUNS = [
+    ("hours-close-before-open", reversed_hours, _reversed_hours_default),
     ("fewer-candidates-than-sites", _first_rows("candidates.csv", 2), _fewer_candidates_than_sites),
     (
         "candidates-outside-area",

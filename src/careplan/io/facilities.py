@@ -219,10 +219,12 @@ def _hours(out, frame, cols, kinds: list[CareKind], rows, report) -> None:
             except ValueError:
                 report.fix(int(rows[idx]), f"운영시간 해석 불가 {value!r} → 유형 기본값 (unparseable hours, default)")
                 continue
-            for found_period, span in spans.items():
+            for found_period, (o, c) in spans.items():
                 # a single unlabelled span in a 방학 column belongs to the vacation
                 target = period if found_period == "term" else found_period
-                parsed_text[target].setdefault(idx, span)
+                span = _checked_span(o, c, f"{_hhmm(o)}–{_hhmm(c)}", rows[idx], report)
+                if not np.isnan(span[0]):
+                    parsed_text[target].setdefault(idx, span)
     sat_flag = col("sat_flag").str.upper()
     for period, prefix in PERIODS.items():
         opening = pd.Series(np.nan, index=out.index)
@@ -261,14 +263,23 @@ def _clock_pair(open_text, close_text, row, report) -> tuple[float, float]:
         return np.nan, np.nan
     if np.isnan(opening) or np.isnan(closing):
         return np.nan, np.nan
-    if closing <= opening and closing + 720 > opening:
+    return _checked_span(opening, closing, f"{open_text}–{close_text}", row, report)
+
+
+def _checked_span(opening: float, closing: float, shown: str, row, report) -> tuple[float, float]:
+    """A span that closes after it opens, the same day; a 12-hour slip is fixed, anything else refused."""
+    if closing <= opening and closing < 720 and closing + 720 > opening:
         # "0730" as a closing time after a morning opening means 19:30 (12-hour slip)
-        report.fix(int(row), f"종료시간 {close_text} < 시작시간 {open_text} → 오후로 해석 {closing + 720:.0f}분")
+        report.fix(int(row), f"종료시간 < 시작시간 ({shown}) → 오후로 해석 {_hhmm(closing + 720)}")
         closing += 720
     elif closing <= opening:
-        report.fix(int(row), f"종료시간이 시작시간보다 이름 ({open_text}–{close_text}) → 유형 기본값")
+        report.fix(int(row), f"종료시간이 시작시간보다 이름 ({shown}) → 유형 기본값 (closes before it opens)")
         return np.nan, np.nan
     return opening, closing
+
+
+def _hhmm(minutes: float) -> str:
+    return f"{int(minutes) // 60:02d}:{int(minutes) % 60:02d}"
 
 
 def _fees_and_area(out, frame, cols, kinds: list[CareKind]) -> None:
