@@ -344,7 +344,21 @@ reversed_hours = _both(
 )
 
 
+def _unknown_demand_left_out_of_gini(result) -> None:
+    # 누리's pupil row is rejected, so its 학구 has children but no demand: without the rule its
+    # centres looked empty (access ~75 places per child) and the Gini jumped from 0.57 to 0.92
+    points = result.demand_points
+    assert points.loc[points["zone_id"] == "Z990000101", "demand"].sum() == 0
+    assert 0.5 < result.gini < 0.75
+    assert "아동 536명은 지니계수" in report.report_markdown(result)
+
+
 RUNS = [
+    (
+        "negative-pupils-one-school",
+        _column("students.csv", "1학년 학생수", lambda v, k: -50 if k == 0 else v),
+        _unknown_demand_left_out_of_gini,
+    ),
     ("hours-close-before-open", reversed_hours, _reversed_hours_default),
     ("fewer-candidates-than-sites", _first_rows("candidates.csv", 2), _fewer_candidates_than_sites),
     (

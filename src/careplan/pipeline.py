@@ -327,6 +327,9 @@ def _equity_inputs(scores: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Access over children (no facility in reach = zero access); over demand where no child is counted
     (0 children in every 행정동, or no 행정동 under the 학구): a Gini over zero people means nothing."""
     weights = scores["children"].fillna(0.0) if "children" in scores else pd.Series(0.0, index=scores.index)
+    # children of a 학구 without pupil data carry no demand, so their facilities look empty and their
+    # access huge: counting them would measure the missing data, not inequality
+    weights = weights.where(scores["demand"].fillna(0.0) > 0, 0.0)
     if not weights.sum() > 0:
         weights = scores["demand"].fillna(0.0)
     return scores["access"].fillna(0.0), weights

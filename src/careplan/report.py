@@ -356,12 +356,17 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
 
 
 def _equity_note(result) -> list[tuple]:
-    """Name the fallback when no child is counted: the Gini is then weighted by demand."""
+    """Name how the Gini is weighted when children are left out (no demand data) or none is counted."""
     scores = result.access
-    if "children" in scores and scores["children"].fillna(0).sum() > 0:
-        return []
-    return [("li", ["형평성 가중치: 6–12세 아동 수가 모두 0이라 지니계수·로렌츠 곡선은 추정 수요로 가중했습니다 "
-                    "(no children counted: Gini weighted by estimated demand)"])]
+    children = scores["children"].fillna(0) if "children" in scores else pd.Series(0.0, index=scores.index)
+    counted = children.where(scores["demand"].fillna(0) > 0, 0)
+    if not counted.sum() > 0:
+        return [("li", ["형평성 가중치: 6–12세 아동 수가 모두 0이라 지니계수·로렌츠 곡선은 추정 수요로 가중했습니다 "
+                        "(no children counted: Gini weighted by estimated demand)"])]
+    if counted.sum() < children.sum():
+        return [("li", [f"형평성 가중치: 수요 자료가 없는 곳의 아동 {children.sum() - counted.sum():,.0f}명은 "
+                        "지니계수·로렌츠 곡선에서 제외했습니다 (children where demand is unknown are left out)"])]
+    return []
 
 
 def _md_reports(result) -> list[str]:
