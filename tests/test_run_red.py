@@ -143,6 +143,11 @@ def _nan_lengths(text: str) -> str:
     return re.sub(rf'(<data key="{_length_key(text)}">)[^<]*', r"\1nan", text)
 
 
+def _node_without_x(text: str) -> str:
+    x_key = re.search(r'<key id="(d\d+)" for="node" attr.name="x"', text).group(1)
+    return re.sub(rf'<data key="{x_key}">[^<]*</data>', "", text, count=1)
+
+
 def _graph_in_japan(text: str) -> str:
     """Every node 10° east (the network of another country)."""
     x_key = re.search(r'<key id="(d\d+)" for="node" attr.name="x"', text).group(1)
@@ -224,6 +229,12 @@ REFUSED = [
         _metres_without_crs,
         InputDataError,
         ["admin_areas.geojson", "no usable admin areas", "polygon outside Korea", "careplan check"],
+    ),
+    (
+        "graph-node-without-x",
+        _graph(_node_without_x),
+        NetworkError,
+        ["1 of 1,393 nodes", "x/y", "rebuild"],
     ),
 ]
 
@@ -353,7 +364,24 @@ def _unknown_demand_left_out_of_gini(result) -> None:
     assert "아동 536명은 지니계수" in report.report_markdown(result)
 
 
+def _missing_hours_named(result) -> None:
+    for source, n in (("kium_centers.csv", 6), ("dahamkke_centers.csv", 3)):
+        notes = _report(result, source).notes
+        expected = f"학기 운영시간 없음 → 유형 기본값 (no term hours, the kind's default assumed): {n}곳"
+        assert expected in notes
+    assert "학기 운영시간 없음" in report.report_markdown(result)
+
+
 RUNS = [
+    (
+        "term-hours-missing",
+        _both(
+            _column("kium_centers.csv", "학기시작시간", lambda v, k: ""),
+            _column("kium_centers.csv", "학기종료시간", lambda v, k: ""),
+            _column("dahamkke_centers.csv", "학기운영시간", lambda v, k: ""),
+        ),
+        _missing_hours_named,
+    ),
     (
         "negative-pupils-one-school",
         _column("students.csv", "1학년 학생수", lambda v, k: -50 if k == 0 else v),

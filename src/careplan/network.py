@@ -37,7 +37,7 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -415,7 +415,16 @@ def _prepared(G: nx.MultiDiGraph, source: str, walk_speed_kmh: float) -> nx.Mult
 
 
 def _check_edges(G: nx.MultiDiGraph, source: str) -> None:
-    """Refuse a graph no one can walk on: no edges, or edges whose `length` is missing, NaN or negative."""
+    """Refuse a graph no one can walk on: nodes without x/y, no edges, or edges whose `length` is
+    missing, NaN or negative."""
+    placed = 0
+    for _, d in G.nodes(data=True):
+        with suppress(KeyError, TypeError, ValueError):
+            placed += math.isfinite(float(d["x"])) and math.isfinite(float(d["y"]))
+    if placed < len(G):
+        msg = (f"{len(G) - placed:,} of {len(G):,} nodes of the walk graph from {source} have no usable x/y "
+               "coordinates (노드 좌표 없음); fix or drop those nodes, or rebuild the network with OSMnx")
+        raise NetworkError(msg)
     if G.number_of_edges() == 0:
         msg = (f"the walk graph from {source} has {len(G):,} nodes but no edges (보행 경로 없음), so no walk "
                "time can be computed; give a network with its street segments, or remove `network` to use "
@@ -539,7 +548,8 @@ def load_graph(
     except NetworkError:
         raise
     except Exception as err:
-        msg = f"could not read walk network {path.name!r}: {err}"
+        msg = (f"could not read walk network {path.name!r} ({err}); give an OSMnx .graphml (ox.save_graphml), "
+               "an .osm/.osm.pbf extract or a careplan .npz, or remove `network` to use straight-line distance")
         raise NetworkError(msg) from err
     return _prepared(G, f"file {path.name}", walk_speed_kmh)
 

@@ -249,6 +249,9 @@ def _hours(out, frame, cols, kinds: list[CareKind], rows, report) -> None:
         closing[fill] = [d[1] if d else np.nan for d, f in zip(default, fill, strict=True) if f]
         out[f"{prefix}_open"], out[f"{prefix}_close"] = opening, closing
         sources[period] = np.where(from_data, "data", "catalog")
+    if (sources["term"] == "catalog").any():  # the default slot is 학기: say whose hours are assumed
+        report.note(f"학기 운영시간 없음 → 유형 기본값 (no term hours, the kind's default assumed): "
+                    f"{int((sources['term'] == 'catalog').sum()):,}곳")
     any_data = (sources == "data").any(axis=1)
     all_data = (sources == "data").all(axis=1)
     out["hours_source"] = np.where(all_data, "data", np.where(any_data, "data+catalog", "catalog"))
