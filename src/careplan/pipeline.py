@@ -463,9 +463,8 @@ def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDat
         if not len(kept):  # every candidate outside the area, too close to a centre, or taken
             logger.warning("siting skips %s: no candidate site is left after filtering", kind)
             continue
-        # fewer candidates than `sites`: propose them all (the report says "최대 N곳") rather than fail
-        proposal = siting.propose_sites(
-            points, existing, kept, times, kind=kind, n_new=min(scenario.siting_sites, len(kept)),
+        proposal = siting.propose_sites(  # at most `sites`; fewer when fewer candidates (report: "최대 N곳")
+            points, existing, kept, times, kind=kind, n_new=scenario.siting_sites,
             max_walk_min=scenario.max_walk_min, capacitated=scenario.siting_capacitated, sido=scenario.sido,
             catalog=catalog, time_limit_s=scenario.siting_time_limit_s)
         frames.append(_proposal_frame(proposal))
