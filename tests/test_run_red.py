@@ -372,7 +372,39 @@ def _missing_hours_named(result) -> None:
     assert "학기 운영시간 없음" in report.report_markdown(result)
 
 
+KOREA_BOX = {
+    "type": "Polygon",
+    "coordinates": [[[125, 34], [129.5, 34], [129.5, 38.5], [125, 38.5], [125, 34]]],
+}
+
+
+def _box_as_first(name: str) -> Callable[[Path], None]:
+    """The first feature of ``name`` becomes a box over the whole country."""
+
+    def mutate(folder: Path) -> None:
+        doc = json.loads((folder / name).read_text(encoding="utf-8"))
+        doc["features"][0]["geometry"] = KOREA_BOX
+        (folder / name).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+
+    return mutate
+
+
+def _country_box_rejected(result) -> None:
+    rejected = [why for r in result.reports for _, why in r.rejected if "폴리곤이 너무 큼" in why]
+    assert len(rejected) == 1 and "201,706 km²" in rejected[0]
+    assert (
+        result.demand_points.geometry.total_bounds[2] - result.demand_points.total_bounds[0]
+        < 10_000
+    )
+
+
 RUNS = [
+    ("zone-over-the-whole-country", _box_as_first("school_zones.geojson"), _country_box_rejected),
+    (
+        "admin-area-over-the-whole-country",
+        _box_as_first("admin_areas.geojson"),
+        _country_box_rejected,
+    ),
     (
         "term-hours-missing",
         _both(

@@ -13,7 +13,7 @@ from ._common import guarded, match_area, optional_columns, require_columns, sta
 from ._parse import MAX_PEOPLE_PER_AGE, parse_counts
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
-from .zones import _to_metric, clean_polygons, inside_korea, keep_polygons
+from .zones import _to_metric, clean_polygons, inside_korea, keep_polygons, reject_too_large
 
 __all__ = ["AGE_COLUMNS", "read_admin_areas", "read_population"]
 
@@ -164,6 +164,8 @@ def read_admin_areas(path: str | Path, *, population: pd.DataFrame | str | Path 
     geometry, repaired = clean_polygons(gdf.geometry)
     gdf = gdf.set_geometry(geometry)
     report.fix(rows[repaired], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
+    sized = reject_too_large(gdf.geometry, rows, report)
+    gdf, rows = gdf[sized], rows[sized]
     keep = ~gdf.geometry.is_empty
     report.reject(rows[~keep], "폴리곤 없음 (empty polygon)")
     duplicated = keep & gdf["adm_code"].duplicated(keep="first")
