@@ -282,7 +282,9 @@ def _fewer_candidates_than_sites(result) -> None:
 
 def _no_candidate_in_area(result) -> None:
     assert result.proposed is None
-    assert "후보지가 없거나" in report.report_markdown(result)
+    md = report.report_markdown(result)
+    assert "후보지가 없거나" in md
+    assert any("좌표 확인 필요: 25곳" in note for note in _report(result, "candidates.csv").notes)
 
 
 def _gini_over_demand(result) -> None:
@@ -398,7 +400,24 @@ def _country_box_rejected(result) -> None:
     )
 
 
+def _only_daycare(folder: Path) -> None:
+    """Only the 어린이집 file: no after-school centre at all."""
+    path = folder / "scenario.toml"
+    text = path.read_text(encoding="utf-8")
+    for name in ("kium_centers.csv", "local_child_centers.csv"):
+        text = text.replace(f'  {{ path = "{name}" }},\n', "")
+    text = text.replace('  { path = "dahamkke_centers.csv", kind = "dahamkke" },\n', "")
+    path.write_text(text, encoding="utf-8")
+
+
+def _no_access_anywhere(result) -> None:
+    assert set(result.facilities["kind"]) == {"daycare"}
+    assert result.gini == 0.0 and result.access["access"].fillna(0).max() == 0
+    assert "지니계수 0은 '고르게 좋음'이 아니라 '모두 없음'" in report.report_markdown(result)
+
+
 RUNS = [
+    ("no-after-school-centre", _only_daycare, _no_access_anywhere),
     ("zone-over-the-whole-country", _box_as_first("school_zones.geojson"), _country_box_rejected),
     (
         "admin-area-over-the-whole-country",

@@ -396,6 +396,7 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     candidates = None
     if scenario.candidates:
         candidates, r_cand = io.read_candidates(scenario.candidates, **layer(scenario.layers.get("candidates")))
+        _note_far(candidates, study, r_cand)
         reports.append(r_cand)
     return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
                   reports=tuple(reports))

@@ -331,6 +331,7 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("table", result.gaps.head(10), 1),
         ("blank",),
         ("h", 2, [f"5. 접근성 형평성: 지니계수 {result.gini:.3f}"]),
+        *_equity_note(result),
         chart("로렌츠 곡선", "chart_lorenz.png", "lorenz"),
         ("blank",),
         ("h", 2, ["6. 제안 입지 (proposed sites)"]),
@@ -344,7 +345,6 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("li", [f"접근성: {s.access_method.upper()} (정원 기준), 시간대: ", _Data(", ".join(t.name for t in s.slots))]),
         *[("li", ["수요 배치 예외 (demand fallback): ", _Data(note)])
           for note in result.demand_points.attrs.get("demand", {}).get("notes", [])],
-        *_equity_note(result),
         ("li", ["자료 기준일: ", _Data(result.data_date or "미상")]),
         ("blank",),
         ("h", 2, ["8. 자료 출처 (attributions)"]),
@@ -358,6 +358,10 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
 def _equity_note(result) -> list[tuple]:
     """Name how the Gini is weighted when children are left out (no demand data) or none is counted."""
     scores = result.access
+    if not scores["access"].fillna(0).gt(0).any():
+        return [("li", ["형평성: 도보권 안에 정원이 있는 시설이 어디에도 없어 모든 아동의 접근성이 0입니다. 지니계수 0은 "
+                        "'고르게 좋음'이 아니라 '모두 없음'을 뜻합니다 (no access anywhere: a Gini of 0 means equally "
+                        "none)"])]
     children = scores["children"].fillna(0) if "children" in scores else pd.Series(0.0, index=scores.index)
     counted = children.where(scores["demand"].fillna(0) > 0, 0)
     if not counted.sum() > 0:
