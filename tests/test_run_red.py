@@ -416,7 +416,24 @@ def _no_access_anywhere(result) -> None:
     assert "지니계수 0은 '고르게 좋음'이 아니라 '모두 없음'" in report.report_markdown(result)
 
 
+def _candidate_ids_of_facilities(folder: Path) -> None:
+    """The first six candidates carry the ids of the six 키움센터."""
+    rows, centres = _rows(folder, "candidates.csv"), _rows(folder, "kium_centers.csv")[1:]
+    rows[0].insert(0, "후보지ID")
+    for k, row in enumerate(rows[1:]):
+        row.insert(0, centres[k][0] if k < len(centres) else f"X{k}")
+    _write(folder, "candidates.csv", rows)
+
+
+def _candidate_ids_suffixed(result) -> None:
+    assert "GA191001 (후보지)" in result.candidates.index
+    assert not result.candidates.index.isin(result.facilities.index).any()
+    notes = _report(result, "candidates.csv").notes
+    assert any(note.startswith("후보지ID 6개가 시설ID와 같아") for note in notes)
+
+
 RUNS = [
+    ("candidate-ids-equal-facility-ids", _candidate_ids_of_facilities, _candidate_ids_suffixed),
     ("no-after-school-centre", _only_daycare, _no_access_anywhere),
     ("zone-over-the-whole-country", _box_as_first("school_zones.geojson"), _country_box_rejected),
     (

@@ -273,7 +273,9 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
         raise InputDataError(msg)
     steps.update()
     facilities = inputs.facilities
-    sites = site_candidates(scenario, inputs)
+    r_cand = next((r for r in inputs.reports if scenario.candidates and inputs.candidates is not None
+                   and r.source.startswith(scenario.candidates.name)), None)
+    sites = _distinct_ids(site_candidates(scenario, inputs), facilities, r_cand)
     destinations = gpd.GeoDataFrame(pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs)
     times = network.walk_times(points, destinations, graph=graph, cutoff_min=max(15.0, scenario.max_walk_min),
                                walk_speed_kmh=scenario.walk_speed_kmh, detour_factor=scenario.detour_factor,
@@ -304,6 +306,22 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
         gini=access.gini(*equity), lorenz=access.lorenz_curve(*equity),
         zone_summary=zone_summary, adm_summary=adm_summary, proposed=proposed, reports=inputs.reports,
         synthetic=synthetic, data_date=_data_date(layers))
+
+
+def _distinct_ids(sites: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                  report: io.RowReport | None) -> gpd.GeoDataFrame:
+    """Candidate ids that are also facility ids get a " (후보지)" suffix: walk times are kept by id, so
+    a shared id would mix a candidate with a centre."""
+    shared = sites.index.isin(facilities.index.astype(str)) | sites.index.isin(facilities.index)
+    if not shared.any():
+        return sites
+    sites = sites.copy()
+    sites.index = pd.Index([f"{i} (후보지)" if s else i for i, s in zip(sites.index, shared, strict=True)],
+                           name=sites.index.name)
+    if report is not None:
+        report.note(f"후보지ID {int(shared.sum()):,}개가 시설ID와 같아 ' (후보지)'를 붙였습니다 "
+                    "(candidate ids equal to facility ids were suffixed)")
+    return sites
 
 
 def _check_network_reach(times: network.TravelTimes, points: gpd.GeoDataFrame) -> None:
@@ -387,7 +405,8 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     repeated = facilities.index[facilities.index.duplicated()].unique()
     if len(repeated):
         msg = (f"facility ids repeat across facility files: {list(repeated[:5])}. Each facility must be listed "
-               "once; remove the duplicate file or rows.")
+               "once; remove the duplicate file or rows (files without an ID column get ids from their file "
+               "name: give two different lists different file names).")
         raise InputDataError(msg)
     facilities = gpd.GeoDataFrame(facilities, crs=frames[0].crs)
     study = areas.union_all() if len(areas) else None
