@@ -343,7 +343,7 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("li", [f"수요율 (1–6학년): {', '.join(f'{r:g}' for r in s.grade_rates)} — 학생 수 × 학년별 수요율, "
                 "학구 안에서 행정동 6–12세 아동 밀도로 배분 (dasymetric)"]),
         ("li", [f"접근성: {s.access_method.upper()} (정원 기준), 시간대: ", _Data(", ".join(t.name for t in s.slots))]),
-        *[("li", ["수요 배치 예외 (demand fallback): ", _Data(note)])
+        *[("li", ["수요 배치 예외 (demand fallback): ", _Data(note if len(note) <= 400 else note[:400] + " …")])
           for note in result.demand_points.attrs.get("demand", {}).get("notes", [])],
         ("li", ["자료 기준일: ", _Data(result.data_date or "미상")]),
         ("blank",),
