@@ -435,7 +435,8 @@ def test_network_saves_a_walk_graph_that_runs_load(tmp_path):
     loaded = network.load_graph(tmp_path / "out" / "walk.npz")
     assert (loaded.adjacency != expected.adjacency).nnz == 0 and loaded.node_ids.equals(expected.node_ids)
     bad = invoke("network", graphml, tmp_path / "walk.txt")
-    assert bad.exit_code == 2 and error_lines(bad) == ["오류 error: OUT must end in .npz, got 'walk.txt'"]
+    assert bad.exit_code == 2 and error_lines(bad) == [
+        "오류 error: OUT must be a file name ending in .npz, got 'walk.txt'; e.g. walk.npz"]
 
 
 def test_region_with_a_dead_scheduler_exits_2(scenarios):
@@ -475,3 +476,17 @@ def test_map_refuses_a_damaged_run_json(demo_dir, tmp_path):
         lines = error_lines(result)
         assert result.exit_code == 2 and len(lines) == 1, (damage, result.output)
         assert "run.json" in lines[0] and "re-run the scenario" in lines[0]
+
+
+def test_control_characters_from_files_are_shown_not_obeyed(tmp_path, capsys):
+    """An ESC sequence in a file's text could rewrite the planner's console: it is printed escaped."""
+    esc = "\x1b[2J\x1b[31m"
+    bad = tmp_path / f"x{esc}.csv"
+    bad.write_bytes(b"")  # empty: the error sentence names the file
+    result = invoke("check", bad)
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "x\\x1b[2J\\x1b[31m.csv" in result.stderr
+    from careplan.cli import _say
+
+    _say(f"이름 {esc}\x9b31m\tA\nB")
+    assert capsys.readouterr().out == "이름 \\x1b[2J\\x1b[31m\\x9b31m\tA\nB\n"  # tab, newline kept

@@ -124,6 +124,15 @@ def test_a_file_or_link_as_out_is_refused(tmp_path):
     assert (tmp_path / "file").read_text(encoding="utf-8") == "mine"
 
 
+def test_an_out_under_a_file_is_refused_before_the_analysis(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("mine", encoding="utf-8")
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: pytest.fail("the analysis ran"))
+    res = invoke("demo", "--out", tmp_path / "file" / "sub" / "out", "-q")
+    assert res.exit_code == 2
+    assert f"{tmp_path / 'file'} is a file, not a folder; choose another path for --out" in res.stderr
+    assert (tmp_path / "file").read_text(encoding="utf-8") == "mine"
+
+
 def test_rerun_needs_force_which_replaces_the_run_and_keeps_the_users_files(run_dir, tmp_path):
     out = copy_run(run_dir, tmp_path / "run")
     # a file of the earlier run that this run does not write, and files the planner added

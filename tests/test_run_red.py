@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from careplan import pipeline, report
-from careplan._errors import CareplanError, InputDataError, NetworkError
+from careplan._errors import CareplanError, InputDataError, NetworkError, SettingsError
 
 # hostile inputs warn (far points, zones without schools …); what is checked here is the outcome
 pytestmark = pytest.mark.filterwarnings("ignore::careplan._errors.CareplanWarning")
@@ -208,7 +208,20 @@ REFUSED = [
         "graph-without-edges",
         _graph(_no_edges),
         NetworkError,
-        ["no edges", "walk.graphml", "remove `network`"],
+        ["no ways (edges)", "walk.graphml"],
+    ),
+    # fewer usable candidates than [siting] sites: refused before the work (the scenario rule)
+    (
+        "fewer-candidates-than-sites",
+        _first_rows("candidates.csv", 2),
+        SettingsError,
+        ["sites = 3", "2곳뿐", "sites ≤ 2"],
+    ),
+    (
+        "candidates-outside-area",
+        _column("candidates.csv", "경도", lambda v, k: float(v) + 1.2),
+        SettingsError,
+        ["0곳뿐", "sites = 0"],
     ),
     ("graph-nan-lengths", _graph(_nan_lengths), NetworkError, ["`length`", "NaN", "rebuild"]),
     (
@@ -274,17 +287,10 @@ def test_cli_exit_2_without_traceback(sample, case):
 # ------------------------------------------------------------------ runs: honest outputs
 
 
-def _fewer_candidates_than_sites(result) -> None:
-    assert result.proposed is not None
-    per_kind = result.proposed.groupby("kind").size()
-    assert (per_kind <= 2).all()  # two candidates, sites = 3: both may be proposed, never more
-
-
-def _no_candidate_in_area(result) -> None:
-    assert result.proposed is None
-    md = report.report_markdown(result)
-    assert "후보지가 없거나" in md
-    assert any("좌표 확인 필요: 25곳" in note for note in _report(result, "candidates.csv").notes)
+def _far_candidates_named(result) -> None:
+    notes = _report(result, "candidates.csv").notes
+    assert any(note.startswith("좌표 확인 필요: 3곳") for note in notes)
+    assert not result.proposed["site_id"].isin(["C00001", "C00002", "C00003"]).any()
 
 
 def _gini_over_demand(result) -> None:
@@ -456,11 +462,10 @@ RUNS = [
         _unknown_demand_left_out_of_gini,
     ),
     ("hours-close-before-open", reversed_hours, _reversed_hours_default),
-    ("fewer-candidates-than-sites", _first_rows("candidates.csv", 2), _fewer_candidates_than_sites),
     (
-        "candidates-outside-area",
-        _column("candidates.csv", "경도", lambda v, k: float(v) + 1.2),
-        _no_candidate_in_area,
+        "three-candidates-100-km-away",
+        _column("candidates.csv", "경도", lambda v, k: float(v) + 1.2 if k < 3 else v),
+        _far_candidates_named,
     ),
     ("no-children-anywhere", _population("0"), _gini_over_demand),
     (

@@ -456,3 +456,24 @@ def test_md_text_and_list_lines():
     assert report._md_line(report.md_text("- x.csv")) == "\\- x.csv"
     assert report._md_line(report.md_text("12. x")) == "12\\. x"
     assert report._md_line(report.md_text("x-1")) == "x-1"
+
+
+def test_chart_tick_labels_take_any_slot_name(tmp_path):
+    """matplotlib reads ``$…$`` as math and stops on a malformed one (``$\\frac$`` crashed the run)."""
+    from types import SimpleNamespace
+
+    from careplan.report import _chart_label, _charts
+
+    names = ["$\\frac$ x", "a$b$c", "가" * 5_000, "가" * 5_000 + "2", "학기\n18시"]
+    result = SimpleNamespace(
+        coverage_total=pd.DataFrame(
+            {"kind": "all", "slot": names, "coverage_pct": [10.0, 20.0, 30.0, 40.0, 50.0]}
+        ),
+        scenario=SimpleNamespace(max_walk_min=10.0),
+        lorenz=pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]}),
+        gini=0.0,
+    )
+    charts = _charts(result, tmp_path)
+    assert charts["coverage"].stat().st_size > 1_000
+    assert [_chart_label(n) for n in names[:2]] == ["\\$\\frac\\$ x", "a\\$b\\$c"]
+    assert _chart_label(names[2]) == "가" * 15 + "…" and _chart_label(names[4]) == "학기 18시"

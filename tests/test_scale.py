@@ -8,6 +8,8 @@ import dataclasses
 import math
 import pickle
 import socket
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -663,6 +665,22 @@ def test_local_client_does_not_warn_when_the_dashboard_port_is_taken():
             with scale.local_client(1, memory_limit="1GiB") as client:
                 assert client.submit(sum, [1, 2]).result() == 3
     assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
+
+
+def test_a_failed_task_leaves_no_worker_traceback_on_stderr():
+    """The failure reaches the client as its exception (one sentence in the CLI); the worker
+    processes' own "Compute Failed" logs would put tracebacks on the planner's console."""
+    script = (
+        "from careplan import scale\n"
+        "def boom(x):\n    raise ValueError('bad partition')\n"
+        "if __name__ == '__main__':\n"
+        "    with scale.local_client(1, memory_limit='1GiB') as client:\n"
+        "        try:\n            client.submit(boom, 1).result()\n"
+        "        except ValueError as exc:\n            print('caught', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "caught bad partition"
+    assert "Compute Failed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_jobs_become_ready_from_results_and_spare_work_runs_once(threads):

@@ -147,7 +147,9 @@ def test_slots_times_names_and_the_siting_slot(tmp_path):
             'time = "21:30" }]')
     refused(write(tmp_path, good), tmp_path, "[siting] slot: [analysis] slots에 없는 시간대 (not one of the slots): "
                                              "학기 18시")
-    sc = pipeline.load_scenario(write(tmp_path, good, ('slot = "학기 18시"', 'slot = "늦은 저녁"')))
+    # 21:30 is after 키움/다함께 close: only a kind open then can be sited for it (see test_scenario_red)
+    sc = pipeline.load_scenario(write(tmp_path, good, ('slot = "학기 18시"', 'slot = "늦은 저녁"'),
+                                      ('kinds = ["kium_general", "dahamkke"]', 'kinds = ["care_119"]')))
     assert [(s.name, s.period, s.minute) for s in sc.slots] == [("늦은 저녁", "term", 21 * 60 + 30)]
 
 
@@ -177,7 +179,7 @@ def test_files_must_exist_and_be_regular(tmp_path):
 
 @pytest.mark.parametrize(("content", "expected"), [
     (b'name = "x"\n[data\n', "is not valid TOML (TOML 문법 오류)"),
-    (b'name = "\xb0\xa1"\n', "is not UTF-8 text (byte 8); save it as UTF-8"),
+    (b'name = "\xb0\xa1"\n', "is not UTF-8 text (byte 8; it looks like CP949 / EUC-KR (ANSI)); save it as UTF-8"),
     (b"sigungu = \xea\xb5\xac\xeb\xa1\x9c\xea\xb5\xac\n", "text values need quotes"),
     (None, "is 폴더 (a folder), expected a .toml file"),
     (b"", "[data]: 필수 설정이 없음 (required setting is missing)"),
@@ -199,7 +201,7 @@ def test_a_nul_in_a_path_is_named(tmp_path):
     path = write(tmp_path, ('"population.csv"', '"pop\\u0000.csv"'),
                  (f'dir = "{SAMPLE.as_posix()}"', 'dir = "\\u0000"'))
     refused(path, tmp_path, '[data] dir = "\\u0000" (문자열 string) — 경로에 NUL 문자가 있음 (the path holds a NUL',
-            '[data] population.path = "pop\\u0000.csv" (문자열 string) — 경로에 NUL 문자가 있음')
+            '[data] population = "pop\\u0000.csv" (문자열 string) — 경로에 NUL 문자가 있음')
 
 
 def test_a_fifo_scenario_is_refused_without_blocking(tmp_path):

@@ -10,13 +10,15 @@ import json
 from datetime import date, datetime, time
 from typing import Any
 
-__all__ = ["choices", "did_you_mean", "label", "near", "toml_type", "toml_value"]
+__all__ = ["EXPECTED", "TABLES", "choices", "did_you_mean", "label", "near", "toml_type", "toml_value"]
 
 
 def near(word: str, options) -> str | None:
     """The option closest to ``word`` (a misspelling of it), or None."""
-    found = difflib.get_close_matches(word, [str(c) for c in options], n=1, cutoff=0.6)
-    return found[0] if found else None
+    # case-blind: "2SFCA" or "Term" is the same slip as a letter typed wrong
+    names = {str(c).casefold(): str(c) for c in options}
+    found = difflib.get_close_matches(word.casefold(), list(names), n=1, cutoff=0.6)
+    return names[found[0]] if found else None
 
 
 def choices(word: str, options) -> str:
@@ -69,3 +71,26 @@ def toml_value(value: Any, limit: int = 80) -> str:
     # escape what would break the one-line-per-problem layout (U+2028, NEL, controls)
     text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: What a setting expects, by pydantic error type (the planner never sees pydantic's words).
+EXPECTED = {
+    "string_type": "문자열 (a string in quotes)",
+    "float_type": "숫자 (a number)",
+    "int_type": "정수 (a whole number)",
+    "bool_type": "true 또는 false (true or false)",
+    "list_type": "배열 [ … ] (an array)",
+    "dict_type": "표 (a table)",
+    "finite_number": "유한한 숫자 (a finite number, not nan or inf)",
+    "string_too_short": "비어 있지 않은 문자열 (a non-empty string)",
+    "string_pattern_mismatch": "공백만이 아닌 문자열 (text, not only spaces)",
+    "missing": "필수 설정이 없음 (required setting is missing)",
+}
+#: The form each table takes, by model name.
+TABLES = {
+    "FileRef": 'a file path "…" 또는 { path = "…", layer = "…" } (a path string or an inline table)',
+    "FacilityEntry": '{ path = "…", kind = "…" } 인라인 표 (an inline table with path)',
+    "SlotSpec": '{ name = "…", period = "term", time = "18:00" } 인라인 표 (an inline table)',
+    "DataSection": "[data] 표 (a table)", "AnalysisSection": "[analysis] 표 (a table)",
+    "SitingSection": "[siting] 표 (a table)", "KindOverride": "[catalog.<kind>] 표 (a table)",
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import signal
 import sys
 import threading
@@ -39,7 +40,7 @@ class _App(typer.Typer):
             outfolder.discard_open()  # after the finally blocks: any staging they could not reach
             signum = exc.args[0]
             name = signal.Signals(signum).name
-            typer.echo(f"중단됨 interrupted ({name}): unfinished outputs were removed", err=True)
+            _say(f"중단됨 interrupted ({name}): unfinished outputs were removed", err=True)
             raise SystemExit(128 + signum) from None
         finally:
             for s, handler in previous.items():
@@ -62,10 +63,20 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+#: C0/C1 control characters but newline and tab: text from files must not drive the terminal
+#: (an ESC sequence in a name could rewrite the console or hide the real message).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _say(text: object, *, err: bool = False) -> None:
+    """Print a line; control characters from data are shown as escapes, not obeyed."""
+    typer.echo(_CONTROL.sub(lambda m: repr(m.group(0))[1:-1], str(text)), err=err)
+
+
 def _fail(exc: Exception, verbose: int) -> None:
     if verbose >= 2:
         logger.exception("careplan failed")
-    typer.echo(f"오류 error: {exc}", err=True)
+    _say(f"오류 error: {exc}", err=True)
     raise typer.Exit(code=2)
 
 
@@ -99,11 +110,11 @@ def check(
     except CareplanError as exc:
         exc.args = (" ".join(str(exc).split()),)  # one line even when a file name holds a newline
         _fail(exc, verbose)
-    typer.echo(f"[{kind}] {report.summary()}")
+    _say(f"[{kind}] {report.summary()}")
     if rows and (report.fixed or report.rejected or report.excluded):
-        typer.echo(report.table().to_string(index=False))
+        _say(report.table().to_string(index=False))
     if report.kept == 0:
-        typer.echo("오류 error: no usable rows — nothing in this file can be used.", err=True)
+        _say("오류 error: no usable rows — nothing in this file can be used.", err=True)
         raise typer.Exit(code=2)
 
 
@@ -130,8 +141,8 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
             parsed = CRS.from_user_input(int(crs) if crs.strip().isdigit() else crs.strip())
             options["crs"] = parsed.to_epsg() or parsed
         except (ProjCRSError, ValueError, TypeError):
-            raise SettingsError(f"--crs {crs!r} is not a coordinate system; give an EPSG code such as 5186, "
-                                "5179 or 4326.") from None
+            raise SettingsError(f"--crs {crs[:40]!r} is not a coordinate system; give an EPSG code "
+                                "such as 5186, 5179 or 4326.") from None
     if mapping:
         if kind not in MAPPING_KEYS:
             raise SettingsError(f"--map does not apply to {kind} files (their columns are fixed by the release); "
@@ -146,6 +157,10 @@ def _check_options(kind: str, *, sigungu, sido, mapping, layer, crs) -> dict:
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise SettingsError(f"--map {canonical!r} is not a {kind} field; {hint}the fields are "
                                     f"{', '.join(MAPPING_KEYS[kind])}.")
+            if canonical in options["mapping"]:
+                first = options["mapping"][canonical]
+                raise SettingsError(f"--map {canonical} is given twice ({first!r} and {column!r}); "
+                                    "keep one.")
             options["mapping"][canonical] = column
     return options
 
@@ -207,8 +222,8 @@ def compare(
             raise SettingsError(msg)
         if out:
             outfolder.check(out, "compare", force=force)  # before the runs, not after
-        results = [pipeline.run(pipeline.load_scenario(p, data_dir=data_dir), progress=quiet < 1)
-                   for p in (a, b)]
+        scenarios = [pipeline.load_scenario(p, data_dir=data_dir) for p in (a, b)]  # B's slip before A's run
+        results = [pipeline.run(sc, progress=quiet < 1) for sc in scenarios]
         # "A: …" / "B: …" keeps the table's two columns apart even when both scenarios share a name
         labelled = [dataclasses.replace(r, scenario=dataclasses.replace(r.scenario, name=f"{t}: {r.scenario.name}"))
                     for t, r in zip("AB", results, strict=True)]
@@ -227,10 +242,10 @@ def compare(
         if staging is not None:
             staging.discard()
     if quiet < 1:
-        typer.echo(table.to_string(index=False))
+        _say(table.to_string(index=False))
     if out:
-        typer.echo(f"비교표 written: {csv_path}")
-        typer.echo(f"비교 지도 written: {map_path}")
+        _say(f"비교표 written: {csv_path}")
+        _say(f"비교 지도 written: {map_path}")
 
 
 @app.command("map")
@@ -259,7 +274,7 @@ def map_(
     except CareplanError as exc:
         _fail(exc, verbose)
     for path in written:
-        typer.echo(f"지도 written: {path}")
+        _say(f"지도 written: {path}")
 
 
 @app.command("region")
@@ -308,8 +323,8 @@ def region(
     finally:
         outfolder.discard(points_dir)
     if quiet < 1:
-        typer.echo(result.summary.rename(columns=scale.SUMMARY_LABELS_KO).to_string(index=False))
-        typer.echo(f"결과 outputs: {', '.join(str(p) for p in written.values())}")
+        _say(result.summary.rename(columns=scale.SUMMARY_LABELS_KO).to_string(index=False))
+        _say(f"결과 outputs: {', '.join(str(p) for p in written.values())}")
 
 
 @app.command("network")
@@ -330,18 +345,48 @@ def network_(
     _setup_logging(verbose, quiet)
     t0 = time.perf_counter()
     try:
-        if out.suffix.lower() != ".npz":
-            raise SettingsError(f"OUT must end in .npz, got {out.name!r}")
+        _check_graph_out(source, out)
         graph = network.walk_graph(network.load_graph(source))  # minutes at 4 km/h; runs rescale
         out.parent.mkdir(parents=True, exist_ok=True)
         graph.save(out)
     except CareplanError as exc:
         _fail(exc, verbose)
     except OSError as exc:
-        _fail(CareplanError(f"could not write {out}: {exc}"), verbose)
+        reason = exc.strerror or exc
+        _fail(CareplanError(f"could not write {out} ({reason}); give OUT in a folder you can "
+                            "write to (not below a file)"), verbose)
     if quiet < 1:
-        typer.echo(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
+        _say(f"보행 네트워크 walk graph: {graph.n_nodes:,} nodes, {graph.n_edges:,} edges "
                    f"({time.perf_counter() - t0:.1f} s) → {out}")
+
+
+def _check_graph_out(source: Path, out: Path) -> None:
+    """``careplan network``'s OUT: a new .npz, or an earlier careplan walk graph (a cache it may
+    replace); never the source, a folder, a link or a file careplan did not write."""
+    import os
+
+    from . import network
+    from ._errors import NetworkError
+
+    if out.suffix.lower() != ".npz" or not out.stem:
+        base = out.name[:-4] if out.name.lower().endswith(".npz") else out.name
+        example = f"{Path(base).stem.strip('.') or 'walk'}.npz"
+        msg = f"OUT must be a file name ending in .npz, got {out.name!r}; e.g. {example}"
+        raise SettingsError(msg)
+    if os.path.lexists(source) and os.path.lexists(out) and os.path.samefile(source, out):
+        raise SettingsError(f"OUT {out} is the SOURCE file itself; give a new name for the graph")
+    if not os.path.lexists(out):
+        return
+    if out.is_symlink() or not out.is_file():
+        what = "a link" if out.is_symlink() else "a folder or special file"
+        msg = f"OUT {out} is {what}, not a walk graph careplan wrote; give a new .npz name"
+        raise SettingsError(msg)
+    try:
+        network.WalkGraph.load(out)
+    except NetworkError:
+        msg = (f"OUT {out} exists and is not a careplan walk graph, so careplan will not "
+               "overwrite it; give a new .npz file name or move that file away")
+        raise SettingsError(msg) from None
 
 
 def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet: int, *,
@@ -357,7 +402,7 @@ def _run_and_write(scenario_path: Path, out: Path, data_dir, verbose: int, quiet
         _fail(exc, verbose)
     if quiet < 1:
         if result.synthetic:
-            typer.echo("가상 데이터 (synthetic sample data)")
-        typer.echo(result.summary().to_string(index=False))
-        typer.echo(f"거리 계산: {result.times.method_label}")
-        typer.echo(f"결과 outputs: {folder}/ (report.html, planner_map.html, public_map/index.html, careplan.gpkg)")
+            _say("가상 데이터 (synthetic sample data)")
+        _say(result.summary().to_string(index=False))
+        _say(f"거리 계산: {result.times.method_label}")
+        _say(f"결과 outputs: {folder}/ (report.html, planner_map.html, public_map/index.html, careplan.gpkg)")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 import warnings
 import zipfile
@@ -56,6 +57,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from ._errors import CareplanWarning, CRSError, InputDataError, NetworkError, SettingsError
+from ._files import special_kind
 
 __all__ = [
     "DEFAULT_CACHE_DIR",
@@ -261,13 +263,20 @@ class WalkGraph:
         if ids.dtype.kind not in "iu":  # OSM ids are integers; anything else is kept as text
             ids = ids.astype(str)
         adjacency = self.adjacency.tocsr()
-        with path.open("wb") as f:
-            np.savez(
-                f, format=np.array(_WALK_GRAPH_FORMAT), indptr=adjacency.indptr,
-                indices=adjacency.indices, minutes=adjacency.data, node_ids=ids, x=self.x, y=self.y,
-                crs=np.array(self.crs), walk_speed_kmh=np.array(self.walk_speed_kmh),
-                source=np.array(self.source),
-            )
+        # written beside the target and renamed: an interrupted save leaves the old file whole,
+        # and a link at ``path`` is replaced, not written through
+        part = path.with_name(f".{path.name}.partial")
+        try:
+            with part.open("wb") as f:
+                np.savez(
+                    f, format=np.array(_WALK_GRAPH_FORMAT), indptr=adjacency.indptr,
+                    indices=adjacency.indices, minutes=adjacency.data, node_ids=ids, x=self.x,
+                    y=self.y, crs=np.array(self.crs), walk_speed_kmh=np.array(self.walk_speed_kmh),
+                    source=np.array(self.source),
+                )
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -396,8 +405,9 @@ def _prepared(G: nx.MultiDiGraph, source: str, walk_speed_kmh: float) -> nx.Mult
     """Project to EPSG:5179, add ``walk_min`` and record where the graph came from."""
     import osmnx as ox
 
-    if len(G) == 0:
-        msg = f"the walk graph from {source} has no nodes; check the area or file"
+    if len(G) == 0 or G.number_of_edges() == 0:
+        what = "nodes" if len(G) == 0 else "ways (edges)"
+        msg = f"the walk graph from {source} has no {what}; check the area or file (walkable ways)"
         raise NetworkError(msg)
     _check_edges(G, source)
     try:
@@ -415,8 +425,8 @@ def _prepared(G: nx.MultiDiGraph, source: str, walk_speed_kmh: float) -> nx.Mult
 
 
 def _check_edges(G: nx.MultiDiGraph, source: str) -> None:
-    """Refuse a graph no one can walk on: nodes without x/y, no edges, or edges whose `length` is
-    missing, NaN or negative."""
+    """Refuse a graph no one can walk on: nodes without x/y, or edges whose `length` is missing, NaN
+    or negative (an edge-less graph is refused by the caller)."""
     placed = 0
     for _, d in G.nodes(data=True):
         with suppress(KeyError, TypeError, ValueError):
@@ -424,11 +434,6 @@ def _check_edges(G: nx.MultiDiGraph, source: str) -> None:
     if placed < len(G):
         msg = (f"{len(G) - placed:,} of {len(G):,} nodes of the walk graph from {source} have no usable x/y "
                "coordinates (노드 좌표 없음); fix or drop those nodes, or rebuild the network with OSMnx")
-        raise NetworkError(msg)
-    if G.number_of_edges() == 0:
-        msg = (f"the walk graph from {source} has {len(G):,} nodes but no edges (보행 경로 없음), so no walk "
-               "time can be computed; give a network with its street segments, or remove `network` to use "
-               "straight-line distance × detour factor")
         raise NetworkError(msg)
     bad = 0
     for _, _, d in G.edges(data=True):
@@ -532,6 +537,11 @@ def load_graph(
     name = path.name.lower()
     if not path.exists():
         msg = f"walk network file {str(path)!r} does not exist; give the path of a .graphml, .osm, .osm.pbf or .npz file"
+        raise NetworkError(msg)
+    special = special_kind(path.stat().st_mode)
+    if special:  # reading a FIFO blocks forever, /dev/zero fills memory
+        msg = (f"walk network {str(path)!r} is {special}, not a file; give the path of a .graphml, "
+               ".osm, .osm.pbf or .npz file")
         raise NetworkError(msg)
     if name.endswith(".npz"):
         return walk_graph(WalkGraph.load(path), walk_speed_kmh=walk_speed_kmh)

@@ -205,6 +205,21 @@ def _target(out: str | os.PathLike) -> Path:
     return path
 
 
+def _check_parent(out: Path) -> None:
+    """A new ``out`` must be creatable: caught here, before an analysis that may take minutes."""
+    ancestor = out.parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        msg = (f"output folder {out} cannot be made: {ancestor} is a file, not a folder; "
+               "choose another path for --out")
+        raise SettingsError(msg)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        msg = (f"output folder {out} cannot be made: {ancestor} is not writable; "
+               "choose a folder you may write to for --out")
+        raise SettingsError(msg)
+
+
 def check(out: str | os.PathLike, kind: str, *, force: bool = False) -> dict | None:
     """Apply the ``--out`` rules to ``out`` before writing: the old marker when ``out`` is an
     earlier careplan output that may be replaced, None when it is absent or empty.
@@ -219,6 +234,7 @@ def check(out: str | os.PathLike, kind: str, *, force: bool = False) -> dict | N
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     out = _target(out)
     if not os.path.lexists(out):
+        _check_parent(out)
         return None
     if out.is_symlink() or not out.is_dir():
         what = "a link" if out.is_symlink() else "a file"

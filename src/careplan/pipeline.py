@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from tqdm import tqdm  # not tqdm.auto: its notebook widget warns where ipywidgets is absent
 
@@ -80,17 +81,45 @@ class Scenario:
     layers: dict[str, str] = field(default_factory=dict)  # GeoPackage layer by input name ("zones": …)
 
     def __post_init__(self) -> None:
+        # a path given as text in code is a path: messages and readers use Path methods on it
+        for name in ("schools", "students", "zones", "population", "admin_areas", "candidates", "network"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        if isinstance(self.facilities, list | tuple):  # a bare path is a facility file whose rows tell the kind
+            object.__setattr__(self, "facilities", tuple(
+                FacilitySource(path=Path(f)) if isinstance(f, str | Path) else f for f in self.facilities))
+        _objects_only("[data] facilities", self.facilities, FacilitySource)
+        _objects_only("[analysis] slots", self.slots, TimeSlot)
         # the rules live once, in the scenario schema (careplan.scenario)
-        slots = [{"name": s.name, "period": s.period, "time": f"{int(s.minute) // 60:02d}:{int(s.minute) % 60:02d}"}
-                 for s in self.slots]
+        slots = self.slots
+        if isinstance(slots, list | tuple):
+            slots = [{"name": s.name, "period": s.period, "time": f"{int(s.minute) // 60:02d}:{int(s.minute) % 60:02d}"}
+                     for s in slots]
         schema.check_settings(
             analysis={"max_walk_min": self.max_walk_min, "walk_speed_kmh": self.walk_speed_kmh,
                       "detour_factor": self.detour_factor, "cell_m": self.cell_m,
-                      "grade_rates": list(self.grade_rates), "access_method": self.access_method, "slots": slots},
-            siting={"kinds": list(self.siting_kinds), "sites": self.siting_sites, "slot": self.siting_slot,
+                      "grade_rates": _plain(self.grade_rates), "access_method": self.access_method, "slots": slots},
+            siting={"kinds": _plain(self.siting_kinds), "sites": _plain(self.siting_sites), "slot": self.siting_slot,
                     "grid_m": self.siting_grid_m, "min_distance_m": self.siting_min_distance_m,
-                    "capacitated": self.siting_capacitated, "time_limit_s": self.siting_time_limit_s},
+                    "capacitated": _plain(self.siting_capacitated), "time_limit_s": self.siting_time_limit_s},
             catalog=get_catalog(self.catalog_overrides or None))
+
+
+def _objects_only(setting: str, items: Any, cls: type) -> None:
+    """In code, entries are objects (the TOML loader builds them); a dict would pass the schema and fail later."""
+    for i, item in enumerate(items if isinstance(items, list | tuple) else ()):
+        if not isinstance(item, cls):
+            msg = (f"{setting}[{i + 1}] = {item!r:.80}: careplan.pipeline.{cls.__name__} 가 필요합니다 "
+                   f"(expected a {cls.__name__}, got {type(item).__name__})")
+            raise SettingsError(msg)
+
+
+def _plain(value: Any) -> Any:
+    """A value as the schema sees TOML: tuples as arrays, numpy scalars (from a DataFrame) as Python numbers;
+    a string stays a string, so ``siting_kinds="dahamkke"`` is named as a string, not split into letters."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Scenario:
@@ -102,12 +131,16 @@ def load_scenario(path: str | Path, *, data_dir: str | Path | None = None) -> Sc
     """
     path = Path(path)
     spec = schema.validate(_read_toml(path), source=path.name)
-    base = Path(data_dir) if data_dir else (path.parent / spec.data.dir).resolve()
+    # "~/data" is what a planner types for their home folder, in the file and on the command line
+    base = Path(data_dir).expanduser() if data_dir else (path.parent / Path(spec.data.dir).expanduser()).resolve()
     if not base.is_dir():
         where = "--data-dir" if data_dir else f"[data] dir = {json.dumps(spec.data.dir, ensure_ascii=False)}"
-        msg = f"{where}: 폴더가 없습니다 (no such folder): {base}; 데이터 폴더를 가리키게 고치세요 (fix the path)"
+        kind = (special_kind(base.stat().st_mode) or "파일 (a file)") if base.exists() else None
+        what = f"폴더가 아니라 {kind}입니다 (not a folder)" if kind else "폴더가 없습니다 (no such folder)"
+        msg = (f"{where}: {what}: {base}; 입력 파일이 있는 데이터 폴더를 가리키게 고치세요 (point it at the folder "
+               "holding the input files)")
         raise SettingsError(msg)
-    files, facility_paths = schema.check_files(spec, lambda ref: base / ref, source=path.name)
+    files, facility_paths = schema.check_files(spec, lambda ref: base / Path(ref).expanduser(), source=path.name)
     data, analysis, siting = spec.data, spec.analysis, spec.siting
     layers = {key: getattr(data, key).layer for key in schema.FILE_KEYS
               if getattr(data, key) is not None and getattr(data, key).layer}
@@ -159,7 +192,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        msg = (f"{name} is not UTF-8 text (byte {exc.start}); save it as UTF-8, e.g. in Notepad: "
+        msg = (f"{name} is not UTF-8 text (byte {exc.start}{_looks_like(raw)}); save it as UTF-8, e.g. in Notepad: "
                "다른 이름으로 저장 → 인코딩 UTF-8 (UTF-8로 저장하세요)")
         raise SettingsError(msg) from None
     try:
@@ -168,9 +201,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
         msg = f"{path.name} is not a scenario: its arrays or tables are nested too deeply (너무 깊게 중첩됨)"
         raise SettingsError(msg) from None
     except tomllib.TOMLDecodeError as exc:
-        msg = (f"{path.name} is not valid TOML (TOML 문법 오류): {exc}; text values need quotes, "
-               'e.g. sigungu = "구로구" (문자열은 따옴표로 감싸세요)')
+        if str(exc).startswith(("Cannot overwrite", "Cannot declare", "Cannot mutate")):
+            # also `analysis.cell_m = 50` at the top beside an [analysis] table: TOML defines it twice
+            hint = ("a key or table is written twice, or a dotted key (analysis.cell_m) repeats a [table]; keep "
+                    "one, under its [section] (같은 설정이나 섹션을 두 번 썼습니다, 한 곳에만 쓰세요)")
+        else:
+            hint = 'text values need quotes, e.g. sigungu = "구로구" (문자열은 따옴표로 감싸세요)'
+        msg = f"{path.name} is not valid TOML (TOML 문법 오류): {exc}; {hint}"
         raise SettingsError(msg) from None
+
+
+def _looks_like(raw: bytes) -> str:
+    """The encoding a non-UTF-8 scenario was probably saved in (Windows Notepad and Excel offer these)."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "; it looks like UTF-16 (유니코드)"
+    try:
+        raw.decode("cp949")
+    except UnicodeDecodeError:
+        return ""
+    return "; it looks like CP949 / EUC-KR (ANSI)"
 
 
 @dataclass(frozen=True)
@@ -396,7 +445,8 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
         frame, report = io.read_facilities(source.path, kind=source.kind, mapping=source.mapping or None,
                                            catalog=catalog, **area, **layer(source.layer))
         if report.kept == 0:
-            msg = (f"no usable row in facility file {source.path} ({report.summary()}); see why with "
+            msg = (f"시설 파일에 쓸 수 있는 행이 없습니다 (no usable row in facility file {source.path}: "
+                   f"{report.summary().splitlines()[0]}); see why with "
                    f"`careplan check {source.path} --rows`, or remove it from the scenario")
             raise InputDataError(msg)
         frames.append(frame)
@@ -404,9 +454,10 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     facilities = pd.concat(frames)
     repeated = facilities.index[facilities.index.duplicated()].unique()
     if len(repeated):
-        msg = (f"facility ids repeat across facility files: {list(repeated[:5])}. Each facility must be listed "
-               "once; remove the duplicate file or rows (files without an ID column get ids from their file "
-               "name: give two different lists different file names).")
+        msg = (f"시설 ID가 여러 시설 파일에 거듭 나옵니다 (facility ids repeat across facility files): "
+               f"{', '.join(map(str, repeated[:5]))}; 시설마다 한 번만 있게 중복 파일이나 행을 빼세요 (each facility "
+               "must be listed once: remove the duplicate file or rows; files without an ID column get ids from their "
+               "file name, so give two different lists different file names)")
         raise InputDataError(msg)
     facilities = gpd.GeoDataFrame(facilities, crs=frames[0].crs)
     study = areas.union_all() if len(areas) else None
@@ -416,6 +467,14 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     if scenario.candidates:
         candidates, r_cand = io.read_candidates(scenario.candidates, **layer(scenario.layers.get("candidates")))
         _note_far(candidates, study, r_cand)
+        if r_cand.kept == 0 and scenario.siting_kinds and scenario.siting_sites:
+            msg = (f"{scenario.candidates.name}: 쓸 수 있는 후보지가 없어 입지를 제안할 수 없습니다 (no usable "
+                   f"candidate site, so no site can be proposed: {r_cand.summary().splitlines()[0]}); see why "
+                   f"with `careplan check {scenario.candidates} --rows`, or remove [data] candidates to use a "
+                   "grid of 격자 후보지")
+            raise InputDataError(msg)
+        if scenario.siting_kinds and scenario.siting_sites > r_cand.kept:  # before any work: run, compare, region
+            raise _too_few_sites(scenario, scenario.siting_kinds[0], r_cand.kept, r_cand.kept, 0)
         reports.append(r_cand)
     return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
                   reports=tuple(reports))
@@ -446,6 +505,8 @@ def site_candidates(scenario: Scenario, inputs: Inputs) -> gpd.GeoDataFrame:
     if not (scenario.siting_kinds and scenario.siting_sites):
         return candidates_mod.no_sites()  # no siting: no need to lay a grid over the whole area
     grid = candidates_mod.grid_candidates(inputs.admin_areas, spacing_m=scenario.siting_grid_m)
+    if len(grid) < scenario.siting_sites:  # a coarse grid over a small area: fewer points than sites asked for
+        raise _too_few_sites(scenario, scenario.siting_kinds[0], len(grid), len(grid), 0)
     # Name each point by its 행정동 so a planner can find it: "격자 후보지 12 (신도림동)".
     areas = inputs.admin_areas[["name", "geometry"]].rename(columns={"name": "adm_name"})
     joined = grid.sjoin(areas, how="left", predicate="within")
@@ -480,10 +541,9 @@ def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDat
             logger.warning("siting skips %s: %s", kind, exc)
             continue
         kept = kept[~kept.index.isin(taken)]
-        if not len(kept):  # every candidate outside the area, too close to a centre, or taken
-            logger.warning("siting skips %s: no candidate site is left after filtering", kind)
-            continue
-        proposal = siting.propose_sites(  # at most `sites`; fewer when fewer candidates (report: "최대 N곳")
+        if len(kept) < scenario.siting_sites:
+            raise _too_few_sites(scenario, kind, len(kept), len(sites), len(taken))
+        proposal = siting.propose_sites(
             points, existing, kept, times, kind=kind, n_new=scenario.siting_sites,
             max_walk_min=scenario.max_walk_min, capacitated=scenario.siting_capacitated, sido=scenario.sido,
             catalog=catalog, time_limit_s=scenario.siting_time_limit_s)
@@ -494,6 +554,17 @@ def propose(scenario: Scenario, points: gpd.GeoDataFrame, facilities: gpd.GeoDat
     if not frames:
         return None
     return gpd.GeoDataFrame(pd.concat(frames), crs=points.crs)
+
+
+def _too_few_sites(scenario: Scenario, kind: str, left: int, total: int, taken: int) -> SettingsError:
+    """More new sites asked for than candidates remain: the solver would fail with p > candidates."""
+    source = "[data] candidates" if scenario.candidates else f"[siting] grid_m = {scenario.siting_grid_m:g} 격자"
+    fix = f"sites ≤ {left}" if left else "sites = 0 (입지 제안 없이, no siting)"
+    return SettingsError(
+        f"[siting] sites = {scenario.siting_sites}: {kind}에 남은 후보지는 {left}곳뿐입니다 (only {left} candidate "
+        f"site(s) remain for {kind}, of {total} from {source}; {taken} taken by the kinds before it, the rest "
+        f"refused by the kind's rules or [siting] min_distance_m); {fix} 로 줄이거나 후보지를 더 주세요 "
+        f"(lower it to {fix}, add candidates, or use a smaller grid_m / min_distance_m)")
 
 
 def _proposal_frame(proposal: siting.Proposal) -> gpd.GeoDataFrame:

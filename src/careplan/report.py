@@ -130,11 +130,14 @@ def _charts(result, folder: Path) -> dict[str, Path]:
     total = result.coverage_total
     allk = total[total["kind"] == "all"]
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
-    ax.bar(allk["slot"], allk["coverage_pct"], color="#0072B2")
+    # bars by position: two slot names alike in their first characters stay two bars
+    positions = range(len(allk))
+    ax.bar(positions, allk["coverage_pct"], color="#0072B2")
+    ax.set_xticks(list(positions), [_chart_label(name) for name in allk["slot"]])
     ax.set_ylabel("수요 대비 %")
     ax.set_ylim(0, 100)
     ax.set_title(f"시간대별 {result.scenario.max_walk_min:g}분 도보권 수요 비율 (coverage by slot)")
-    for x, y in zip(allk["slot"], allk["coverage_pct"], strict=True):
+    for x, y in zip(positions, allk["coverage_pct"], strict=True):
         ax.text(x, y + 1, f"{y:.0f}%", ha="center", fontsize=8)
     charts["coverage"] = _save(fig, folder / "chart_coverage_by_slot.png")
     fig, ax = plt.subplots(figsize=(4, 4), dpi=110)
@@ -146,6 +149,14 @@ def _charts(result, folder: Path) -> dict[str, Path]:
     ax.legend(loc="upper left", fontsize=8)
     charts["lorenz"] = _save(fig, folder / "chart_lorenz.png")
     return charts
+
+
+def _chart_label(text: str, limit: int = 16) -> str:
+    """A slot name as a tick label: one short line, ``$`` literal (matplotlib reads ``$…$`` as
+    math and stops on a malformed one); the report's tables carry the full name."""
+    flat = " ".join(str(text).split())
+    flat = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return flat.replace("$", r"\$")
 
 
 def _save(fig, path: Path) -> Path:

@@ -727,6 +727,9 @@ def local_client(
             # the scheduler's HTTP routes on a free port: by default they take 8787 and warn when
             # another Dask cluster (a notebook's, say) holds it
             scheduler_kwargs={"dashboard_address": ":0"},
+            # a failed task reaches the client as its exception, reported there in one sentence;
+            # the workers' own "Compute Failed" tracebacks on stderr are kept for -vv (DEBUG)
+            silence_logs=logging.WARNING if logger.isEnabledFor(logging.DEBUG) else logging.CRITICAL,
         )
     # results straight from the workers: by default a client outside the cluster gathers through
     # the scheduler, which here shares the client's process (a second copy of every result)

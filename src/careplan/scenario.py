@@ -7,7 +7,7 @@ Design
   integer is a fine number, but ``"10"``, ``true`` or ``[1]`` are not); ranges refuse absurd values.
   Cross-field rules (kinds known to the catalog, the siting slot among the slots) run in the same
   validation, so one call lists every problem.
-* Validation does no I/O. Files are a separate step, :func:`check_files`, which takes a ``resolve``
+* Validation does no I/O. Files are a separate step, :func:`check_files` (in ``_scenario_files``), with a ``resolve``
   function from the reference as written to a local path: the TOML loader resolves against
   ``[data] dir``; the service will map uploaded-file names to its stored uploads (and refuse names
   that were not uploaded) before the same checks (exists, a regular file or a 학구 JSON folder).
@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-import stat
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,23 +38,24 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from . import _settings_text as _txt
 from ._errors import SettingsError
-from ._files import special_kind
+from ._scenario_files import FILE_KEYS, check_files
 from .candidates import check_kind_allowed
 from .catalog import DEFAULT_CATALOG, CareKind, get_catalog
 from .coverage import DEFAULT_SLOTS, PERIODS
 from .demand import DEFAULT_GRADE_RATES
-from .io.zones import is_raw_zone_folder
+from .io._common import SIDO_NAMES
+from .io.facilities import FACILITY_COLUMNS
 from .network import DEFAULT_DETOUR_FACTOR, DEFAULT_WALK_SPEED_KMH
 
 __all__ = ["FILE_KEYS", "ScenarioSpec", "check_files", "check_settings", "hhmm_minutes", "schema_json",
            "sitable_kinds", "validate"]
 
-#: ``[data]`` inputs that name one file (a string or ``{ path = "…", layer = "…" }``).
-FILE_KEYS = ("schools", "students", "zones", "population", "admin_areas", "candidates")
+OFFICIAL_SIDO = tuple(dict.fromkeys(SIDO_NAMES.values()))
 ACCESS_METHODS = ("2sfca", "e2sfca", "gravity", "3sfca")
 GROUPS = ("after_school", "preschool", "emergency", "home_visit")
 
@@ -93,8 +92,11 @@ def _no_nul(path: str) -> str:
 
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
-Text = Annotated[str, Field(min_length=1)]
-PathText = Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]
+#: Text a planner types: not empty and not only spaces (a blank name or path is a slip, never meant).
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+PathText = Annotated[str, Field(min_length=1, pattern=r"\S"), AfterValidator(_no_nul)]
+#: Places in one centre: far above any real one (care_119 … 키움 거점형), low enough to stay a number.
+Capacity = Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
@@ -117,6 +119,16 @@ class FacilityEntry(FileRef):
 
     kind: Text | None = Field(None, description="Catalog kind of every row (default: told by the file).")
     mapping: dict[str, Text] = Field(default_factory=dict, description="canonical column = file column")
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_columns(cls, mapping: dict[str, str]) -> dict[str, str]:
+        """A misspelt canonical name would silently map nothing: refuse it, naming the closest."""
+        items = [((name,), f"알 수 없는 열 이름 (unknown column name): {name}; {_txt.choices(name, FACILITY_COLUMNS)}")
+                 for name in mapping if name not in FACILITY_COLUMNS]
+        if items:
+            raise Problem(*items)
+        return mapping
 
     @field_validator("kind")
     @classmethod
@@ -145,6 +157,35 @@ class DataSection(_Table):
     candidates: FileEntry | None = None
     network: PathText | None = Field(None, description="Walk network (.npz, .graphml, .osm.pbf).")
     facilities: list[FacilityItem] = Field(min_length=1)
+
+    @field_validator("sido", "sigungu")
+    @classmethod
+    def _one_space(cls, name: str | None) -> str | None:
+        """Names are matched exactly: " 구로구 " or "수원시  장안구" (two spaces) would match no row."""
+        return None if name is None else " ".join(name.split())
+
+    @field_validator("sido")
+    @classmethod
+    def _known_sido(cls, sido: str | None) -> str | None:
+        """The official name: files are matched on it and 키움센터 are planned only for 서울특별시."""
+        if sido is None or sido in OFFICIAL_SIDO:
+            return sido
+        if sido in SIDO_NAMES:  # "서울", "강원도": the name in use, as addresses write it
+            return SIDO_NAMES[sido]
+        raise ValueError(f"알 수 없는 시도 (unknown 시도); {_txt.choices(sido, OFFICIAL_SIDO)}")
+
+    @model_validator(mode="after")
+    def _sido_in_sigungu(self) -> DataSection:
+        """``sigungu = "서울특별시 구로구"`` (as an address writes it) is sido 서울특별시, sigungu 구로구."""
+        head, _, rest = (self.sigungu or "").partition(" ")
+        sido = head if head in OFFICIAL_SIDO else SIDO_NAMES.get(head)
+        if sido and rest:
+            if self.sido not in (None, sido):
+                msg = (f"{_txt.toml_value(self.sigungu)}의 시도가 sido = {_txt.toml_value(self.sido)}와 다름 (the "
+                       "sigungu names another 시도 than sido); 둘을 맞추세요 (make them agree)")
+                raise Problem((("sigungu",), msg))
+            self.sido, self.sigungu = sido, rest
+        return self
 
 
 class SlotSpec(_Table):
@@ -220,6 +261,9 @@ class SitingSection(_Table):
         items = [((i,), ("입지 계획할 수 없는 유형 (a kind that cannot be sited)" if kind in catalog else
                          "알 수 없는 유형 (unknown kind)") + f": {kind}; {_txt.choices(kind, can)}")
                  for i, kind in enumerate(kinds) if kind not in can]
+        # a kind twice would be planned twice on top of itself: twice the sites asked for
+        items += [((i,), f"유형 중복 (kind listed twice): {kind}; 한 번만 쓰세요 (list it once)")
+                  for i, kind in enumerate(kinds) if kind in kinds[:i]]
         if items:
             raise Problem(*items)
         return kinds
@@ -235,8 +279,8 @@ class KindOverride(_Table):
     label_ko: Text | None = None
     label_en: Text | None = None
     group: Literal[GROUPS] | None = None  # type: ignore[valid-type]
-    capacity_regular: Number | None = Field(None, ge=0)
-    capacity_temporary: Number | None = Field(None, ge=0)
+    capacity_regular: Capacity | None = None
+    capacity_temporary: Capacity | None = None
     term_hours: Hours | None = None
     vacation_hours: Hours | None = None
     saturday_hours: Hours | None = None
@@ -261,6 +305,11 @@ class KindOverride(_Table):
                 hhmm_minutes(text)
             except ValueError as exc:
                 raise Problem(((i,), str(exc))) from None
+        if hours and hhmm_minutes(hours[0]) >= hhmm_minutes(hours[1]):
+            msg = (f"여는 시각이 닫는 시각보다 늦음 (opens at {hours[0]}, not before it closes at {hours[1]}); "
+                   '["13:00", "20:00"]처럼 쓰세요, 자정을 넘는 운영은 "24:00"까지 (write it like ["13:00", "20:00"]; '
+                   'hours past midnight end at "24:00")')
+            raise ValueError(msg)
         return hours
 
 
@@ -299,9 +348,22 @@ class _CatalogSection(_Table):
         if items:
             raise Problem(*items)
         try:
-            get_catalog(catalog_overrides(catalog))  # CareKind's own rules (open < close …)
+            merged = get_catalog(catalog_overrides(catalog))  # CareKind's own rules
         except SettingsError as exc:
             raise Problem(((), str(exc))) from None
+        # a range set on one end only must still hold with the built-in other end
+        for kind in catalog:
+            entry = merged[kind]
+            for low, high in (("min_grade", "max_grade"), ("age_min", "age_max")):
+                a, b = getattr(entry, low), getattr(entry, high)
+                if a is not None and b is not None and a > b:
+                    items.append(((kind,), f"{low} = {a} > {high} = {b}: 범위가 거꾸로임 (the range is reversed); "
+                                           f"{low} ≤ {high} 이 되게 고치세요 (make {low} ≤ {high})"))
+                elif (a is None) != (b is None):
+                    items.append(((kind,), f"{low}, {high} 둘 다 쓰거나 둘 다 빼세요 (give both {low} and {high}, "
+                                           "or neither)"))
+        if items:
+            raise Problem(*items)
         return catalog
 
 
@@ -314,10 +376,27 @@ class _Settings(_CatalogSection):
     @field_validator("siting")
     @classmethod
     def _slot_among_slots(cls, siting: SitingSection, info: ValidationInfo) -> SitingSection:
-        analysis = info.data.get("analysis")
-        if analysis is not None and siting.slot not in (names := [s.name for s in analysis.slots]):
+        analysis, catalog = info.data.get("analysis"), _catalog_of(info)
+        if analysis is None:
+            return siting
+        slot = next((s for s in analysis.slots if s.name == siting.slot), None)
+        if slot is None:
+            names = [s.name for s in analysis.slots]
             raise Problem((("slot",), f"[analysis] slots에 없는 시간대 (not one of the slots): {siting.slot}; "
                                       f"{_txt.choices(siting.slot, names)}"))
+        if catalog is None or not siting.sites:
+            return siting
+        # new centres of a kind closed at the slot would serve none of the demand they are sited for
+        minute, can = hhmm_minutes(slot.time), sitable_kinds(catalog)
+        items = [((("kinds", i) if "kinds" in siting.model_fields_set else ("slot",)),
+                  f"{kind}은(는) [siting] slot \"{slot.name}\" ({slot.period} {slot.time})에 운영하지 않음 "
+                  f"(is closed at the siting slot: {_hours_text(catalog[kind], slot.period)}); 그 시간에 여는 유형이나 "
+                  f"다른 slot을 고르거나 [catalog.{kind}] {PERIODS[slot.period][2]}를 바꾸세요 (choose a kind open "
+                  f"then, another slot, or set [catalog.{kind}] {PERIODS[slot.period][2]})")
+                 for i, kind in enumerate(siting.kinds)
+                 if kind in can and not _open_at(catalog[kind], slot.period, minute)]
+        if items:
+            raise Problem(*items)
         return siting
 
 
@@ -349,6 +428,19 @@ class ScenarioSpec(_Settings):
         return data
 
 
+def _open_at(kind: CareKind, period: str, minute: int) -> bool:
+    """Whether a centre of ``kind`` is open at ``minute`` of ``period`` (the rule of coverage.open_at)."""
+    span = getattr(kind, PERIODS[period][2])
+    return span is not None and span[0] <= minute <= span[1]
+
+
+def _hours_text(kind: CareKind, period: str) -> str:
+    span = getattr(kind, PERIODS[period][2])
+    if span is None:
+        return f"{period} 휴무 (closed in {period})"
+    return f"{period} {span[0] // 60:02d}:{span[0] % 60:02d}–{span[1] // 60:02d}:{span[1] % 60:02d}"
+
+
 def sitable_kinds(catalog: Mapping[str, CareKind]) -> list[str]:
     """Kinds a new centre can be planned for: they serve 초등 grades within a walk catchment."""
     return [k for k, v in catalog.items() if v.serves_school_age and v.has_catchment]
@@ -376,7 +468,7 @@ def validate(doc: Mapping[str, Any], *, source: str = "scenario") -> ScenarioSpe
     try:
         return ScenarioSpec.model_validate(doc, context={"catalog": _document_catalog(doc)})
     except ValidationError as exc:
-        raise settings_error(exc, source=source) from None
+        raise settings_error(exc, source=source, doc=doc) from None
 
 
 def check_settings(*, analysis: Mapping[str, Any], siting: Mapping[str, Any],
@@ -388,93 +480,36 @@ def check_settings(*, analysis: Mapping[str, Any], siting: Mapping[str, Any],
         raise settings_error(exc, source="Scenario") from None
 
 
-def check_files(spec: ScenarioSpec, resolve: Callable[[str], Path], *,
-                source: str = "scenario") -> tuple[dict[str, Path], list[Path]]:
-    """Resolve every file reference and check it is usable: ``({input: path}, [facility paths])``.
-
-    ``resolve`` maps a reference as written to a local path (``[data] dir`` / reference for the TOML
-    loader; the stored upload for the service). Files must be regular files (not a folder, FIFO or
-    device) that can be opened; ``zones`` may also be a folder of raw 학구 JSON files. Every problem
-    is listed in one :class:`SettingsError` naming the setting and the resolved path.
-    """
-    data = spec.data
-    refs = {key: getattr(data, key).path for key in FILE_KEYS if getattr(data, key) is not None}
-    if data.network:
-        refs["network"] = data.network
-    refs |= {f"facilities[{i + 1}].path": f.path for i, f in enumerate(data.facilities)}
-    paths, lines = {}, []
-    for key, ref in refs.items():
-        path = paths[key] = resolve(ref)
-        problem = _file_problem(path, folder_ok=key == "zones")
-        if problem:
-            lines.append(f"[data] {key} = {_txt.toml_value(ref)}: {problem} — {_txt.toml_value(str(path), 300)}")
-    if lines:
-        head = (f"{source}: 입력 파일 {len(lines)}개를 쓸 수 없습니다, 경로를 고치세요 ({len(lines)} input file(s) "
-                "cannot be used; fix the paths — relative paths start at [data] dir):")
-        raise SettingsError("\n".join([head, *(f"  - {line}" for line in lines)]))
-    facilities = [paths.pop(f"facilities[{i + 1}].path") for i in range(len(data.facilities))]
-    return paths, facilities
-
-
-def _file_problem(path: Path, *, folder_ok: bool) -> str | None:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return "파일이 없음 (no such file)"
-    except OSError as exc:
-        return f"확인할 수 없음 (cannot be checked: {exc.strerror})"
-    except ValueError:  # a NUL character (TOML allows "\u0000")
-        return "경로에 NUL 문자가 있음 (the path holds a NUL character)"
-    if stat.S_ISDIR(info.st_mode) and folder_ok:
-        if not is_raw_zone_folder(path):
-            return "학구 JSON 파일(B….json)이 없는 폴더 (a folder without raw 학구 JSON files)"
-        return None
-    kind = special_kind(info.st_mode)
-    if kind is not None:
-        return f"{kind}, 파일이 필요 (expected a file)"
-    try:
-        with open(path, "rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        return f"읽을 수 없음 (cannot be read: {exc.strerror})"
-    return None
-
-
 # --------------------------------------------------------------------------- messages
 
 
-_EXPECTED = {
-    "string_type": "문자열 (a string in quotes)",
-    "float_type": "숫자 (a number)",
-    "int_type": "정수 (a whole number)",
-    "bool_type": "true 또는 false (true or false)",
-    "list_type": "배열 [ … ] (an array)",
-    "dict_type": "표 (a table)",
-    "finite_number": "유한한 숫자 (a finite number, not nan or inf)",
-    "string_too_short": "비어 있지 않은 문자열 (a non-empty string)",
-    "missing": "필수 설정이 없음 (required setting is missing)",
-}
-_TABLES = {
-    "FileRef": 'a file path "…" 또는 { path = "…", layer = "…" } (a path string or an inline table)',
-    "FacilityEntry": '{ path = "…", kind = "…" } 인라인 표 (an inline table with path)',
-    "SlotSpec": '{ name = "…", period = "term", time = "18:00" } 인라인 표 (an inline table)',
-    "DataSection": "[data] 표 (a table)", "AnalysisSection": "[analysis] 표 (a table)",
-    "SitingSection": "[siting] 표 (a table)", "KindOverride": "[catalog.<kind>] 표 (a table)",
-}
 _CLOCK_KEYS = {"time", "term_hours", "vacation_hours", "saturday_hours"}
 _SECTION_ORDER = {"name": 0, "data": 1, "analysis": 2, "siting": 3, "catalog": 4}
 
 
-def settings_error(exc: ValidationError, *, source: str) -> SettingsError:
+def settings_error(exc: ValidationError, *, source: str, doc: Mapping[str, Any] | None = None) -> SettingsError:
     """One :class:`SettingsError` from pydantic's errors: a summary sentence, then one line per problem."""
     lines = []
     for err in exc.errors(include_url=False):
-        lines += _lines(err)
+        lines += _lines({**err, "loc": _as_written(tuple(err["loc"]), doc)})
     lines = sorted(dict.fromkeys(lines), key=lambda line: _SECTION_ORDER.get(line[0][0], 9) if line[0] else -1)
     text = [f"  - {_txt.label(loc)}{message}" for loc, message in lines]
     head = (f"{source}: 시나리오 설정 {len(text)}곳이 잘못되었습니다, 고친 뒤 다시 실행하세요 "
             f"({len(text)} problem(s) in the scenario settings; fix them and run again):")
     return SettingsError("\n".join([head, *text]))
+
+
+def _as_written(loc: tuple, doc: Mapping[str, Any] | None) -> tuple:
+    """``schools = "x"`` is read as ``{ path = "x" }``: name it ``[data] schools``, as the planner wrote it."""
+    if not loc or loc[-1] != "path" or doc is None:
+        return loc
+    node: Any = doc
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return loc
+    return loc[:-1] if isinstance(node, str) else loc
 
 
 def _lines(err: dict) -> list[tuple[tuple, str]]:
@@ -484,7 +519,7 @@ def _lines(err: dict) -> list[tuple[tuple, str]]:
     if kind == "extra_forbidden":
         return [(loc[:-1], _unknown(loc, value))]
     if kind == "missing":
-        return [(loc, ": " + _EXPECTED["missing"])]
+        return [(loc, ": " + _txt.EXPECTED["missing"])]
     expected = str(err["ctx"]["error"]) if kind == "value_error" else f"필요 (expected): {_expected(err, loc)}"
     return [(loc, f" = {_txt.toml_value(value)} ({_txt.toml_type(value)}) — {expected}")]
 
@@ -492,7 +527,7 @@ def _lines(err: dict) -> list[tuple[tuple, str]]:
 def _expected(err: dict, loc: tuple) -> str:
     kind, ctx = err["type"], err.get("ctx", {})
     if kind in {"model_type", "model_attributes_type"}:
-        return _TABLES.get(ctx.get("class_name", ""), "표 (a table)")
+        return _txt.TABLES.get(ctx.get("class_name", ""), "표 (a table)")
     if kind == "string_type" and any(k in _CLOCK_KEYS for k in loc if isinstance(k, str)):
         return '"HH:MM" 형식 문자열 (a time in quotes, like "18:00")'
     if kind == "literal_error":
@@ -507,7 +542,7 @@ def _expected(err: dict, loc: tuple) -> str:
         size = ctx.get("min_length", ctx.get("max_length"))
         word = ("이상", "at least") if kind == "too_short" else ("이하", "at most")
         return f"항목 {size}개 {word[0]} ({word[1]} {size} entries)"
-    return _EXPECTED.get(kind, str(err.get("msg", kind)))
+    return _txt.EXPECTED.get(kind, str(err.get("msg", kind)))
 
 
 def _unknown(loc: tuple, value: Any) -> str:

@@ -114,7 +114,8 @@ def require_columns(frame: pd.DataFrame, wanted: Mapping[str, Iterable[str]], *,
     mapping = dict(mapping or {})
     found, missing = {}, []
     for canonical, aliases in wanted.items():
-        column = mapping.get(canonical) or find_column(frame, aliases)
+        # the canonical name itself too: careplan's own outputs (careplan.gpkg, CSVs) use it
+        column = mapping.get(canonical) or find_column(frame, [*aliases, canonical])
         if canonical in mapping and column not in frame.columns:
             missing.append(f"{canonical} (mapped to {column!r}, which is not a column of the file)")
         elif column is None or column not in frame.columns:

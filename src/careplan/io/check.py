@@ -51,6 +51,9 @@ _SIGNATURES = [  # (kind, any of these columns)
     ("candidates", ["후보지명", "후보지ID"]),
     ("facilities", ["시설명", "어린이집명", "기관명", "센터명", "name"]),
 ]
+#: The layers of a run's careplan.gpkg, known by their first column (the id careplan writes first).
+_OWN_IDS = {"facility_id": "facilities", "school_id": "schools", "zone_id": "zones",
+            "adm_code": "admin_areas", "site_id": "candidates", "proposal_id": "candidates"}
 
 
 @guarded("a careplan input")
@@ -66,6 +69,9 @@ def detect_kind(path: str | Path, *, layer: str | None = None) -> str:
     if path.suffix.lower() == ".json" and _is_raw_zone_file(path):
         return "zones"
     raw = read_header(path, layer=layer)  # the columns only: the reader reads the rows once
+    first = str(raw.frame.columns[0]) if len(raw.frame.columns) else ""
+    if first in _OWN_IDS:
+        return _OWN_IDS[first]
     for kind, columns in _SIGNATURES:
         if find_column(raw.frame, columns):
             return kind

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import folium
 import geopandas as gpd
 import jinja2
+import numpy as np
 import pandas as pd
+import shapely
 from branca.element import Element, MacroElement
 
 from .._errors import CareplanWarning, CRSError, InputDataError, MissingColumnError
@@ -246,9 +248,19 @@ def to_wgs84(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
             f"Set it with `{what}.set_crs(5179)` if the coordinates are Korea 2000 metres."
         )
         raise CRSError(msg)
-    if gdf.geometry.isna().any() or gdf.geometry.is_empty.any():
-        bad = list(gdf.index[gdf.geometry.isna() | gdf.geometry.is_empty][:5])
-        msg = f"`{what}` has rows without geometry (ids {bad}); drop or geocode them first"
+    # NaN or infinite coordinates (a hand-edited file) are as unusable as none, and would break
+    # the maps' bounds and nearest-facility searches
+    coords = shapely.get_coordinates(np.asarray(gdf.geometry.values), include_z=False)
+    parts = shapely.get_num_coordinates(np.asarray(gdf.geometry.values))
+    finite = np.isfinite(coords).all(axis=1)
+    owner = np.repeat(np.arange(len(gdf)), parts)
+    broken = np.zeros(len(gdf), dtype=bool)
+    broken[owner[~finite]] = True
+    bad_rows = gdf.geometry.isna().to_numpy() | gdf.geometry.is_empty.to_numpy() | broken
+    if bad_rows.any():
+        bad = list(gdf.index[bad_rows][:5])
+        msg = (f"`{what}` has {int(bad_rows.sum())} row(s) without usable geometry (empty, or "
+               f"coordinates that are not numbers; ids {bad}); drop or geocode them first")
         raise InputDataError(msg)
     return gdf.to_crs(4326)
 

@@ -293,6 +293,8 @@ def _polygon_frame(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
 def _geojson(frame: gpd.GeoDataFrame, **kwargs) -> folium.GeoJson:
     """A GeoJson layer of ``frame`` numbered 0…n-1: folium writes feature ids into its JS
     (style ``switch`` cases), so ids from the data never reach the page."""
+    if frame.empty:  # folium's tooltip asserts that its fields occur in some feature
+        kwargs.pop("tooltip", None)
     return folium.GeoJson(frame.reset_index(drop=True), **kwargs)
 
 

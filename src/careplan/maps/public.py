@@ -216,8 +216,10 @@ def _zone_links(zones: pd.DataFrame) -> dict[str, list[str]]:
 
 def _geometry_json(geom, digits: int = 6) -> dict:
     """GeoJSON geometry with coordinates rounded (≈0.1 m at 6 decimals) to keep data.js small."""
-    from shapely import set_precision
+    from shapely import make_valid, set_precision
 
+    if not geom.is_valid:  # GEOS cannot round a self-crossing ring (hand-drawn in QGIS)
+        geom = make_valid(geom)
     return mapping(set_precision(geom, 10.0**-digits))
 
 
@@ -317,9 +319,11 @@ def public_care_map(
             logger.info("public map: %d facilities not '정상' left out", int((~open_mask).sum()))
         fac = fac[open_mask]
     if fac.empty:
+        found = sorted({str(v)[:20] for v in facilities.get("status", pd.Series()).dropna()})[:5]
         msg = (
-            "no facilities to publish (all rows closed or the layer is empty); "
-            "pass include_closed=True or check the input"
+            f"no facilities to publish: the layer has {len(facilities)} row(s) and none has "
+            f"status '정상' (open) (statuses found: {found}); set status to 정상 for the open "
+            "facilities (library: include_closed=True publishes every row)"
         )
         raise EmptyInputError(msg)
 
