@@ -733,6 +733,7 @@ def demand_points(
     known = school_dem["demand"].notna()
     links = _zone_links(zones)
     links = links[links["zone_id"].isin(zones.index)]
+    links, renamed = _match_numeric_ids(links, school_dem.index.astype(str))
     unknown_ids = sorted(set(links["school_id"]) - set(school_dem.index[known]))
     links = links[links["school_id"].isin(school_dem.index[known])]
     no_zone = school_dem.index[known & ~school_dem.index.isin(links["school_id"])]
@@ -799,11 +800,38 @@ def demand_points(
         "zones_area_weighted": area_zones,
         "zones_imputed_outside": imputed,
         "school_zone_split": split[["school_id", "zone_id", "share"]].values.tolist(),
-        "notes": _notes(no_zone, no_data, area_zones, imputed, missing_share),
+        "notes": _notes(no_zone, no_data, area_zones, imputed, missing_share)
+        + ([f"학구의 숫자 학교ID를 학교 목록의 ID로 맞춤 (numeric ids matched, e.g. 1 = 001): {renamed[:10]}"]
+           if renamed else []),
     })
     logger.info("demand points: %d points in %d zones, demand %.1f (cell %g m)",
                 len(out), len(zones), out["demand"].sum(), cell_m)
     return out
+
+
+def _numeric_key(value: str) -> str:
+    """``"001"``, ``"1"``, ``"1.0"`` → ``"1"`` (a spreadsheet drops leading zeros); other text unchanged."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else str(value)
+
+
+def _match_numeric_ids(links: pd.DataFrame, school_ids: pd.Index) -> tuple[pd.DataFrame, list[str]]:
+    """Link a zone's ``school_ids`` that miss the school list only by number format (1 vs "001") to the
+    one school they name; ambiguous or unknown ids stay as they are (reported as unknown)."""
+    missing = ~links["school_id"].isin(school_ids)
+    if not missing.any():
+        return links, []
+    keys = pd.Series(school_ids, index=[_numeric_key(s) for s in school_ids])
+    unique = keys[~keys.index.duplicated(keep=False)]
+    found = links.loc[missing, "school_id"].map(lambda s: unique.get(_numeric_key(s)))
+    found = found.dropna()
+    links = links.copy()
+    renamed = [f"{old}→{new}" for old, new in zip(links.loc[found.index, "school_id"], found, strict=True)]
+    links.loc[found.index, "school_id"] = found
+    return links, renamed
 
 
 def _split_schools(

@@ -38,7 +38,7 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -409,12 +409,44 @@ def _prepared(G: nx.MultiDiGraph, source: str, walk_speed_kmh: float) -> nx.Mult
         what = "nodes" if len(G) == 0 else "ways (edges)"
         msg = f"the walk graph from {source} has no {what}; check the area or file (walkable ways)"
         raise NetworkError(msg)
-    if pyproj.CRS(G.graph["crs"]) != pyproj.CRS(NETWORK_CRS):
+    _check_edges(G, source)
+    try:
+        crs = pyproj.CRS(G.graph["crs"])
+    except (KeyError, pyproj.exceptions.CRSError):
+        msg = (f"the walk graph from {source} has no usable CRS (graph attribute `crs` = "
+               f"{G.graph.get('crs')!r}); save it again with OSMnx (ox.save_graphml), which records the CRS")
+        raise NetworkError(msg) from None
+    if crs != pyproj.CRS(NETWORK_CRS):
         G = ox.projection.project_graph(G, to_crs=NETWORK_CRS)
     G = add_walk_minutes(G, walk_speed_kmh=walk_speed_kmh)
     G.graph["careplan_source"] = source
     logger.info("loaded walk graph from %s: %s nodes, %s edges", source, f"{len(G):,}", f"{G.number_of_edges():,}")
     return G
+
+
+def _check_edges(G: nx.MultiDiGraph, source: str) -> None:
+    """Refuse a graph no one can walk on: nodes without x/y, or edges whose `length` is missing, NaN
+    or negative (an edge-less graph is refused by the caller)."""
+    placed = 0
+    for _, d in G.nodes(data=True):
+        with suppress(KeyError, TypeError, ValueError):
+            placed += math.isfinite(float(d["x"])) and math.isfinite(float(d["y"]))
+    if placed < len(G):
+        msg = (f"{len(G) - placed:,} of {len(G):,} nodes of the walk graph from {source} have no usable x/y "
+               "coordinates (노드 좌표 없음); fix or drop those nodes, or rebuild the network with OSMnx")
+        raise NetworkError(msg)
+    bad = 0
+    for _, _, d in G.edges(data=True):
+        try:
+            length = float(d["length"])
+        except (KeyError, TypeError, ValueError):
+            length = float("nan")
+        bad += not (math.isfinite(length) and length >= 0)
+    if bad:
+        msg = (f"{bad:,} of {G.number_of_edges():,} edges of the walk graph from {source} have no usable "
+               "`length` (missing, NaN or negative metres; 간선 길이 오류); fix or drop those edges, or rebuild "
+               "the network with OSMnx")
+        raise NetworkError(msg)
 
 
 def _download(fetch: Any, what: str) -> nx.MultiDiGraph:
@@ -526,7 +558,8 @@ def load_graph(
     except NetworkError:
         raise
     except Exception as err:
-        msg = f"could not read walk network {path.name!r}: {err}"
+        msg = (f"could not read walk network {path.name!r} ({err}); give an OSMnx .graphml (ox.save_graphml), "
+               "an .osm/.osm.pbf extract or a careplan .npz, or remove `network` to use straight-line distance")
         raise NetworkError(msg) from err
     return _prepared(G, f"file {path.name}", walk_speed_kmh)
 

@@ -315,13 +315,21 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
                f"{len(school_dem)} schools, {school_dem['demand'].notna().sum()} with pupil counts, "
                f"{school_dem['demand'].fillna(0).sum():g} demand; check the students file and [analysis] grade_rates")
         raise InputDataError(msg)
+    if not points["adm_code"].notna().any():
+        msg = (f"행정동 경계가 학구와 겹치지 않습니다 (no 행정동 of {scenario.admin_areas.name} overlaps a 학구 of "
+               f"{scenario.zones.name}), so no demand can be placed by 행정동; check that both files cover "
+               f"{scenario.sigungu or 'the same 시군구'} and are in the same coordinates (degrees vs metres)")
+        raise InputDataError(msg)
     steps.update()
     facilities = inputs.facilities
-    sites = site_candidates(scenario, inputs)
+    r_cand = next((r for r in inputs.reports if scenario.candidates and inputs.candidates is not None
+                   and r.source.startswith(scenario.candidates.name)), None)
+    sites = _distinct_ids(site_candidates(scenario, inputs), facilities, r_cand)
     destinations = gpd.GeoDataFrame(pd.concat([facilities[["geometry"]], sites[["geometry"]]]), crs=facilities.crs)
     times = network.walk_times(points, destinations, graph=graph, cutoff_min=max(15.0, scenario.max_walk_min),
                                walk_speed_kmh=scenario.walk_speed_kmh, detour_factor=scenario.detour_factor,
                                progress=progress)
+    _check_network_reach(times, points)
     steps.update()
     cov = coverage.coverage(points, facilities, times, slots=scenario.slots, max_walk_min=scenario.max_walk_min,
                             catalog=catalog)
@@ -349,10 +357,49 @@ def analyse(scenario: Scenario, inputs: Inputs, *, graph=None, catalog=None, pro
         synthetic=synthetic, data_date=_data_date(layers))
 
 
+def _distinct_ids(sites: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                  report: io.RowReport | None) -> gpd.GeoDataFrame:
+    """Candidate ids that are also facility ids get a " (후보지)" suffix: walk times are kept by id, so
+    a shared id would mix a candidate with a centre."""
+    shared = sites.index.isin(facilities.index.astype(str)) | sites.index.isin(facilities.index)
+    if not shared.any():
+        return sites
+    sites = sites.copy()
+    sites.index = pd.Index([f"{i} (후보지)" if s else i for i, s in zip(sites.index, shared, strict=True)],
+                           name=sites.index.name)
+    if report is not None:
+        report.note(f"후보지ID {int(shared.sum()):,}개가 시설ID와 같아 ' (후보지)'를 붙였습니다 "
+                    "(candidate ids equal to facility ids were suffixed)")
+    return sites
+
+
+def _check_network_reach(times: network.TravelTimes, points: gpd.GeoDataFrame) -> None:
+    """Refuse a walk network that misses most of the demand (another city, wrong CRS): its times would
+    silently read as "no facility in reach" for everyone."""
+    far = times.params.get("unsnapped_origins")
+    if times.distance_method != "network" or far is None or not len(far):
+        return
+    total = float(points["demand"].sum())
+    missed = float(points["demand"].reindex(far).fillna(0).sum())
+    if missed > 0.5 * total:
+        snap = times.params.get("max_snap_m", network.DEFAULT_MAX_SNAP_M)
+        msg = (f"도보 네트워크가 수요 지역을 덮지 않습니다 (the walk network does not cover the study area): "
+               f"{100 * missed / total:.0f}% of the demand is more than {snap:g} m from every node of "
+               f"{times.params.get('graph_source', 'the network')}; give the network of this 시군구, or remove "
+               "`network` to use straight-line distance × detour factor")
+        raise InputDataError(msg)
+
+
 def _equity_inputs(scores: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Access over children (no facility in reach = zero access)."""
-    weights = scores["children"] if "children" in scores else scores["demand"]
-    return scores["access"].fillna(0.0), weights.fillna(0.0)
+    """Access over children (no facility in reach = zero access); over demand where no child is counted
+    (0 children in every 행정동, or no 행정동 under the 학구): a Gini over zero people means nothing."""
+    weights = scores["children"].fillna(0.0) if "children" in scores else pd.Series(0.0, index=scores.index)
+    # children of a 학구 without pupil data carry no demand, so their facilities look empty and their
+    # access huge: counting them would measure the missing data, not inequality
+    weights = weights.where(scores["demand"].fillna(0.0) > 0, 0.0)
+    if not weights.sum() > 0:
+        weights = scores["demand"].fillna(0.0)
+    return scores["access"].fillna(0.0), weights
 
 
 def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
@@ -384,6 +431,14 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     population, r_pop = io.read_population(scenario.population, **area, **layer(scenario.layers.get("population")))
     areas, r_areas = io.read_admin_areas(scenario.admin_areas, population=population, **area,
                                          **layer(scenario.layers.get("admin_areas")))
+    for path, frame, report, what in ((scenario.zones, zones, r_zones, "학구 (school zones)"),
+                                      (scenario.admin_areas, areas, r_areas, "행정동 경계 (admin areas)")):
+        if not len(frame):
+            reasons = "; ".join(line.strip() for line in report.summary().splitlines()[1:] if "제외" in line)
+            msg = (f"{path.name}: 쓸 수 있는 {what}가 하나도 없습니다 (no usable {what.split('(')[1].rstrip(')')} "
+                   f"row: {reasons or report.summary().splitlines()[0]}); see why with "
+                   f"`careplan check {path} --rows` and fix the file (e.g. its CRS)")
+            raise InputDataError(msg)
     reports = [r_schools, r_students, r_join, r_zones, r_pop, r_areas]
     frames = []
     for source in scenario.facilities:
@@ -401,12 +456,17 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
     if len(repeated):
         msg = (f"시설 ID가 여러 시설 파일에 거듭 나옵니다 (facility ids repeat across facility files): "
                f"{', '.join(map(str, repeated[:5]))}; 시설마다 한 번만 있게 중복 파일이나 행을 빼세요 (each facility "
-               "must be listed once: remove the duplicate file or rows)")
+               "must be listed once: remove the duplicate file or rows; files without an ID column get ids from their "
+               "file name, so give two different lists different file names)")
         raise InputDataError(msg)
     facilities = gpd.GeoDataFrame(facilities, crs=frames[0].crs)
+    study = areas.union_all() if len(areas) else None
+    for frame, report in zip([schools, *frames], [r_schools, *reports[6:]], strict=True):
+        _note_far(frame, study, report)
     candidates = None
     if scenario.candidates:
         candidates, r_cand = io.read_candidates(scenario.candidates, **layer(scenario.layers.get("candidates")))
+        _note_far(candidates, study, r_cand)
         if r_cand.kept == 0 and scenario.siting_kinds and scenario.siting_sites:
             msg = (f"{scenario.candidates.name}: 쓸 수 있는 후보지가 없어 입지를 제안할 수 없습니다 (no usable "
                    f"candidate site, so no site can be proposed: {r_cand.summary().splitlines()[0]}); see why "
@@ -418,6 +478,24 @@ def read_inputs(scenario: Scenario, *, catalog=None) -> Inputs:
         reports.append(r_cand)
     return Inputs(schools=schools, zones=zones, admin_areas=areas, facilities=facilities, candidates=candidates,
                   reports=tuple(reports))
+
+
+#: Points further than this outside the 행정동 boundaries cannot matter for a 10–20 minute walk: they are
+#: almost always wrong coordinates (a typo, a 100 km shift), so the row report names them.
+FAR_FROM_AREA_M = 5_000.0
+
+
+def _note_far(frame: gpd.GeoDataFrame, study, report: io.RowReport) -> None:
+    """Name in ``report`` the points far outside the study area (kept: their rows stay accounted)."""
+    if study is None or not len(frame) or study.is_empty:
+        return
+    distance = frame.geometry.distance(study)
+    far = distance[distance > FAR_FROM_AREA_M].sort_values(ascending=False)
+    if len(far):
+        shown = ", ".join(f"{i} ({d / 1000:,.0f} km)" for i, d in far.head(5).items())
+        report.note(f"좌표 확인 필요: {len(far)}곳이 행정동 경계에서 {FAR_FROM_AREA_M / 1000:g} km 넘게 떨어져 있습니다, "
+                    f"좌표를 확인하세요 (points far outside the study area: no child there walks to them): "
+                    f"{shown}{' …' if len(far) > 5 else ''}")
 
 
 def site_candidates(scenario: Scenario, inputs: Inputs) -> gpd.GeoDataFrame:

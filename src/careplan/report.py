@@ -342,6 +342,7 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("table", result.gaps.head(10), 1),
         ("blank",),
         ("h", 2, [f"5. 접근성 형평성: 지니계수 {result.gini:.3f}"]),
+        *_equity_note(result),
         chart("로렌츠 곡선", "chart_lorenz.png", "lorenz"),
         ("blank",),
         ("h", 2, ["6. 제안 입지 (proposed sites)"]),
@@ -353,6 +354,8 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("li", [f"수요율 (1–6학년): {', '.join(f'{r:g}' for r in s.grade_rates)} — 학생 수 × 학년별 수요율, "
                 "학구 안에서 행정동 6–12세 아동 밀도로 배분 (dasymetric)"]),
         ("li", [f"접근성: {s.access_method.upper()} (정원 기준), 시간대: ", _Data(", ".join(t.name for t in s.slots))]),
+        *[("li", ["수요 배치 예외 (demand fallback): ", _Data(note if len(note) <= 400 else note[:400] + " …")])
+          for note in result.demand_points.attrs.get("demand", {}).get("notes", [])],
         ("li", ["자료 기준일: ", _Data(result.data_date or "미상")]),
         ("blank",),
         ("h", 2, ["8. 자료 출처 (attributions)"]),
@@ -361,6 +364,24 @@ def _report_blocks(result, charts: dict[str, Path] | None) -> list[tuple]:
         ("h", 2, ["9. 입력 자료 점검 (row accounting)"]),
         ("reports",),
     ]
+
+
+def _equity_note(result) -> list[tuple]:
+    """Name how the Gini is weighted when children are left out (no demand data) or none is counted."""
+    scores = result.access
+    if not scores["access"].fillna(0).gt(0).any():
+        return [("li", ["형평성: 도보권 안에 정원이 있는 시설이 어디에도 없어 모든 아동의 접근성이 0입니다. 지니계수 0은 "
+                        "'고르게 좋음'이 아니라 '모두 없음'을 뜻합니다 (no access anywhere: a Gini of 0 means equally "
+                        "none)"])]
+    children = scores["children"].fillna(0) if "children" in scores else pd.Series(0.0, index=scores.index)
+    counted = children.where(scores["demand"].fillna(0) > 0, 0)
+    if not counted.sum() > 0:
+        return [("li", ["형평성 가중치: 6–12세 아동 수가 모두 0이라 지니계수·로렌츠 곡선은 추정 수요로 가중했습니다 "
+                        "(no children counted: Gini weighted by estimated demand)"])]
+    if counted.sum() < children.sum():
+        return [("li", [f"형평성 가중치: 수요 자료가 없는 곳의 아동 {children.sum() - counted.sum():,.0f}명은 "
+                        "지니계수·로렌츠 곡선에서 제외했습니다 (children where demand is unknown are left out)"])]
+    return []
 
 
 def _md_reports(result) -> list[str]:

@@ -2509,7 +2509,8 @@ def propose_sites(
         [np.zeros(n_ex), cands["cost"].fillna(default_site_cost).to_numpy(float)]
     )
     cap_new = kind_capacity(kind, cat)
-    p = None if n_new is None else n_ex + int(n_new)
+    # fewer candidates than asked: every candidate may be proposed (the ranking says which help)
+    p = None if n_new is None else n_ex + min(int(n_new), len(cands))
     if capacitated:
         ex_cap = existing["capacity"] if "capacity" in existing else np.full(n_ex, np.nan)
         default = np.array(

@@ -36,6 +36,14 @@ _CLOCK = re.compile(r"^\s*(\d{1,2})\s*[:시]?\s*(\d{2})?\s*분?\s*$")
 _SPAN = re.compile(r"(\d{1,2}\s*:?\s*\d{2})\s*[~\-–]\s*(\d{1,2}\s*:?\s*\d{2})")
 
 
+#: Upper bounds no real record reaches: a larger value is a typing or export error (1e12, an ID column read
+#: as a count), and planning with it would swamp every other number. Korea's largest 초등학교 has ~400
+#: pupils per grade, the largest centres ~300 places, the largest single-age cohort (전국 row) ~1 million.
+MAX_PUPILS_PER_GRADE = 2_000
+MAX_CAPACITY = 1_000
+MAX_PEOPLE_PER_AGE = 2_000_000
+
+
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Strings like ``"1,234"``, ``" 20명"`` -> floats.
 

@@ -10,10 +10,10 @@ import pandas as pd
 
 from .._errors import MissingColumnError, UnreadableFileError
 from ._common import guarded, match_area, optional_columns, require_columns, start_report, text
-from ._parse import parse_counts
+from ._parse import MAX_PEOPLE_PER_AGE, parse_counts
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
-from .zones import _to_metric, clean_polygons, inside_korea, keep_polygons
+from .zones import _to_metric, clean_polygons, inside_korea, keep_polygons, reject_too_large
 
 __all__ = ["AGE_COLUMNS", "read_admin_areas", "read_population"]
 
@@ -74,9 +74,12 @@ def read_population(path: str | Path, *, sigungu: str | None = None, sido: str |
     bad |= unreadable
     dashed |= dash
     negative = pd.DataFrame(numbers).lt(0).any(axis=1) | (total < 0)
+    huge = ~negative & pd.DataFrame(numbers).gt(MAX_PEOPLE_PER_AGE).any(axis=1)
     report.reject(rows[bad & keep], "인구수가 숫자가 아님 (population is not a number)")
     report.reject(rows[negative & ~bad & keep], "음수 인구수 (negative population)")
-    keep &= ~bad & ~negative
+    report.reject(rows[huge & ~bad & keep], f"인구수 비현실적: 한 연령 {MAX_PEOPLE_PER_AGE:,}명 초과 (more people of one "
+                                            "age than the whole country has)")
+    keep &= ~bad & ~negative & ~huge
     report.fix(rows[dashed & keep], "인구수 '-' → 0 (a dash read as zero)")
     out = pd.concat([out, pd.DataFrame(numbers)], axis=1)
     out["population_total"] = total
@@ -161,6 +164,8 @@ def read_admin_areas(path: str | Path, *, population: pd.DataFrame | str | Path 
     geometry, repaired = clean_polygons(gdf.geometry)
     gdf = gdf.set_geometry(geometry)
     report.fix(rows[repaired], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
+    sized = reject_too_large(gdf.geometry, rows, report)
+    gdf, rows = gdf[sized], rows[sized]
     keep = ~gdf.geometry.is_empty
     report.reject(rows[~keep], "폴리곤 없음 (empty polygon)")
     duplicated = keep & gdf["adm_code"].duplicated(keep="first")

@@ -29,7 +29,7 @@ from ._common import (
     text,
     to_points,
 )
-from ._parse import clock_minutes, parse_hours_text, parse_numbers
+from ._parse import MAX_CAPACITY, clock_minutes, parse_hours_text, parse_numbers
 from ._report import ReadResult
 from ._table import read_raw_table
 
@@ -196,7 +196,11 @@ def _capacities(out, frame, cols, kinds: list[CareKind], rows, report) -> None:
         for idx in out.index[negative | bad]:
             shown = col(key)[idx]
             report.fix(int(rows[idx]), f"{key} {shown!r} 사용 불가 → 유형 기본값 {fallback[idx]:g} (unusable, default)")
-        values = values.where(~(negative | bad))
+        huge = values > MAX_CAPACITY
+        for idx in out.index[huge]:
+            report.fix(int(rows[idx]), f"{key} {values[idx]:,.0f} 비현실적 (more than {MAX_CAPACITY:,} places) → "
+                                       f"유형 기본값 {fallback[idx]:g}")
+        values = values.where(~(negative | bad | huge))
         if key == "capacity":
             out["capacity_source"] = np.where(values.isna(), "catalog", "data")
         out[key] = values.fillna(fallback)
@@ -215,10 +219,12 @@ def _hours(out, frame, cols, kinds: list[CareKind], rows, report) -> None:
             except ValueError:
                 report.fix(int(rows[idx]), f"운영시간 해석 불가 {value!r} → 유형 기본값 (unparseable hours, default)")
                 continue
-            for found_period, span in spans.items():
+            for found_period, (o, c) in spans.items():
                 # a single unlabelled span in a 방학 column belongs to the vacation
                 target = period if found_period == "term" else found_period
-                parsed_text[target].setdefault(idx, span)
+                span = _checked_span(o, c, f"{_hhmm(o)}–{_hhmm(c)}", rows[idx], report)
+                if not np.isnan(span[0]):
+                    parsed_text[target].setdefault(idx, span)
     sat_flag = col("sat_flag").str.upper()
     for period, prefix in PERIODS.items():
         opening = pd.Series(np.nan, index=out.index)
@@ -243,6 +249,9 @@ def _hours(out, frame, cols, kinds: list[CareKind], rows, report) -> None:
         closing[fill] = [d[1] if d else np.nan for d, f in zip(default, fill, strict=True) if f]
         out[f"{prefix}_open"], out[f"{prefix}_close"] = opening, closing
         sources[period] = np.where(from_data, "data", "catalog")
+    if (sources["term"] == "catalog").any():  # the default slot is 학기: say whose hours are assumed
+        report.note(f"학기 운영시간 없음 → 유형 기본값 (no term hours, the kind's default assumed): "
+                    f"{int((sources['term'] == 'catalog').sum()):,}곳")
     any_data = (sources == "data").any(axis=1)
     all_data = (sources == "data").all(axis=1)
     out["hours_source"] = np.where(all_data, "data", np.where(any_data, "data+catalog", "catalog"))
@@ -257,14 +266,23 @@ def _clock_pair(open_text, close_text, row, report) -> tuple[float, float]:
         return np.nan, np.nan
     if np.isnan(opening) or np.isnan(closing):
         return np.nan, np.nan
-    if closing <= opening and closing + 720 > opening:
+    return _checked_span(opening, closing, f"{open_text}–{close_text}", row, report)
+
+
+def _checked_span(opening: float, closing: float, shown: str, row, report) -> tuple[float, float]:
+    """A span that closes after it opens, the same day; a 12-hour slip is fixed, anything else refused."""
+    if closing <= opening and closing < 720 and closing + 720 > opening:
         # "0730" as a closing time after a morning opening means 19:30 (12-hour slip)
-        report.fix(int(row), f"종료시간 {close_text} < 시작시간 {open_text} → 오후로 해석 {closing + 720:.0f}분")
+        report.fix(int(row), f"종료시간 < 시작시간 ({shown}) → 오후로 해석 {_hhmm(closing + 720)}")
         closing += 720
     elif closing <= opening:
-        report.fix(int(row), f"종료시간이 시작시간보다 이름 ({open_text}–{close_text}) → 유형 기본값")
+        report.fix(int(row), f"종료시간이 시작시간보다 이름 ({shown}) → 유형 기본값 (closes before it opens)")
         return np.nan, np.nan
     return opening, closing
+
+
+def _hhmm(minutes: float) -> str:
+    return f"{int(minutes) // 60:02d}:{int(minutes) % 60:02d}"
 
 
 def _fees_and_area(out, frame, cols, kinds: list[CareKind]) -> None:

@@ -21,7 +21,7 @@ from ._common import (
     text,
     to_points,
 )
-from ._parse import parse_counts
+from ._parse import MAX_PUPILS_PER_GRADE, parse_counts
 from ._report import ReadResult, RowReport
 from ._table import read_raw_table
 
@@ -163,10 +163,13 @@ def read_students(path: str | Path, *, mapping: dict[str, str] | None = None,
     bad |= unreadable
     grade_cols = [f"pupils_g{g}" for g in GRADES]
     negative = (out[grade_cols] < 0).any(axis=1) | (total < 0)
-    keep = ~bad & ~negative & out["name"].notna()
+    huge = ~negative & (out[grade_cols + ["pupils_special"]] > MAX_PUPILS_PER_GRADE).any(axis=1)
+    keep = ~bad & ~negative & ~huge & out["name"].notna()
     report.reject(rows[bad], "학생수가 숫자가 아님 (pupil counts are not numbers)")
     report.reject(rows[negative & ~bad], "음수 학생수 (negative pupil count)")
-    report.reject(rows[out["name"].isna() & ~bad & ~negative], "학교명 없음 (no school name)")
+    report.reject(rows[huge & ~bad], f"학생수 비현실적: 한 학년 {MAX_PUPILS_PER_GRADE:,}명 초과 (more pupils in one grade "
+                                     "than any school has; check the column or the number)")
+    report.reject(rows[out["name"].isna() & ~bad & ~negative & ~huge], "학교명 없음 (no school name)")
     report.fix(rows[zeroed & keep], "빈 칸 또는 '-' 학생수 → 0 (blank or dash pupil count read as 0)")
     if "excluded" in opt:
         flagged = keep & (text(frame[opt["excluded"]]).fillna("N") == "Y")
@@ -202,6 +205,13 @@ def attach_pupils(schools, students: pd.DataFrame) -> ReadResult:
     duplicated = right["_key"].duplicated(keep="first")
     report.reject(rows[duplicated], "같은 학교명이 두 번 (same school name twice)")
     right = right[~duplicated]
+    # two listed schools with one name: the counts would be counted twice (once per school), so neither gets them
+    shared = left["_key"][left["_key"].duplicated(keep=False)]
+    ambiguous = right["_key"].isin(shared)
+    for idx in right.index[ambiguous]:
+        report.reject(int(rows[idx]), f"학교 목록에 같은 이름의 학교가 여럿: {right.at[idx, 'name']} (several listed "
+                      "schools share this name, so the counts cannot be given to one; rename one in the school list)")
+    right = right[~ambiguous]
     known = right["_key"].isin(left["_key"])
     for idx in right.index[~known]:
         report.reject(int(rows[idx]), f"학교 목록에 없음: {right.at[idx, 'name']} (not in the school list)")

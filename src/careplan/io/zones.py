@@ -213,6 +213,8 @@ def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport, source: s
     geometry, repaired = clean_polygons(gdf.geometry)
     gdf = gdf.set_geometry(geometry)
     report.fix(rows[repaired], "유효하지 않은 폴리곤 → make_valid로 수리 (invalid polygon repaired)")
+    sized = reject_too_large(gdf.geometry, rows, report)
+    gdf, rows = gdf[sized], rows[sized]
     empty = gdf.geometry.is_empty | gdf.geometry.isna()
     report.reject(rows[empty], "폴리곤 없음 (empty or missing polygon)")
     keep = ~empty
@@ -221,6 +223,21 @@ def _finish(gdf: gpd.GeoDataFrame, rows: pd.Series, report: RowReport, source: s
     keep &= ~duplicated
     gdf["synthetic"] = gdf["name"].fillna("").astype(str).str.contains("가상")
     return gdf[keep].set_index("zone_id")
+
+
+#: Larger than any 시군구 (홍천군, 1,820 km²): a 학구 or 행정동 this big is a wrong geometry (a country-wide
+#: box, swapped coordinates), and its demand grid would be tens of millions of cells.
+MAX_POLYGON_KM2 = 2_000.0
+
+
+def reject_too_large(geometry: gpd.GeoSeries, rows: pd.Series, report: RowReport) -> pd.Series:
+    """Reject (in ``report``) metric polygons larger than any 시군구; returns the mask of those kept."""
+    area_km2 = geometry.area / 1e6
+    large = area_km2 > MAX_POLYGON_KM2
+    for idx in large[large].index:
+        report.reject(int(rows[idx]), f"폴리곤이 너무 큼: {area_km2[idx]:,.0f} km² (larger than any 시군구, "
+                                      f"{MAX_POLYGON_KM2:,.0f} km²; check the geometry)")
+    return ~large
 
 
 def inside_korea(geometry: gpd.GeoSeries) -> pd.Series:
