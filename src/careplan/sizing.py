@@ -9,12 +9,16 @@ Two pieces of work grow without bound with the settings:
   candidates (the user's list, or a ``[siting] grid_m`` grid over the 행정동).
 
 The estimates use only the layers' extents and row counts (no geometry is cut). Memory per unit is
-measured: ``pipeline.analyse`` of 250 generated 시군구 (584,646 demand points) peaks at 2.0 GB
-(``benchmarks/results/scale.md``), about :data:`BYTES_PER_CELL` per grid cell; the straight-line times of
-the sample at ``cell_m = 10`` (1.0 million pairs) add 126 MB, about :data:`BYTES_PER_PAIR` per pair.
-The limits let a whole 시군구 run at ``cell_m = 100`` comfortably (the largest, 1,800 km², is about
-0.4 million cells, 5× below :data:`MAX_GRID_CELLS`). Region runs (``careplan region``) work 시군구 by
-시군구: :func:`check_region_size` holds each 시군구's grid to the same limit.
+measured by ``benchmarks/bench_sizing.py`` (``benchmarks/results/sizing.md``): on the sample, a run's peak
+grows by about 2.4 KB per grid cell together with its walk-time pairs; :data:`BYTES_PER_CELL` (4 KB, from
+the 250-시군구 run's 2.0 GB for 584,646 points in ``benchmarks/results/scale.md``, which carries more columns)
+and :data:`BYTES_PER_PAIR` err on the large side when a refusal states the memory. The pair estimate assumes
+destinations spread evenly over the 학구 extent; on the sample it counts about 25 % fewer pairs than a run
+stores, well inside the margin between :data:`MAX_TIME_PAIRS` and this machine's 24 GB.
+The limits let a whole 시군구 run at ``cell_m = 100`` comfortably (the largest, about 1,800 km², is
+180,000 cells of 100 m, 11× below :data:`MAX_GRID_CELLS`; 학구 bounding boxes overlap and lay somewhat more).
+Region runs (``careplan region``) work 시군구 by 시군구: :func:`check_region_size` holds each
+시군구's grid to the same limit.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ __all__ = ["BYTES_PER_CELL", "BYTES_PER_PAIR", "MAX_GRID_CELLS", "MAX_TIME_PAIRS
 MAX_GRID_CELLS = 2_000_000
 #: Most point–destination pairs within the walk cut-off one run may store: ≈ 6.5 GB at BYTES_PER_PAIR.
 MAX_TIME_PAIRS = 50_000_000
-#: Peak memory per grid cell (clipped pieces, demand points, coverage and access tables) [measured].
+#: Peak memory per grid cell (clipped pieces, demand points, coverage and access tables) [measured, see above].
 BYTES_PER_CELL = 4_000
-#: Peak memory per stored walk-time pair (KD-tree output, mask, sparse matrix) [measured].
+#: Peak memory per stored walk-time pair (KD-tree output, mask, sparse matrix) [estimated, see above].
 BYTES_PER_PAIR = 130
 
 
