@@ -128,7 +128,7 @@ def run_access(args, out: Path) -> dict:
                    cost_df=cost_df, cost_origin="origin", cost_dest="dest", cost_name="cost")
     construct = time.perf_counter() - t0
     res = {"prep_s": prep, "construct_s": construct, "pairs": len(cost_df)}
-    step = weights.step_fn({c: w for c, w in STEPS})
+    step = weights.step_fn(dict(STEPS))
     for name, fn in (
         ("2sfca", lambda: model.two_stage_fca(name="a", max_cost=args.max_cost)["a_cap"]),
         ("e2sfca", lambda: model.enhanced_two_stage_fca(

@@ -123,24 +123,26 @@ def child_careplan(args: argparse.Namespace) -> dict:
         index = [f"{prefix}{i}" for i in range(len(pxy))]
         return gpd.GeoDataFrame(geometry=gpd.points_from_xy(pxy[:, 0], pxy[:, 1]), index=index, crs=5179)
 
-    O = pts(xy[data["origins"]] if args.origins == N_ORIGINS else data["large"], "O")
+    origin_pts = pts(xy[data["origins"]] if args.origins == N_ORIGINS else data["large"], "O")
     D500, Dall = pts(xy[data["dest500"]], "D"), pts(xy, "N")
     # the graph's caches every query reuses: the KD-tree for snapping, the renumbered CSR for the kernel
     t0 = time.perf_counter()
     _ = wg._tree, wg._search
     caches_s = time.perf_counter() - t0
     # one tiny query compiles or loads the kernel
-    N.travel_times(wg, O.iloc[:1], D500.iloc[:1], cutoff_min=CUTOFF_MIN)
+    N.travel_times(wg, origin_pts.iloc[:1], D500.iloc[:1], cutoff_min=CUTOFF_MIN)
     after_load = proc_status_mb("VmRSS")
     names = ("all_nodes", "dest500") + (("node_times",) if args.origins == N_ORIGINS else ())
-    out: dict = {"build_s": build_s, "caches_s": caches_s, "runs": {k: [] for k in names}, "cpu": {k: [] for k in names}}
+    out: dict = {
+        "build_s": build_s, "caches_s": caches_s, "runs": {k: [] for k in names}, "cpu": {k: [] for k in names},
+    }
     for _ in range(args.repeat):
         for name in names:
             t, c = time.perf_counter(), time.process_time()
             if name == "node_times":
                 m = N.node_times(wg, data["origins"], cutoff_min=CUTOFF_MIN)
             else:
-                m = N.travel_times(wg, O, Dall if name == "all_nodes" else D500, cutoff_min=CUTOFF_MIN).matrix
+                m = N.travel_times(wg, origin_pts, Dall if name == "all_nodes" else D500, cutoff_min=CUTOFF_MIN).matrix
             out["runs"][name].append(time.perf_counter() - t)
             out["cpu"][name].append(time.process_time() - c)
             out[f"pairs_{name}"] = int(m.nnz)
@@ -168,16 +170,16 @@ def child_memcall(args: argparse.Namespace) -> dict:
     wg = N.WalkGraph.from_edges(data["x"], data["y"], data["edges"], data["length"], walk_speed_kmh=SPEED_KMH)
     xy = np.column_stack([wg.x, wg.y])
     pxy = xy[data["origins"]] if args.origins == N_ORIGINS else data["large"]
-    O = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pxy[:, 0], pxy[:, 1]), crs=5179)
+    origin_pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(pxy[:, 0], pxy[:, 1]), crs=5179)
     D = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=5179)
-    N.travel_times(wg, O.iloc[:1], D.iloc[:1], cutoff_min=CUTOFF_MIN)
+    N.travel_times(wg, origin_pts.iloc[:1], D.iloc[:1], cutoff_min=CUTOFF_MIN)
     N.node_times(wg, data["origins"][:1], cutoff_min=CUTOFF_MIN)
     Path("/proc/self/clear_refs").write_text("5")
     before = proc_status_mb("VmRSS")
     if args.call == "node_times":
         m = N.node_times(wg, data["origins"], cutoff_min=CUTOFF_MIN)
     else:
-        m = N.travel_times(wg, O, D, cutoff_min=CUTOFF_MIN).matrix
+        m = N.travel_times(wg, origin_pts, D, cutoff_min=CUTOFF_MIN).matrix
     return {"peak_mb": proc_status_mb("VmHWM") - before, "pairs": int(m.nnz)}
 
 
@@ -218,7 +220,9 @@ def child_networkx(args: argparse.Namespace) -> dict:
 
     data = load(args.data)
     G = nx.MultiDiGraph()
-    G.add_nodes_from((i, {"x": float(x), "y": float(y)}) for i, (x, y) in enumerate(zip(data["x"], data["y"], strict=True)))
+    G.add_nodes_from(
+        (i, {"x": float(x), "y": float(y)}) for i, (x, y) in enumerate(zip(data["x"], data["y"], strict=True))
+    )
     u, v, length = data["edges"][:, 0].tolist(), data["edges"][:, 1].tolist(), data["length"].tolist()
     G.add_edges_from((a, b, {"length": w, "walk_min": w / M_PER_MIN}) for a, b, w in zip(u, v, length, strict=True))
     G.add_edges_from((b, a, {"length": w, "walk_min": w / M_PER_MIN}) for a, b, w in zip(u, v, length, strict=True))
@@ -267,8 +271,9 @@ def child_pandana(args: argparse.Namespace) -> dict:
             minutes=res["length"].to_numpy(float) / M_PER_MIN,
         )
     return {
-        "init_s": init_s, "precompute_s": precompute_s, "query": query, "query_cpu": query_cpu, "filter500_s": filter_s,
-        "pairs": len(res), "pairs500": len(res500), "index_mb": after_load - rss0, "memory": memory(after_load),
+        "init_s": init_s, "precompute_s": precompute_s, "query": query, "query_cpu": query_cpu,
+        "filter500_s": filter_s, "pairs": len(res), "pairs500": len(res500), "index_mb": after_load - rss0,
+        "memory": memory(after_load),
     }
 
 
@@ -286,7 +291,9 @@ def run_child(engine: str, args: argparse.Namespace, env: dict | None = None, **
            "--seed", str(args.seed), "--repeat", str(args.repeat)]
     for key, value in extra.items():
         cmd += [f"--{key}", str(value)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=None if env is None else {**os.environ, **env})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env=None if env is None else {**os.environ, **env}
+    )
     if proc.returncode:
         raise RuntimeError(f"{engine} child failed:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -339,7 +346,10 @@ def main() -> None:
         tmp = Path(tmp)
         args.data = tmp / "graph.npz"
         info = run_child("make", args)
-        print(f"graph: {info['nodes']:,} nodes, {info['segments']:,} street segments (generated in {info['gen_s']:.1f} s)")
+        print(
+            f"graph: {info['nodes']:,} nodes, {info['segments']:,} street segments "
+            f"(generated in {info['gen_s']:.1f} s)"
+        )
         cps, nxs = [], []
         for r in range(args.rounds):
             dump = {"dump": tmp / "careplan"} if r == 0 else {}
@@ -373,6 +383,10 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
     def both(name: str) -> tuple[float, float]:  # median wall and CPU over the rounds
         return med([cp(c, name) for c in cps]), med([cp(c, name, "cpu") for c in cps])
 
+    def left_mb(run: dict) -> float:  # peak − after load − result − the collected pairs (16 bytes each)
+        m = run["memory"]
+        return m["peak_mb"] - m["after_load_mb"] - run["result_mb"] - run["pairs_all_nodes"] * 16 / 2**20
+
     (nt, nt_cpu), (cp_all, cpu_all), (cp_500, cpu_500) = both("node_times"), both("all_nodes"), both("dest500")
     nx_s, nx_cpu = med([n["s"] for n in nxs]), med([n["cpu"] for n in nxs])
     snap_cpu = med([c["snap_all_nodes_cpu"] for c in cps])
@@ -389,14 +403,17 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
     lines = [
         "# Benchmark: cut-off walk times (careplan.network)",
         "",
-        f"- command: `{cmd}` ({args.rounds} interleaved careplan/networkx rounds, {args.repeat} careplan and pandana query repeats per process)",
-        f"- date: {started}; Python {platform.python_version()}, {platform.machine()}, 2 cores (load average {l1:.2f} / {l5:.2f} (1 / 5 min) at the start, "
+        f"- command: `{cmd}` ({args.rounds} interleaved careplan/networkx rounds, {args.repeat} careplan and "
+        "pandana query repeats per process)",
+        f"- date: {started}; Python {platform.python_version()}, {platform.machine()}, 2 cores "
+        f"(load average {l1:.2f} / {l5:.2f} (1 / 5 min) at the start, "
         f"{e1:.2f} / {e5:.2f} at the end), so careplan and networkx ran interleaved, medians are shown, and CPU time "
         "(`time.process_time`, less sensitive to other load) is given next to wall time",
         f"- graph: `synthetic_walk_graph(n_nodes_target={args.nodes:,}, seed={args.seed})`: {info['nodes']:,} nodes, "
         f"{info['segments']:,} street segments (blocks 80–160 m)",
-        f"- task: {N_ORIGINS:,} random origin nodes, cut-off {CUTOFF_MIN:g} min at {SPEED_KMH:g} km/h ({CUTOFF_M:.0f} m); "
-        f"destinations = all nodes ({cps[0]['pairs_node_times']:,} pairs) or 500 random nodes ({cps[0]['pairs_dest500']:,} pairs)",
+        f"- task: {N_ORIGINS:,} random origin nodes, cut-off {CUTOFF_MIN:g} min at {SPEED_KMH:g} km/h "
+        f"({CUTOFF_M:.0f} m); destinations = all nodes ({cps[0]['pairs_node_times']:,} pairs) or 500 random nodes "
+        f"({cps[0]['pairs_dest500']:,} pairs)",
         "- careplan `node_times(graph, origin_nodes, cutoff_min=15)` answers what networkx and pandana answer (node → "
         "every node); `travel_times` answers it for point layers: it also snaps the 5,000 origin and the "
         f"{info['nodes']:,} destination points to their nearest nodes and keeps the per-point bookkeeping",
@@ -406,22 +423,24 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         "compiled kernel); memory is "
         "from the last round, whose processes do not write their answers to disk",
         "",
-        "| engine | preprocessing | query, all nodes: wall (CPU) | query, 500 destinations: wall (CPU) | RSS after load | peak RSS |",
+        "| engine | preprocessing | query, all nodes: wall (CPU) | query, 500 destinations: wall (CPU) "
+        "| RSS after load | peak RSS |",
         "|---|---|---|---|---|---|",
         f"| careplan `node_times` | WalkGraph from arrays {cps[0]['build_s']:.2f} s + its KD-tree and Z-order "
         f"renumbering {cps[0]['caches_s']:.2f} s | **{nt:.3f} s** ({nt_cpu:.3f} s) "
         f"| — | {cp_mem['after_load_mb']:.0f} MB | {cp_mem['peak_mb']:.0f} MB (same process as below) |",
         f"| careplan `travel_times` (points) | same | {cp_all:.3f} s ({cpu_all:.3f} s) "
         f"| **{cp_500:.3f} s** ({cpu_500:.3f} s) | same | same |",
-        f"| networkx `single_source_dijkstra_path_length` ×{N_ORIGINS:,} (all timed) | — | {nx_s:.2f} s ({nx_cpu:.2f} s) "
-        f"| same | {nx_mem['after_load_mb']:.0f} MB | {nx_mem['peak_mb']:.0f} MB |",
+        f"| networkx `single_source_dijkstra_path_length` ×{N_ORIGINS:,} (all timed) | — "
+        f"| {nx_s:.2f} s ({nx_cpu:.2f} s) | same | {nx_mem['after_load_mb']:.0f} MB | {nx_mem['peak_mb']:.0f} MB |",
     ]
     if pdn is not None:
         pq, pq_cpu = med(pdn["query"]), med(pdn["query_cpu"])
         lines.append(
-            f"| pandana `nodes_in_range` | Network() {pdn['init_s']:.1f} s + precompute({CUTOFF_M:.0f}) {pdn['precompute_s']:.2f} s "
-            f"| {pq:.3f} s ({pq_cpu:.3f} s) | {pq + pdn['filter500_s']:.3f} s (filtered) | {pdn['memory']['after_load_mb']:.0f} MB "
-            f"| {pdn['memory']['peak_mb']:.0f} MB |"
+            f"| pandana `nodes_in_range` | Network() {pdn['init_s']:.1f} s "
+            f"+ precompute({CUTOFF_M:.0f}) {pdn['precompute_s']:.2f} s "
+            f"| {pq:.3f} s ({pq_cpu:.3f} s) | {pq + pdn['filter500_s']:.3f} s (filtered) "
+            f"| {pdn['memory']['after_load_mb']:.0f} MB | {pdn['memory']['peak_mb']:.0f} MB |"
         )
     cold, warm = jit
     lines += [
@@ -431,9 +450,10 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         f"First call (numba JIT, fresh processes, `NUMBA_CACHE_DIR` an empty temporary directory): "
         f"**{cold['first_s']:.2f} s** to compile the kernel, {warm['first_s']:.2f} s to load it from the on-disk "
         f"cache in the next process (the call itself, one source: {warm['second_s'] * 1e3:.2f} ms); "
-        f"`import careplan.network` {cold['import_s']:.2f} s / {warm['import_s']:.2f} s (numba's import is part of it). "
-        f"numba also costs resident memory: {warm['numba_import_mb']:.0f} MB for its import and {warm['kernel_mb']:.0f} MB "
-        f"once the kernel is loaded (compiled: {cold['kernel_mb']:.0f} MB), which is most of careplan's larger *RSS after "
+        f"`import careplan.network` {cold['import_s']:.2f} s / {warm['import_s']:.2f} s (numba's import is part "
+        f"of it). numba also costs resident memory: {warm['numba_import_mb']:.0f} MB for its import and "
+        f"{warm['kernel_mb']:.0f} MB once the kernel is loaded (compiled: {cold['kernel_mb']:.0f} MB), which is "
+        "most of careplan's larger *RSS after "
         "load* compared with the scipy version of this page (270 MB). With a read-only package directory numba keeps "
         "its cache in `~/.cache/numba`; with no writable cache directory at all careplan compiles on every run "
         "(checked by hand on 2026-11-22 with read-only bind mounts of the package and of `HOME`: it imports, logs "
@@ -441,10 +461,10 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         "",
         "## Ratios",
         "",
-        f"- careplan `node_times` vs networkx, all nodes: **{nx_s / nt:.1f}×** faster by wall time, **{nx_cpu / nt_cpu:.1f}×** "
-        f"by CPU time ({target(min(nx_s / nt, nx_cpu / nt_cpu))})",
-        f"- careplan `travel_times` (points, snapping included) vs networkx, all nodes: {nx_s / cp_all:.1f}× by wall time, "
-        f"{nx_cpu / cpu_all:.1f}× by CPU time ({target(min(nx_s / cp_all, nx_cpu / cpu_all))})",
+        f"- careplan `node_times` vs networkx, all nodes: **{nx_s / nt:.1f}×** faster by wall time, "
+        f"**{nx_cpu / nt_cpu:.1f}×** by CPU time ({target(min(nx_s / nt, nx_cpu / nt_cpu))})",
+        f"- careplan `travel_times` (points, snapping included) vs networkx, all nodes: {nx_s / cp_all:.1f}× "
+        f"by wall time, {nx_cpu / cpu_all:.1f}× by CPU time ({target(min(nx_s / cp_all, nx_cpu / cpu_all))})",
         f"- careplan `travel_times` vs networkx, 500 destinations: **{nx_s / cp_500:.0f}×** by wall time, "
         f"{nx_cpu / cpu_500:.0f}× by CPU time ({target(min(nx_s / cp_500, nx_cpu / cpu_500))})",
     ]
@@ -453,9 +473,10 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         pd_total = pdn["init_s"] + pdn["precompute_s"] + pq
         lines += [
             f"- careplan vs pandana query only (wall): {pq / nt:.1f}× (`node_times`, all nodes), {pq / cp_all:.1f}× "
-            f"(`travel_times`, all nodes), {(pq + pdn['filter500_s']) / cp_500:.1f}× (500 destinations); >1 means careplan is faster",
-            f"- careplan vs pandana incl. its preprocessing ({pd_total:.1f} s): {pd_total / (cp_all + cps[0]['build_s']):.0f}× "
-            "(careplan `travel_times` incl. WalkGraph build)",
+            f"(`travel_times`, all nodes), {(pq + pdn['filter500_s']) / cp_500:.1f}× (500 destinations); "
+            ">1 means careplan is faster",
+            f"- careplan vs pandana incl. its preprocessing ({pd_total:.1f} s): "
+            f"{pd_total / (cp_all + cps[0]['build_s']):.0f}× (careplan `travel_times` incl. WalkGraph build)",
         ]
     lines += [
         f"- where `travel_times`' extra time over `node_times` goes: snapping the {info['nodes']:,} destination points "
@@ -464,7 +485,8 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         "",
         "## Memory: more origins, same working memory",
         "",
-        "| careplan `travel_times` run | query, all nodes (wall) | RSS after load | peak RSS | peak − after load | result (CSR) | peak − after load − result |",
+        "| careplan `travel_times` run | query, all nodes (wall) | RSS after load | peak RSS | peak − after load "
+        "| result (CSR) | peak − after load − result |",
         "|---|---|---|---|---|---|---|",
     ]
     mem_run = cps[-1]  # the first round also writes its pairs to disk for the answer check: not that one
@@ -486,10 +508,7 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         "`travel_times` collects pairs at 16 bytes each (int32 row, int32 column, float64 minutes) and scatters "
         "them into the CSR arrays (12 bytes per pair), so about 28 bytes per pair at the peak. Subtracting the "
         "collected pairs (16 bytes each) as well leaves "
-        + " and ".join(
-            f"{r['memory']['peak_mb'] - r['memory']['after_load_mb'] - r['result_mb'] - r['pairs_all_nodes'] * 16 / 2**20:.0f} MB"
-            for r in (mem_run, large)
-        )
+        + " and ".join(f"{left_mb(r):.0f} MB" for r in (mem_run, large))
         + f" for {N_ORIGINS:,} and {N_ORIGINS_LARGE:,} origins (snapping the {info['nodes']:,} destination points, "
         "the graph's scratch arrays and the pieces in flight).",
         "",
@@ -502,7 +521,10 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
     for (call, n), mc in memcalls.items():
         what = "all nodes" if call == "travel_times" else "all nodes (node level)"
         who = f"{n:,} origin nodes" if n == N_ORIGINS else f"{n:,} random points"
-        lines.append(f"| `{call}`, {who}, {what} | {mc['pairs']:,} | {mc['pairs'] * 12 / 2**20:.0f} MB | {mc['peak_mb']:.0f} MB |")
+        lines.append(
+            f"| `{call}`, {who}, {what} | {mc['pairs']:,} | {mc['pairs'] * 12 / 2**20:.0f} MB "
+            f"| {mc['peak_mb']:.0f} MB |"
+        )
     lines += [
         "",
         "`node_times` holds its pairs a few times over while it puts the rows in order (the search's output, the "
@@ -516,11 +538,11 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         "search per origin over the graph's CSR arrays with a 4-ary heap keyed by time; a node's tentative time lives "
         "in its heap slot, the heap-position array is reset only at the nodes a search touched, and the reached nodes "
         "are appended to a flat buffer, so a search costs O(its 15-minute ball), never O(graph), and writes no dense "
-        f"rows. The kernel reads a copy of the graph renumbered in Z-order of the node coordinates and takes the origins "
-        "in that order, so consecutive searches reuse the same nodes in the CPU caches. That "
-        f"is {1e9 * nt_cpu / cps[0]['pairs_node_times']:.0f} ns CPU per pair for `node_times` here (putting the rows in "
-        "origin order with their nodes sorted, two counting sorts through scipy's CSR → CSC → CSR conversions, is "
-        "part of it), against "
+        f"rows. The kernel reads a copy of the graph renumbered in Z-order of the node coordinates and takes the "
+        "origins in that order, so consecutive searches reuse the same nodes in the CPU caches. That "
+        f"is {1e9 * nt_cpu / cps[0]['pairs_node_times']:.0f} ns CPU per pair for `node_times` here (putting the "
+        "rows in origin order with their nodes sorted, two counting sorts through scipy's CSR → CSC → CSR "
+        "conversions, is part of it), against "
         f"{1e9 * nx_cpu / cps[0]['pairs_node_times']:.0f} ns for networkx's pure-Python Dijkstra. "
         f"`travel_times` with all {info['nodes']:,} nodes as destination *points* does more: the KD-tree snapping of "
         f"those points ({snap_cpu:.3f} s CPU, 1/{nx_cpu / snap_cpu:.0f} of networkx's time on its own), mapping nodes "
@@ -540,17 +562,17 @@ def report(args, started, info, cps, nxs, large, pdn, same_nx, same_nx_tt, same_
         "",
         "## Same answers",
         "",
-        f"- careplan `node_times` vs networkx, all {N_ORIGINS:,} origins: {same_nx['a']:,} / {same_nx['b']:,} (origin, node) "
-        f"pairs, {same_nx['common']:,} in common, {same_nx['only_one']} found by only one (pairs within 1e-9 of the cut-off "
-        f"ignored), max relative difference {same_nx['max_rel']:.1e}",
-        f"- careplan `travel_times` (points at the nodes) vs networkx: {same_nx_tt['a']:,} / {same_nx_tt['b']:,} pairs, "
-        f"{same_nx_tt['only_one']} found by only one, max relative difference {same_nx_tt['max_rel']:.1e}",
+        f"- careplan `node_times` vs networkx, all {N_ORIGINS:,} origins: {same_nx['a']:,} / {same_nx['b']:,} "
+        f"(origin, node) pairs, {same_nx['common']:,} in common, {same_nx['only_one']} found by only one "
+        f"(pairs within 1e-9 of the cut-off ignored), max relative difference {same_nx['max_rel']:.1e}",
+        f"- careplan `travel_times` (points at the nodes) vs networkx: {same_nx_tt['a']:,} / {same_nx_tt['b']:,} "
+        f"pairs, {same_nx_tt['only_one']} found by only one, max relative difference {same_nx_tt['max_rel']:.1e}",
     ]
     if same_pd is not None:
         lines.append(
-            f"- careplan `node_times` vs pandana: {same_pd['a']:,} / {same_pd['b']:,} pairs, {same_pd['only_one']} found by only one "
-            f"(pairs within 1e-3 of the cut-off ignored: pandana rounds its weights), max relative difference "
-            f"{same_pd['max_rel']:.1e}"
+            f"- careplan `node_times` vs pandana: {same_pd['a']:,} / {same_pd['b']:,} pairs, {same_pd['only_one']} "
+            "found by only one (pairs within 1e-3 of the cut-off ignored: pandana rounds its weights), max relative "
+            f"difference {same_pd['max_rel']:.1e}"
         )
     lines += [
         "",

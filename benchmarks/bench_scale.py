@@ -332,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{scale.LOCAL_CLUSTER_CONFIG}); wall time of `scale.run_region` from a running cluster "
         "whose workers have imported careplan. Phases: demand = until the last demand result is "
         "in, access = from then to the last access result (access tasks start earlier, as soon as "
-        "the demand around them is in), merge. CPU s = user + system seconds of the workers and the client (in brackets) during the run: the work done, "
-        "much less sensitive to other load than wall time.",
+        "the demand around them is in), merge. CPU s = user + system seconds of the workers and the client "
+        "(in brackets) during the run: the work done, much less sensitive to other load than wall time.",
         f"- other processes busy on the machine when the run started: {_busy_others()} "
         f"(load average {load[0]:.2f}, which still counts the last minute's work)",
         "- Every partitioned run is checked against the single-process numbers (points, Σ covered "

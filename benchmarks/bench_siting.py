@@ -18,10 +18,10 @@ benchmarks/results/siting_partial.md instead, so the full page is not overwritte
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
 import json
 import multiprocessing as mp
+import os
 import platform
 import resource
 import sys
@@ -362,8 +362,8 @@ def _write(
         f"- command: `{command}`",
         f"- date: {started:%Y-%m-%d %H:%M} (finished {dt.datetime.now():%H:%M})",
         f"- machine: {platform.platform()}, 2 cores, load average at the start {os.getloadavg()[0]:.2f} (1 min)",
-        f"- instances: `make_instance(n, m, seed=n)` (clustered demand, weights 1–120, uniform sites, rint euclidean m); "
-        f"MCLP S = {RADIUS_M:g} m; LSCP S = 1600 m (1000x100) / 2000 m (5000x300)",
+        "- instances: `make_instance(n, m, seed=n)` (clustered demand, weights 1–120, uniform sites, "
+        f"rint euclidean m); MCLP S = {RADIUS_M:g} m; LSCP S = 1600 m (1000x100) / 2000 m (5000x300)",
         f"- spopt: one subprocess per run, time cap {cap:g} s"
         + (f" ({args.pmedian_cap_s:g} s for the p-median)" if args.pmedian_cap_s else "")
         + " (solver limit = cap − model build time; "
@@ -372,9 +372,11 @@ def _write(
         "case, each in a fresh forked process; the table shows the median run (all run times in brackets). "
         'ratio = spopt time / careplan median time (a lower bound on the speed-up, marked ">", when spopt hit '
         "the cap; a capped run counts as the cap). CPU = careplan's process time (median run), less "
-        "sensitive to other jobs than wall time. RSS = peak resident set of the measuring process (max over careplan's runs; spopt's own child).",
+        "sensitive to other jobs than wall time. RSS = peak resident set of the measuring process (max over "
+        "careplan's runs; spopt's own child).",
         "",
-        "| size | model | careplan time | CPU | status | proven | objective | spopt+CBC | spopt+HiGHS | × vs CBC | × vs HiGHS | careplan RSS MB | spopt+HiGHS RSS MB |",
+        "| size | model | careplan time | CPU | status | proven | objective | spopt+CBC | spopt+HiGHS | × vs CBC "
+        "| × vs HiGHS | careplan RSS MB | spopt+HiGHS RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
