@@ -42,11 +42,11 @@ def test_cluster_candidates_weighted_centres():
     xy = [(0, 0), (100, 0), (5000, 5000), (5000, 5300)]
     demand = _points(xy, ["a", "b", "c", "d"], demand=[1.0, 3.0, 2.0, 1.0])
     k = cd.cluster_candidates(demand, n_sites=2, random_state=0)
-    centres = sorted(zip(k.geometry.x.round(6), k.geometry.y.round(6)))
+    centres = sorted(zip(k.geometry.x.round(6), k.geometry.y.round(6), strict=True))
     assert centres == [(75.0, 0.0), (5000.0, 5100.0)]  # weighted means: (0·1+100·3)/4, (5000·2+5300)/3
     # unmet weights move the centre: only b and d are unmet
     k = cd.cluster_candidates(demand, n_sites=2, unmet=pd.Series([0, 1, 0, 1], index=demand.index))
-    assert sorted(zip(k.geometry.x, k.geometry.y)) == [(100, 0), (5000, 5300)]
+    assert sorted(zip(k.geometry.x, k.geometry.y, strict=True)) == [(100, 0), (5000, 5300)]
 
 
 def test_filter_candidates_rules():

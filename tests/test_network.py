@@ -288,7 +288,9 @@ def _overpass_json(osm_path: Path) -> dict:
     for el in ET.parse(osm_path).getroot():
         tags = {t.get("k"): t.get("v") for t in el.findall("tag")}
         if el.tag == "node":
-            elements.append({"type": "node", "id": int(el.get("id")), "lat": float(el.get("lat")), "lon": float(el.get("lon"))})
+            elements.append(
+                {"type": "node", "id": int(el.get("id")), "lat": float(el.get("lat")), "lon": float(el.get("lon"))}
+            )
         elif el.tag == "way":
             nds = [int(n.get("ref")) for n in el.findall("nd")]
             elements.append({"type": "way", "id": int(el.get("id")), "nodes": nds, "tags": tags})
@@ -407,8 +409,8 @@ def test_generated_graph_with_snapping_equals_networkx(grid, wg):
     rng = np.random.default_rng(5)
     xy_o = np.column_stack([wg.x, wg.y])[rng.choice(wg.n_nodes, 40)] + rng.normal(0, 25, (40, 2))
     xy_d = np.column_stack([wg.x, wg.y])[rng.choice(wg.n_nodes, 30)] + rng.normal(0, 25, (30, 2))
-    O, D = points(xy_o, "O"), points(xy_d, "D")
-    tt = N.travel_times(grid, O, D, cutoff_min=20.0)  # a networkx graph is accepted too
+    origins, D = points(xy_o, "O"), points(xy_d, "D")
+    tt = N.travel_times(grid, origins, D, cutoff_min=20.0)  # a networkx graph is accepted too
     # brute force: nearest node by scanning all nodes, then networkx Dijkstra
     nodes_xy = np.column_stack([wg.x, wg.y])
     dist_o, dist_d = cdist(xy_o, nodes_xy), cdist(xy_d, nodes_xy)
@@ -429,7 +431,7 @@ def test_generated_graph_with_snapping_equals_networkx(grid, wg):
     np.testing.assert_allclose(m.toarray()[inside], want[inside], rtol=1e-9)
     assert m.data.max() <= 20.0
     assert tt.distance_method == "network" and tt.params["walk_speed_kmh"] == 4.0
-    assert list(tt.origin_ids) == list(O.index) and list(tt.destination_ids) == list(D.index)
+    assert list(tt.origin_ids) == list(origins.index) and list(tt.destination_ids) == list(D.index)
 
 
 def test_peer_grid_case_exact_shortest_paths(peer_cases):
@@ -437,14 +439,16 @@ def test_peer_grid_case_exact_shortest_paths(peer_cases):
     # walk_speed 0.06 km/h is 1 m/min: times are the peer's metres unchanged
     wg = N.WalkGraph.from_edges(case["node_x"], case["node_y"], case["edges"], case["edge_weight"], walk_speed_kmh=0.06)
     xy = np.column_stack([wg.x, wg.y])
-    O, D = points(xy[case["origins"]], "O"), points(xy[case["destinations"]], "D")
-    tt = N.travel_times(wg, O, D, cutoff_min=np.inf)
+    origins, D = points(xy[case["origins"]], "O"), points(xy[case["destinations"]], "D")
+    tt = N.travel_times(wg, origins, D, cutoff_min=np.inf)
     assert tt.matrix.nnz == 1000 * 100
     np.testing.assert_allclose(tt.matrix.toarray(), case["dist"], rtol=1e-9)
     cutoff = float(np.median(case["dist"]))
-    cut = N.travel_times(wg, O, D, cutoff_min=cutoff, chunk_size=50, max_chunk_bytes=2**20)
+    cut = N.travel_times(wg, origins, D, cutoff_min=cutoff, chunk_size=50, max_chunk_bytes=2**20)
     assert cut.matrix.nnz == int((case["dist"] <= cutoff).sum())
-    np.testing.assert_allclose(cut.matrix.toarray()[case["dist"] <= cutoff], case["dist"][case["dist"] <= cutoff], rtol=1e-9)
+    np.testing.assert_allclose(
+        cut.matrix.toarray()[case["dist"] <= cutoff], case["dist"][case["dist"] <= cutoff], rtol=1e-9
+    )
 
 
 # --------------------------------------------------------------------------- chunking, dedupe, zeros
@@ -454,11 +458,15 @@ def test_chunking_gives_identical_results(wg):
     rng = np.random.default_rng(2)
     idx = rng.choice(wg.n_nodes, 300)
     xy = np.column_stack([wg.x, wg.y])
-    O = points(xy[idx] + rng.normal(0, 15, (300, 2)), "O")
+    origins = points(xy[idx] + rng.normal(0, 15, (300, 2)), "O")
     D = points(xy[rng.choice(wg.n_nodes, 200)], "D")
-    one = N.travel_times(wg, O, D, cutoff_min=10.0, chunk_size=10_000).matrix
-    for kw in ({"chunk_size": 1}, {"chunk_size": 7, "max_chunk_bytes": 1}, {"chunk_size": 64, "max_chunk_bytes": 50_000}):
-        other = N.travel_times(wg, O, D, cutoff_min=10.0, **kw).matrix
+    one = N.travel_times(wg, origins, D, cutoff_min=10.0, chunk_size=10_000).matrix
+    for kw in (
+        {"chunk_size": 1},
+        {"chunk_size": 7, "max_chunk_bytes": 1},
+        {"chunk_size": 64, "max_chunk_bytes": 50_000},
+    ):
+        other = N.travel_times(wg, origins, D, cutoff_min=10.0, **kw).matrix
         assert np.array_equal(other.indptr, one.indptr) and np.array_equal(other.indices, one.indices)
         np.testing.assert_allclose(other.data, one.data, rtol=1e-12)
     assert one.nnz > 1000
@@ -466,9 +474,9 @@ def test_chunking_gives_identical_results(wg):
 
 def test_origins_on_one_node_share_a_pass_and_colocated_pairs_store_zero(wg):
     x0, y0 = wg.x[10], wg.y[10]
-    O = points([[x0, y0], [x0, y0], [x0 + 30, y0]], "O")
+    origins = points([[x0, y0], [x0, y0], [x0 + 30, y0]], "O")
     D = points([[x0, y0], [wg.x[11], wg.y[11]]], "D")
-    tt = N.travel_times(wg, O, D, cutoff_min=30.0)
+    tt = N.travel_times(wg, origins, D, cutoff_min=30.0)
     m = tt.matrix
     assert np.diff(m.indptr).tolist() == [2, 2, 2]
     assert m[0, 0] == 0.0 and m.data[m.indptr[0]] == 0.0  # explicit zero is stored
@@ -492,7 +500,10 @@ def test_snap_reports_far_points(wg):
     want = np.hypot(wg.x - east, wg.y - wg.y[0]).min()
     assert list(snap.far.index) == ["P0001"] and snap.far["distance_m"].iloc[0] == pytest.approx(want)
     assert snap.node.tolist() == [0, -1, 5] and snap.distance_m[0] == pytest.approx(1.0)
-    with pytest.warns(CareplanWarning, match="1 of 3 origins"), pytest.warns(CareplanWarning, match="1 of 3 destinations"):
+    with (
+        pytest.warns(CareplanWarning, match="1 of 3 origins"),
+        pytest.warns(CareplanWarning, match="1 of 3 destinations"),
+    ):
         tt = N.travel_times(wg, pts, pts, cutoff_min=60.0)
     assert list(tt.params["unsnapped_origins"]) == ["P0001"]
     assert tt.matrix.indptr[2] - tt.matrix.indptr[1] == 0  # the far origin has no times
@@ -539,7 +550,13 @@ def test_nearest_facility_equals_per_facility_minimum(wg):
 def test_service_area_on_a_straight_street_is_hand_computable():
     # one street along x, nodes every 100 m, 6 km/h = 100 m/min; facility at x = 0
     n = 11
-    wg = N.WalkGraph.from_edges(np.arange(n) * 100.0, np.zeros(n), np.column_stack([np.arange(n - 1), np.arange(1, n)]), np.full(n - 1, 100.0), walk_speed_kmh=6.0)
+    wg = N.WalkGraph.from_edges(
+        np.arange(n) * 100.0,
+        np.zeros(n),
+        np.column_stack([np.arange(n - 1), np.arange(1, n)]),
+        np.full(n - 1, 100.0),
+        walk_speed_kmh=6.0,
+    )
     F = points([[0, 0], [1000, 0]], "F")
     sa = N.service_areas(wg, F, minutes=2.5, buffer_m=20.0)
     a = sa.geometry.iloc[0]
@@ -584,18 +601,18 @@ def test_straight_line_equals_brute_force_exactly():
 
 
 def test_walk_times_picks_network_or_straight_line(wg):
-    O = points(np.column_stack([wg.x[:5], wg.y[:5]]), "O")
+    origins = points(np.column_stack([wg.x[:5], wg.y[:5]]), "O")
     D = points(np.column_stack([wg.x[5:9], wg.y[5:9]]), "D")
-    offline = N.walk_times(O, D, cutoff_min=15.0)
+    offline = N.walk_times(origins, D, cutoff_min=15.0)
     assert offline.distance_method == "straight_line" and offline.params["detour_factor"] == N.DEFAULT_DETOUR_FACTOR
-    online = N.walk_times(O, D, graph=wg, cutoff_min=15.0, walk_speed_kmh=5.0)
+    online = N.walk_times(origins, D, graph=wg, cutoff_min=15.0, walk_speed_kmh=5.0)
     assert online.distance_method == "network" and online.params["walk_speed_kmh"] == 5.0
     want = dijkstra(wg.adjacency, indices=np.arange(5))[:, 5:9] * 4.0 / 5.0
     np.testing.assert_allclose(online.matrix.toarray(), np.where(want <= 15, want, 0), rtol=1e-12)
     with pytest.raises(SettingsError, match="detour_factor"):
-        N.walk_times(O, D, cutoff_min=15.0, detour_factor=0.5)
+        N.walk_times(origins, D, cutoff_min=15.0, detour_factor=0.5)
     with pytest.raises(SettingsError, match="walk_speed_kmh"):
-        N.walk_times(O, D, cutoff_min=15.0, walk_speed_kmh=-1)
+        N.walk_times(origins, D, cutoff_min=15.0, walk_speed_kmh=-1)
 
 
 # --------------------------------------------------------------------------- search order, pruning and chunking
@@ -622,8 +639,8 @@ def test_an_edge_shorter_than_its_chord_is_walked():
     lengths = [100.0] * (n - 1) + [150.0]
     wg = N.WalkGraph.from_edges(x, np.zeros(n), edges, lengths, walk_speed_kmh=6.0)  # 100 m/min
     xy = np.column_stack([x, np.zeros(n)])
-    O, D = points(xy[:3], "O"), points(xy, "D")
-    tt = N.travel_times(wg, O, D, cutoff_min=5.0)
+    origins, D = points(xy[:3], "O"), points(xy, "D")
+    tt = N.travel_times(wg, origins, D, cutoff_min=5.0)
     want = full_graph_times(wg, [0, 1, 2], 5.0)
     # node 15 is 1.5 km away in a straight line but 1.5 min by the tunnel (a straight-line pruning would lose it)
     assert want[0, 15] == pytest.approx(1.5) and want[0, 18] == pytest.approx(4.5)
@@ -645,13 +662,13 @@ def test_many_or_few_sources_equal_whole_graph_dijkstra(wg, n_origins):
     rng = np.random.default_rng(n_origins)
     src = rng.choice(wg.n_nodes, n_origins, replace=False)
     xy = np.column_stack([wg.x, wg.y])
-    O, D = points(xy[src], "O"), points(xy, "D")
-    tt = N.travel_times(wg, O, D, cutoff_min=8.0, chunk_size=64)
+    origins, D = points(xy[src], "O"), points(xy, "D")
+    tt = N.travel_times(wg, origins, D, cutoff_min=8.0, chunk_size=64)
     want = full_graph_times(wg, src, 8.0)
     assert np.isfinite(want).sum() == tt.matrix.nnz > 10 * n_origins
     np.testing.assert_allclose(matrix_as_dense(tt.matrix), want, rtol=1e-12)
     # searching from the other side (fewer destinations than origins) gives the transpose
-    back = N.travel_times(wg, D, O, cutoff_min=8.0)
+    back = N.travel_times(wg, D, origins, cutoff_min=8.0)
     np.testing.assert_allclose(matrix_as_dense(back.matrix), want.T, rtol=1e-12)
 
 
@@ -721,11 +738,11 @@ def test_no_pair_within_the_cutoff_gives_an_empty_matrix(wg):
     # two tiles far apart, each with no destination in reach: every search yields nothing
     xy = np.column_stack([wg.x, wg.y])
     far_a, far_b = np.argmin(wg.x + wg.y), np.argmax(wg.x + wg.y)
-    O = points(xy[[far_a, far_b]], "O")
+    origins = points(xy[[far_a, far_b]], "O")
     D = points(xy[[far_b, far_a]] + [[0.0, 0.0], [0.0, 0.0]], "D")
-    tt = N.travel_times(wg, O, D.iloc[[0]], cutoff_min=5.0)
+    tt = N.travel_times(wg, origins, D.iloc[[0]], cutoff_min=5.0)
     assert tt.matrix.shape == (2, 1) and tt.matrix[1, 0] == 0.0 and tt.matrix.nnz == 1
-    none = N.travel_times(wg, O.iloc[[0]], D.iloc[[0]], cutoff_min=5.0)
+    none = N.travel_times(wg, origins.iloc[[0]], D.iloc[[0]], cutoff_min=5.0)
     assert none.matrix.shape == (1, 1) and none.matrix.nnz == 0 and none.to_frame().empty
 
 
@@ -793,7 +810,10 @@ def line_graph(lengths_m, speed_kmh=6.0):
 def test_node_times_keeps_a_node_exactly_at_the_cutoff():
     wg = line_graph([100.0] * 6)  # 1.0 min per edge: sums are exact
     m = N.node_times(wg, [0, 3], cutoff_min=3.0)
-    assert csr_rows_as_dicts(m) == [{0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}, {0: 3.0, 1: 2.0, 2: 1.0, 3: 0.0, 4: 1.0, 5: 2.0, 6: 3.0}]
+    assert csr_rows_as_dicts(m) == [
+        {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0},
+        {0: 3.0, 1: 2.0, 2: 1.0, 3: 0.0, 4: 1.0, 5: 2.0, 6: 3.0},
+    ]
     # a sum that is not exact in float64: kept or dropped exactly as networkx decides
     wg2 = line_graph([10.0, 20.0], speed_kmh=6.0)  # 0.1 + 0.2 min
     t = 10.0 / 100.0 + 20.0 / 100.0

@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-
 import pandas as pd
 import pytest
 from typer.testing import CliRunner

@@ -200,8 +200,8 @@ def test_special_files_are_refused_before_opening(tmp_path):
     if Path("/dev/zero").exists():
         for kind in BASE:
             code, _, errors, _ = check("/dev/zero", "--kind", kind)
-            assert code == 2 and errors == ["오류 error: /dev/zero is 문자 장치 (a character device), not a data file; give "
-                                            "the path of a saved CSV, XLSX, GeoJSON, GPKG or SHP file."]
+            assert code == 2 and errors == ["오류 error: /dev/zero is 문자 장치 (a character device), not a data file; "
+                                            "give the path of a saved CSV, XLSX, GeoJSON, GPKG or SHP file."]
 
 
 def test_a_sparse_huge_file_is_refused_with_size_limit_and_fix(tmp_path, monkeypatch):

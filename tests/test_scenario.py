@@ -207,7 +207,9 @@ def test_a_nul_in_a_path_is_named(tmp_path):
 def test_a_fifo_scenario_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "s.toml"
     os.mkfifo(fifo)
-    with pytest.raises(SettingsError, match=re.escape("is 이름 있는 파이프 (a named pipe, FIFO), expected a .toml file")):
+    with pytest.raises(
+        SettingsError, match=re.escape("is 이름 있는 파이프 (a named pipe, FIFO), expected a .toml file")
+    ):
         pipeline.load_scenario(fifo)
 
 

@@ -374,7 +374,8 @@ def test_bad_inputs_raise_with_fix():
         siting.mclp(np.ones((2, 3)), [1, 1], service_radius=1, p=1, fixed=[0, 1])
 
 
-# --------------------------------------------------------------------------- reductions and heuristics (issue #6 speed-ups)
+# --------------------------------------------------------------------------- reductions and heuristics
+# (issue #6 speed-ups)
 
 
 def _clustered(seed, n, m):

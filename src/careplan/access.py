@@ -245,7 +245,7 @@ def _values(
         axis = "row" if what == "demand" else "column"
         msg = f"{what} must have one value per matrix {axis} ({n}), got shape {arr.shape}"
         raise InputDataError(msg)
-    if isinstance(values, pd.Series):
+    if isinstance(values, pd.Series):  # noqa: SIM108 -- a nested ternary would read worse
         index = values.index
     else:
         index = ids if ids is not None else pd.RangeIndex(n)

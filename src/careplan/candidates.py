@@ -148,7 +148,10 @@ def cluster_candidates(demand: gpd.GeoDataFrame, *, n_sites: int, weight_col: st
     _check_layer(demand, "demand points")
     if unmet is None:
         if weight_col not in demand:
-            msg = f"demand points need a {weight_col!r} column (data contract demand_points); got {list(demand.columns)}"
+            msg = (
+                f"demand points need a {weight_col!r} column (data contract demand_points); "
+                f"got {list(demand.columns)}"
+            )
             raise MissingColumnError(msg)
         weight = demand[weight_col].to_numpy(float)
     else:

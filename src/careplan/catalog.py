@@ -58,7 +58,10 @@ class CareKind:
 
     def __post_init__(self) -> None:
         if self.capacity_regular < 0 or self.capacity_temporary < 0:
-            msg = f"capacity of kind {self.kind!r} must be >= 0, got {self.capacity_regular!r}/{self.capacity_temporary!r}"
+            msg = (
+                f"capacity of kind {self.kind!r} must be >= 0, "
+                f"got {self.capacity_regular!r}/{self.capacity_temporary!r}"
+            )
             raise SettingsError(msg)
         for name in ("term_hours", "vacation_hours", "saturday_hours"):
             span = getattr(self, name)
@@ -88,13 +91,15 @@ _KINDS = [
     _k(kind="kium_fusion", label_ko="우리동네키움센터(융합형)", label_en="Kium center (fusion)",
        group="after_school", capacity_regular=40, capacity_temporary=10,
        term_hours=("13:00", "20:00"), vacation_hours=("09:00", "20:00"), saturday_hours=("09:00", "14:00"),
-       min_grade=1, max_grade=6, age_min=6, age_max=12, eligibility_ko="소득 무관, 초등학생 누구나 (긴급·주말 돌봄, 급식)",
+       min_grade=1, max_grade=6, age_min=6, age_max=12,
+       eligibility_ko="소득 무관, 초등학생 누구나 (긴급·주말 돌봄, 급식)",
        min_area_m2=210, fee_month_krw=50_000, seoul_only=True,
        basis="210㎡ and weekend/emergency care [V]; capacity 40 and hours [E]"),
     _k(kind="kium_hub", label_ko="우리동네키움센터(거점형)", label_en="Kium center (hub)",
        group="after_school", capacity_regular=0, capacity_temporary=30,
        term_hours=("10:00", "20:00"), vacation_hours=("09:00", "20:00"), saturday_hours=("09:00", "18:00"),
-       min_grade=1, max_grade=6, age_min=6, age_max=12, eligibility_ko="소득 무관 (일시·아픈아이 돌봄, 문화·체육 프로그램)",
+       min_grade=1, max_grade=6, age_min=6, age_max=12,
+       eligibility_ko="소득 무관 (일시·아픈아이 돌봄, 문화·체육 프로그램)",
        min_area_m2=1000, fee_month_krw=None, seoul_only=True,
        basis="1,000㎡+, supports other centres [V]; counts 0 toward regular capacity [E]"),
     _k(kind="dahamkke", label_ko="다함께돌봄센터", label_en="Dahamkke care center",
@@ -112,13 +117,15 @@ _KINDS = [
     _k(kind="school_care", label_ko="초등돌봄교실·늘봄", label_en="School care room / Neulbom",
        group="after_school", capacity_regular=20, capacity_temporary=0,
        term_hours=("12:00", "17:00"), vacation_hours=("09:00", "17:00"), saturday_hours=None,
-       min_grade=1, max_grade=2, age_min=6, age_max=8, eligibility_ko="재학생 (1–2학년 중심, 맞벌이·저소득·한부모 우선)",
+       min_grade=1, max_grade=2, age_min=6, age_max=8,
+       eligibility_ko="재학생 (1–2학년 중심, 맞벌이·저소득·한부모 우선)",
        min_area_m2=None, fee_month_krw=0,
        basis="오후돌봄 ~17시, 방학 9–17, 1–2학년 [V]; 20 per room [E]"),
     _k(kind="daycare", label_ko="어린이집", label_en="Daycare center (ages 0–5)",
        group="preschool", capacity_regular=0, capacity_temporary=0,
        term_hours=("07:30", "19:30"), vacation_hours=("07:30", "19:30"), saturday_hours=None,
-       min_grade=None, max_grade=None, age_min=0, age_max=5, eligibility_ko="만 0–5세 영유아 (초등 돌봄 아님, 참고 레이어)",
+       min_grade=None, max_grade=None, age_min=0, age_max=5,
+       eligibility_ko="만 0–5세 영유아 (초등 돌봄 아님, 참고 레이어)",
        min_area_m2=None, fee_month_krw=None,
        basis="context layer: ages 0–5 [V]; standard hours [E]"),
     _k(kind="daycare_365", label_ko="365 어린이집", label_en="365 daycare (nights, weekends)",

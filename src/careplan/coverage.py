@@ -391,10 +391,7 @@ def coverage(
         per_kind = [_row_min(sub[k], is_open[blocks[k]]) for k in kinds]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no facility at all
-            if per_kind:
-                any_kind = np.nanmin(np.column_stack(per_kind), axis=1)
-            else:
-                any_kind = np.full(len(demand), np.nan)
+            any_kind = np.nanmin(np.column_stack(per_kind), axis=1) if per_kind else np.full(len(demand), np.nan)
         for kind, vals in zip((*kinds, ALL_KINDS), (*per_kind, any_kind), strict=True):
             columns.append((slot.name, kind))
             values.append(vals)

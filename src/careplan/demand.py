@@ -193,7 +193,7 @@ class DemandRates:
     def as_dict(self) -> dict:
         """Plain dict for ``attrs`` and reports."""
         return {
-            "grade_rates": {g: r for g, r in zip(range(1, 7), self.grade_rates, strict=True)},
+            "grade_rates": dict(zip(range(1, 7), self.grade_rates, strict=True)),
             "special_rate": self.special_rate,
         }
 

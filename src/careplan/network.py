@@ -220,7 +220,10 @@ class WalkGraph:
         length = np.asarray(edge_length_m, dtype=float)
         n = len(x)
         if len(y) != n or len(length) != len(e):
-            msg = f"expected node_x/node_y of equal length and one length per edge; got {len(x)}/{len(y)} nodes, {len(e)} edges, {len(length)} lengths"
+            msg = (
+                "expected node_x/node_y of equal length and one length per edge; "
+                f"got {len(x)}/{len(y)} nodes, {len(e)} edges, {len(length)} lengths"
+            )
             raise NetworkError(msg)
         if len(e) and (e.min() < 0 or e.max() >= n):
             msg = f"edge endpoints must be node positions 0..{n - 1}; got {e.min()}..{e.max()}"
@@ -303,7 +306,10 @@ class WalkGraph:
             raise NetworkError(msg) from err
         minutes = adjacency.data
         if len(y) != n or len(graph.node_ids) != n or not np.all(np.isfinite(minutes) & (minutes >= 0)):
-            msg = f"{path.name}: node arrays of unequal length, or edge minutes that are negative or not finite; save it again"
+            msg = (
+                f"{path.name}: node arrays of unequal length, or edge minutes that are negative or not finite; "
+                "save it again"
+            )
             raise NetworkError(msg)
         return graph
 
@@ -536,7 +542,10 @@ def load_graph(
     path = Path(path)
     name = path.name.lower()
     if not path.exists():
-        msg = f"walk network file {str(path)!r} does not exist; give the path of a .graphml, .osm, .osm.pbf or .npz file"
+        msg = (
+            f"walk network file {str(path)!r} does not exist; "
+            "give the path of a .graphml, .osm, .osm.pbf or .npz file"
+        )
         raise NetworkError(msg)
     special = special_kind(path.stat().st_mode)
     if special:  # reading a FIFO blocks forever, /dev/zero fills memory
@@ -1069,7 +1078,9 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return uniq, order, start, count
 
 
-def _expand(order: np.ndarray, start: np.ndarray, count: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _expand(
+    order: np.ndarray, start: np.ndarray, count: np.ndarray, which: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Members of groups ``which`` and, for each member, its position in ``which``."""
     n = count[which]
     owner = np.repeat(np.arange(len(which)), n)
@@ -1091,7 +1102,9 @@ def _limit_pad(limit: float) -> float:
     return limit + 1e-9 * max(1.0, abs(limit))
 
 
-def _csr(rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
+def _csr(
+    rows: list[np.ndarray], cols: list[np.ndarray], vals: list[np.ndarray], shape: tuple[int, int]
+) -> sp.csr_matrix:
     """CSR matrix of unique ``(row, col)`` pairs given in pieces; the lists are emptied.
 
     A counting sort scatters each piece into the final arrays and frees it, so the peak is the
@@ -1388,7 +1401,9 @@ def _isochrone(
     p_v = np.column_stack([graph.x[v], graph.y[v]])
     seg_a = np.stack([p_u, p_u + f_u[:, None] * (p_v - p_u)], axis=1)
     partial_v = v_in & ~whole  # reached from both ends, a gap in the middle
-    seg_b = np.stack([p_v[partial_v], p_v[partial_v] + f_v[partial_v, None] * (p_u[partial_v] - p_v[partial_v])], axis=1)
+    seg_b = np.stack(
+        [p_v[partial_v], p_v[partial_v] + f_v[partial_v, None] * (p_u[partial_v] - p_v[partial_v])], axis=1
+    )
     segments = np.concatenate([seg_a, seg_b])
     parts = [shapely.points(graph.x[reached], graph.y[reached])]
     if len(segments):

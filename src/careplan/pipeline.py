@@ -493,8 +493,9 @@ def _note_far(frame: gpd.GeoDataFrame, study, report: io.RowReport) -> None:
     far = distance[distance > FAR_FROM_AREA_M].sort_values(ascending=False)
     if len(far):
         shown = ", ".join(f"{i} ({d / 1000:,.0f} km)" for i, d in far.head(5).items())
-        report.note(f"좌표 확인 필요: {len(far)}곳이 행정동 경계에서 {FAR_FROM_AREA_M / 1000:g} km 넘게 떨어져 있습니다, "
-                    f"좌표를 확인하세요 (points far outside the study area: no child there walks to them): "
+        report.note(f"좌표 확인 필요: {len(far)}곳이 행정동 경계에서 {FAR_FROM_AREA_M / 1000:g} km 넘게 "
+                    "떨어져 있습니다, 좌표를 확인하세요 "
+                    "(points far outside the study area: no child there walks to them): "
                     f"{shown}{' …' if len(far) > 5 else ''}")
 
 

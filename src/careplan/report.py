@@ -370,9 +370,9 @@ def _equity_note(result) -> list[tuple]:
     """Name how the Gini is weighted when children are left out (no demand data) or none is counted."""
     scores = result.access
     if not scores["access"].fillna(0).gt(0).any():
-        return [("li", ["형평성: 도보권 안에 정원이 있는 시설이 어디에도 없어 모든 아동의 접근성이 0입니다. 지니계수 0은 "
-                        "'고르게 좋음'이 아니라 '모두 없음'을 뜻합니다 (no access anywhere: a Gini of 0 means equally "
-                        "none)"])]
+        return [("li", ["형평성: 도보권 안에 정원이 있는 시설이 어디에도 없어 모든 아동의 접근성이 0입니다. "
+                        "지니계수 0은 '고르게 좋음'이 아니라 '모두 없음'을 뜻합니다 "
+                        "(no access anywhere: a Gini of 0 means equally none)"])]
     children = scores["children"].fillna(0) if "children" in scores else pd.Series(0.0, index=scores.index)
     counted = children.where(scores["demand"].fillna(0) > 0, 0)
     if not counted.sum() > 0:

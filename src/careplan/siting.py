@@ -122,7 +122,10 @@ def _as_csr(cost: Any) -> sp.csr_matrix:
     else:
         arr = np.asarray(cost, dtype=np.float64)
         if arr.ndim != 2:
-            msg = f"cost must be a 2-D (demand × site) matrix, got shape {arr.shape}; reshape it or pass a scipy.sparse matrix"
+            msg = (
+                f"cost must be a 2-D (demand × site) matrix, got shape {arr.shape}; "
+                "reshape it or pass a scipy.sparse matrix"
+            )
             raise InputDataError(msg)
         mask = np.isfinite(arr)
         indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
@@ -130,7 +133,11 @@ def _as_csr(cost: Any) -> sp.csr_matrix:
         data = arr[mask]
         mat = sp.csr_matrix((data, indices, indptr), shape=arr.shape)
     if data.size and (not np.all(np.isfinite(data)) or data.min() < 0):
-        msg = "cost must hold finite values >= 0 (travel minutes or metres); found negative or non-finite stored entries — store unreachable pairs as absent (sparse) or inf (dense)"
+        msg = (
+            "cost must hold finite values >= 0 (travel minutes or metres); "
+            "found negative or non-finite stored entries — "
+            "store unreachable pairs as absent (sparse) or inf (dense)"
+        )
         raise InputDataError(msg)
     return mat
 
@@ -218,10 +225,16 @@ def _check_p(p: int | None, m: int, n_fixed: int, *, required: bool) -> int | No
         return None
     p = int(p)
     if p < 1 or p > m:
-        msg = f"no feasible solution: p = {p} sites requested but the model needs 1 <= p <= {m} (number of candidate sites)"
+        msg = (
+            f"no feasible solution: p = {p} sites requested "
+            f"but the model needs 1 <= p <= {m} (number of candidate sites)"
+        )
         raise InfeasibleError(msg)
     if p < n_fixed:
-        msg = f"no feasible solution: p = {p} is smaller than the {n_fixed} fixed (existing) sites; raise p or fix fewer sites"
+        msg = (
+            f"no feasible solution: p = {p} is smaller than the {n_fixed} fixed (existing) sites; "
+            "raise p or fix fewer sites"
+        )
         raise InfeasibleError(msg)
     return p
 
@@ -960,7 +973,10 @@ def _clscp(
 ) -> SitingResult:
     n, m = cov.shape
     if d.sum() > cap.sum() + 1e-9:
-        msg = f"capacitated LSCP infeasible: total demand {d.sum():g} exceeds total capacity {cap.sum():g}; add sites or capacity"
+        msg = (
+            f"capacitated LSCP infeasible: total demand {d.sum():g} exceeds total capacity {cap.sum():g}; "
+            "add sites or capacity"
+        )
         raise InfeasibleError(msg)
     pairs = cov.tocoo()
     keep = d[pairs.row] > 0
@@ -2415,7 +2431,10 @@ def _cost_for(travel: Any, origin_ids: Any, dest_ids: list[str]) -> sp.csr_matri
     col_of = {str(d): j for j, d in enumerate(travel.destination_ids)}
     missing = [d for d in dest_ids if d not in col_of]
     if missing:
-        msg = f"{len(missing)} site id(s) are not destinations of the travel times (first {missing[:5]}); recompute them"
+        msg = (
+            f"{len(missing)} site id(s) are not destinations of the travel times (first {missing[:5]}); "
+            "recompute them"
+        )
         raise InputDataError(msg)
     new_of_old = np.full(len(travel.destination_ids), -1)
     new_of_old[[col_of[d] for d in dest_ids]] = np.arange(len(dest_ids))

@@ -77,8 +77,8 @@ def read_population(path: str | Path, *, sigungu: str | None = None, sido: str |
     huge = ~negative & pd.DataFrame(numbers).gt(MAX_PEOPLE_PER_AGE).any(axis=1)
     report.reject(rows[bad & keep], "인구수가 숫자가 아님 (population is not a number)")
     report.reject(rows[negative & ~bad & keep], "음수 인구수 (negative population)")
-    report.reject(rows[huge & ~bad & keep], f"인구수 비현실적: 한 연령 {MAX_PEOPLE_PER_AGE:,}명 초과 (more people of one "
-                                            "age than the whole country has)")
+    report.reject(rows[huge & ~bad & keep], f"인구수 비현실적: 한 연령 {MAX_PEOPLE_PER_AGE:,}명 초과 "
+                                            "(more people of one age than the whole country has)")
     keep &= ~bad & ~negative & ~huge
     report.fix(rows[dashed & keep], "인구수 '-' → 0 (a dash read as zero)")
     out = pd.concat([out, pd.DataFrame(numbers)], axis=1)

@@ -167,8 +167,9 @@ def read_students(path: str | Path, *, mapping: dict[str, str] | None = None,
     keep = ~bad & ~negative & ~huge & out["name"].notna()
     report.reject(rows[bad], "학생수가 숫자가 아님 (pupil counts are not numbers)")
     report.reject(rows[negative & ~bad], "음수 학생수 (negative pupil count)")
-    report.reject(rows[huge & ~bad], f"학생수 비현실적: 한 학년 {MAX_PUPILS_PER_GRADE:,}명 초과 (more pupils in one grade "
-                                     "than any school has; check the column or the number)")
+    report.reject(rows[huge & ~bad], f"학생수 비현실적: 한 학년 {MAX_PUPILS_PER_GRADE:,}명 초과 "
+                                     "(more pupils in one grade than any school has; "
+                                     "check the column or the number)")
     report.reject(rows[out["name"].isna() & ~bad & ~negative & ~huge], "학교명 없음 (no school name)")
     report.fix(rows[zeroed & keep], "빈 칸 또는 '-' 학생수 → 0 (blank or dash pupil count read as 0)")
     if "excluded" in opt:
