@@ -89,7 +89,7 @@ def _decode_per_line(data: bytes, name: str) -> tuple[list[str], str, dict[int, 
     ends = [sep.decode()] * len(raw_lines)
     lines, kinds = [], []
     for raw in raw_lines:
-        for codec, kind in (("utf-8", "utf8" if max(raw, default=0) > 127 else "ascii"), ("cp949", "cp949")):
+        for codec, kind in (("utf-8", "ascii" if raw.isascii() else "utf8"), ("cp949", "cp949")):
             try:
                 lines.append(raw.decode(codec))
                 kinds.append(kind)
