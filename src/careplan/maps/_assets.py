@@ -138,6 +138,12 @@ def library_text(package: str, filename: str) -> str:
 
 
 @functools.cache
+def _leaflet_css() -> str:
+    """leaflet.css without its comments (one names a bug tracker's URL: nothing a page loads)."""
+    return re.sub(r"/\*.*?\*/", "", library_text("leaflet", "leaflet.css"), flags=re.DOTALL)
+
+
+@functools.cache
 def leaflet_css_inline() -> str:
     """leaflet.css (comments removed) with its ``url(images/…)`` images as ``data:`` URIs."""
     images = _package_dir("leaflet") / "images"
@@ -146,17 +152,16 @@ def leaflet_css_inline() -> str:
         raw = (images / match.group(1)).read_bytes()
         return f"url(data:image/png;base64,{base64.b64encode(raw).decode('ascii')})"
 
-    # comments dropped: one names a bug tracker URL, which is not something the page loads
-    text = re.sub(r"/\*.*?\*/", "", library_text("leaflet", "leaflet.css"), flags=re.DOTALL)
-    return re.sub(r"url\(images/([\w.-]+\.png)\)", data_uri, text)
+    return re.sub(r"url\(images/([\w.-]+\.png)\)", data_uri, _leaflet_css())
 
 
 def write_leaflet_files(folder: Path) -> list[Path]:
     """Copy leaflet.js, leaflet.css and its images/ into ``folder``; returns the files written."""
     source = _package_dir("leaflet")
     written = []
-    for name in ("leaflet.js", "leaflet.css"):
-        (folder / name).write_text(library_text("leaflet", name), encoding="utf-8")
+    for name, text in (("leaflet.js", library_text("leaflet", "leaflet.js")),
+                       ("leaflet.css", _leaflet_css())):
+        (folder / name).write_text(text, encoding="utf-8")
         written.append(folder / name)
     (folder / "images").mkdir(exist_ok=True)
     for image in sorted((source / "images").glob("*.png")):
