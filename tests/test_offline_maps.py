@@ -9,6 +9,7 @@ Expected counts come from the run's own files (careplan.gpkg, the comparison CSV
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -147,6 +148,24 @@ def test_folium_pages_inline_leaflet_and_none_of_the_dropped_assets(outputs):
         for gone in ("bootstrap", "font-awesome", "fontawesome", "glyphicon", "awesome-markers",
                      "awesome.rotate", "L.Map.Sync", "sourceMappingURL"):
             assert gone not in text.lower(), (path.name, gone)
+
+
+def test_a_map_that_would_load_a_cdn_plugin_is_not_written(tmp_path):
+    import folium.plugins
+
+    from careplan import maps
+    from careplan._errors import SettingsError
+
+    here = Path(__file__).with_name("test_maps.py")
+    spec = importlib.util.spec_from_file_location("_maps_data", here)
+    td = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(td)
+    m = maps.planner_map(facilities=td.make_facilities(), distance_method_label="직선거리",
+                         synthetic=True)
+    folium.plugins.MiniMap().add_to(m)
+    with pytest.raises(SettingsError, match=r"leaflet-minimap.*must work offline"):
+        maps.save_planner_map(m, tmp_path / "plan.html")
+    assert not (tmp_path / "plan.html").exists()
 
 
 # ------------------------------------------------------------------ in Chromium, offline

@@ -71,7 +71,9 @@ HELPERS_JS = """(function () {
       var options = this.options;
       link.href = "#";
       link.setAttribute("role", "button");
-      link.innerHTML = "&#x26F6;";
+      link.innerHTML = '<svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">' +
+        '<path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5" fill="none" stroke="#333" ' +
+        'stroke-width="2"/></svg>';
       function label() {
         var text = fullElement() ? options.titleCancel : options.title;
         link.title = text;
@@ -106,7 +108,8 @@ HELPERS_JS = """(function () {
 })();"""
 
 _FULLSCREEN_CSS = (
-    "<style>.careplan-fullscreen a {font-size: 18px; line-height: 30px; cursor: pointer;}</style>"
+    "<style>.careplan-fullscreen a {display: flex; align-items: center; justify-content: center;"
+    " cursor: pointer;}</style>"
 )
 
 
