@@ -36,11 +36,12 @@ __all__ = [
     "write_leaflet_files",
 ]
 
-#: folium/branca link names that careplan replaces with inline library text.
+#: folium/branca script links that careplan replaces with inline library text:
+#: link name -> (XStatic package, file). ``leaflet_css`` becomes :func:`leaflet_css_inline`.
 _INLINE = {
-    "leaflet": ("leaflet", "leaflet.js", "script"),
-    "jquery": ("jquery", "jquery.min.js", "script"),
-    "d3": ("d3", "d3.js", "script"),
+    "leaflet": ("leaflet", "leaflet.js"),
+    "jquery": ("jquery", "jquery.min.js"),
+    "d3": ("d3", "d3.js"),
 }
 
 #: folium default assets (and plugin scripts) that nothing careplan draws needs.
@@ -188,7 +189,7 @@ class _Inline(Element):
 def _inline_for(name: str) -> list[tuple[str, Element]]:
     if name == "leaflet_css":
         return [("leaflet_css", _Inline(f"<style>\n{leaflet_css_inline()}</style>"))]
-    package, filename, _ = _INLINE[name]
+    package, filename = _INLINE[name]
     items = [(name, _Inline(f"<script>\n{library_text(package, filename)}</script>"))]
     if name == "leaflet":
         items.append(("careplan_helpers", _Inline(f"<script>\n{HELPERS_JS}\n</script>")))
