@@ -262,6 +262,24 @@ def test_unreachable_hosted_leaflet_falls_back_to_list(browser, hosted_site, how
     p.close()
 
 
+def test_reachable_hosted_leaflet_copy_is_the_one_loaded(browser, hosted_site, site):
+    p = Page(browser, tiles=True)
+    served = []
+
+    def city(route):  # the city's server, answering with the same Leaflet files
+        served.append(route.request.url)
+        name = route.request.url.rsplit("/", 1)[-1]
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        return route.fulfill(path=str(site / name), content_type=kind)
+
+    p.page.route(HOSTED + "*", city)  # page routes come before the context's
+    page = p.open((hosted_site / "index.html").as_uri(), expect_map=True)
+    assert sorted(served) == [HOSTED + "leaflet.css", HOSTED + "leaflet.js"]
+    assert page.locator(".cp-marker").count() == td.EXPECTED["all"]
+    assert p.console_errors == [] and p.page_errors == [] and p.dialogs == []
+    p.close()
+
+
 @pytest.mark.parametrize("how", ["file", "http"])
 def test_with_leaflet_no_console_errors_and_markers_mirror_list(browser, site, server, how):
     p = Page(browser, tiles=True)
