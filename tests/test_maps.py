@@ -557,15 +557,11 @@ def test_planner_map_has_every_layer_and_legend(planner_html):
         ["학구: 돌봄 충족률 (%)", "학구: 미충족 수요 (명)", "행정동: 접근성 점수 (access score)"]
     )
     assert planner_html.count('map.on("overlayadd"') == 3
-    for control in (
-        "L.control.layers",
-        "L.control.fullscreen",
-        "L.Control.Measure",
-        "L.Control.MiniMap",
-        "L.heatLayer",
-        "L.control.scale()",
-    ):
+    for control in ("L.control.layers", "L.control.careplanFullscreen", "L.control.scale()"):
         assert control in planner_html, control
+    # The CDN plugins are gone (docs/design-changes.md): no measure tool, minimap or heat layer.
+    for plugin in ("L.Control.Measure", "L.Control.MiniMap", "L.heatLayer", "L.control.fullscreen"):
+        assert plugin not in planner_html, plugin
 
 
 def test_planner_popups_show_korean_labels_and_values(planner_html):
@@ -690,15 +686,23 @@ def public_index(tmp_path_factory):
 
 
 def test_public_folder_layout(public_index):
-    files = sorted(p.name for p in public_index.parent.iterdir())
-    assert files == ["data.js", "index.html", "public_map.css", "public_map.js"]
+    files = sorted(p.relative_to(public_index.parent).as_posix()
+                   for p in public_index.parent.rglob("*"))
+    assert files == [
+        "data.js", "images", "images/layers-2x.png", "images/layers.png",
+        "images/marker-icon-2x.png", "images/marker-icon.png", "images/marker-shadow.png",
+        "index.html", "leaflet.css", "leaflet.js", "public_map.css", "public_map.js",
+    ]
     html_text = public_index.read_text("utf-8")
     assert (
         '<script src="data.js"></script>' in html_text
         and '<script src="public_map.js"></script>' in html_text
     )
-    # The app never loads Leaflet with a blocking <script> tag (it is optional).
+    # The app never loads Leaflet with a blocking <script> tag (it is optional); by default
+    # it loads the copy written beside the page.
     assert '<script src="https://' not in html_text
+    assert 'data-leaflet-js="leaflet.js" data-leaflet-css="leaflet.css"' in html_text
+    assert (public_index.parent / "leaflet.js").read_text("utf-8").find('version="1.9.3"') > 0
 
 
 def test_public_data_whitelist_and_no_personal_data(public_index):

@@ -72,7 +72,7 @@ def test_every_output_folder_has_a_marker_listing_what_careplan_wrote(run_dir):
         if p.is_file() and p.name != outfolder.MARKER
     )
     assert data["files"] == on_disk and "public_map/index.html" in on_disk
-    assert data["folders"] == ["public_map"]
+    assert data["folders"] == ["public_map", "public_map/images"]  # Leaflet's images too
     assert hidden(run_dir.parent) == []  # no staging left beside it
 
 

@@ -1,14 +1,15 @@
 """The public 돌봄지도 in real headless Chromium (Playwright), over file:// and http://127.0.0.1.
 
-External requests never leave the machine: ``page.route`` aborts them (the
-"offline" mode, where the page must fall back to the list) or, in the "leaflet"
-mode, answers the Leaflet CDN URLs with Debian's packaged Leaflet
-(``libjs-leaflet``, skipped when absent) and tiles with a blank PNG.
+External requests never leave the machine: ``page.route`` answers tiles with a blank PNG
+(the "mapped" pages, with the Leaflet that careplan writes beside ``index.html``) or aborts
+them. The list-only fallback is tested on a folder whose Leaflet is a city's own hosted copy
+(``leaflet_js_url``) that cannot be reached, the one case left where the map cannot load.
 Expected counts come from ``EXPECTED`` in tests/test_maps.py, worked out by hand.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import importlib.util
@@ -36,7 +37,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DEBIAN_LEAFLET = Path("/usr/share/javascript/leaflet")
+#: A city's own Leaflet copy (the ``leaflet_js_url`` option); unreachable in these tests.
+HOSTED = "https://maps.city.example/leaflet/1.9.3/"
 LOCAL_PREFIXES = ("file://", "http://127.0.0.1", "data:", "blob:", "about:")
 
 
@@ -75,19 +77,39 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(site):
+def hosted_site(tmp_path_factory) -> Path:
+    """The folder made to load Leaflet from the city's own (here unreachable) server."""
+    return td.build_public(
+        tmp_path_factory.mktemp("hosted"),
+        leaflet_js_url=HOSTED + "leaflet.js",
+        leaflet_css_url=HOSTED + "leaflet.css",
+    ).parent
+
+
+@contextlib.contextmanager
+def _serve(folder: Path):
+    """``folder`` over http://127.0.0.1 (a city's web server, in small)."""
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):  # keep pytest output clean
             pass
 
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(site))
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
     )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    with _serve(site) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +125,7 @@ def browser(chromium):
 class Page:
     """A page plus what it said: console errors, uncaught errors, dialogs, external requests."""
 
-    def __init__(self, browser, *, leaflet: bool, width: int = 1280, height: int = 800):
+    def __init__(self, browser, *, tiles: bool, width: int = 1280, height: int = 800):
         self.context = browser.new_context(
             viewport={"width": width, "height": height}, locale="ko-KR"
         )
@@ -115,7 +137,7 @@ class Page:
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
         self.page.on("dialog", self._on_dialog)
-        self.context.route("**/*", functools.partial(self._route, leaflet=leaflet))
+        self.context.route("**/*", functools.partial(self._route, tiles=tiles))
 
     def _on_console(self, msg):
         if msg.type == "error":
@@ -125,18 +147,12 @@ class Page:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    def _route(self, route, *, leaflet: bool):
+    def _route(self, route, *, tiles: bool):
         url = route.request.url
         if url.startswith(LOCAL_PREFIXES):
             return route.continue_()
         self.external.append(url)
-        if leaflet and url.endswith("/leaflet.js"):
-            return route.fulfill(
-                path=str(DEBIAN_LEAFLET / "leaflet.js"), content_type="text/javascript"
-            )
-        if leaflet and url.endswith("/leaflet.css"):
-            return route.fulfill(path=str(DEBIAN_LEAFLET / "leaflet.css"), content_type="text/css")
-        if leaflet and "tile.openstreetmap.org" in url:
+        if tiles and "tile.openstreetmap.org" in url:
             return route.fulfill(body=TILE, content_type="image/png")
         return route.abort()
 
@@ -171,19 +187,20 @@ def _ids(page) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def _offline_page(browser, site):
-    p = Page(browser, leaflet=False)
+def _offline_page(browser, hosted_site):
+    p = Page(browser, tiles=False)
     yield p
     p.close()
 
 
 @pytest.fixture
-def offline(_offline_page, site):
-    """A fresh load of the site with every external request aborted (one shared tab, reloaded)."""
+def offline(_offline_page, hosted_site):
+    """A fresh load of the list-only fallback: the city's Leaflet unreachable, every external
+    request aborted (one shared tab, reloaded)."""
     p = _offline_page
     p.page.emulate_media(media="screen")
     p.page.set_viewport_size({"width": 1280, "height": 800})
-    page = p.open((site / "index.html").as_uri(), expect_map=False)
+    page = p.open((hosted_site / "index.html").as_uri(), expect_map=False)
     yield page
     assert p.page_errors == [] and p.dialogs == []
     assert p.unexpected_errors() == []
@@ -193,16 +210,14 @@ def offline(_offline_page, site):
 
 @pytest.fixture(scope="module")
 def _leaflet_page(browser, site):
-    if not (DEBIAN_LEAFLET / "leaflet.js").exists():
-        pytest.skip("Debian libjs-leaflet not installed (apt-get install libjs-leaflet)")
-    p = Page(browser, leaflet=True)
+    p = Page(browser, tiles=True)
     yield p
     p.close()
 
 
 @pytest.fixture
 def mapped(_leaflet_page, site):
-    """A fresh load with Leaflet served locally and blank tiles: not one console error allowed."""
+    """A fresh load with the folder's own Leaflet and blank tiles: not one console error."""
     p = _leaflet_page
     p.page.set_viewport_size({"width": 1280, "height": 800})
     page = p.open((site / "index.html").as_uri(), expect_map=True)
@@ -212,33 +227,62 @@ def mapped(_leaflet_page, site):
         seen.clear()
 
 
-needs_leaflet = pytest.mark.skipif(
-    not (DEBIAN_LEAFLET / "leaflet.js").exists(),
-    reason="Debian libjs-leaflet not installed (apt-get install libjs-leaflet)",
-)
-
-
 # ------------------------------------------------------------------ loading
 
 
 @pytest.mark.parametrize("how", ["file", "http"])
-def test_offline_page_loads_clean_and_falls_back_to_list(browser, site, server, how):
-    p = Page(browser, leaflet=False)
+def test_offline_page_draws_the_map_with_its_own_leaflet(browser, site, server, how):
+    p = Page(browser, tiles=False)
     url = (site / "index.html").as_uri() if how == "file" else server + "/index.html"
-    page = p.open(url, expect_map=False)
-    assert _count(page) == td.EXPECTED["all"]
+    page = p.open(url, expect_map=True)
+    assert _count(page) == td.EXPECTED["all"] == page.locator(".cp-marker").count()
     assert page.locator("#result-count").inner_text() == "시설 9곳"
-    assert "지도를 불러오지 못했습니다" in page.locator("#map-status").inner_text()
-    # The only external requests were the optional Leaflet files, and they failed quietly.
-    assert {u.rsplit("/", 1)[-1] for u in p.external} == {"leaflet.js", "leaflet.css"}
+    assert page.locator("#map-status").count() == 0
+    # The only external requests were the optional tiles, and they failed quietly.
+    assert p.external and all(u.startswith("https://tile.openstreetmap.org/") for u in p.external)
     assert p.page_errors == [] and p.dialogs == [] and p.unexpected_errors() == []
     p.close()
 
 
-@needs_leaflet
+@pytest.mark.parametrize("how", ["file", "http"])
+def test_unreachable_hosted_leaflet_falls_back_to_list(browser, hosted_site, how):
+    p = Page(browser, tiles=False)
+    if how == "file":
+        url = (hosted_site / "index.html").as_uri()
+        page = p.open(url, expect_map=False)
+    else:
+        with _serve(hosted_site) as base:
+            page = p.open(base + "/index.html", expect_map=False)
+    assert _count(page) == td.EXPECTED["all"]
+    assert page.locator("#result-count").inner_text() == "시설 9곳"
+    assert "지도를 불러오지 못했습니다" in page.locator("#map-status").inner_text()
+    # The only external requests were the city's Leaflet files, and they failed quietly.
+    assert sorted(p.external) == [HOSTED + "leaflet.css", HOSTED + "leaflet.js"]
+    assert p.page_errors == [] and p.dialogs == [] and p.unexpected_errors() == []
+    p.close()
+
+
+def test_reachable_hosted_leaflet_copy_is_the_one_loaded(browser, hosted_site, site):
+    p = Page(browser, tiles=True)
+    served = []
+
+    def city(route):  # the city's server, answering with the same Leaflet files
+        served.append(route.request.url)
+        name = route.request.url.rsplit("/", 1)[-1]
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        return route.fulfill(path=str(site / name), content_type=kind)
+
+    p.page.route(HOSTED + "*", city)  # page routes come before the context's
+    page = p.open((hosted_site / "index.html").as_uri(), expect_map=True)
+    assert sorted(served) == [HOSTED + "leaflet.css", HOSTED + "leaflet.js"]
+    assert page.locator(".cp-marker").count() == td.EXPECTED["all"]
+    assert p.console_errors == [] and p.page_errors == [] and p.dialogs == []
+    p.close()
+
+
 @pytest.mark.parametrize("how", ["file", "http"])
 def test_with_leaflet_no_console_errors_and_markers_mirror_list(browser, site, server, how):
-    p = Page(browser, leaflet=True)
+    p = Page(browser, tiles=True)
     url = (site / "index.html").as_uri() if how == "file" else server + "/index.html"
     page = p.open(url, expect_map=True)
     assert p.console_errors == [] and p.page_errors == [] and p.dialogs == []
@@ -470,8 +514,8 @@ def test_footer_has_data_date_and_sources_and_no_synthetic_banner(offline):
 
 def test_synthetic_banner_visible(browser, tmp_path):
     index = td.build_public(tmp_path, synthetic=True)
-    p = Page(browser, leaflet=False)
-    page = p.open(index.as_uri(), expect_map=False)
+    p = Page(browser, tiles=False)
+    page = p.open(index.as_uri(), expect_map=True)
     assert page.locator(".synthetic-banner").inner_text().startswith("가상 데이터 (synthetic)")
     assert page.locator(".synthetic-banner").is_visible()
     p.close()
@@ -479,18 +523,7 @@ def test_synthetic_banner_visible(browser, tmp_path):
 
 # ---------------------------------------------------- planner map (folium) in the browser
 
-# folium's page pulls jQuery, Bootstrap and three Leaflet plugins from CDNs. Offline, Leaflet
-# comes from Debian and every other script is this stub: it only gives the plugin controls
-# a do-nothing ``addTo`` so folium's script reaches the end. What is tested is ours: the
-# batched markers, their popups and tooltips.
-PLUGIN_STUB = """(function () { if (!window.L) { return; }
-  var c = function () { return { addTo: function () { return this; } }; };
-  c.include = function () {};
-  L.control.fullscreen = L.control.fullscreen || c; L.Control.Measure = L.Control.Measure || c;
-  L.Control.MiniMap = L.Control.MiniMap || c; })();"""
 
-
-@needs_leaflet
 def test_planner_map_markers_and_escaped_popups_in_chromium(browser, tmp_path):
     from careplan.maps import planner_map, save_planner_map
 
@@ -503,24 +536,20 @@ def test_planner_map_markers_and_escaped_popups_in_chromium(browser, tmp_path):
     path = save_planner_map(m, tmp_path / "plan.html")
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
-    problems, dialogs = [], []
+    problems, dialogs, external = [], [], []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
+    # The page carries Leaflet, jQuery and careplan's controls inline: only tiles go outside.
     def route(r):
         url = r.request.url
-        if url.startswith("file://"):
+        if url.startswith(LOCAL_PREFIXES):
             return r.continue_()
-        if url.endswith("/leaflet.js"):
-            return r.fulfill(
-                path=str(DEBIAN_LEAFLET / "leaflet.js"), content_type="text/javascript"
-            )
-        if url.endswith(".js"):
-            return r.fulfill(body=PLUGIN_STUB, content_type="text/javascript")
-        if url.endswith(".css"):
-            return r.fulfill(body="", content_type="text/css")
-        return r.fulfill(body=TILE, content_type="image/png")
+        external.append(url)
+        if url.startswith("https://tile.openstreetmap.org/"):
+            return r.fulfill(body=TILE, content_type="image/png")
+        return r.abort()
 
     context.route("**/*", route)
     page.goto(path.as_uri())
@@ -541,4 +570,5 @@ def test_planner_map_markers_and_escaped_popups_in_chromium(browser, tmp_path):
     assert page.locator(".leaflet-popup-content img").count() == 0
     assert "가상 데이터 (synthetic)" in page.locator(".careplan-info").inner_text()
     assert problems == [] and dialogs == []
+    assert external and all(u.startswith("https://tile.openstreetmap.org/") for u in external)
     context.close()

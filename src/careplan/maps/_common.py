@@ -406,8 +406,12 @@ _GUARD_NAME = "careplan_template_guard"
 
 
 def guard_templates(m: folium.Map | Element) -> None:
-    """Make the template check the last child of ``m``'s page (idempotent)."""
+    """Make the offline-asset swap and then the template check the last children of ``m``'s
+    page (idempotent): every careplan map is saved without CDN links (see ``_assets``)."""
+    from ._assets import add_offline_assets
+
     root = m.get_root()
+    add_offline_assets(root)
     root._children.pop(_GUARD_NAME, None)
     root.add_child(_TemplateGuard(), name=_GUARD_NAME)
 

@@ -12,11 +12,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from folium.plugins import Fullscreen, HeatMap, MeasureControl, MiniMap
 from folium.template import Template
 
 from .._errors import InputDataError
 from ..catalog import CareKind
+from ._assets import FullscreenControl
 from ._common import (
     DEFAULT_ATTRIBUTIONS,
     LiteralMacroElement,
@@ -366,22 +366,45 @@ def _add_choropleths(
     return first_shown
 
 
+class _DemandCircles(LiteralMacroElement):
+    """Demand points as circles whose area grows with demand (plain Leaflet, no heat plugin)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+          var layer = {{ this._parent.get_name() }};
+          {{ this.rows_json }}.forEach(function (r) {
+            L.circleMarker([r[0], r[1]], {radius: r[2], color: "#D55E00", weight: 1,
+                                          fillColor: "#D55E00", fillOpacity: 0.35})
+              .bindTooltip(r[3]).addTo(layer);
+          });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, rows: list[list]):
+        super().__init__()
+        self._name = "DemandCircles"
+        self.rows_json = script_json(rows)
+
+
 def _add_demand(m: folium.Map, demand_points: gpd.GeoDataFrame) -> None:
     require_columns(demand_points, ["demand"], "demand_points")
     weights = pd.to_numeric(demand_points["demand"], errors="coerce").fillna(0.0).to_numpy()
     top = weights.max() if len(weights) else 0.0
-    scaled = weights / top if top > 0 else weights
-    points = zip(demand_points.geometry, scaled, strict=True)
-    data = [[p.y, p.x, float(w)] for p, w in points if w > 0]
     total = float(weights.sum())
-    HeatMap(
-        data,
-        name=f"돌봄 수요 (heat map, 합계 {total:,.0f}명)",
-        radius=18,
-        blur=14,
-        min_opacity=0.25,
-        show=False,
-    ).add_to(m)
+    layer = folium.FeatureGroup(name=f"돌봄 수요 (heat map, 합계 {total:,.0f}명)", show=False)
+    rows = [
+        # radius 3–15 px, area proportional to demand
+        [round(p.y, 7), round(p.x, 7), round(3 + 12 * float(np.sqrt(w / top)), 2),
+         f"돌봄 수요 {float(w):,.1f}명"]
+        for p, w in zip(demand_points.geometry, weights, strict=True)
+        if w > 0
+    ]
+    _DemandCircles(rows).add_to(layer)
+    layer.add_to(m)
 
 
 def _add_service_areas(m: folium.Map, service_areas: gpd.GeoDataFrame) -> None:
@@ -553,13 +576,7 @@ def planner_map(
         _info_body(title, distance_method_label, synthetic), [escape_text(a) for a in attributions]
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    Fullscreen(title="전체 화면", title_cancel="전체 화면 종료").add_to(m)
-    MeasureControl(
-        primary_length_unit="meters",
-        secondary_length_unit="kilometers",
-        primary_area_unit="sqmeters",
-    ).add_to(m)
-    MiniMap(toggle_display=True).add_to(m)
+    FullscreenControl().add_to(m)  # scale bar: control_scale=True; no minimap (no tiles offline)
     bounds = _bounds(list(layers.values()))
     if bounds is not None:
         m.fit_bounds(bounds)

@@ -2,9 +2,13 @@
 
 The folder holds ``index.html``, ``data.js`` (the data as a JavaScript assignment,
 so the page works from ``file://`` without fetch or CORS) and the app's CSS/JS.
-Search, filters, the list view and the per-행정동 print sheet need no network;
-Leaflet and tiles come from a CDN when reachable, otherwise the page says so and
-the list carries on. Only whitelisted fields are exported, so staff names,
+Search, filters, the list view, the per-행정동 print sheet and the map itself need no
+network: Leaflet (from the installed ``XStatic-Leaflet``) is written into the folder as
+``leaflet.js``, ``leaflet.css`` and ``images/``. Only the background tiles come from the
+internet, and without them the markers and 학구 still draw. Should Leaflet not load (a
+city's own copy at ``leaflet_js_url`` unreachable), the page says so and the list carries on.
+
+Only whitelisted fields are exported, so staff names,
 e-mails or any other column a source carries never reach the public.
 """
 
@@ -31,6 +35,7 @@ from .. import __version__
 from .._errors import EmptyInputError, SettingsError
 from ..catalog import CareKind
 from ..network import DEFAULT_DETOUR_FACTOR, DEFAULT_WALK_SPEED_KMH
+from ._assets import write_leaflet_files
 from ._common import (
     DEFAULT_ATTRIBUTIONS,
     check_kinds,
@@ -58,8 +63,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LEAFLET_JS_URL = "https://unpkg.com/leaflet@1.9.4/dist/leaflet.js"
-DEFAULT_LEAFLET_CSS_URL = "https://unpkg.com/leaflet@1.9.4/dist/leaflet.css"
+#: Leaflet as written beside ``index.html`` (relative, so the folder works from file:// too).
+DEFAULT_LEAFLET_JS_URL = "leaflet.js"
+DEFAULT_LEAFLET_CSS_URL = "leaflet.css"
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 _ASSETS = ("public_map.css", "public_map.js")
 
@@ -291,9 +297,13 @@ def public_care_map(
         Publish facilities whose ``status`` is not ``"정상"`` (default: drop them).
     simplify_m
         Tolerance (metres) for simplifying 학구 polygons before publishing.
-    leaflet_js_url, leaflet_css_url, tile_url, tile_attribution
-        Where the optional map library and tiles come from (host your own copies
-        to avoid third-party CDNs).
+    leaflet_js_url, leaflet_css_url
+        Where the page loads Leaflet from: by default the copies written into the folder;
+        a city that hosts its own copy may give its URLs (the local files are written
+        all the same).
+    tile_url, tile_attribution
+        Background tiles (the one thing the page fetches from the internet; offline the
+        map draws without them).
 
     Returns
     -------
@@ -447,6 +457,7 @@ def public_care_map(
     for name in _ASSETS:
         with resources.as_file(resources.files("careplan").joinpath("assets", name)) as src:
             shutil.copyfile(src, out / name)
+    write_leaflet_files(out)
     index = out / "index.html"
     index.write_text(
         _render_index(
