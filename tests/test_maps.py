@@ -542,7 +542,7 @@ def test_planner_map_has_every_layer_and_legend(planner_html):
         "학구: 돌봄 충족률 (%)",
         "학구: 미충족 수요 (명)",
         "행정동: 접근성 점수 (access score)",
-        "돌봄 수요 (heat map, 합계 42명)",
+        "돌봄 수요 (수요점 demand points, 합계 42명)",
         "시설 도보권 (service areas)",
         "제안 입지 (proposed, 2)",
     ]

@@ -247,10 +247,10 @@ def test_planner_map_offline(browser, outputs):
     assert f"초등학교 ({len(schools)})" in labels
     assert f"제안 입지 (proposed, {len(proposed)})" in labels
     total = f"{demand['demand'].sum():,.0f}"
-    assert f"돌봄 수요 (heat map, 합계 {total}명)" in labels
+    assert f"돌봄 수요 (수요점 demand points, 합계 {total}명)" in labels
     # The demand layer is off at first; on, it draws one circle per point with demand.
     before = page.locator("path.leaflet-interactive").count()
-    page.get_by_text(f"돌봄 수요 (heat map, 합계 {total}명)").click()
+    page.get_by_text(f"돌봄 수요 (수요점 demand points, 합계 {total}명)").click()
     after = page.locator("path.leaflet-interactive").count()
     assert after - before == int((demand["demand"] > 0).sum()) == 1611
     # A facility popup opens with its Korean rows.

@@ -395,7 +395,7 @@ def _add_demand(m: folium.Map, demand_points: gpd.GeoDataFrame) -> None:
     weights = pd.to_numeric(demand_points["demand"], errors="coerce").fillna(0.0).to_numpy()
     top = weights.max() if len(weights) else 0.0
     total = float(weights.sum())
-    layer = folium.FeatureGroup(name=f"돌봄 수요 (heat map, 합계 {total:,.0f}명)", show=False)
+    layer = folium.FeatureGroup(name=f"돌봄 수요 (수요점 demand points, 합계 {total:,.0f}명)", show=False)
     rows = [
         # radius 3–15 px, area proportional to demand
         [round(p.y, 7), round(p.x, 7), round(3 + 12 * float(np.sqrt(w / top)), 2),
